@@ -1,0 +1,46 @@
+//! Each detector's score + learn on a warmed agent.
+
+use std::hint::black_box;
+
+use agentwatch::detect::{DetectorSet, Observation};
+use agentwatch::model::{decode_event, Limits};
+use agentwatch::sim::flat_load;
+use agentwatch::state::Baseline;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn detectors(c: &mut Criterion) {
+    let lines: Vec<String> = flat_load(1, 4_096, 3)
+        .map(|e| serde_json::to_string(&e).unwrap())
+        .collect();
+    let events: Vec<_> = lines
+        .iter()
+        .map(|l| decode_event(l.as_bytes(), &Limits::default()).unwrap())
+        .collect();
+    let set = DetectorSet::builtin().unwrap();
+    let mut group = c.benchmark_group("detector");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    for instance in set.iter() {
+        let mut baseline = Baseline::default();
+        let mut state = instance.detector.new_state();
+        for event in &events {
+            baseline.count(event);
+            baseline.learn(event);
+            let obs = Observation { event, baseline: &baseline };
+            instance.detector.score(&obs, &mut state);
+            instance.detector.learn(&obs, &mut state, false);
+        }
+        group.bench_function(&instance.id, |b| {
+            b.iter(|| {
+                for event in &events {
+                    let obs = Observation { event, baseline: &baseline };
+                    let finding = instance.detector.score(&obs, &mut state);
+                    instance.detector.learn(&obs, &mut state, black_box(finding).is_some_and(|f| f.score() > 0.5));
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, detectors);
+criterion_main!(benches);

@@ -1,0 +1,225 @@
+//! `agentwatch demo`: the whole engine on simulated traffic, no Kafka needed.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::replay::{run_replay, BatchReport, ReplayConfig, ReplaySinks, ReplaySummary};
+use super::simulate::SimReader;
+use crate::detect::DetectorSet;
+use crate::error::{Error, Result};
+use crate::eval::Evaluation;
+use crate::model::time::{format_short, parse_rfc3339};
+use crate::model::{Alert, Command, Severity};
+use crate::pipeline::{Engine, EngineOptions, Outputs};
+use crate::sim::{SimConfig, Simulation};
+use crate::state::StateStore;
+use crate::telemetry::{Metrics, MetricsServer};
+
+/// Demo settings.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// What to simulate.
+    pub sim: SimConfig,
+    /// Detector directory (`None`: the built-in detectors).
+    pub detectors: Option<PathBuf>,
+    /// Where to serve `/metrics` (`None`: don't).
+    pub metrics_addr: Option<String>,
+    /// Wall-clock time to spread the simulated days over (zero: as fast as possible).
+    pub pace: Duration,
+}
+
+/// What the demo found.
+#[derive(Debug, Clone)]
+pub struct DemoReport {
+    /// The replay summary.
+    pub summary: ReplaySummary,
+    /// Quality against the simulation's labels.
+    pub evaluation: Evaluation,
+}
+
+/// Runs the demo, printing alerts and commands to `out` as they happen and a progress
+/// line to stderr.
+pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport> {
+    let detectors = match &options.detectors {
+        Some(dir) => DetectorSet::load_dir(dir)?,
+        None => DetectorSet::builtin()?,
+    };
+    let state_dir = tempfile::tempdir().map_err(|e| Error::io("creating a temporary state directory", e))?;
+    let store = StateStore::open(state_dir.path())?;
+    let metrics = Arc::new(Metrics::new());
+    let server = match &options.metrics_addr {
+        Some(addr) => Some(start_metrics(addr, Arc::clone(&metrics))?),
+        None => None,
+    };
+    let mut engine =
+        Engine::new(detectors, store, EngineOptions::default()).with_metrics(Arc::clone(&metrics));
+    let simulation = Simulation::new(options.sim);
+    let days = options.sim.days;
+    let header = format!(
+        "agentwatch demo: {} simulated agents over {days} days ({} labelled attacks); state in {}{}\n",
+        simulation.agents().len(),
+        simulation.attacks().len(),
+        state_dir.path().display(),
+        server
+            .as_ref()
+            .map(|s| format!("; metrics at http://{}/metrics", s.address()))
+            .unwrap_or_default()
+    );
+    write_out(out, &header)?;
+    if let Some(server) = &server {
+        server.set_ready(true);
+    }
+
+    let config = ReplayConfig {
+        source: "demo".into(),
+        metrics: Some(Arc::clone(&metrics)),
+        ..ReplayConfig::default()
+    };
+    let started = Instant::now();
+    let span_ms = (simulation.end_ms() - simulation.start_ms()).max(1) as f64;
+    let progress = Progress::new(std::io::stderr().is_terminal());
+    let mut printed = Ok(());
+    let mut sink = std::io::sink();
+    let summary = run_replay(
+        &mut engine,
+        SimReader::simulation(&simulation),
+        &config,
+        ReplaySinks {
+            output: &mut sink,
+            scores: None,
+        },
+        &mut |report: &BatchReport<'_>| {
+            if printed.is_ok() {
+                printed = print_outputs(out, report.outputs);
+            }
+            let Some(now_ms) = report.last_event_ms else {
+                return;
+            };
+            let done = (now_ms - simulation.start_ms()) as f64 / span_ms;
+            progress.update(report.summary, now_ms, done, days);
+            let target = options.pace.mul_f64(done.clamp(0.0, 1.0));
+            if let Some(wait) = target.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait.min(Duration::from_millis(250)));
+            }
+        },
+    )?;
+    progress.finish();
+    printed?;
+    let evaluation = Evaluation::new(&simulation.labels(), &summary.marks, summary.events)?;
+    write_out(out, &format!("\n{}{}", summary.render(), evaluation.render()))?;
+    Ok(DemoReport {
+        summary,
+        evaluation,
+    })
+}
+
+fn start_metrics(addr: &str, metrics: Arc<Metrics>) -> Result<MetricsServer> {
+    match MetricsServer::start(addr, Arc::clone(&metrics)) {
+        Ok(server) => Ok(server),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics address busy; using a free loopback port");
+            MetricsServer::start("127.0.0.1:0", metrics)
+        }
+    }
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing demo output", e))
+}
+
+/// One line per alert and one indented line per command, for people.
+pub fn format_alert(alert: &Alert, commands: &[Command]) -> String {
+    let time = parse_rfc3339(&alert.time).map(format_short).unwrap_or_default();
+    let severity = alert.severity.as_str().to_uppercase();
+    let mut text = format!(
+        "{time}  {severity:<8} {:<11} {}\n",
+        alert.detector.id, alert.summary
+    );
+    if alert.suppressed > 0 {
+        text.push_str(&format!(
+            "{:>18}  (+{} similar findings held back by the cooldown)\n",
+            "", alert.suppressed
+        ));
+    }
+    for id in &alert.commands {
+        if let Some(command) = commands.iter().find(|c| &c.command_id == id) {
+            let until = parse_rfc3339(&command.expires_at).map(format_short).unwrap_or_default();
+            let credential = command
+                .credential_id
+                .as_deref()
+                .map(|c| format!(" (credential {c})"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "{:>18}  -> {} for {}{credential} until {until}; risk {:.1}\n",
+                "",
+                command.action.as_str(),
+                command.agent_id,
+                alert.risk
+            ));
+        }
+    }
+    text
+}
+
+fn print_outputs(out: &mut dyn Write, outputs: &Outputs) -> Result<()> {
+    for alert in &outputs.alerts {
+        if alert.severity >= Severity::Low {
+            write_out(out, &format_alert(alert, &outputs.commands))?;
+        }
+    }
+    Ok(())
+}
+
+/// The progress line: redrawn in place on a terminal, a line every few seconds
+/// otherwise (so logs stay readable).
+struct Progress {
+    terminal: bool,
+    last: std::cell::Cell<Option<Instant>>,
+}
+
+impl Progress {
+    fn new(terminal: bool) -> Self {
+        Progress {
+            terminal,
+            last: std::cell::Cell::new(None),
+        }
+    }
+
+    fn update(&self, summary: &ReplaySummary, now_ms: i64, done: f64, days: u32) {
+        let every = if self.terminal {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
+        if self.last.get().is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.last.set(Some(Instant::now()));
+        let day = (done * f64::from(days)).floor() as u32 + 1;
+        let line = format!(
+            "[{:>3.0}%] day {}/{days}  {}  {} events  {} alerts  {} commands",
+            done * 100.0,
+            day.min(days),
+            format_short(now_ms),
+            summary.events,
+            summary.alerts(),
+            summary.commands()
+        );
+        let mut err = std::io::stderr();
+        let _ = if self.terminal {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}

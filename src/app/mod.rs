@@ -1,0 +1,9 @@
+//! The commands behind the CLI. They live in the library so that tests exercise exactly
+//! what users run; `main.rs` only parses arguments and prints errors.
+
+pub mod demo;
+mod lines;
+pub mod replay;
+pub mod simulate;
+
+pub use lines::LineBatcher;

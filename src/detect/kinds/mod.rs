@@ -1,0 +1,80 @@
+//! Detector kinds, one file each. See [`super::registry`] for the list.
+
+pub mod new_system;
+pub mod rate;
+pub mod volume;
+mod window;
+
+pub use window::TumblingWindow;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::model::time::parse_duration_ms;
+
+/// A duration parameter written as text (`10m`, `1h`, `14d`), validated at load time so
+/// that a typo is reported with its file and line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationParam(pub i64);
+
+impl<'de> Deserialize<'de> for DurationParam {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match parse_duration_ms(&text) {
+            Some(ms) if ms > 0 => Ok(DurationParam(ms)),
+            _ => Err(serde::de::Error::custom(format!(
+                "{text:?} is not a positive duration like 30s, 10m, 1h or 14d"
+            ))),
+        }
+    }
+}
+
+/// Human-readable byte counts for summaries (`3.2 MB`).
+pub(crate) fn format_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes.max(0.0);
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A coarse age for summaries (`under a minute`, `37m`, `5h`, `9d`).
+pub(crate) fn format_age(ms: i64) -> String {
+    let minutes = ms.max(0) / 60_000;
+    match minutes {
+        0 => "under a minute".into(),
+        1..=119 => format!("{minutes}m"),
+        120..=2879 => format!("{}h", minutes / 60),
+        _ => format!("{}d", minutes / 1440),
+    }
+}
+
+/// A p-value in scientific notation for summaries (`p = 3.1e-12`).
+pub(crate) fn format_p(p: f64) -> String {
+    if p >= 0.001 {
+        format!("p = {p:.3}")
+    } else {
+        format!("p = {p:.1e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_p_values_read_well() {
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(3_200_000.0), "3.2 MB");
+        assert_eq!(format_p(0.02), "p = 0.020");
+        assert_eq!(format_p(3.1e-12), "p = 3.1e-12");
+        assert_eq!(format_age(30_000), "under a minute");
+        assert_eq!(format_age(3 * 86_400_000), "3d");
+    }
+}

@@ -1,0 +1,198 @@
+//! `new_system`: an agent touches a system it has never (or almost never) touched.
+//!
+//! ## Model
+//!
+//! Each event either touches a system already in the agent's baseline or a new one.
+//! The agent's *novelty rate* θ (the chance that an event touches a new system) gets a
+//! Beta(a, b) prior and is updated with the agent's own history: `ν` novel events out
+//! of `n` events, both decayed with a half-life so the rate reflects how the agent
+//! behaves now. The posterior predictive probability that the next event is novel is
+//!
+//! ```text
+//! p_novel = (a + ν) / (a + b + n)
+//! ```
+//!
+//! and that is the tail probability reported for an unseen system. This is what makes
+//! the score depend on how exploratory the agent is: a research agent that finds a new
+//! system every few hundred calls has `p_novel ≈ 0.01` and is not alarming, while a
+//! billing agent that has used the same three systems for thousands of calls has
+//! `p_novel ≈ 1e-4`, so its first touch of `hr.payroll` is.
+//!
+//! Systems first seen during the agent's first `establish` period are the agent setting
+//! up its normal work, not exploration, and do not count as novel. A *rare* system (seen
+//! at most `rare_max_count` times) scores `p_novel · (1 + count)`: each earlier sighting
+//! makes it less surprising. Systems matching `sensitive_systems` have their p-value
+//! multiplied by `sensitive_weight`: the first touch of a payroll or secrets system
+//! deserves attention even from an exploratory agent.
+
+use serde::{Deserialize, Serialize};
+
+use super::{format_age, format_p, DurationParam};
+use crate::detect::matcher::Pattern;
+use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
+use crate::detect::{Detector, Finding, Observation};
+use crate::model::time::DAY_MS;
+use crate::model::Anomaly;
+use crate::stats::decay_factor;
+
+/// Registry entry.
+pub const SPEC: KindSpec = KindSpec {
+    name: "new_system",
+    summary: "first (or rare) touch of a system, scored against the agent's own novelty rate",
+    build: |text| Ok(Box::new(NewSystem::new(parse_params(text)?))),
+};
+
+/// `[params]` of a `new_system` instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// Half-life of the novelty counts.
+    pub half_life: DurationParam,
+    /// How long after its first event an agent is still setting up.
+    pub establish: DurationParam,
+    /// Beta prior: pseudo-count of novel events.
+    pub prior_novel: f64,
+    /// Beta prior: pseudo-count of familiar events.
+    pub prior_familiar: f64,
+    /// A system seen at most this many times is rare (0 disables RARE findings).
+    pub rare_max_count: u32,
+    /// Systems whose first touch is always worth a closer look.
+    pub sensitive_systems: Vec<String>,
+    /// Multiplier (≤ 1) on the p-value of sensitive systems.
+    pub sensitive_weight: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            half_life: DurationParam(14 * DAY_MS),
+            establish: DurationParam(DAY_MS),
+            prior_novel: 0.5,
+            prior_familiar: 1.0,
+            rare_max_count: 2,
+            sensitive_systems: Vec::new(),
+            sensitive_weight: 1.0,
+        }
+    }
+}
+
+/// Per-agent state: decayed novelty counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Decayed count of events that touched a new system (after set-up).
+    pub novel: f64,
+    /// Decayed count of all learned events.
+    pub exposure: f64,
+    /// Event time the counts are decayed to.
+    pub at_ms: i64,
+}
+
+/// The detector.
+#[derive(Debug)]
+pub struct NewSystem {
+    params: Params,
+    sensitive: Vec<Pattern>,
+}
+
+impl NewSystem {
+    /// Builds the detector from its parameters.
+    pub fn new(params: Params) -> Self {
+        let sensitive = params.sensitive_systems.iter().map(|p| Pattern::new(p)).collect();
+        NewSystem { params, sensitive }
+    }
+
+    fn novelty_rate(&self, state: &State, now_ms: i64) -> f64 {
+        let decay = decay_factor(now_ms - state.at_ms, self.params.half_life.0);
+        let (a, b) = (self.params.prior_novel, self.params.prior_familiar);
+        (a + state.novel * decay) / (a + b + state.exposure * decay)
+    }
+
+    fn is_sensitive(&self, system: &str) -> bool {
+        self.sensitive.iter().any(|p| p.matches(system))
+    }
+}
+
+impl Detector for NewSystem {
+    fn new_state(&self) -> KindState {
+        State::default().wrap()
+    }
+
+    fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
+        let state = State::of(state);
+        let event = obs.event;
+        let prior_count = obs.baseline.systems.get(&event.system).map_or(0, |s| s.count);
+        if prior_count > self.params.rare_max_count {
+            return None;
+        }
+        let rate = self.novelty_rate(state, event.time_ms);
+        let (anomaly, mut p) = if prior_count == 0 {
+            (Anomaly::Unseen, rate)
+        } else {
+            (Anomaly::Rare, rate * f64::from(1 + prior_count))
+        };
+        if self.is_sensitive(&event.system) {
+            p *= self.params.sensitive_weight;
+        }
+        Some(Finding {
+            p_value: p.clamp(0.0, 1.0),
+            anomaly,
+            observed: f64::from(prior_count),
+            expected: rate,
+            unit: "prior uses of this system",
+            statistic: "beta-binomial predictive novelty rate",
+            statistic_value: rate,
+            baseline_size: state.exposure.round() as u64,
+        })
+    }
+
+    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, anomalous: bool) {
+        if anomalous {
+            return;
+        }
+        let state = State::of(state);
+        let now = obs.event.time_ms;
+        let decay = decay_factor(now - state.at_ms, self.params.half_life.0);
+        state.novel *= decay;
+        state.exposure = state.exposure * decay + 1.0;
+        state.at_ms = state.at_ms.max(now);
+        let setting_up = now - obs.baseline.first_seen_ms < self.params.establish.0;
+        if !setting_up && obs.baseline.systems.get(&obs.event.system).is_none() {
+            state.novel += 1.0;
+        }
+    }
+
+    fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
+        let event = obs.event;
+        let known = obs.baseline.systems.len();
+        let one_in = if finding.expected > 0.0 {
+            (1.0 / finding.expected).round()
+        } else {
+            f64::INFINITY
+        };
+        let sensitive = if self.is_sensitive(&event.system) {
+            " sensitive"
+        } else {
+            ""
+        };
+        match finding.anomaly {
+            Anomaly::Rare => {
+                let seen = obs.baseline.systems.get(&event.system);
+                let ago = seen.map_or(0, |s| event.time_ms - s.last_ms);
+                format!(
+                    "{} used{sensitive} system {} that it has used only {} time(s) before (last {} ago); it turns to a new system in about 1 of {one_in:.0} events ({})",
+                    event.agent_id,
+                    event.system,
+                    finding.observed,
+                    format_age(ago),
+                    format_p(finding.p_value)
+                )
+            }
+            _ => format!(
+                "{} touched{sensitive} system {} for the first time; it normally stays within {known} known system(s) and turns to a new one in about 1 of {one_in:.0} events ({})",
+                event.agent_id,
+                event.system,
+                format_p(finding.p_value)
+            ),
+        }
+    }
+}

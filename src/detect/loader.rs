@@ -1,0 +1,356 @@
+//! Loading and validating detector instances.
+
+use std::path::Path;
+
+use super::config::{InstanceSpec, Response, Thresholds, Warmup};
+use super::matcher::FieldMatcher;
+use super::{registry, Detector};
+use crate::error::{Error, Result};
+use crate::model::time::parse_duration_ms;
+use crate::model::Event;
+
+/// A running detector instance: its configuration plus the kind's code.
+pub struct Instance {
+    /// Instance id (unique; also the file stem by convention).
+    pub id: String,
+    /// Kind name.
+    pub kind: &'static str,
+    /// Stable hash of `id`, used to find this instance's slot in agent state.
+    pub key: u32,
+    /// What the instance is for.
+    pub description: String,
+    /// When it may start alerting about an agent.
+    pub warmup: Warmup,
+    /// Score thresholds per severity.
+    pub thresholds: Thresholds,
+    /// Minimum time between two alerts for the same agent.
+    pub cooldown_ms: i64,
+    /// Commands this instance may cause.
+    pub response: Response,
+    actions: FieldMatcher,
+    systems: FieldMatcher,
+    /// The kind's code, configured by the instance's `[params]`.
+    pub detector: Box<dyn Detector>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// True if this instance looks at `event`.
+    pub fn matches(&self, event: &Event<'_>) -> bool {
+        self.actions.matches(&event.action) && self.systems.matches(&event.system)
+    }
+}
+
+/// The stable 32-bit key of an instance id (BLAKE3, little-endian prefix). Agent state
+/// stores this instead of the id string to stay small; the loader rejects collisions.
+pub fn instance_key(id: &str) -> u32 {
+    let hash = blake3::hash(id.as_bytes());
+    let bytes = hash.as_bytes();
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// The enabled detector instances, in a stable order (by id).
+#[derive(Debug, Default)]
+pub struct DetectorSet {
+    instances: Vec<Instance>,
+}
+
+/// The instance files shipped in `detectors/`, compiled in so that `demo` and `replay`
+/// work from any directory.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "new_system.toml",
+        include_str!("../../detectors/new_system.toml"),
+    ),
+    ("rate.toml", include_str!("../../detectors/rate.toml")),
+    ("volume.toml", include_str!("../../detectors/volume.toml")),
+];
+
+impl DetectorSet {
+    /// The detectors shipped with agentwatch.
+    pub fn builtin() -> Result<Self> {
+        Self::from_sources(BUILTIN.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())))
+    }
+
+    /// Loads every `*.toml` in `dir`. Reports every problem in every file at once, with
+    /// file and line, and refuses to build a set if there is any.
+    pub fn load_dir(dir: &Path) -> Result<Self> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("reading detector directory {}", dir.display()), e))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?
+                .path();
+            if path.extension().is_some_and(|ext| ext == "toml") {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                files.push((path.display().to_string(), text));
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::DetectorConfig(vec![format!(
+                "{}: no *.toml detector files",
+                dir.display()
+            )]));
+        }
+        Self::from_sources(files)
+    }
+
+    /// Builds a set from `(file name, text)` pairs, collecting every problem.
+    pub fn from_sources(files: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut problems = Vec::new();
+        let mut instances: Vec<Instance> = Vec::new();
+        let mut seen_ids: Vec<(String, String)> = Vec::new();
+        for (file, text) in files {
+            let Some((instance, enabled)) = build_instance(&file, &text, &mut problems) else {
+                continue;
+            };
+            if let Some((_, other)) = seen_ids.iter().find(|(id, _)| *id == instance.id) {
+                problems.push(format!(
+                    "{file}:{}: id {:?} is already used by {other}",
+                    line_of_key(&text, "id"),
+                    instance.id
+                ));
+                continue;
+            }
+            if let Some(other) = instances.iter().find(|i| i.key == instance.key) {
+                problems.push(format!(
+                    "{file}:{}: id {:?} hashes like {:?}; rename one of them",
+                    line_of_key(&text, "id"),
+                    instance.id,
+                    other.id
+                ));
+                continue;
+            }
+            seen_ids.push((instance.id.clone(), file.clone()));
+            if enabled {
+                instances.push(instance);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::DetectorConfig(problems));
+        }
+        instances.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(DetectorSet { instances })
+    }
+
+    /// The enabled instances.
+    pub fn iter(&self) -> std::slice::Iter<'_, Instance> {
+        self.instances.iter()
+    }
+
+    /// How many instances are enabled.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// True when no instance is enabled.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    /// The instance at `index` (as in [`DetectorSet::iter`] order).
+    pub fn get(&self, index: usize) -> Option<&Instance> {
+        self.instances.get(index)
+    }
+}
+
+fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<(Instance, bool)> {
+    let before = problems.len();
+    let spec: InstanceSpec = match toml::from_str(text) {
+        Ok(spec) => spec,
+        Err(e) => {
+            problems.push(toml_problem(file, text, &e));
+            return None;
+        }
+    };
+    let at = |key: &str| format!("{file}:{}", line_of_key(text, key));
+    if spec.id.is_empty()
+        || !spec
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        problems.push(format!(
+            "{}: id {:?} must be non-empty lowercase letters, digits, '_' or '-'",
+            at("id"),
+            spec.id
+        ));
+    }
+    if spec.description.trim().is_empty() {
+        problems.push(format!("{}: description must say what the detector is for", at("description")));
+    }
+    let cooldown_ms = parse_duration_ms(&spec.cooldown).unwrap_or_else(|| {
+        problems.push(format!(
+            "{}: cooldown {:?} is not a duration like 30m, 1h or 2d",
+            at("cooldown"),
+            spec.cooldown
+        ));
+        0
+    });
+    if spec.warmup.hours < 0.0 || !spec.warmup.hours.is_finite() {
+        problems.push(format!("{}: warmup hours must be a non-negative number", at("hours")));
+    }
+    let levels = spec.thresholds.pairs();
+    if levels.is_empty() {
+        problems.push(format!(
+            "{}: thresholds need at least one of info, low, medium, high, critical",
+            at("thresholds")
+        ));
+    }
+    for (severity, score) in &levels {
+        if !(*score > 0.0 && *score <= 1.0) {
+            problems.push(format!(
+                "{}: threshold {} = {score} must be in (0, 1]",
+                at(severity.as_str()),
+                severity.as_str()
+            ));
+        }
+    }
+    if levels.windows(2).any(|w| w[0].1 >= w[1].1) {
+        problems.push(format!(
+            "{}: thresholds must increase with severity ({})",
+            at("thresholds"),
+            levels
+                .iter()
+                .map(|(s, v)| format!("{}={v}", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(on_alert) = spec.response.on_alert {
+        if on_alert > spec.response.max {
+            problems.push(format!(
+                "{}: response.on_alert {} is stronger than response.max {}",
+                at("on_alert"),
+                on_alert.as_str(),
+                spec.response.max.as_str()
+            ));
+        }
+    }
+    let detector = match registry::find(&spec.kind) {
+        None => {
+            problems.push(format!(
+                "{}: unknown kind {:?} (known: {})",
+                at("kind"),
+                spec.kind,
+                registry::KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+            ));
+            None
+        }
+        Some(kind) => match (kind.build)(text) {
+            Ok(detector) => Some((kind.name, detector)),
+            Err(e) => {
+                problems.push(toml_problem(file, text, &e));
+                None
+            }
+        },
+    };
+    let (kind, detector) = detector?;
+    if problems.len() > before {
+        return None;
+    }
+    let instance = Instance {
+        key: instance_key(&spec.id),
+        id: spec.id,
+        kind,
+        description: spec.description,
+        warmup: spec.warmup,
+        thresholds: Thresholds::new(levels),
+        cooldown_ms,
+        response: spec.response,
+        actions: FieldMatcher::new(&spec.matcher.actions, &spec.matcher.exclude_actions),
+        systems: FieldMatcher::new(&spec.matcher.systems, &spec.matcher.exclude_systems),
+        detector,
+    };
+    Some((instance, spec.enabled))
+}
+
+fn toml_problem(file: &str, text: &str, error: &toml::de::Error) -> String {
+    let line = error
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+        .unwrap_or(1);
+    format!("{file}:{line}: {}", error.message().trim())
+}
+
+/// The 1-based line where `key` is assigned or its table starts (1 if not found).
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            let table = format!("[{key}]");
+            line.starts_with(&table)
+                || line
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "vol"
+kind = "volume"
+description = "bytes moved"
+[thresholds]
+low = 0.5
+high = 0.8
+"#;
+
+    fn load(files: &[(&str, &str)]) -> Result<DetectorSet> {
+        DetectorSet::from_sources(files.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())))
+    }
+
+    #[test]
+    fn builtin_detectors_load() {
+        let set = DetectorSet::builtin().unwrap();
+        let ids: Vec<_> = set.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["new_system", "rate", "volume"]);
+    }
+
+    #[test]
+    fn reports_every_problem_with_file_and_line() {
+        let bad_kind = "id = \"x\"\nkind = \"telepathy\"\ndescription = \"d\"\n[thresholds]\nlow = 0.5\n";
+        let bad_thresholds = "id = \"y\"\nkind = \"rate\"\ndescription = \"d\"\ncooldown = \"soon\"\n[thresholds]\nlow = 0.8\nhigh = 0.4\n";
+        let bad_param = "id = \"z\"\nkind = \"rate\"\ndescription = \"d\"\n[params]\nwindow = \"1m\"\nwindw = 3\n[thresholds]\nlow = 0.5\n";
+        let unknown_key = "id = \"w\"\nkind = \"rate\"\ndescription = \"d\"\nthreshold = 1\n[thresholds]\nlow = 0.5\n";
+        let err = load(&[
+            ("a.toml", bad_kind),
+            ("b.toml", bad_thresholds),
+            ("c.toml", bad_param),
+            ("d.toml", unknown_key),
+            ("e.toml", GOOD),
+        ])
+        .unwrap_err();
+        let Error::DetectorConfig(problems) = err else { panic!("wrong error {err}") };
+        let text = problems.join("\n");
+        assert!(text.contains("a.toml:2: unknown kind \"telepathy\""), "{text}");
+        assert!(text.contains("b.toml:4: cooldown \"soon\""), "{text}");
+        assert!(text.contains("b.toml:5: thresholds must increase"), "{text}");
+        assert!(text.contains("c.toml:6:") && text.contains("windw"), "{text}");
+        assert!(text.contains("d.toml:4:") && text.contains("threshold"), "{text}");
+        assert_eq!(problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected_and_disabled_instances_skipped() {
+        let err = load(&[("a.toml", GOOD), ("b.toml", GOOD)]).unwrap_err();
+        assert!(err.to_string().contains("already used by a.toml"), "{err}");
+        let disabled = GOOD.replace("description", "enabled = false\ndescription");
+        assert!(load(&[("a.toml", &disabled)]).unwrap().is_empty());
+    }
+}

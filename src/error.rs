@@ -1,0 +1,116 @@
+//! The library's error type. Each variant has a stable [`Error::code`] so that operators can
+//! alert on, count and search for failures without parsing messages.
+
+use std::path::PathBuf;
+
+use crate::model::DecodeError;
+
+/// Shorthand used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in agentwatch outside of decoding a single event
+/// (which has its own [`DecodeError`] so that bad input never stops the engine).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An event could not be decoded; only surfaced where a caller asked for one event.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The detector directory holds one or more invalid files; every problem is listed.
+    #[error("{} detector configuration problem(s):\n{}", .0.len(), .0.join("\n"))]
+    DetectorConfig(Vec<String>),
+    /// RocksDB refused an operation.
+    #[error("state store at {path}: {source}")]
+    Store {
+        /// Where the store lives.
+        path: PathBuf,
+        /// What RocksDB said.
+        source: rocksdb::Error,
+    },
+    /// A stored agent state could not be decoded (corruption or an unknown format version).
+    #[error("stored state for agent {agent_id:?} is unreadable: {reason}")]
+    CorruptState {
+        /// The agent whose record is unreadable.
+        agent_id: String,
+        /// Why decoding failed.
+        reason: String,
+    },
+    /// A file or stream could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, including the path.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A labels file or other JSON input of the tools is malformed.
+    #[error("{context}: {detail}")]
+    InvalidInput {
+        /// Which input.
+        context: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Committed JSON Schemas differ from the ones the Rust types generate.
+    #[error("schemas out of date: {} (run `agentwatch schemas --write`)", .0.join(", "))]
+    SchemaDrift(Vec<String>),
+    /// The metrics endpoint could not be started.
+    #[error("metrics endpoint on {addr}: {detail}")]
+    Metrics {
+        /// The address that was asked for.
+        addr: String,
+        /// What failed.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// A stable, machine-readable identifier for the failure class.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Decode(e) => e.code(),
+            Error::DetectorConfig(_) => "detector_config",
+            Error::Store { .. } => "state_store",
+            Error::CorruptState { .. } => "state_corrupt",
+            Error::Io { .. } => "io",
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::SchemaDrift(_) => "schema_drift",
+            Error::Metrics { .. } => "metrics",
+        }
+    }
+
+    /// Wraps an I/O error with what was being attempted.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_per_variant() {
+        let errors = [
+            Error::DetectorConfig(vec!["x".into()]),
+            Error::CorruptState {
+                agent_id: "a".into(),
+                reason: "r".into(),
+            },
+            Error::io("ctx", std::io::Error::other("boom")),
+            Error::InvalidInput {
+                context: "c".into(),
+                detail: "d".into(),
+            },
+            Error::SchemaDrift(vec!["a.json".into()]),
+            Error::Metrics {
+                addr: "127.0.0.1:1".into(),
+                detail: "d".into(),
+            },
+        ];
+        let codes: std::collections::BTreeSet<_> = errors.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), errors.len());
+    }
+}

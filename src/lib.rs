@@ -1,0 +1,48 @@
+//! # agentwatch — Zero Trust for AI agents
+//!
+//! Every agent action is an [`Event`](model::Event); every agent has its own learned
+//! behaviour; a deviation is scored, explained and answered with an
+//! [`Alert`](model::Alert) for people and, where the risk is high, a
+//! [`Command`](model::Command) that cuts the agent's access.
+//!
+//! ## Architecture map
+//!
+//! ```text
+//!  bytes ──► model::decode ──► pipeline::Engine ───────────────► alerts + commands
+//!  (file, memory,              │  state::AgentCache (hot agents)
+//!   Kafka later)               │  state::StateStore (RocksDB: agents + source offsets)
+//!                              │  detect::DetectorSet (kinds × TOML instances)
+//!                              └► pipeline::decide (warm-up, cooldown, risk, response tiers)
+//! ```
+//!
+//! - [`model`]: the wire contracts (agent-event v1 in, alert v1 and command v1 out) and the
+//!   strict, bounded decoder that gives every kind of bad input its own error code.
+//! - [`stats`]: the small statistical toolkit the detectors share (exponentially weighted
+//!   moments, tail probabilities, half-life decay).
+//! - [`state`]: per-agent baselines, their versioned binary encoding, the write-back cache
+//!   and the RocksDB store that commits agent state and consumed offsets in one batch.
+//! - [`detect`]: the [`Detector`](detect::Detector) trait, the explicit registry of kinds,
+//!   and the loader that turns `detectors/*.toml` into running instances.
+//! - [`pipeline`]: the engine that scores, decides and learns, in that order, per event.
+//! - [`sim`] and [`eval`]: labelled synthetic traffic and the recall/false-alert scoring
+//!   that holds the detectors to a measurable quality bar.
+//! - [`app`]: the commands behind the CLI (`replay`, `simulate`, `demo`, `validate`,
+//!   `schemas`), kept in the library so tests drive exactly what users run.
+//! - [`telemetry`]: Prometheus metrics, the HTTP endpoint and log set-up.
+//!
+//! Time comes from events, never from the wall clock, so a replay of the same input on the
+//! same state produces byte-identical alerts and commands.
+
+pub mod app;
+pub mod detect;
+pub mod error;
+pub mod eval;
+pub mod model;
+pub mod pipeline;
+pub mod schema;
+pub mod sim;
+pub mod state;
+pub mod stats;
+pub mod telemetry;
+
+pub use error::{Error, Result};

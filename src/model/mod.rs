@@ -1,0 +1,18 @@
+//! Wire contracts: agent-event v1 (input), alert v1 and command v1 (outputs).
+//!
+//! Rust types are the source of truth; `schemas/*.schema.json` are generated from them
+//! (see [`crate::schema`]). Formats are additive-only within a `schema_version`.
+
+mod alert;
+mod command;
+mod decode;
+mod event;
+pub mod time;
+
+pub use alert::{Alert, Anomaly, DetectorRef, Evidence, Severity};
+pub use command::{Command, CommandAction, CommandReason};
+pub use decode::{decode_event, DecodeError, Limits};
+pub use event::{AgentEventV1, Event, EventTime, Outcome};
+
+/// The only schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,264 @@
+//! From findings to alerts and commands: warm-up, thresholds, cooldown, severity, risk
+//! and response tiers. The engine applies these, not the detectors, so every kind
+//! behaves the same way and a tuning change touches one place.
+
+use std::collections::BTreeMap;
+
+use crate::detect::{Finding, Instance, Observation};
+use crate::model::time::{format_rfc3339, DAY_MS, HOUR_MS};
+use crate::model::{
+    Alert, Command, CommandAction, CommandReason, DetectorRef, Evidence, Severity, SCHEMA_VERSION,
+};
+use crate::state::{DetectorSlot, ResponseState, RiskState};
+
+use super::ids::{alert_id, command_id};
+
+/// Engine-wide response policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Half-life of accumulated risk.
+    pub risk_half_life_ms: i64,
+    /// Risk added by an alert of each severity (info, low, medium, high, critical).
+    pub severity_weight: [f64; 5],
+    /// Risk at which each command becomes due (require_approval, revoke, suspend).
+    pub tier_risk: [f64; 3],
+    /// Expiry of a first command of each action.
+    pub base_expiry_ms: [i64; 3],
+    /// Longest expiry, however often an agent offends.
+    pub max_expiry_ms: i64,
+    /// `issued_by` on commands.
+    pub issued_by: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            risk_half_life_ms: 6 * HOUR_MS,
+            severity_weight: [0.0, 1.0, 2.0, 4.0, 8.0],
+            tier_risk: [4.0, 8.0, 16.0],
+            base_expiry_ms: [HOUR_MS, 4 * HOUR_MS, 24 * HOUR_MS],
+            max_expiry_ms: 30 * DAY_MS,
+            issued_by: "agentwatch".into(),
+        }
+    }
+}
+
+impl Policy {
+    fn weight(&self, severity: Severity) -> f64 {
+        self.severity_weight[severity as usize]
+    }
+
+    /// The strongest action whose risk tier `risk` has reached.
+    fn tier_for(&self, risk: f64) -> Option<CommandAction> {
+        CommandAction::ALL
+            .iter()
+            .zip(self.tier_risk)
+            .filter(|(_, threshold)| risk >= *threshold)
+            .map(|(action, _)| *action)
+            .last()
+    }
+
+    /// Expiry for the `nth` (1-based) command of `action`: doubles per repeat, capped.
+    fn expiry_ms(&self, action: CommandAction, nth: u32) -> i64 {
+        let base = self.base_expiry_ms[action as usize];
+        let doublings = nth.saturating_sub(1).min(20);
+        base.saturating_mul(1 << doublings).min(self.max_expiry_ms)
+    }
+}
+
+/// The mutable parts of an agent's state that a decision touches.
+pub(super) struct AgentDecisionState<'a> {
+    pub slot: &'a mut DetectorSlot,
+    pub risk: &'a mut RiskState,
+    pub response: &'a mut ResponseState,
+}
+
+/// Decides what an anomalous finding becomes. Returns `None` while the agent is in
+/// warm-up or the finding falls in the cooldown of an earlier alert (then counted in
+/// `suppressed`, reported on the next alert).
+pub(super) fn decide(
+    policy: &Policy,
+    instance: &Instance,
+    obs: &Observation<'_>,
+    finding: &Finding,
+    agent: AgentDecisionState<'_>,
+) -> Option<(Alert, Vec<Command>)> {
+    let event = obs.event;
+    let now = event.time_ms;
+    let score = finding.score();
+    let severity = instance.thresholds.severity(score)?;
+    let baseline = obs.baseline;
+    if baseline.events < instance.warmup.events
+        || baseline.age_hours(now) < instance.warmup.hours
+    {
+        return None;
+    }
+    if let Some(last) = agent.slot.last_alert_ms {
+        if now >= last && now - last < instance.cooldown_ms {
+            agent.slot.suppressed += 1;
+            return None;
+        }
+    }
+    let suppressed = std::mem::take(&mut agent.slot.suppressed);
+    agent.slot.last_alert_ms = Some(now);
+    let risk = agent
+        .risk
+        .add(now, policy.risk_half_life_ms, policy.weight(severity));
+
+    let id = alert_id(&instance.id, &event.agent_id, &event.event_id);
+    let summary = instance.detector.summarize(obs, finding);
+    let owner = event
+        .owner
+        .as_deref()
+        .or(baseline.owner.as_deref())
+        .map(str::to_owned);
+    let credential_id = event.credential_id.as_deref().map(str::to_owned);
+    let commands = respond(
+        policy,
+        instance,
+        risk,
+        agent.response,
+        Issue {
+            alert_id: &id,
+            summary: &summary,
+            time_ms: now,
+            agent_id: &event.agent_id,
+            credential_id: credential_id.as_deref(),
+            owner: owner.as_deref(),
+        },
+    );
+    let alert = Alert {
+        schema_version: SCHEMA_VERSION,
+        alert_id: id,
+        time: format_rfc3339(now),
+        agent_id: event.agent_id.to_string(),
+        owner,
+        detector: DetectorRef {
+            id: instance.id.clone(),
+            kind: instance.kind.to_owned(),
+        },
+        severity,
+        score: round(score, 4),
+        risk: round(risk, 3),
+        anomaly: finding.anomaly,
+        summary,
+        evidence: evidence(obs, finding),
+        event_ids: vec![event.event_id.to_string()],
+        credential_id,
+        commands: commands.iter().map(|c| c.command_id.clone()).collect(),
+        suppressed,
+    };
+    Some((alert, commands))
+}
+
+struct Issue<'a> {
+    alert_id: &'a str,
+    summary: &'a str,
+    time_ms: i64,
+    agent_id: &'a str,
+    credential_id: Option<&'a str>,
+    owner: Option<&'a str>,
+}
+
+/// Turns risk into at most one command: the strongest of the instance's `on_alert`
+/// command and the risk tier (capped by the instance's `max`), issued only if it is
+/// stronger than what is already in force. `revoke_credential` needs a credential to
+/// name; without one the engine asks for approval instead of guessing.
+fn respond(
+    policy: &Policy,
+    instance: &Instance,
+    risk: f64,
+    response: &mut ResponseState,
+    issue: Issue<'_>,
+) -> Vec<Command> {
+    let by_risk = policy.tier_for(risk).map(|a| a.min(instance.response.max));
+    let Some(mut action) = by_risk.max(instance.response.on_alert) else {
+        return Vec::new();
+    };
+    if action == CommandAction::RevokeCredential && issue.credential_id.is_none() {
+        action = CommandAction::RequireApproval;
+    }
+    if response
+        .in_force(issue.time_ms)
+        .is_some_and(|active| active >= action)
+    {
+        return Vec::new();
+    }
+    let offences = &mut response.offences[action as usize];
+    *offences = offences.saturating_add(1);
+    let expires = issue.time_ms + policy.expiry_ms(action, *offences);
+    response.active = Some(action);
+    response.until_ms = expires;
+    vec![Command {
+        schema_version: SCHEMA_VERSION,
+        command_id: command_id(issue.alert_id, action.as_str()),
+        time: format_rfc3339(issue.time_ms),
+        action,
+        agent_id: issue.agent_id.to_owned(),
+        credential_id: issue
+            .credential_id
+            .filter(|_| action == CommandAction::RevokeCredential || action == CommandAction::SuspendAgent)
+            .map(str::to_owned),
+        owner: issue.owner.map(str::to_owned),
+        reason: CommandReason {
+            alert_id: issue.alert_id.to_owned(),
+            summary: issue.summary.to_owned(),
+        },
+        expires_at: format_rfc3339(expires),
+        issued_by: policy.issued_by.clone(),
+    }]
+}
+
+fn evidence(obs: &Observation<'_>, finding: &Finding) -> Evidence {
+    let event = obs.event;
+    let mut context = BTreeMap::new();
+    context.insert("system".to_owned(), event.system.to_string());
+    context.insert("action".to_owned(), event.action.to_string());
+    if let Some(resource) = &event.resource {
+        context.insert("resource".to_owned(), resource.to_string());
+    }
+    if let Some(session) = &event.session_id {
+        context.insert("session_id".to_owned(), session.to_string());
+    }
+    for (key, value) in &event.attributes {
+        context.insert(format!("attributes.{key}"), value.to_string());
+    }
+    Evidence {
+        observed: round(finding.observed, 6),
+        expected: round(finding.expected, 6),
+        unit: finding.unit.to_owned(),
+        statistic: finding.statistic.to_owned(),
+        statistic_value: round(finding.statistic_value, 6),
+        p_value: finding.p_value,
+        baseline_size: finding.baseline_size,
+        baseline_age_hours: round(obs.baseline.age_hours(event.time_ms), 2),
+        context,
+    }
+}
+
+/// Rounds for output, keeping alerts readable and byte-stable across platforms.
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_and_expiries_escalate() {
+        let policy = Policy::default();
+        assert_eq!(policy.tier_for(3.9), None);
+        assert_eq!(policy.tier_for(4.0), Some(CommandAction::RequireApproval));
+        assert_eq!(policy.tier_for(9.0), Some(CommandAction::RevokeCredential));
+        assert_eq!(policy.tier_for(100.0), Some(CommandAction::SuspendAgent));
+        let first = policy.expiry_ms(CommandAction::RequireApproval, 1);
+        let third = policy.expiry_ms(CommandAction::RequireApproval, 3);
+        assert_eq!(third, first * 4);
+        assert_eq!(
+            policy.expiry_ms(CommandAction::SuspendAgent, 40),
+            policy.max_expiry_ms
+        );
+    }
+}

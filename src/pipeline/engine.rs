@@ -1,0 +1,257 @@
+//! The engine that owns detectors, agent state and the store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::decide::{decide, AgentDecisionState, Policy};
+use crate::detect::{DetectorSet, Observation};
+use crate::error::Result;
+use crate::model::{Alert, Command, Event};
+use crate::state::{AgentCache, AgentState, CacheStats, DetectorSlot, StateStore};
+use crate::telemetry::Metrics;
+
+/// Tuning knobs that are not detector configuration.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Clean agents kept in memory between flushes.
+    pub cache_capacity: usize,
+    /// Risk and response policy.
+    pub policy: Policy,
+    /// Record every (event, detector) score in [`Outputs::scores`].
+    pub record_scores: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            cache_capacity: 1_000_000,
+            policy: Policy::default(),
+            record_scores: false,
+        }
+    }
+}
+
+/// One detector's score for one event of a batch (for tuning exports).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRow {
+    /// Index of the event in the batch.
+    pub event: usize,
+    /// Index of the detector in [`DetectorSet::iter`] order.
+    pub detector: usize,
+    /// The score (0 when the detector had nothing to say).
+    pub score: f64,
+}
+
+/// What a batch produced, in deterministic order.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// Alerts, in event order.
+    pub alerts: Vec<Alert>,
+    /// Commands, in event order.
+    pub commands: Vec<Command>,
+    /// Per-event scores, when [`EngineOptions::record_scores`] is on.
+    pub scores: Vec<ScoreRow>,
+}
+
+impl Outputs {
+    /// Empties the buffers, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.alerts.clear();
+        self.commands.clear();
+        self.scores.clear();
+    }
+}
+
+/// Counters for progress lines and summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Events processed since start.
+    pub events: u64,
+    /// Alerts emitted since start.
+    pub alerts: u64,
+    /// Commands emitted since start.
+    pub commands: u64,
+    /// Agents in memory.
+    pub agents_cached: usize,
+    /// Cache hits and misses.
+    pub cache: CacheStats,
+    /// Flushes committed.
+    pub flushes: u64,
+}
+
+/// Scores, decides and learns; owns the agent cache and the state store.
+pub struct Engine {
+    detectors: DetectorSet,
+    options: EngineOptions,
+    cache: AgentCache,
+    store: StateStore,
+    stats: EngineStats,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Engine {
+    /// An engine over `store` running `detectors`.
+    pub fn new(detectors: DetectorSet, store: StateStore, options: EngineOptions) -> Self {
+        Engine {
+            cache: AgentCache::new(options.cache_capacity),
+            detectors,
+            options,
+            store,
+            stats: EngineStats::default(),
+            metrics: None,
+        }
+    }
+
+    /// Publishes counters to `metrics` from now on (once per batch, not per event).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.register_detectors(self.detectors.iter().map(|i| i.id.as_str()));
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The running detectors.
+    pub fn detectors(&self) -> &DetectorSet {
+        &self.detectors
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &StateStore {
+        &self.store
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            agents_cached: self.cache.len(),
+            cache: self.cache.stats(),
+            ..self.stats
+        }
+    }
+
+    /// Processes a batch of decoded events, appending what they produce to `out`.
+    /// Agents not in memory are loaded from RocksDB first, in one `multi_get`.
+    pub fn process_batch(&mut self, events: &[Event<'_>], out: &mut Outputs) -> Result<()> {
+        let mut ids: Vec<&str> = events.iter().map(|e| e.agent_id.as_ref()).collect();
+        self.cache.prefetch(&mut ids, &self.store)?;
+        let alerts_before = out.alerts.len();
+        let commands_before = out.commands.len();
+        for (index, event) in events.iter().enumerate() {
+            self.process_event(index, event, out);
+        }
+        self.stats.events += events.len() as u64;
+        self.stats.alerts += (out.alerts.len() - alerts_before) as u64;
+        self.stats.commands += (out.commands.len() - commands_before) as u64;
+        if let Some(metrics) = &self.metrics {
+            metrics.record_batch(
+                events.len() as u64,
+                &out.alerts[alerts_before..],
+                &out.commands[commands_before..],
+            );
+            metrics.record_cache(self.cache.len(), self.cache.stats());
+        }
+        Ok(())
+    }
+
+    fn process_event(&mut self, index: usize, event: &Event<'_>, out: &mut Outputs) {
+        let state = self.cache.get_mut(&event.agent_id);
+        state.baseline.count(event);
+        let AgentState {
+            baseline,
+            slots,
+            risk,
+            response,
+        } = state;
+        let mut any_anomalous = false;
+        for (detector_index, instance) in self.detectors.iter().enumerate() {
+            if !instance.matches(event) {
+                continue;
+            }
+            let slot_index = DetectorSlot::find_or_insert(slots, instance.key, || {
+                instance.detector.new_state()
+            });
+            let slot = &mut slots[slot_index];
+            let obs = Observation { event, baseline };
+            let finding = instance.detector.score(&obs, &mut slot.state);
+            let score = finding.as_ref().map_or(0.0, |f| f.score());
+            if self.options.record_scores {
+                out.scores.push(ScoreRow {
+                    event: index,
+                    detector: detector_index,
+                    score,
+                });
+            }
+            let anomalous = score >= instance.thresholds.alert_score();
+            if let (true, Some(finding)) = (anomalous, finding) {
+                any_anomalous = true;
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_finding(&instance.id, instance.thresholds.severity(score));
+                }
+                let decision = decide(
+                    &self.options.policy,
+                    instance,
+                    &obs,
+                    &finding,
+                    AgentDecisionState {
+                        slot,
+                        risk,
+                        response,
+                    },
+                );
+                if let Some((alert, commands)) = decision {
+                    out.alerts.push(alert);
+                    out.commands.extend(commands);
+                }
+            }
+            instance
+                .detector
+                .learn(&obs, &mut slots[slot_index].state, anomalous);
+        }
+        if !any_anomalous {
+            baseline.learn(event);
+        }
+    }
+
+    /// Writes every agent changed since the last flush and the given source offsets in
+    /// one RocksDB batch. Call only after the outputs of the covered events have been
+    /// delivered: that ordering is what makes outputs at-least-once and state
+    /// exactly-once.
+    pub fn commit(&mut self, offsets: &[(&str, u64)]) -> Result<usize> {
+        let started = Instant::now();
+        let written = self.cache.flush(&self.store, offsets)?;
+        self.stats.flushes += 1;
+        if let Some(metrics) = &self.metrics {
+            metrics.record_flush(started.elapsed(), self.cache.len());
+        }
+        tracing::debug!(agents = written, elapsed_ms = started.elapsed().as_millis() as u64, "state flushed");
+        Ok(written)
+    }
+
+    /// The next position recorded for `source` by an earlier commit.
+    pub fn offset(&self, source: &str) -> Result<Option<u64>> {
+        self.store.offset(source)
+    }
+
+    /// The current state of an agent: from memory if it is hot, else from RocksDB.
+    pub fn agent(&self, agent_id: &str) -> Result<Option<AgentState>> {
+        match self.cache.peek(agent_id) {
+            Some(state) => Ok(Some(state.clone())),
+            None => self.store.load_agent(agent_id),
+        }
+    }
+
+    /// How many agents the next flush would write.
+    pub fn dirty_agents(&self) -> usize {
+        self.cache.dirty_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_can_move_to_a_worker_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<Engine>();
+    }
+}

@@ -1,0 +1,168 @@
+//! The state kept for one agent.
+
+use serde::{Deserialize, Serialize};
+
+use super::{HourOfWeek, SeenTable};
+use crate::detect::KindState;
+use crate::model::{CommandAction, Event};
+use crate::stats::decay_factor;
+
+/// Most distinct systems remembered per agent (see [`SeenTable`] for what gives way).
+pub const MAX_SYSTEMS: usize = 64;
+/// Most distinct actions remembered per agent.
+pub const MAX_ACTIONS: usize = 32;
+/// Most distinct credentials remembered per agent.
+pub const MAX_CREDENTIALS: usize = 16;
+
+/// What the engine has learned about an agent, shared by all detectors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Event time of the agent's first event.
+    pub first_seen_ms: i64,
+    /// Latest event time seen.
+    pub last_seen_ms: i64,
+    /// Every event observed, anomalous or not (each exactly once, across restarts).
+    pub events: u64,
+    /// Events folded into the baseline (those no detector found anomalous).
+    pub learned: u64,
+    /// Latest accountable human named by the agent's events.
+    pub owner: Option<Box<str>>,
+    /// Systems touched, with first/last seen and counts.
+    pub systems: SeenTable,
+    /// Action mix.
+    pub actions: SeenTable,
+    /// Credentials seen.
+    pub credentials: SeenTable,
+    /// Hour-of-week activity.
+    pub hours: HourOfWeek,
+}
+
+impl Baseline {
+    /// Counts an event. Called for every event, before detectors run, so warm-up and
+    /// baseline age reflect everything the agent did.
+    pub fn count(&mut self, event: &Event<'_>) {
+        if self.events == 0 {
+            self.first_seen_ms = event.time_ms;
+        }
+        self.events += 1;
+        self.last_seen_ms = self.last_seen_ms.max(event.time_ms);
+        if let Some(owner) = &event.owner {
+            if self.owner.as_deref() != Some(owner.as_ref()) {
+                self.owner = Some(owner.as_ref().into());
+            }
+        }
+    }
+
+    /// Folds an event into what is normal for this agent. Only called for events that
+    /// no detector found anomalous, so a slow attacker cannot teach the baseline.
+    pub fn learn(&mut self, event: &Event<'_>) {
+        self.learned += 1;
+        self.systems.record(&event.system, event.time_ms, MAX_SYSTEMS);
+        self.actions.record(&event.action, event.time_ms, MAX_ACTIONS);
+        if let Some(credential) = &event.credential_id {
+            self.credentials
+                .record(credential, event.time_ms, MAX_CREDENTIALS);
+        }
+        self.hours.record(event.time_ms);
+    }
+
+    /// Hours of event time between the agent's first event and `now_ms`.
+    pub fn age_hours(&self, now_ms: i64) -> f64 {
+        (now_ms - self.first_seen_ms).max(0) as f64 / 3_600_000.0
+    }
+}
+
+/// One detector instance's numbers for this agent, plus the engine's cooldown bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorSlot {
+    /// Stable hash of the detector instance id (see [`crate::detect::instance_key`]).
+    pub key: u32,
+    /// The detector kind's own state.
+    pub state: KindState,
+    /// Event time of this detector's latest alert for this agent.
+    pub last_alert_ms: Option<i64>,
+    /// Findings swallowed by the cooldown since that alert.
+    pub suppressed: u64,
+}
+
+/// Accumulated risk: findings add to it, and it decays with a half-life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RiskState {
+    /// Risk as of `at_ms`.
+    pub value: f64,
+    /// When `value` was last brought up to date.
+    pub at_ms: i64,
+}
+
+impl RiskState {
+    /// Risk decayed to `now_ms`.
+    pub fn at(&self, now_ms: i64, half_life_ms: i64) -> f64 {
+        self.value * decay_factor(now_ms - self.at_ms, half_life_ms)
+    }
+
+    /// Adds `amount` at `now_ms` and returns the new risk.
+    pub fn add(&mut self, now_ms: i64, half_life_ms: i64, amount: f64) -> f64 {
+        self.value = self.at(now_ms, half_life_ms) + amount;
+        self.at_ms = self.at_ms.max(now_ms);
+        self.value
+    }
+}
+
+/// What the engine has already told enforcers about this agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseState {
+    /// The strongest command still in force.
+    pub active: Option<CommandAction>,
+    /// When it lapses (event time, ms).
+    pub until_ms: i64,
+    /// Commands issued so far, per action (mildest first); drives longer expiries for
+    /// repeat offenders.
+    pub offences: [u32; 3],
+}
+
+impl ResponseState {
+    /// The command in force at `now_ms`, if any.
+    pub fn in_force(&self, now_ms: i64) -> Option<CommandAction> {
+        self.active.filter(|_| now_ms < self.until_ms)
+    }
+}
+
+/// Everything stored for one agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// What is normal for the agent.
+    pub baseline: Baseline,
+    /// One slot per detector instance that has seen this agent.
+    pub slots: Vec<DetectorSlot>,
+    /// Accumulated risk.
+    pub risk: RiskState,
+    /// Commands in force and history.
+    pub response: ResponseState,
+}
+
+impl DetectorSlot {
+    /// Index of the slot for detector `key` in `slots`, created with `fresh` on first use.
+    pub fn find_or_insert(
+        slots: &mut Vec<DetectorSlot>,
+        key: u32,
+        fresh: impl FnOnce() -> KindState,
+    ) -> usize {
+        if let Some(index) = slots.iter().position(|s| s.key == key) {
+            return index;
+        }
+        slots.push(DetectorSlot {
+            key,
+            state: fresh(),
+            last_alert_ms: None,
+            suppressed: 0,
+        });
+        slots.len() - 1
+    }
+}
+
+impl AgentState {
+    /// The slot for detector `key`, if it exists.
+    pub fn slot(&self, key: u32) -> Option<&DetectorSlot> {
+        self.slots.iter().find(|s| s.key == key)
+    }
+}

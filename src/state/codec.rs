@@ -1,0 +1,82 @@
+//! Versioned binary encoding of [`AgentState`] for RocksDB.
+//!
+//! Layout: one format-version byte, then postcard (varint, schema-less, compact: a
+//! typical agent is a few hundred bytes). The version byte lets a future build migrate
+//! or refuse old records explicitly instead of misreading them.
+
+use super::AgentState;
+use crate::error::{Error, Result};
+
+/// The format this build writes. Bump it whenever a stored struct changes shape.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Appends the encoding of `state` to `out`.
+pub fn encode_state(state: &AgentState, out: &mut Vec<u8>) -> Result<()> {
+    out.push(FORMAT_VERSION);
+    let encoded = postcard::to_extend(state, std::mem::take(out)).map_err(|e| {
+        Error::CorruptState {
+            agent_id: String::new(),
+            reason: format!("cannot encode: {e}"),
+        }
+    })?;
+    *out = encoded;
+    Ok(())
+}
+
+/// Decodes a stored record for `agent_id`.
+pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
+    let corrupt = |reason: String| Error::CorruptState {
+        agent_id: agent_id.to_owned(),
+        reason,
+    };
+    match bytes.split_first() {
+        None => Err(corrupt("empty record".into())),
+        Some((&FORMAT_VERSION, body)) => {
+            postcard::from_bytes(body).map_err(|e| corrupt(format!("postcard: {e}")))
+        }
+        Some((version, _)) => Err(corrupt(format!(
+            "format version {version} is not readable by this build (expects {FORMAT_VERSION})"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{decode_event, Limits};
+
+    fn sample() -> AgentState {
+        let mut state = AgentState::default();
+        let line = br#"{"event_id":"e","time":1767605400000,"agent_id":"a","action":"read","system":"crm","credential_id":"k1","owner":"o@x","bytes_out":5}"#;
+        let event = decode_event(line, &Limits::default()).unwrap();
+        state.baseline.count(&event);
+        state.baseline.learn(&event);
+        state
+    }
+
+    #[test]
+    fn round_trips() {
+        let state = sample();
+        let mut bytes = Vec::new();
+        encode_state(&state, &mut bytes).unwrap();
+        assert_eq!(bytes[0], FORMAT_VERSION);
+        assert_eq!(decode_state("a", &bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_errors_not_panics() {
+        let mut bytes = Vec::new();
+        encode_state(&sample(), &mut bytes).unwrap();
+        bytes[0] = 99;
+        assert_eq!(decode_state("a", &bytes).unwrap_err().code(), "state_corrupt");
+        assert!(decode_state("a", &[]).is_err());
+        assert!(decode_state("a", &[FORMAT_VERSION, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn a_typical_agent_fits_the_storage_budget() {
+        let mut bytes = Vec::new();
+        encode_state(&sample(), &mut bytes).unwrap();
+        assert!(bytes.len() < 1024, "{} bytes", bytes.len());
+    }
+}

@@ -1,0 +1,83 @@
+//! Hour-of-week activity.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::time::HOUR_MS;
+
+const HOURS_PER_WEEK: usize = 168;
+/// 1970-01-01 was a Thursday; Monday 1970-01-05 00:00 UTC is hour 96.
+const FIRST_MONDAY_HOUR: i64 = 96;
+
+/// How active the agent is in each of the 168 hours of the week (UTC, Monday 00:00 first).
+///
+/// One byte per hour keeps this at 168 bytes per agent. When an hour's counter would
+/// overflow, every counter is halved: the *shape* of the week (which hours are normal)
+/// is what detectors and owners need, and halving keeps it while adapting slowly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourOfWeek {
+    counts: Vec<u8>,
+}
+
+impl Default for HourOfWeek {
+    fn default() -> Self {
+        HourOfWeek {
+            counts: vec![0; HOURS_PER_WEEK],
+        }
+    }
+}
+
+impl HourOfWeek {
+    /// The hour-of-week slot (0 = Monday 00:00-01:00 UTC) of an event time.
+    pub fn slot(time_ms: i64) -> usize {
+        let hour = time_ms.div_euclid(HOUR_MS) - FIRST_MONDAY_HOUR;
+        hour.rem_euclid(HOURS_PER_WEEK as i64) as usize
+    }
+
+    /// Records one event.
+    pub fn record(&mut self, time_ms: i64) {
+        if self.counts.len() != HOURS_PER_WEEK {
+            self.counts = vec![0; HOURS_PER_WEEK];
+        }
+        let slot = Self::slot(time_ms);
+        if self.counts[slot] == u8::MAX {
+            for count in &mut self.counts {
+                *count /= 2;
+            }
+        }
+        self.counts[slot] += 1;
+    }
+
+    /// Relative activity per slot.
+    pub fn counts(&self) -> &[u8] {
+        &self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time::parse_rfc3339;
+
+    #[test]
+    fn monday_midnight_is_slot_zero_and_sunday_night_the_last() {
+        let monday = parse_rfc3339("2026-01-05T00:30:00Z").unwrap();
+        let sunday = parse_rfc3339("2026-01-11T23:59:00Z").unwrap();
+        assert_eq!(HourOfWeek::slot(monday), 0);
+        assert_eq!(HourOfWeek::slot(sunday), 167);
+    }
+
+    #[test]
+    fn saturation_halves_but_keeps_the_shape() {
+        let mut week = HourOfWeek::default();
+        let busy = parse_rfc3339("2026-01-05T09:00:00Z").unwrap();
+        let quiet = parse_rfc3339("2026-01-05T10:00:00Z").unwrap();
+        for _ in 0..100 {
+            week.record(quiet);
+        }
+        for _ in 0..400 {
+            week.record(busy);
+        }
+        let counts = week.counts();
+        assert!(counts[9] > counts[10] && counts[10] > 0);
+    }
+}

@@ -1,0 +1,20 @@
+//! Per-agent state: the learned baseline, each detector's own numbers, risk and response
+//! history; its versioned binary encoding; the write-back cache; and the RocksDB store.
+//!
+//! One [`AgentState`] per agent, written once per agent per flush (never once per event),
+//! together with the source offsets the flush covers, in one RocksDB `WriteBatch`. That
+//! single batch is what makes "every event counted exactly once" survive crashes.
+
+mod agent;
+mod cache;
+mod codec;
+mod hours;
+mod store;
+mod table;
+
+pub use agent::{AgentState, Baseline, DetectorSlot, ResponseState, RiskState};
+pub use cache::{AgentCache, CacheStats};
+pub use codec::{decode_state, encode_state, FORMAT_VERSION};
+pub use hours::HourOfWeek;
+pub use store::StateStore;
+pub use table::{Seen, SeenTable};

@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use agentwatch::detect::DetectorSet;
+use agentwatch::model::time::{format_rfc3339, parse_rfc3339, HOUR_MS};
+use agentwatch::model::{decode_event, AgentEventV1, EventTime, Limits};
+use agentwatch::pipeline::{Engine, EngineOptions, Outputs};
+use agentwatch::state::StateStore;
+
+/// Monday 2026-01-05 00:00 UTC.
+pub fn monday() -> i64 {
+    parse_rfc3339("2026-01-05T00:00:00Z").unwrap()
+}
+
+/// Builds an event.
+pub fn event(id: u64, agent: &str, time_ms: i64, action: &str, system: &str, bytes: u64) -> AgentEventV1 {
+    AgentEventV1 {
+        schema_version: Some(1),
+        event_id: format!("{agent}-{id}"),
+        time: EventTime::Rfc3339(format_rfc3339(time_ms)),
+        agent_id: agent.to_owned(),
+        action: action.to_owned(),
+        system: system.to_owned(),
+        owner: Some("owner@example.com".into()),
+        credential_id: Some(format!("cred-{agent}")),
+        session_id: None,
+        resource: None,
+        bytes_in: bytes,
+        bytes_out: 0,
+        outcome: None,
+        approval_id: None,
+        attributes: Default::default(),
+    }
+}
+
+/// An engine with the built-in detectors over a fresh RocksDB in `dir`.
+pub fn engine(dir: &std::path::Path) -> Engine {
+    Engine::new(
+        DetectorSet::builtin().unwrap(),
+        StateStore::open(dir).unwrap(),
+        EngineOptions::default(),
+    )
+}
+
+/// Runs events through the engine in batches of 256 and returns everything produced.
+pub fn run(engine: &mut Engine, events: &[AgentEventV1]) -> Outputs {
+    let lines: Vec<String> = events.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+    let mut all = Outputs::default();
+    for chunk in lines.chunks(256) {
+        let decoded: Vec<_> = chunk
+            .iter()
+            .map(|l| decode_event(l.as_bytes(), &Limits::default()).unwrap())
+            .collect();
+        let mut out = Outputs::default();
+        engine.process_batch(&decoded, &mut out).unwrap();
+        all.alerts.extend(out.alerts);
+        all.commands.extend(out.commands);
+    }
+    all
+}
+
+/// A steady agent: `per_hour` calls an hour in working hours (09–17 UTC, weekdays),
+/// spread over `systems`, each moving about `bytes`, for `days` days from Monday.
+pub fn office_agent(agent: &str, days: i64, per_hour: i64, systems: &[&str], bytes: u64) -> Vec<AgentEventV1> {
+    let mut events = Vec::new();
+    let mut id = 0;
+    for day in 0..days {
+        if day % 7 >= 5 {
+            continue;
+        }
+        for hour in 9..17 {
+            for k in 0..per_hour {
+                id += 1;
+                let t = monday() + day * 24 * HOUR_MS + hour * HOUR_MS + k * HOUR_MS / per_hour;
+                let system = systems[(id as usize * 7 + k as usize) % systems.len()];
+                let wobble = 1 + (id * 2_654_435_761 % 7) as u64;
+                events.push(event(id, agent, t, "read", system, bytes * wobble / 4));
+            }
+        }
+    }
+    events
+}
