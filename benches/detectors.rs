@@ -25,16 +25,26 @@ fn detectors(c: &mut Criterion) {
         for event in &events {
             baseline.count(event);
             baseline.learn(event);
-            let obs = Observation { event, baseline: &baseline };
+            let obs = Observation {
+                event,
+                baseline: &baseline,
+            };
             instance.detector.score(&obs, &mut state);
             instance.detector.learn(&obs, &mut state, false);
         }
         group.bench_function(&instance.id, |b| {
             b.iter(|| {
                 for event in &events {
-                    let obs = Observation { event, baseline: &baseline };
+                    let obs = Observation {
+                        event,
+                        baseline: &baseline,
+                    };
                     let finding = instance.detector.score(&obs, &mut state);
-                    instance.detector.learn(&obs, &mut state, black_box(finding).is_some_and(|f| f.score() > 0.5));
+                    instance.detector.learn(
+                        &obs,
+                        &mut state,
+                        black_box(finding).is_some_and(|f| f.score() > 0.5),
+                    );
                 }
             })
         });

@@ -33,7 +33,10 @@ fn pipeline(c: &mut Criterion) {
                     &mut engine,
                     input.as_slice(),
                     &ReplayConfig::default(),
-                    ReplaySinks { output: &mut std::io::sink(), scores: None },
+                    ReplaySinks {
+                        output: &mut std::io::sink(),
+                        scores: None,
+                    },
                     &mut |_| {},
                 )
                 .unwrap();

@@ -10,7 +10,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use agentwatch::app::demo::{run_demo, DemoOptions};
-use agentwatch::app::replay::{peak_rss_bytes, run_replay, ReplayConfig, ReplaySinks, SCORES_HEADER};
+use agentwatch::app::replay::{
+    peak_rss_bytes, run_replay, ReplayConfig, ReplaySinks, SCORES_HEADER,
+};
 use agentwatch::app::simulate::{simulate, write_events};
 use agentwatch::detect::{registry, DetectorSet};
 use agentwatch::eval::{load_labels, Evaluation};
@@ -20,7 +22,11 @@ use agentwatch::state::StateStore;
 use agentwatch::telemetry::{init_logging, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "agentwatch", version, about = "Zero Trust for AI agents: learn each agent's behaviour, score deviations, answer them.")]
+#[command(
+    name = "agentwatch",
+    version,
+    about = "Zero Trust for AI agents: learn each agent's behaviour, score deviations, answer them."
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -206,7 +212,8 @@ fn run(command: Command) -> Result<()> {
             };
             let mut progress = |n: u64| eprintln!("simulated {n} events");
             if let Some(events) = flat_events {
-                let written = write_events(flat_load(agents, events, seed), &mut writer, &mut progress)?;
+                let written =
+                    write_events(flat_load(agents, events, seed), &mut writer, &mut progress)?;
                 eprintln!("wrote {written} flat-load events for {agents} agents (seed {seed})");
                 return Ok(());
             }
@@ -220,13 +227,21 @@ fn run(command: Command) -> Result<()> {
                 "wrote {} events for {} agents over {days} days (seed {seed}); incidents: {}",
                 report.events,
                 report.agents,
-                if incidents.is_empty() { "none".into() } else { incidents.join(", ") }
+                if incidents.is_empty() {
+                    "none".into()
+                } else {
+                    incidents.join(", ")
+                }
             );
             Ok(())
         }
         Command::Validate { detectors } => {
             let set = DetectorSet::load_dir(&detectors)?;
-            println!("{}: {} enabled detector(s), no problems", detectors.display(), set.len());
+            println!(
+                "{}: {} enabled detector(s), no problems",
+                detectors.display(),
+                set.len()
+            );
             for instance in set.iter() {
                 let summary = registry::find(instance.kind).map_or("", |k| k.summary);
                 println!("  {:<14} kind {:<11} {summary}", instance.id, instance.kind);
@@ -281,7 +296,10 @@ fn replay(args: ReplayArgs) -> Result<()> {
     };
     let mut engine = Engine::new(detectors, store, options);
     let (reader, source): (Box<dyn BufRead>, String) = if args.input == "-" {
-        (Box::new(BufReader::new(std::io::stdin().lock())), "replay:-".into())
+        (
+            Box::new(BufReader::new(std::io::stdin().lock())),
+            "replay:-".into(),
+        )
     } else {
         let path = Path::new(&args.input);
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;

@@ -28,7 +28,11 @@ fn validate_accepts_the_shipped_detectors() {
 #[test]
 fn validate_reports_problems_with_file_and_line_and_fails() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.toml"), "id = \"bad\"\nkind = \"nope\"\ndescription = \"x\"\n[thresholds]\nlow = 2.0\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "id = \"bad\"\nkind = \"nope\"\ndescription = \"x\"\n[thresholds]\nlow = 2.0\n",
+    )
+    .unwrap();
     let out = agentwatch(&["validate", "--detectors", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
@@ -47,12 +51,18 @@ fn schemas_check_passes_on_the_committed_files() {
 fn replay_survives_bad_lines_and_reports_them_with_line_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("events.jsonl");
-    let good = |i: u32| format!(r#"{{"event_id":"e{i}","time":"2026-01-05T09:0{i}:00Z","agent_id":"a","action":"read","system":"crm","bytes_in":100}}"#);
+    let good = |i: u32| {
+        format!(
+            r#"{{"event_id":"e{i}","time":"2026-01-05T09:0{i}:00Z","agent_id":"a","action":"read","system":"crm","bytes_in":100}}"#
+        )
+    };
     let mut content = Vec::new();
     content.extend(good(1).into_bytes());
     content.extend(b"\n{not json\n");
     content.extend(good(2).into_bytes());
-    content.extend(b"\n{\"event_id\":\"x\",\"time\":1,\"agent_id\":\"a\",\"action\":\"r\"}\n\xff\xfe\n");
+    content.extend(
+        b"\n{\"event_id\":\"x\",\"time\":1,\"agent_id\":\"a\",\"action\":\"r\"}\n\xff\xfe\n",
+    );
     content.extend(vec![b'x'; 10 * 1024 * 1024]);
     content.push(b'\n');
     content.extend(good(3).into_bytes());
@@ -71,16 +81,35 @@ fn replay_survives_bad_lines_and_reports_them_with_line_numbers() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("replayed 3 events from 7 lines"), "{stderr}");
+    assert!(
+        stderr.contains("replayed 3 events from 7 lines"),
+        "{stderr}"
+    );
     assert!(stderr.contains("invalid lines: 4"), "{stderr}");
-    for expected in ["line 2: not_json", "line 4: missing_field", "line 5: not_utf8", "line 6: too_large"] {
-        assert!(stderr.contains(expected), "missing {expected:?} in {stderr}");
+    for expected in [
+        "line 2: not_json",
+        "line 4: missing_field",
+        "line 5: not_utf8",
+        "line 6: too_large",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in {stderr}"
+        );
     }
     let csv = std::fs::read_to_string(scores).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows[0], "event_id,agent_id,time,detector,score");
-    assert_eq!(rows.len(), 1 + 3 * 3, "one row per event per detector: {csv}");
-    assert!(rows[1].starts_with("e1,a,2026-01-05T09:01:00.000Z,"), "{}", rows[1]);
+    assert_eq!(
+        rows.len(),
+        1 + 3 * 3,
+        "one row per event per detector: {csv}"
+    );
+    assert!(
+        rows[1].starts_with("e1,a,2026-01-05T09:01:00.000Z,"),
+        "{}",
+        rows[1]
+    );
 }
 
 #[test]
@@ -89,15 +118,35 @@ fn simulate_then_replay_with_labels_prints_quality() {
     let events = dir.path().join("sim.jsonl");
     let labels = dir.path().join("labels.json");
     let out = agentwatch(&[
-        "simulate", "--agents", "25", "--days", "6", "--seed", "3",
-        "--output", events.to_str().unwrap(), "--labels", labels.to_str().unwrap(),
+        "simulate",
+        "--agents",
+        "25",
+        "--days",
+        "6",
+        "--seed",
+        "3",
+        "--output",
+        events.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("incidents: exfiltration 5, first_access 5, runaway_loop 5"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("incidents: exfiltration 5, first_access 5, runaway_loop 5"),
+        "{}",
+        text(&out.stderr)
+    );
     let state = dir.path().join("state");
     let out = agentwatch(&[
-        "replay", "--input", events.to_str().unwrap(), "--labels", labels.to_str().unwrap(),
-        "--state", state.to_str().unwrap(), "--output", dir.path().join("alerts.jsonl").to_str().unwrap(),
+        "replay",
+        "--input",
+        events.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--output",
+        dir.path().join("alerts.jsonl").to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
@@ -106,27 +155,56 @@ fn simulate_then_replay_with_labels_prints_quality() {
     assert!(stderr.contains("peak memory"), "{stderr}");
     // A second run on the same state resumes after the last line: nothing is counted twice.
     let out = agentwatch(&[
-        "replay", "--input", events.to_str().unwrap(), "--state", state.to_str().unwrap(),
-        "--output", dir.path().join("again.jsonl").to_str().unwrap(),
+        "replay",
+        "--input",
+        events.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--output",
+        dir.path().join("again.jsonl").to_str().unwrap(),
     ]);
     assert!(out.status.success());
-    assert!(text(&out.stderr).contains("replayed 0 events"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("replayed 0 events"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn demo_runs_end_to_end_and_explains_alerts() {
-    let out = agentwatch(&["demo", "--agents", "20", "--days", "6", "--pace", "0", "--metrics-addr", "127.0.0.1:0"]);
+    let out = agentwatch(&[
+        "demo",
+        "--agents",
+        "20",
+        "--days",
+        "6",
+        "--pace",
+        "0",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("agentwatch demo: 20 simulated agents over 6 days"), "{stdout}");
+    assert!(
+        stdout.starts_with("agentwatch demo: 20 simulated agents over 6 days"),
+        "{stdout}"
+    );
     assert!(stdout.contains("metrics at http://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("quality against labels"), "{stdout}");
-    assert!(stdout.contains("HIGH") || stdout.contains("CRITICAL"), "{stdout}");
+    assert!(
+        stdout.contains("HIGH") || stdout.contains("CRITICAL"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn missing_input_is_a_clear_error() {
     let out = agentwatch(&["replay", "--input", "/nonexistent/events.jsonl"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("opening /nonexistent/events.jsonl"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("opening /nonexistent/events.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -25,8 +25,14 @@ fn validator(name: &str) -> jsonschema::Validator {
 }
 
 fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
-    let errors: Vec<String> = validator.iter_errors(instance).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{what} is invalid: {errors:?}\n{instance}");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} is invalid: {errors:?}\n{instance}"
+    );
 }
 
 #[test]
@@ -46,7 +52,11 @@ fn examples_are_valid_and_event_examples_decode() {
             .unwrap_or_else(|| panic!("{name} names no schema"));
         let text = std::fs::read_to_string(&path).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
-        assert_valid(&validator(&format!("{schema}.v1.schema.json")), &value, &name);
+        assert_valid(
+            &validator(&format!("{schema}.v1.schema.json")),
+            &value,
+            &name,
+        );
         if schema == "agent-event" {
             let compact = serde_json::to_vec(&value).unwrap();
             decode_event(&compact, &Limits::default()).unwrap();
@@ -59,7 +69,8 @@ fn examples_are_valid_and_event_examples_decode() {
 #[test]
 fn schemas_reject_what_the_decoder_rejects() {
     let events = validator("agent-event.v1.schema.json");
-    let missing: Value = serde_json::json!({"event_id": "e", "time": 1, "agent_id": "a", "action": "r"});
+    let missing: Value =
+        serde_json::json!({"event_id": "e", "time": 1, "agent_id": "a", "action": "r"});
     assert!(!events.is_valid(&missing));
     let bad_outcome: Value = serde_json::json!({"event_id": "e", "time": 1, "agent_id": "a", "action": "r", "system": "s", "outcome": "maybe"});
     assert!(!events.is_valid(&bad_outcome));
@@ -100,5 +111,8 @@ fn every_alert_and_command_the_engine_emits_is_valid() {
             command_count += 1;
         }
     }
-    assert!(alert_count >= 10 && command_count >= 1, "{alert_count} alerts, {command_count} commands");
+    assert!(
+        alert_count >= 10 && command_count >= 1,
+        "{alert_count} alerts, {command_count} commands"
+    );
 }

@@ -12,7 +12,11 @@ fn new_system_flags_a_steady_agent_reaching_for_payroll() {
     let mut engine = engine(dir.path());
     let mut events = office_agent("billing", 12, 40, &["billing", "crm", "mail"], 8_000);
     let quiet = run(&mut engine, &events);
-    assert!(quiet.alerts.is_empty(), "steady traffic raised {:?}", quiet.alerts);
+    assert!(
+        quiet.alerts.is_empty(),
+        "steady traffic raised {:?}",
+        quiet.alerts
+    );
     let t = monday() + 14 * DAY_MS + 10 * HOUR_MS;
     events = vec![event(90_001, "billing", t, "read", "hr.payroll", 8_000)];
     let out = run(&mut engine, &events);
@@ -36,11 +40,18 @@ fn new_system_lets_an_exploratory_agent_explore() {
         }
     }
     let out = run(&mut engine, &events);
-    let new_system: Vec<_> = out.alerts.iter().filter(|a| a.detector.id == "new_system").collect();
+    let new_system: Vec<_> = out
+        .alerts
+        .iter()
+        .filter(|a| a.detector.id == "new_system")
+        .collect();
     assert!(new_system.is_empty(), "exploration raised {new_system:?}");
     // The same agent touching a sensitive system is still worth an alert.
     let t = monday() + 14 * DAY_MS + 10 * HOUR_MS;
-    let out = run(&mut engine, &[event(90_002, "research", t, "read", "iam.admin", 1_000)]);
+    let out = run(
+        &mut engine,
+        &[event(90_002, "research", t, "read", "iam.admin", 1_000)],
+    );
     assert_eq!(out.alerts.len(), 1, "{:?}", out.alerts);
 }
 
@@ -51,14 +62,34 @@ fn volume_flags_one_huge_transfer_but_not_normal_wobble() {
     let events = office_agent("exporter", 8, 30, &["crm"], 20_000);
     assert!(run(&mut engine, &events).alerts.is_empty());
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
-    let mild = run(&mut engine, &[event(80_001, "exporter", t, "read", "crm", 60_000)]);
-    assert!(mild.alerts.is_empty(), "3x normal is not an incident: {:?}", mild.alerts);
-    let huge = run(&mut engine, &[event(80_002, "exporter", t + 60_000, "export", "crm", 900_000_000)]);
+    let mild = run(
+        &mut engine,
+        &[event(80_001, "exporter", t, "read", "crm", 60_000)],
+    );
+    assert!(
+        mild.alerts.is_empty(),
+        "3x normal is not an incident: {:?}",
+        mild.alerts
+    );
+    let huge = run(
+        &mut engine,
+        &[event(
+            80_002,
+            "exporter",
+            t + 60_000,
+            "export",
+            "crm",
+            900_000_000,
+        )],
+    );
     assert_eq!(huge.alerts.len(), 1);
     let alert = &huge.alerts[0];
     assert_eq!(alert.anomaly, Anomaly::HighVolume);
     assert!(alert.summary.contains("one transfer"), "{}", alert.summary);
-    assert!(!alert.commands.is_empty(), "a critical exfiltration should trigger a response");
+    assert!(
+        !alert.commands.is_empty(),
+        "a critical exfiltration should trigger a response"
+    );
 }
 
 #[test]
@@ -70,11 +101,24 @@ fn volume_flags_a_burst_of_moderately_large_transfers() {
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
     // 30 transfers of ~12x normal in 5 minutes: none alone is alarming.
     let burst: Vec<_> = (0..30)
-        .map(|i| event(70_000 + i, "burst", t + i as i64 * 10_000, "read", "docs", 240_000))
+        .map(|i| {
+            event(
+                70_000 + i,
+                "burst",
+                t + i as i64 * 10_000,
+                "read",
+                "docs",
+                240_000,
+            )
+        })
         .collect();
     let out = run(&mut engine, &burst);
     assert!(!out.alerts.is_empty(), "burst went unnoticed");
-    assert!(out.alerts[0].evidence.statistic.contains("window"), "{:?}", out.alerts[0].evidence);
+    assert!(
+        out.alerts[0].evidence.statistic.contains("window"),
+        "{:?}",
+        out.alerts[0].evidence
+    );
 }
 
 #[test]
@@ -101,11 +145,28 @@ fn rate_accepts_schedules_but_flags_a_runaway_loop() {
 
     let t = monday() + 10 * DAY_MS + 11 * HOUR_MS;
     let runaway: Vec<_> = (0..600)
-        .map(|i| event(900_000 + i, "office", t + i as i64 * 200, "read", "crm", 5_000))
+        .map(|i| {
+            event(
+                900_000 + i,
+                "office",
+                t + i as i64 * 200,
+                "read",
+                "crm",
+                5_000,
+            )
+        })
         .collect();
     let out = run(&mut engine, &runaway);
-    let rate: Vec<_> = out.alerts.iter().filter(|a| a.detector.id == "rate").collect();
-    assert_eq!(rate.len(), 1, "one alert, the rest held back by the cooldown: {rate:?}");
+    let rate: Vec<_> = out
+        .alerts
+        .iter()
+        .filter(|a| a.detector.id == "rate")
+        .collect();
+    assert_eq!(
+        rate.len(),
+        1,
+        "one alert, the rest held back by the cooldown: {rate:?}"
+    );
     assert_eq!(rate[0].anomaly, Anomaly::HighRate);
 }
 
@@ -118,16 +179,31 @@ fn anomalies_are_not_learned_and_cooldown_counts_what_it_swallows() {
     let before = engine.agent("victim").unwrap().unwrap();
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
     let exfil: Vec<_> = (0..5)
-        .map(|i| event(60_000 + i, "victim", t + i as i64 * 3 * 60_000, "export", "crm", 800_000_000))
+        .map(|i| {
+            event(
+                60_000 + i,
+                "victim",
+                t + i as i64 * 3 * 60_000,
+                "export",
+                "crm",
+                800_000_000,
+            )
+        })
         .collect();
     let out = run(&mut engine, &exfil);
     assert_eq!(out.alerts.len(), 1, "{:?}", out.alerts);
     let after = engine.agent("victim").unwrap().unwrap();
-    assert_eq!(after.baseline.learned, before.baseline.learned, "anomalies entered the baseline");
+    assert_eq!(
+        after.baseline.learned, before.baseline.learned,
+        "anomalies entered the baseline"
+    );
     assert_eq!(after.baseline.events, before.baseline.events + 5);
     // After the cooldown, the next alert reports how many findings were held back.
     let later = t + 2 * HOUR_MS;
-    let out = run(&mut engine, &[event(60_010, "victim", later, "export", "crm", 800_000_000)]);
+    let out = run(
+        &mut engine,
+        &[event(60_010, "victim", later, "export", "crm", 800_000_000)],
+    );
     assert_eq!(out.alerts.len(), 1);
     assert_eq!(out.alerts[0].suppressed, 4);
 }
@@ -136,16 +212,35 @@ fn anomalies_are_not_learned_and_cooldown_counts_what_it_swallows() {
 fn repeated_offences_escalate_to_stronger_and_longer_commands() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());
-    run(&mut engine, &office_agent("repeat", 8, 30, &["crm"], 20_000));
+    run(
+        &mut engine,
+        &office_agent("repeat", 8, 30, &["crm"], 20_000),
+    );
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
     let mut actions = Vec::new();
     for i in 0..4 {
         let at = t + i * 2 * HOUR_MS;
-        let out = run(&mut engine, &[event(50_000 + i as u64, "repeat", at, "export", "crm", 900_000_000)]);
+        let out = run(
+            &mut engine,
+            &[event(
+                50_000 + i as u64,
+                "repeat",
+                at,
+                "export",
+                "crm",
+                900_000_000,
+            )],
+        );
         actions.extend(out.commands.iter().map(|c| c.action));
     }
-    assert!(actions.contains(&CommandAction::RevokeCredential), "{actions:?}");
-    assert!(actions.windows(2).all(|w| w[0] <= w[1]), "responses never de-escalate within the risk half-life: {actions:?}");
+    assert!(
+        actions.contains(&CommandAction::RevokeCredential),
+        "{actions:?}"
+    );
+    assert!(
+        actions.windows(2).all(|w| w[0] <= w[1]),
+        "responses never de-escalate within the risk half-life: {actions:?}"
+    );
 }
 
 #[test]

@@ -71,7 +71,10 @@ fn stop_and_resume_counts_every_event_exactly_once() {
     let mut whole = common::engine(whole_dir.path());
     let (whole_ids, total) = replay(&mut whole, None);
     assert!(total > 20_000, "{total}");
-    assert!(!whole_ids.is_empty(), "the simulation's attacks raised nothing");
+    assert!(
+        !whole_ids.is_empty(),
+        "the simulation's attacks raised nothing"
+    );
 
     let split_dir = tempfile::tempdir().unwrap();
     let mut first_ids = {
@@ -84,16 +87,29 @@ fn stop_and_resume_counts_every_event_exactly_once() {
     // committed line and processes only the rest.
     let mut resumed = common::engine(split_dir.path());
     let (second_ids, events) = replay(&mut resumed, None);
-    assert_eq!(events, total - total / 3, "resumed run re-read or skipped events");
+    assert_eq!(
+        events,
+        total - total / 3,
+        "resumed run re-read or skipped events"
+    );
     first_ids.extend(second_ids);
-    assert_eq!(first_ids, whole_ids, "outputs differ from an uninterrupted run");
+    assert_eq!(
+        first_ids, whole_ids,
+        "outputs differ from an uninterrupted run"
+    );
 
     let whole_states = all_states(&whole);
     let resumed_states = all_states(&resumed);
     assert_eq!(whole_states.len(), resumed_states.len());
     let counted: u64 = resumed_states.iter().map(|(_, s)| s.baseline.events).sum();
-    assert_eq!(counted, total, "baselines did not count every event exactly once");
-    assert_eq!(whole_states, resumed_states, "resumed state differs from an uninterrupted run");
+    assert_eq!(
+        counted, total,
+        "baselines did not count every event exactly once"
+    );
+    assert_eq!(
+        whole_states, resumed_states,
+        "resumed state differs from an uninterrupted run"
+    );
 }
 
 #[test]
@@ -109,14 +125,26 @@ fn a_crash_before_commit_replays_outputs_with_the_same_ids_and_no_double_count()
         let events: Vec<_> = simulation.events().take((total / 2) as usize).collect();
         // Process half the stream without ever committing, then "crash" (drop).
         let out = common::run(&mut engine, &events);
-        out.alerts.into_iter().map(|a| a.alert_id).collect::<BTreeSet<_>>()
+        out.alerts
+            .into_iter()
+            .map(|a| a.alert_id)
+            .collect::<BTreeSet<_>>()
     };
     let mut restarted = common::engine(dir.path());
     let (ids, events) = replay(&mut restarted, None);
-    assert_eq!(events, total, "nothing was committed, so everything is processed again");
+    assert_eq!(
+        events, total,
+        "nothing was committed, so everything is processed again"
+    );
     let ids: BTreeSet<_> = ids.into_iter().collect();
-    assert!(crashed_ids.is_subset(&ids), "alerts from before the crash reappear with the same ids");
+    assert!(
+        crashed_ids.is_subset(&ids),
+        "alerts from before the crash reappear with the same ids"
+    );
     assert_eq!(ids, whole_ids.into_iter().collect());
-    let counted: u64 = all_states(&restarted).iter().map(|(_, s)| s.baseline.events).sum();
+    let counted: u64 = all_states(&restarted)
+        .iter()
+        .map(|(_, s)| s.baseline.events)
+        .sum();
     assert_eq!(counted, total);
 }

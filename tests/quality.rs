@@ -34,8 +34,17 @@ fn detects_injected_incidents_with_few_false_alerts() {
     assert!(summary.events > 500_000, "{} events", summary.events);
     assert_eq!(evaluation.per_kind.len(), 3);
     for (kind, recall) in &evaluation.per_kind {
-        assert!(recall.incidents >= 30, "{kind}: only {} incidents", recall.incidents);
-        assert!(recall.recall() >= 0.95, "{kind}: recall {:.3}\n{}", recall.recall(), evaluation.render());
+        assert!(
+            recall.incidents >= 30,
+            "{kind}: only {} incidents",
+            recall.incidents
+        );
+        assert!(
+            recall.recall() >= 0.95,
+            "{kind}: recall {:.3}\n{}",
+            recall.recall(),
+            evaluation.render()
+        );
     }
     assert!(
         evaluation.false_per_10k() <= 0.5,

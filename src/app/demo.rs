@@ -46,7 +46,8 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
         Some(dir) => DetectorSet::load_dir(dir)?,
         None => DetectorSet::builtin()?,
     };
-    let state_dir = tempfile::tempdir().map_err(|e| Error::io("creating a temporary state directory", e))?;
+    let state_dir =
+        tempfile::tempdir().map_err(|e| Error::io("creating a temporary state directory", e))?;
     let store = StateStore::open(state_dir.path())?;
     let metrics = Arc::new(Metrics::new());
     let server = match &options.metrics_addr {
@@ -108,7 +109,10 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     progress.finish();
     printed?;
     let evaluation = Evaluation::new(&simulation.labels(), &summary.marks, summary.events)?;
-    write_out(out, &format!("\n{}{}", summary.render(), evaluation.render()))?;
+    write_out(
+        out,
+        &format!("\n{}{}", summary.render(), evaluation.render()),
+    )?;
     Ok(DemoReport {
         summary,
         evaluation,
@@ -133,7 +137,9 @@ fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
 
 /// One line per alert and one indented line per command, for people.
 pub fn format_alert(alert: &Alert, commands: &[Command]) -> String {
-    let time = parse_rfc3339(&alert.time).map(format_short).unwrap_or_default();
+    let time = parse_rfc3339(&alert.time)
+        .map(format_short)
+        .unwrap_or_default();
     let severity = alert.severity.as_str().to_uppercase();
     let mut text = format!(
         "{time}  {severity:<8} {:<11} {}\n",
@@ -147,7 +153,9 @@ pub fn format_alert(alert: &Alert, commands: &[Command]) -> String {
     }
     for id in &alert.commands {
         if let Some(command) = commands.iter().find(|c| &c.command_id == id) {
-            let until = parse_rfc3339(&command.expires_at).map(format_short).unwrap_or_default();
+            let until = parse_rfc3339(&command.expires_at)
+                .map(format_short)
+                .unwrap_or_default();
             let credential = command
                 .credential_id
                 .as_deref()

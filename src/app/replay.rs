@@ -143,7 +143,12 @@ impl ReplaySummary {
                 .iter()
                 .map(|(code, n)| format!("{code} {n}"))
                 .collect();
-            let _ = writeln!(out, "invalid lines: {} ({})", self.invalid(), codes.join(", "));
+            let _ = writeln!(
+                out,
+                "invalid lines: {} ({})",
+                self.invalid(),
+                codes.join(", ")
+            );
             for bad in &self.invalid_samples {
                 let _ = writeln!(out, "  line {}: {}: {}", bad.line, bad.code, bad.message);
             }
@@ -212,10 +217,15 @@ pub fn run_replay<R: BufRead>(
     let mut since_commit = 0u64;
     let mut json = Vec::with_capacity(1024);
     loop {
-        let budget = config
-            .max_lines
-            .map_or(config.batch_size as u64, |max| max.saturating_sub(summary.lines).min(config.batch_size as u64));
-        if budget == 0 || !lines.fill(budget as usize).map_err(|e| Error::io("reading input", e))? {
+        let budget = config.max_lines.map_or(config.batch_size as u64, |max| {
+            max.saturating_sub(summary.lines)
+                .min(config.batch_size as u64)
+        });
+        if budget == 0
+            || !lines
+                .fill(budget as usize)
+                .map_err(|e| Error::io("reading input", e))?
+        {
             break;
         }
         summary.lines += lines.lines().len() as u64;
@@ -269,13 +279,20 @@ pub fn run_replay<R: BufRead>(
     Ok(summary)
 }
 
-fn commit(engine: &mut Engine, sinks: &mut ReplaySinks<'_>, source: &str, position: u64) -> Result<()> {
+fn commit(
+    engine: &mut Engine,
+    sinks: &mut ReplaySinks<'_>,
+    source: &str,
+    position: u64,
+) -> Result<()> {
     sinks
         .output
         .flush()
         .map_err(|e| Error::io("flushing output", e))?;
     if let Some(scores) = sinks.scores.as_deref_mut() {
-        scores.flush().map_err(|e| Error::io("flushing scores", e))?;
+        scores
+            .flush()
+            .map_err(|e| Error::io("flushing scores", e))?;
     }
     engine.commit(&[(source, position)])?;
     Ok(())
@@ -284,11 +301,13 @@ fn commit(engine: &mut Engine, sinks: &mut ReplaySinks<'_>, source: &str, positi
 fn write_outputs(outputs: &Outputs, out: &mut dyn Write, json: &mut Vec<u8>) -> Result<()> {
     let write_line = |out: &mut dyn Write, json: &mut Vec<u8>| {
         json.push(b'\n');
-        out.write_all(json).map_err(|e| Error::io("writing output", e))
+        out.write_all(json)
+            .map_err(|e| Error::io("writing output", e))
     };
     for alert in &outputs.alerts {
         json.clear();
-        serde_json::to_writer(&mut *json, alert).map_err(|e| Error::io("encoding alert", e.into()))?;
+        serde_json::to_writer(&mut *json, alert)
+            .map_err(|e| Error::io("encoding alert", e.into()))?;
         write_line(out, json)?;
         for id in &alert.commands {
             if let Some(command) = outputs.commands.iter().find(|c| &c.command_id == id) {

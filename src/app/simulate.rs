@@ -112,7 +112,9 @@ pub fn write_events(
     let mut reader = JsonLinesReader::new(events);
     let mut written = 0u64;
     loop {
-        let chunk = reader.fill_buf().map_err(|e| Error::io("generating events", e))?;
+        let chunk = reader
+            .fill_buf()
+            .map_err(|e| Error::io("generating events", e))?;
         if chunk.is_empty() {
             break;
         }

@@ -77,7 +77,11 @@ const BUILTIN: &[(&str, &str)] = &[
 impl DetectorSet {
     /// The detectors shipped with agentwatch.
     pub fn builtin() -> Result<Self> {
-        Self::from_sources(BUILTIN.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())))
+        Self::from_sources(
+            BUILTIN
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
+        )
     }
 
     /// Loads every `*.toml` in `dir`. Reports every problem in every file at once, with
@@ -188,7 +192,10 @@ fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<
         ));
     }
     if spec.description.trim().is_empty() {
-        problems.push(format!("{}: description must say what the detector is for", at("description")));
+        problems.push(format!(
+            "{}: description must say what the detector is for",
+            at("description")
+        ));
     }
     let cooldown_ms = parse_duration_ms(&spec.cooldown).unwrap_or_else(|| {
         problems.push(format!(
@@ -199,7 +206,10 @@ fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<
         0
     });
     if spec.warmup.hours < 0.0 || !spec.warmup.hours.is_finite() {
-        problems.push(format!("{}: warmup hours must be a non-negative number", at("hours")));
+        problems.push(format!(
+            "{}: warmup hours must be a non-negative number",
+            at("hours")
+        ));
     }
     let levels = spec.thresholds.pairs();
     if levels.is_empty() {
@@ -244,7 +254,11 @@ fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<
                 "{}: unknown kind {:?} (known: {})",
                 at("kind"),
                 spec.kind,
-                registry::KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                registry::KINDS
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             None
         }
@@ -312,7 +326,11 @@ high = 0.8
 "#;
 
     fn load(files: &[(&str, &str)]) -> Result<DetectorSet> {
-        DetectorSet::from_sources(files.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())))
+        DetectorSet::from_sources(
+            files
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
+        )
     }
 
     #[test]
@@ -324,7 +342,8 @@ high = 0.8
 
     #[test]
     fn reports_every_problem_with_file_and_line() {
-        let bad_kind = "id = \"x\"\nkind = \"telepathy\"\ndescription = \"d\"\n[thresholds]\nlow = 0.5\n";
+        let bad_kind =
+            "id = \"x\"\nkind = \"telepathy\"\ndescription = \"d\"\n[thresholds]\nlow = 0.5\n";
         let bad_thresholds = "id = \"y\"\nkind = \"rate\"\ndescription = \"d\"\ncooldown = \"soon\"\n[thresholds]\nlow = 0.8\nhigh = 0.4\n";
         let bad_param = "id = \"z\"\nkind = \"rate\"\ndescription = \"d\"\n[params]\nwindow = \"1m\"\nwindw = 3\n[thresholds]\nlow = 0.5\n";
         let unknown_key = "id = \"w\"\nkind = \"rate\"\ndescription = \"d\"\nthreshold = 1\n[thresholds]\nlow = 0.5\n";
@@ -336,13 +355,27 @@ high = 0.8
             ("e.toml", GOOD),
         ])
         .unwrap_err();
-        let Error::DetectorConfig(problems) = err else { panic!("wrong error {err}") };
+        let Error::DetectorConfig(problems) = err else {
+            panic!("wrong error {err}")
+        };
         let text = problems.join("\n");
-        assert!(text.contains("a.toml:2: unknown kind \"telepathy\""), "{text}");
+        assert!(
+            text.contains("a.toml:2: unknown kind \"telepathy\""),
+            "{text}"
+        );
         assert!(text.contains("b.toml:4: cooldown \"soon\""), "{text}");
-        assert!(text.contains("b.toml:5: thresholds must increase"), "{text}");
-        assert!(text.contains("c.toml:6:") && text.contains("windw"), "{text}");
-        assert!(text.contains("d.toml:4:") && text.contains("threshold"), "{text}");
+        assert!(
+            text.contains("b.toml:5: thresholds must increase"),
+            "{text}"
+        );
+        assert!(
+            text.contains("c.toml:6:") && text.contains("windw"),
+            "{text}"
+        );
+        assert!(
+            text.contains("d.toml:4:") && text.contains("threshold"),
+            "{text}"
+        );
         assert_eq!(problems.len(), 5, "{text}");
     }
 

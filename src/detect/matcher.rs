@@ -61,7 +61,8 @@ impl FieldMatcher {
 
     /// True if `name` is selected.
     pub fn matches(&self, name: &str) -> bool {
-        self.include.iter().any(|p| p.matches(name)) && !self.exclude.iter().any(|p| p.matches(name))
+        self.include.iter().any(|p| p.matches(name))
+            && !self.exclude.iter().any(|p| p.matches(name))
     }
 }
 

@@ -113,7 +113,11 @@ impl Evaluation {
         }
         let mut false_by_detector: BTreeMap<String, u64> = BTreeMap::new();
         for alert in alerts {
-            if !incidents.iter().zip(&spans).any(|pair| matches(alert, pair)) {
+            if !incidents
+                .iter()
+                .zip(&spans)
+                .any(|pair| matches(alert, pair))
+            {
                 *false_by_detector.entry(alert.detector.clone()).or_default() += 1;
             }
         }
@@ -217,7 +221,13 @@ mod tests {
             alert("c", "2026-01-05T10:05:00Z"),
         ];
         let eval = Evaluation::new(&incidents, &alerts, 20_000).unwrap();
-        assert_eq!(eval.per_kind["exfiltration"], KindRecall { incidents: 2, detected: 1 });
+        assert_eq!(
+            eval.per_kind["exfiltration"],
+            KindRecall {
+                incidents: 2,
+                detected: 1
+            }
+        );
         assert_eq!(eval.false_alerts(), 2);
         assert!((eval.false_per_10k() - 1.0).abs() < 1e-12);
         assert_eq!(eval.missed.len(), 1);

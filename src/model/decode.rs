@@ -422,7 +422,12 @@ mod tests {
         ];
         for (input, code) in cases {
             let err = decode_event(input, &Limits::default()).unwrap_err();
-            assert_eq!(err.code(), *code, "input {:?} gave {err}", String::from_utf8_lossy(input));
+            assert_eq!(
+                err.code(),
+                *code,
+                "input {:?} gave {err}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -436,7 +441,10 @@ mod tests {
         let big = vec![b' '; 70_000];
         assert_eq!(
             decode_event(&big, &Limits::default()).unwrap_err(),
-            DecodeError::TooLarge { size: 70_000, max: 65_536 }
+            DecodeError::TooLarge {
+                size: 70_000,
+                max: 65_536
+            }
         );
         let attrs: Vec<String> = (0..33).map(|i| format!(r#""k{i}":"v""#)).collect();
         let many = format!(

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the action ended. Unknown outcomes are rejected rather than guessed at, because
 /// `denied` and `failure` feed detectors that look for agents probing their boundaries.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The action did what was asked (the default when the field is absent).
@@ -91,7 +89,10 @@ pub enum EventTime {
 /// borrows and reports precise error codes); it exists so that the JSON Schema, the
 /// simulator and documentation share one definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(title = "agent-event.v1", description = "One action taken by one AI agent.")]
+#[schemars(
+    title = "agent-event.v1",
+    description = "One action taken by one AI agent."
+)]
 pub struct AgentEventV1 {
     /// Always 1 for this version; optional on input.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -53,9 +53,9 @@ impl Policy {
         CommandAction::ALL
             .iter()
             .zip(self.tier_risk)
-            .filter(|(_, threshold)| risk >= *threshold)
+            .rev()
+            .find(|(_, threshold)| risk >= *threshold)
             .map(|(action, _)| *action)
-            .last()
     }
 
     /// Expiry for the `nth` (1-based) command of `action`: doubles per repeat, capped.
@@ -88,9 +88,7 @@ pub(super) fn decide(
     let score = finding.score();
     let severity = instance.thresholds.severity(score)?;
     let baseline = obs.baseline;
-    if baseline.events < instance.warmup.events
-        || baseline.age_hours(now) < instance.warmup.hours
-    {
+    if baseline.events < instance.warmup.events || baseline.age_hours(now) < instance.warmup.hours {
         return None;
     }
     if let Some(last) = agent.slot.last_alert_ms {
@@ -197,7 +195,9 @@ fn respond(
         agent_id: issue.agent_id.to_owned(),
         credential_id: issue
             .credential_id
-            .filter(|_| action == CommandAction::RevokeCredential || action == CommandAction::SuspendAgent)
+            .filter(|_| {
+                action == CommandAction::RevokeCredential || action == CommandAction::SuspendAgent
+            })
             .map(str::to_owned),
         owner: issue.owner.map(str::to_owned),
         reason: CommandReason {

@@ -166,9 +166,8 @@ impl Engine {
             if !instance.matches(event) {
                 continue;
             }
-            let slot_index = DetectorSlot::find_or_insert(slots, instance.key, || {
-                instance.detector.new_state()
-            });
+            let slot_index =
+                DetectorSlot::find_or_insert(slots, instance.key, || instance.detector.new_state());
             let slot = &mut slots[slot_index];
             let obs = Observation { event, baseline };
             let finding = instance.detector.score(&obs, &mut slot.state);
@@ -222,7 +221,11 @@ impl Engine {
         if let Some(metrics) = &self.metrics {
             metrics.record_flush(started.elapsed(), self.cache.len());
         }
-        tracing::debug!(agents = written, elapsed_ms = started.elapsed().as_millis() as u64, "state flushed");
+        tracing::debug!(
+            agents = written,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "state flushed"
+        );
         Ok(written)
     }
 

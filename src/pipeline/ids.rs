@@ -34,6 +34,9 @@ mod tests {
         assert_eq!(alert_id("d", "a", "e"), alert_id("d", "a", "e"));
         assert_eq!(alert_id("d", "a", "e").len(), 32);
         assert_ne!(alert_id("d", "ab", "c"), alert_id("d", "a", "bc"));
-        assert_ne!(command_id("x", "suspend_agent"), command_id("x", "require_approval"));
+        assert_ne!(
+            command_id("x", "suspend_agent"),
+            command_id("x", "require_approval")
+        );
     }
 }

@@ -97,7 +97,8 @@ pub(super) fn plan(agents: &[AgentSpec], config: &SimConfig, start_ms: i64) -> V
         for _ in 0..per_kind.min(agents.len()) {
             let pick = rng.below(victims.len() as u64) as usize;
             let agent = &agents[victims.swap_remove(pick)];
-            let Some(at) = active_minute(agent, config.seed, start_ms, first_day, last_day, &mut rng)
+            let Some(at) =
+                active_minute(agent, config.seed, start_ms, first_day, last_day, &mut rng)
             else {
                 continue;
             };
@@ -126,7 +127,9 @@ fn active_minute(
         let day = first_day + rng.below(span) as i64;
         let minute = rng.below(24 * 60 - 30) as i64;
         let at = start_ms + day * DAY_MS + minute * 60_000;
-        if agent.rate_at(seed, start_ms, at) > 0.0 && agent.rate_at(seed, start_ms, at + 20 * 60_000) > 0.0 {
+        if agent.rate_at(seed, start_ms, at) > 0.0
+            && agent.rate_at(seed, start_ms, at + 20 * 60_000) > 0.0
+        {
             return Some(at);
         }
     }
@@ -136,13 +139,14 @@ fn active_minute(
 fn calls(kind: AttackKind, agent: &AgentSpec, at: i64, rng: &mut SimRng) -> Vec<AttackCall> {
     let main = agent.systems[0].name.clone();
     let typical = agent.typical_bytes();
-    let call = |time_ms: i64, action: &str, system: &str, bytes_in: u64, bytes_out: u64| AttackCall {
-        time_ms,
-        action: action.to_owned(),
-        system: system.to_owned(),
-        bytes_in,
-        bytes_out,
-    };
+    let call =
+        |time_ms: i64, action: &str, system: &str, bytes_in: u64, bytes_out: u64| AttackCall {
+            time_ms,
+            action: action.to_owned(),
+            system: system.to_owned(),
+            bytes_in,
+            bytes_out,
+        };
     match kind {
         AttackKind::Exfiltration if rng.chance(0.5) => {
             let bytes = (typical * rng.uniform(300.0, 1500.0)).max(2e8) as u64;

@@ -9,7 +9,16 @@ use crate::model::time::{format_rfc3339, parse_rfc3339, DAY_MS};
 use crate::model::{AgentEventV1, EventTime, SCHEMA_VERSION};
 
 const SYSTEMS: &[&str] = &[
-    "crm", "mail", "calendar", "docs", "tickets", "wiki", "chat", "kb", "billing", "warehouse",
+    "crm",
+    "mail",
+    "calendar",
+    "docs",
+    "tickets",
+    "wiki",
+    "chat",
+    "kb",
+    "billing",
+    "warehouse",
 ];
 const ACTIONS: &[&str] = &["read", "write", "search", "tool_call:send_email"];
 
@@ -51,7 +60,8 @@ mod tests {
     #[test]
     fn covers_the_agents_evenly_and_deterministically() {
         let events: Vec<_> = flat_load(100, 20_000, 5).collect();
-        let agents: std::collections::BTreeSet<_> = events.iter().map(|e| e.agent_id.clone()).collect();
+        let agents: std::collections::BTreeSet<_> =
+            events.iter().map(|e| e.agent_id.clone()).collect();
         assert_eq!(agents.len(), 100);
         assert_eq!(events, flat_load(100, 20_000, 5).collect::<Vec<_>>());
     }

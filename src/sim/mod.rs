@@ -184,7 +184,10 @@ impl EventStream<'_> {
                     } else {
                         1 + self.rng.below(u64::from(self.explored[agent.index])) as u32
                     };
-                    (format!("source-{k:03}.r{}", agent.index), agent.typical_bytes())
+                    (
+                        format!("source-{k:03}.r{}", agent.index),
+                        agent.typical_bytes(),
+                    )
                 } else {
                     let spec = agent.pick_system(&mut self.rng);
                     (spec.name.clone(), spec.median_bytes)
@@ -296,7 +299,10 @@ mod tests {
         let a: Vec<_> = Simulation::new(config()).events().take(2_000).collect();
         let b: Vec<_> = Simulation::new(config()).events().take(2_000).collect();
         assert_eq!(a, b);
-        let other = SimConfig { seed: 4, ..config() };
+        let other = SimConfig {
+            seed: 4,
+            ..config()
+        };
         let c: Vec<_> = Simulation::new(other).events().take(2_000).collect();
         assert_ne!(a, c);
     }
@@ -308,9 +314,15 @@ mod tests {
         let mut injected = 0;
         let labels = sim.labels();
         assert!(!labels.is_empty());
-        let attack_times: Vec<i64> = sim.attacks().iter().flat_map(|a| a.calls.iter().map(|c| c.time_ms)).collect();
+        let attack_times: Vec<i64> = sim
+            .attacks()
+            .iter()
+            .flat_map(|a| a.calls.iter().map(|c| c.time_ms))
+            .collect();
         for event in sim.events() {
-            let EventTime::Rfc3339(text) = &event.time else { panic!("rfc3339 expected") };
+            let EventTime::Rfc3339(text) = &event.time else {
+                panic!("rfc3339 expected")
+            };
             let t = parse_rfc3339(text).unwrap();
             assert!(t >= last, "out of order");
             last = t;
@@ -323,9 +335,16 @@ mod tests {
 
     #[test]
     fn office_assistants_sleep_at_night_and_batches_run_at_night() {
-        let sim = Simulation::new(SimConfig { agents: 40, days: 2, seed: 9, attacks: false });
+        let sim = Simulation::new(SimConfig {
+            agents: 40,
+            days: 2,
+            seed: 9,
+            attacks: false,
+        });
         for agent in sim.agents() {
-            let active: Vec<i64> = (0..24).filter(|h| agent.rate_at(9, sim.start_ms(), sim.start_ms() + h * 3_600_000) > 0.0).collect();
+            let active: Vec<i64> = (0..24)
+                .filter(|h| agent.rate_at(9, sim.start_ms(), sim.start_ms() + h * 3_600_000) > 0.0)
+                .collect();
             match agent.profile {
                 Profile::OfficeAssistant => assert!(active.len() == 10, "{active:?}"),
                 Profile::NightlyBatch => assert_eq!(active.len(), 1),

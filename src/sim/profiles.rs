@@ -79,8 +79,22 @@ pub struct AgentSpec {
 }
 
 const CORE_SYSTEMS: &[&str] = &[
-    "crm", "mail", "calendar", "docs", "tickets", "wiki", "chat", "kb", "billing", "warehouse",
-    "s3://reports", "analytics", "search-index", "erp", "cms", "git",
+    "crm",
+    "mail",
+    "calendar",
+    "docs",
+    "tickets",
+    "wiki",
+    "chat",
+    "kb",
+    "billing",
+    "warehouse",
+    "s3://reports",
+    "analytics",
+    "search-index",
+    "erp",
+    "cms",
+    "git",
 ];
 
 impl AgentSpec {
@@ -91,10 +105,26 @@ impl AgentSpec {
             _ => 3 + rng.below(4) as usize,
         };
         let (base_bytes, per_minute, bytes_sigma) = match profile {
-            Profile::OfficeAssistant => (rng.uniform(4e3, 5e4), rng.uniform(0.3, 0.8), rng.uniform(0.8, 1.1)),
-            Profile::NightlyBatch => (rng.uniform(2e5, 2e6), rng.uniform(6.0, 12.0), rng.uniform(0.4, 0.6)),
-            Profile::AlwaysOnBot => (rng.uniform(1e3, 1e4), rng.uniform(0.15, 0.4), rng.uniform(0.5, 0.7)),
-            Profile::Researcher => (rng.uniform(1e4, 2e5), rng.uniform(0.3, 0.6), rng.uniform(1.0, 1.2)),
+            Profile::OfficeAssistant => (
+                rng.uniform(4e3, 5e4),
+                rng.uniform(0.3, 0.8),
+                rng.uniform(0.8, 1.1),
+            ),
+            Profile::NightlyBatch => (
+                rng.uniform(2e5, 2e6),
+                rng.uniform(6.0, 12.0),
+                rng.uniform(0.4, 0.6),
+            ),
+            Profile::AlwaysOnBot => (
+                rng.uniform(1e3, 1e4),
+                rng.uniform(0.15, 0.4),
+                rng.uniform(0.5, 0.7),
+            ),
+            Profile::Researcher => (
+                rng.uniform(1e4, 2e5),
+                rng.uniform(0.3, 0.6),
+                rng.uniform(1.0, 1.2),
+            ),
         };
         let first = rng.below(CORE_SYSTEMS.len() as u64) as usize;
         let systems = (0..system_count)
@@ -129,13 +159,18 @@ impl AgentSpec {
         let elapsed = minute_ms - start_ms;
         let day = elapsed.div_euclid(DAY_MS);
         let utc_hour = elapsed.rem_euclid(DAY_MS) / HOUR_MS;
-        let noise = |salt: u64| hash_unit(&[seed, self.index as u64, day as u64, utc_hour as u64, salt]);
+        let noise =
+            |salt: u64| hash_unit(&[seed, self.index as u64, day as u64, utc_hour as u64, salt]);
         match self.profile {
             Profile::OfficeAssistant | Profile::Researcher => {
                 let local = elapsed + self.utc_offset_h * HOUR_MS;
                 let local_day = local.div_euclid(DAY_MS);
                 let local_hour = local.rem_euclid(DAY_MS) / HOUR_MS;
-                let (open, close) = if self.profile == Profile::Researcher { (9, 19) } else { (8, 18) };
+                let (open, close) = if self.profile == Profile::Researcher {
+                    (9, 19)
+                } else {
+                    (8, 18)
+                };
                 let weekday = local_day.rem_euclid(7) < 5;
                 if !weekday || local_hour < open || local_hour >= close {
                     return 0.0;

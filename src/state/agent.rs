@@ -57,8 +57,10 @@ impl Baseline {
     /// no detector found anomalous, so a slow attacker cannot teach the baseline.
     pub fn learn(&mut self, event: &Event<'_>) {
         self.learned += 1;
-        self.systems.record(&event.system, event.time_ms, MAX_SYSTEMS);
-        self.actions.record(&event.action, event.time_ms, MAX_ACTIONS);
+        self.systems
+            .record(&event.system, event.time_ms, MAX_SYSTEMS);
+        self.actions
+            .record(&event.action, event.time_ms, MAX_ACTIONS);
         if let Some(credential) = &event.credential_id {
             self.credentials
                 .record(credential, event.time_ms, MAX_CREDENTIALS);

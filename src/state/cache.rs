@@ -132,7 +132,8 @@ impl AgentCache {
         let cut = ages.len() - keep;
         let (_, threshold, _) = ages.select_nth_unstable(cut);
         let threshold = *threshold;
-        self.entries.retain(|_, e| e.dirty || e.last_used >= threshold);
+        self.entries
+            .retain(|_, e| e.dirty || e.last_used >= threshold);
     }
 
     /// Agents currently in memory.
@@ -169,13 +170,24 @@ mod tests {
             cache.get_mut(&format!("agent-{i}")).baseline.events = i;
         }
         assert_eq!(cache.flush(&store, &[]).unwrap(), 30);
-        assert!(cache.len() <= 10, "evicted down to capacity, have {}", cache.len());
-        assert!(cache.peek("agent-29").is_some(), "the most recent agent stays");
+        assert!(
+            cache.len() <= 10,
+            "evicted down to capacity, have {}",
+            cache.len()
+        );
+        assert!(
+            cache.peek("agent-29").is_some(),
+            "the most recent agent stays"
+        );
         assert_eq!(cache.flush(&store, &[]).unwrap(), 0, "nothing dirty");
 
         let mut ids = vec!["agent-3", "agent-29"];
         cache.prefetch(&mut ids, &store).unwrap();
-        assert_eq!(cache.get_mut("agent-3").baseline.events, 3, "reloaded from RocksDB");
+        assert_eq!(
+            cache.get_mut("agent-3").baseline.events,
+            3,
+            "reloaded from RocksDB"
+        );
         let stats = cache.stats();
         assert_eq!(stats.misses, 31);
         assert_eq!(stats.hits, 0);

@@ -13,12 +13,11 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Appends the encoding of `state` to `out`.
 pub fn encode_state(state: &AgentState, out: &mut Vec<u8>) -> Result<()> {
     out.push(FORMAT_VERSION);
-    let encoded = postcard::to_extend(state, std::mem::take(out)).map_err(|e| {
-        Error::CorruptState {
+    let encoded =
+        postcard::to_extend(state, std::mem::take(out)).map_err(|e| Error::CorruptState {
             agent_id: String::new(),
             reason: format!("cannot encode: {e}"),
-        }
-    })?;
+        })?;
     *out = encoded;
     Ok(())
 }
@@ -68,7 +67,10 @@ mod tests {
         let mut bytes = Vec::new();
         encode_state(&sample(), &mut bytes).unwrap();
         bytes[0] = 99;
-        assert_eq!(decode_state("a", &bytes).unwrap_err().code(), "state_corrupt");
+        assert_eq!(
+            decode_state("a", &bytes).unwrap_err().code(),
+            "state_corrupt"
+        );
         assert!(decode_state("a", &[]).is_err());
         assert!(decode_state("a", &[FORMAT_VERSION, 0xff, 0xff]).is_err());
     }

@@ -23,7 +23,9 @@ pub struct StateStore {
 
 impl std::fmt::Debug for StateStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateStore").field("path", &self.path).finish()
+        f.debug_struct("StateStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -48,12 +50,11 @@ impl StateStore {
             ColumnFamilyDescriptor::new(CF_AGENTS, agents),
             ColumnFamilyDescriptor::new(CF_OFFSETS, Options::default()),
         ];
-        let db = DB::open_cf_descriptors(&options, path, families).map_err(|source| {
-            Error::Store {
+        let db =
+            DB::open_cf_descriptors(&options, path, families).map_err(|source| Error::Store {
                 path: path.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         Ok(StateStore {
             db,
             path: path.to_owned(),
@@ -83,9 +84,9 @@ impl StateStore {
     /// cold agents, not one per event).
     pub fn load_agents(&self, agent_ids: &[&str]) -> Result<Vec<Option<AgentState>>> {
         let cf = self.cf(CF_AGENTS)?;
-        let results = self
-            .db
-            .batched_multi_get_cf(cf, agent_ids.iter().map(|id| id.as_bytes()), false);
+        let results =
+            self.db
+                .batched_multi_get_cf(cf, agent_ids.iter().map(|id| id.as_bytes()), false);
         agent_ids
             .iter()
             .zip(results)
@@ -130,14 +131,23 @@ impl StateStore {
     /// The next position to consume for `source`, if any flush recorded one.
     pub fn offset(&self, source: &str) -> Result<Option<u64>> {
         let cf = self.cf(CF_OFFSETS)?;
-        let Some(bytes) = self.db.get_cf(cf, source.as_bytes()).map_err(|e| self.store_err(e))?
+        let Some(bytes) = self
+            .db
+            .get_cf(cf, source.as_bytes())
+            .map_err(|e| self.store_err(e))?
         else {
             return Ok(None);
         };
-        let array: [u8; 8] = bytes.as_slice().try_into().map_err(|_| Error::CorruptState {
-            agent_id: String::new(),
-            reason: format!("offset for source {source:?} is {} bytes, not 8", bytes.len()),
-        })?;
+        let array: [u8; 8] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::CorruptState {
+                agent_id: String::new(),
+                reason: format!(
+                    "offset for source {source:?} is {} bytes, not 8",
+                    bytes.len()
+                ),
+            })?;
         Ok(Some(u64::from_be_bytes(array)))
     }
 
@@ -175,7 +185,9 @@ mod tests {
         assert_eq!(loaded[0].as_ref().map(|s| s.baseline.events), Some(42));
         assert!(loaded[1].is_none());
         let mut seen = Vec::new();
-        store.for_each_agent(|id, _| seen.push(id.to_owned())).unwrap();
+        store
+            .for_each_agent(|id, _| seen.push(id.to_owned()))
+            .unwrap();
         assert_eq!(seen, ["agent-1"]);
     }
 }

@@ -51,11 +51,7 @@ impl SeenTable {
         };
         if self.entries.len() < cap {
             self.entries.push(fresh);
-        } else if let Some(victim) = self
-            .entries
-            .iter_mut()
-            .min_by_key(|s| (s.count, s.last_ms))
-        {
+        } else if let Some(victim) = self.entries.iter_mut().min_by_key(|s| (s.count, s.last_ms)) {
             *victim = fresh;
         }
         true
@@ -104,6 +100,9 @@ mod tests {
         assert_eq!(table.len(), 8);
         assert_eq!(table.get("crm").map(|s| s.count), Some(50));
         assert_eq!(table.get("mail").map(|s| s.count), Some(50));
-        assert!(table.get("scratch-99999").is_some(), "the newest name is kept");
+        assert!(
+            table.get("scratch-99999").is_some(),
+            "the newest name is kept"
+        );
     }
 }

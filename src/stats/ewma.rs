@@ -79,7 +79,11 @@ mod tests {
 
     #[test]
     fn sd_respects_floor() {
-        let stats = EwStats { n: 10, mean: 1.0, var: 0.0 };
+        let stats = EwStats {
+            n: 10,
+            mean: 1.0,
+            var: 0.0,
+        };
         assert_eq!(stats.sd(0.25), 0.25);
     }
 }

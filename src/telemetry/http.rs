@@ -26,13 +26,10 @@ impl MetricsServer {
             addr: addr.to_owned(),
             detail: e.to_string(),
         })?;
-        let address = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::Metrics {
-                addr: addr.to_owned(),
-                detail: "not an IP listener".into(),
-            })?;
+        let address = server.server_addr().to_ip().ok_or_else(|| Error::Metrics {
+            addr: addr.to_owned(),
+            detail: "not an IP listener".into(),
+        })?;
         let server = Arc::new(server);
         let ready = Arc::new(AtomicBool::new(false));
         let thread = {

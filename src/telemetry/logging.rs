@@ -15,7 +15,8 @@ pub enum LogFormat {
 /// Installs the global subscriber, writing to stderr. Safe to call more than once
 /// (later calls are ignored), which keeps tests that run commands in-process simple.
 pub fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

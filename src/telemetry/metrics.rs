@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 use crate::model::{Alert, Command, CommandAction, DecodeError, Severity};
@@ -207,7 +206,10 @@ mod tests {
         metrics.record_batch(7, &[], &[]);
         metrics.record_invalid(&DecodeError::NotUtf8 { offset: 0 });
         let text = metrics.render();
-        assert!(text.contains("agentwatch_events_total{result=\"processed\"} 7"), "{text}");
+        assert!(
+            text.contains("agentwatch_events_total{result=\"processed\"} 7"),
+            "{text}"
+        );
         assert!(text.contains("agentwatch_events_total{result=\"invalid\"} 1"));
         assert!(text.contains("agentwatch_decode_errors_total{code=\"not_utf8\"} 1"));
         assert!(text.contains("agentwatch_commands_total{action=\"suspend_agent\"} 0"));

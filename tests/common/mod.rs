@@ -13,7 +13,14 @@ pub fn monday() -> i64 {
 }
 
 /// Builds an event.
-pub fn event(id: u64, agent: &str, time_ms: i64, action: &str, system: &str, bytes: u64) -> AgentEventV1 {
+pub fn event(
+    id: u64,
+    agent: &str,
+    time_ms: i64,
+    action: &str,
+    system: &str,
+    bytes: u64,
+) -> AgentEventV1 {
     AgentEventV1 {
         schema_version: Some(1),
         event_id: format!("{agent}-{id}"),
@@ -44,7 +51,10 @@ pub fn engine(dir: &std::path::Path) -> Engine {
 
 /// Runs events through the engine in batches of 256 and returns everything produced.
 pub fn run(engine: &mut Engine, events: &[AgentEventV1]) -> Outputs {
-    let lines: Vec<String> = events.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
     let mut all = Outputs::default();
     for chunk in lines.chunks(256) {
         let decoded: Vec<_> = chunk
@@ -61,7 +71,13 @@ pub fn run(engine: &mut Engine, events: &[AgentEventV1]) -> Outputs {
 
 /// A steady agent: `per_hour` calls an hour in working hours (09–17 UTC, weekdays),
 /// spread over `systems`, each moving about `bytes`, for `days` days from Monday.
-pub fn office_agent(agent: &str, days: i64, per_hour: i64, systems: &[&str], bytes: u64) -> Vec<AgentEventV1> {
+pub fn office_agent(
+    agent: &str,
+    days: i64,
+    per_hour: i64,
+    systems: &[&str],
+    bytes: u64,
+) -> Vec<AgentEventV1> {
     let mut events = Vec::new();
     let mut id = 0;
     for day in 0..days {
@@ -73,7 +89,7 @@ pub fn office_agent(agent: &str, days: i64, per_hour: i64, systems: &[&str], byt
                 id += 1;
                 let t = monday() + day * 24 * HOUR_MS + hour * HOUR_MS + k * HOUR_MS / per_hour;
                 let system = systems[(id as usize * 7 + k as usize) % systems.len()];
-                let wobble = 1 + (id * 2_654_435_761 % 7) as u64;
+                let wobble = 1 + id * 2_654_435_761 % 7;
                 events.push(event(id, agent, t, "read", system, bytes * wobble / 4));
             }
         }

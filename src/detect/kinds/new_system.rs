@@ -18,8 +18,10 @@
 //! billing agent that has used the same three systems for thousands of calls has
 //! `p_novel ≈ 1e-4`, so its first touch of `hr.payroll` is.
 //!
-//! Systems first seen during the agent's first `establish` period are the agent setting
-//! up its normal work, not exploration, and do not count as novel. A *rare* system (seen
+//! The systems an agent discovers while setting up its work count as novelty too, and
+//! fade with the half-life: a young agent is presumed exploratory until its own history
+//! says otherwise, so it is not flagged for each system it meets in its first days, and
+//! an agent that explores from the start keeps the allowance it earns. A *rare* system (seen
 //! at most `rare_max_count` times) scores `p_novel · (1 + count)`: each earlier sighting
 //! makes it less surprising. Systems matching `sensitive_systems` have their p-value
 //! multiplied by `sensitive_weight`: the first touch of a payroll or secrets system
@@ -48,8 +50,6 @@ pub const SPEC: KindSpec = KindSpec {
 pub struct Params {
     /// Half-life of the novelty counts.
     pub half_life: DurationParam,
-    /// How long after its first event an agent is still setting up.
-    pub establish: DurationParam,
     /// Beta prior: pseudo-count of novel events.
     pub prior_novel: f64,
     /// Beta prior: pseudo-count of familiar events.
@@ -66,7 +66,6 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             half_life: DurationParam(14 * DAY_MS),
-            establish: DurationParam(DAY_MS),
             prior_novel: 0.5,
             prior_familiar: 1.0,
             rare_max_count: 2,
@@ -97,7 +96,11 @@ pub struct NewSystem {
 impl NewSystem {
     /// Builds the detector from its parameters.
     pub fn new(params: Params) -> Self {
-        let sensitive = params.sensitive_systems.iter().map(|p| Pattern::new(p)).collect();
+        let sensitive = params
+            .sensitive_systems
+            .iter()
+            .map(|p| Pattern::new(p))
+            .collect();
         NewSystem { params, sensitive }
     }
 
@@ -120,7 +123,11 @@ impl Detector for NewSystem {
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
         let state = State::of(state);
         let event = obs.event;
-        let prior_count = obs.baseline.systems.get(&event.system).map_or(0, |s| s.count);
+        let prior_count = obs
+            .baseline
+            .systems
+            .get(&event.system)
+            .map_or(0, |s| s.count);
         if prior_count > self.params.rare_max_count {
             return None;
         }
@@ -155,8 +162,7 @@ impl Detector for NewSystem {
         state.novel *= decay;
         state.exposure = state.exposure * decay + 1.0;
         state.at_ms = state.at_ms.max(now);
-        let setting_up = now - obs.baseline.first_seen_ms < self.params.establish.0;
-        if !setting_up && obs.baseline.systems.get(&obs.event.system).is_none() {
+        if obs.baseline.systems.get(&obs.event.system).is_none() {
             state.novel += 1.0;
         }
     }
@@ -179,7 +185,7 @@ impl Detector for NewSystem {
                 let seen = obs.baseline.systems.get(&event.system);
                 let ago = seen.map_or(0, |s| event.time_ms - s.last_ms);
                 format!(
-                    "{} used{sensitive} system {} that it has used only {} time(s) before (last {} ago); it turns to a new system in about 1 of {one_in:.0} events ({})",
+                    "{} used{sensitive} system {} that it has used only {} time(s) before (last {} ago); it turns to a new system in about 1 of {one_in:.0} events; {}",
                     event.agent_id,
                     event.system,
                     finding.observed,
@@ -188,7 +194,7 @@ impl Detector for NewSystem {
                 )
             }
             _ => format!(
-                "{} touched{sensitive} system {} for the first time; it normally stays within {known} known system(s) and turns to a new one in about 1 of {one_in:.0} events ({})",
+                "{} touched{sensitive} system {} for the first time; it normally stays within {known} known system(s) and turns to a new one in about 1 of {one_in:.0} events; {}",
                 event.agent_id,
                 event.system,
                 format_p(finding.p_value)

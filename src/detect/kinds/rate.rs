@@ -90,7 +90,10 @@ impl Detector for Rate {
 
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
         let state = State::of(state);
-        if let Some(closed) = state.window.advance(obs.event.time_ms, self.params.window.0) {
+        if let Some(closed) = state
+            .window
+            .advance(obs.event.time_ms, self.params.window.0)
+        {
             if !closed.flagged {
                 state
                     .windows
@@ -127,7 +130,7 @@ impl Detector for Rate {
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         format!(
-            "{} made {:.0} calls within {} ({:.0}× its usual {:.1} while active), latest {} on {} ({})",
+            "{} made {:.0} calls within {} ({:.0}× its usual {:.1} while active), latest {} on {}; {}",
             obs.event.agent_id,
             finding.observed,
             format_duration(self.params.window.0),

@@ -126,7 +126,10 @@ impl Detector for Volume {
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
         let state = State::of(state);
         let bytes = obs.event.bytes() as f64;
-        if let Some(closed) = state.window.advance(obs.event.time_ms, self.params.window.0) {
+        if let Some(closed) = state
+            .window
+            .advance(obs.event.time_ms, self.params.window.0)
+        {
             if !closed.flagged {
                 state
                     .windows
@@ -140,9 +143,15 @@ impl Detector for Volume {
         } else {
             None
         };
+        // One transfer that is itself anomalous is explained as such, even though it
+        // also inflates its window; the window explains findings made of many transfers.
         match (single, burst) {
-            (Some(a), Some(b)) => Some(if b.p_value < a.p_value { b } else { a }),
-            (a, b) => a.or(b),
+            (Some(one), Some(many))
+                if many.p_value < one.p_value && bytes * 2.0 < many.observed =>
+            {
+                Some(many)
+            }
+            (one, many) => one.or(many),
         }
     }
 
@@ -164,7 +173,7 @@ impl Detector for Volume {
         let ratio = finding.observed / finding.expected.max(1.0);
         if finding.statistic == STAT_WINDOW {
             format!(
-                "{} moved {} within {} ({ratio:.0}× its typical {} per window), latest to {} ({})",
+                "{} moved {} within {} ({ratio:.0}× its typical {} per window), latest to {}; {}",
                 obs.event.agent_id,
                 format_bytes(finding.observed),
                 format_duration(self.params.window.0),
@@ -174,7 +183,7 @@ impl Detector for Volume {
             )
         } else {
             format!(
-                "{} moved {} in one transfer with {} ({ratio:.0}× its typical {}) ({})",
+                "{} moved {} in one transfer with {} ({ratio:.0}× its typical {}); {}",
                 obs.event.agent_id,
                 format_bytes(finding.observed),
                 obs.event.system,

@@ -55,11 +55,22 @@ mod tests {
         let mut w = TumblingWindow::default();
         assert_eq!(w.advance(60_500, 60_000), None, "first window opens");
         w.add(2.0);
-        assert_eq!(w.advance(30_000, 60_000), None, "late event stays in the open window");
+        assert_eq!(
+            w.advance(30_000, 60_000),
+            None,
+            "late event stays in the open window"
+        );
         w.add(1.0);
         let closed = w.advance(125_000, 60_000).unwrap();
-        assert_eq!((closed.start_ms, closed.events, closed.sum), (60_000, 2, 3.0));
+        assert_eq!(
+            (closed.start_ms, closed.events, closed.sum),
+            (60_000, 2, 3.0)
+        );
         assert_eq!(w.start_ms, 120_000);
-        assert_eq!(w.advance(500_000, 60_000), None, "an empty window closes silently");
+        assert_eq!(
+            w.advance(500_000, 60_000),
+            None,
+            "an empty window closes silently"
+        );
     }
 }
