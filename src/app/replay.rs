@@ -37,7 +37,7 @@ impl Default for ReplayConfig {
         ReplayConfig {
             source: "replay:-".into(),
             batch_size: 1_024,
-            commit_every: 200_000,
+            commit_every: 500_000,
             limits: Limits::default(),
             max_lines: None,
             metrics: None,

@@ -48,6 +48,8 @@ impl Pattern {
 pub struct FieldMatcher {
     include: Vec<Pattern>,
     exclude: Vec<Pattern>,
+    /// `["*"]` with no excludes, the default: answered without looking at the name.
+    everything: bool,
 }
 
 impl FieldMatcher {
@@ -56,6 +58,7 @@ impl FieldMatcher {
         FieldMatcher {
             include: include.iter().map(|p| Pattern::new(p)).collect(),
             exclude: exclude.iter().map(|p| Pattern::new(p)).collect(),
+            everything: include.iter().any(|p| p == "*") && exclude.is_empty(),
         }
     }
 

@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::event::{Event, Outcome};
+use super::scan;
 use super::time::{parse_rfc3339, MAX_TIME_MS};
 use super::SCHEMA_VERSION;
 
@@ -152,42 +153,55 @@ pub fn decode_event<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Event<'a>, D
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
-    let raw: RawEvent<'a> = serde_json::from_str(text).map_err(DecodeError::from_json)?;
+    // Nearly every event is a flat object of plain strings and integers: a dedicated
+    // scanner reads those without serde's generic machinery. Anything else (escapes,
+    // nested values, odd numbers, malformed input) goes through serde_json, which also
+    // produces the precise error for bad input.
+    let raw = match scan::scan_flat(text) {
+        Some(raw) => raw,
+        None => serde_json::from_str(text).map_err(DecodeError::from_json)?,
+    };
     raw.validate()
 }
 
-#[derive(Deserialize)]
-struct RawEvent<'a> {
-    schema_version: Option<u32>,
+#[derive(Deserialize, Default)]
+pub(super) struct RawEvent<'a> {
+    pub(super) schema_version: Option<u32>,
     #[serde(borrow)]
-    event_id: Option<Text<'a>>,
+    pub(super) event_id: Option<Text<'a>>,
     #[serde(borrow)]
-    time: Option<RawTime<'a>>,
+    pub(super) time: Option<RawTime<'a>>,
     #[serde(borrow)]
-    agent_id: Option<Text<'a>>,
+    pub(super) agent_id: Option<Text<'a>>,
     #[serde(borrow)]
-    action: Option<Text<'a>>,
+    pub(super) action: Option<Text<'a>>,
     #[serde(borrow)]
-    system: Option<Text<'a>>,
+    pub(super) system: Option<Text<'a>>,
     #[serde(borrow)]
-    owner: Option<Text<'a>>,
+    pub(super) owner: Option<Text<'a>>,
     #[serde(borrow)]
-    credential_id: Option<Text<'a>>,
+    pub(super) credential_id: Option<Text<'a>>,
     #[serde(borrow)]
-    session_id: Option<Text<'a>>,
+    pub(super) session_id: Option<Text<'a>>,
     #[serde(borrow)]
-    resource: Option<Text<'a>>,
-    bytes_in: Option<u64>,
-    bytes_out: Option<u64>,
+    pub(super) resource: Option<Text<'a>>,
+    pub(super) bytes_in: Option<u64>,
+    pub(super) bytes_out: Option<u64>,
     #[serde(borrow)]
-    outcome: Option<Text<'a>>,
+    pub(super) outcome: Option<Text<'a>>,
     #[serde(borrow)]
-    approval_id: Option<Text<'a>>,
+    pub(super) approval_id: Option<Text<'a>>,
     #[serde(borrow)]
-    attributes: Option<Attributes<'a>>,
+    pub(super) attributes: Option<Attributes<'a>>,
 }
 
 impl<'a> RawEvent<'a> {
+    /// Validation, exposed for the scanner's agreement tests.
+    #[cfg(test)]
+    pub(super) fn validate_for_tests(self) -> Result<Event<'a>, DecodeError> {
+        self.validate()
+    }
+
     fn validate(self) -> Result<Event<'a>, DecodeError> {
         if let Some(version) = self.schema_version {
             if version != SCHEMA_VERSION {
@@ -301,7 +315,7 @@ fn truncate(text: &str) -> &str {
 }
 
 /// A JSON string that borrows from the input unless it contains escapes.
-struct Text<'a>(Cow<'a, str>);
+pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -326,7 +340,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 }
 
 /// `time` as either RFC 3339 text or epoch milliseconds.
-enum RawTime<'a> {
+pub(super) enum RawTime<'a> {
     Text(Cow<'a, str>),
     Millis(i64),
 }
@@ -357,7 +371,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawTime<'a> {
 }
 
 /// The attributes object, kept as ordered pairs (no hashing on the hot path).
-struct Attributes<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+pub(super) struct Attributes<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Attributes<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -7,6 +7,7 @@ mod alert;
 mod command;
 mod decode;
 mod event;
+mod scan;
 pub mod time;
 
 pub use alert::{Alert, Anomaly, DetectorRef, Evidence, Severity};

@@ -12,11 +12,84 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 /// Parses an RFC 3339 timestamp into epoch milliseconds.
+///
+/// The shape producers almost always send (`2026-01-05T09:30:00Z`, optionally with a
+/// fraction) is parsed directly; every other form (offsets, leap seconds, lowercase
+/// separators) goes through chrono.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    parse_utc_fast(text)
+        .or_else(|| {
+            DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        })
         .filter(|ms| (0..=MAX_TIME_MS).contains(ms))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`, or `None` for anything else (including any value
+/// out of range, which chrono then judges).
+fn parse_utc_fast(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || *b.last()? != b'Z' {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        b.get(range)?.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let fraction = &b[19..b.len() - 1];
+    let millis = match fraction.split_first() {
+        None => 0,
+        Some((b'.', decimals)) if (1..=9).contains(&decimals.len()) => {
+            let value = digits(20..20 + decimals.len())?;
+            let scale = 10i64.pow(decimals.len() as u32);
+            value * 1000 / scale
+        }
+        _ => return None,
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > month_days[(month - 1) as usize]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1_000 + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Formats epoch milliseconds as RFC 3339 in UTC with millisecond precision.
@@ -69,6 +142,38 @@ mod tests {
     fn rfc3339_round_trips_at_millisecond_precision() {
         let ms = parse_rfc3339("2026-01-05T09:30:00.250+01:00").unwrap();
         assert_eq!(format_rfc3339(ms), "2026-01-05T08:30:00.250Z");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_chrono(ms in 0i64..MAX_TIME_MS, precision in 0usize..4) {
+            let time = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+            let text = match precision {
+                0 => time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                1 => time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                2 => time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                _ => time.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string(),
+            };
+            let chrono = DateTime::parse_from_rfc3339(&text).ok().map(|t| t.timestamp_millis());
+            proptest::prop_assert_eq!(parse_utc_fast(&text), chrono, "{}", text);
+        }
+    }
+
+    #[test]
+    fn fast_path_declines_what_it_does_not_know() {
+        for text in [
+            "2026-02-30T00:00:00Z",
+            "2026-01-05T24:00:00Z",
+            "2026-01-05T09:30:00+01:00",
+            "2026-01-05t09:30:00z",
+            "2026-01-05T09:30:60Z",
+        ] {
+            assert_eq!(parse_utc_fast(text), None, "{text}");
+        }
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00:00.5Z"),
+            Some(1_709_208_000_500)
+        );
     }
 
     #[test]

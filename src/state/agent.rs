@@ -26,7 +26,7 @@ pub struct Baseline {
     /// Events folded into the baseline (those no detector found anomalous).
     pub learned: u64,
     /// Latest accountable human named by the agent's events.
-    pub owner: Option<Box<str>>,
+    pub owner: Option<compact_str::CompactString>,
     /// Systems touched, with first/last seen and counts.
     pub systems: SeenTable,
     /// Action mix.
@@ -48,7 +48,7 @@ impl Baseline {
         self.last_seen_ms = self.last_seen_ms.max(event.time_ms);
         if let Some(owner) = &event.owner {
             if self.owner.as_deref() != Some(owner.as_ref()) {
-                self.owner = Some(owner.as_ref().into());
+                self.owner = Some(compact_str::CompactString::new(owner));
             }
         }
     }

@@ -13,16 +13,44 @@ const FIRST_MONDAY_HOUR: i64 = 96;
 /// One byte per hour keeps this at 168 bytes per agent. When an hour's counter would
 /// overflow, every counter is halved: the *shape* of the week (which hours are normal)
 /// is what detectors and owners need, and halving keeps it while adapting slowly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The counters are stored inline (no separate allocation to chase on the hot path) and
+/// serialized as one byte string.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HourOfWeek {
-    counts: Vec<u8>,
+    counts: [u8; HOURS_PER_WEEK],
 }
 
 impl Default for HourOfWeek {
     fn default() -> Self {
         HourOfWeek {
-            counts: vec![0; HOURS_PER_WEEK],
+            counts: [0; HOURS_PER_WEEK],
         }
+    }
+}
+
+impl Serialize for HourOfWeek {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.counts)
+    }
+}
+
+impl<'de> Deserialize<'de> for HourOfWeek {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl serde::de::Visitor<'_> for BytesVisitor {
+            type Value = HourOfWeek;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "{HOURS_PER_WEEK} bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<HourOfWeek, E> {
+                let counts = bytes
+                    .try_into()
+                    .map_err(|_| E::invalid_length(bytes.len(), &self))?;
+                Ok(HourOfWeek { counts })
+            }
+        }
+        deserializer.deserialize_bytes(BytesVisitor)
     }
 }
 
@@ -35,9 +63,6 @@ impl HourOfWeek {
 
     /// Records one event.
     pub fn record(&mut self, time_ms: i64) {
-        if self.counts.len() != HOURS_PER_WEEK {
-            self.counts = vec![0; HOURS_PER_WEEK];
-        }
         let slot = Self::slot(time_ms);
         if self.counts[slot] == u8::MAX {
             for count in &mut self.counts {

@@ -1,12 +1,14 @@
 //! Bounded "things this agent has used" tables.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// One name an agent has used, with when and how often.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
-    /// The system, action or credential id.
-    pub name: Box<str>,
+    /// The system, action or credential id. Names up to 24 bytes live inline, so a
+    /// lookup does not chase a pointer per entry.
+    pub name: CompactString,
     /// First use (event time, ms).
     pub first_ms: i64,
     /// Latest use (event time, ms).
@@ -32,19 +34,19 @@ pub struct SeenTable {
 impl SeenTable {
     /// The entry for `name`, if the agent has used it (and it was not evicted).
     pub fn get(&self, name: &str) -> Option<&Seen> {
-        self.entries.iter().find(|s| &*s.name == name)
+        self.entries.iter().find(|s| same_name(&s.name, name))
     }
 
     /// Records one use of `name` at `time_ms`, evicting the least useful entry if the
     /// table already holds `cap` names. Returns true if the name was new to the table.
     pub fn record(&mut self, name: &str, time_ms: i64, cap: usize) -> bool {
-        if let Some(seen) = self.entries.iter_mut().find(|s| &*s.name == name) {
+        if let Some(seen) = self.entries.iter_mut().find(|s| same_name(&s.name, name)) {
             seen.count = seen.count.saturating_add(1);
             seen.last_ms = seen.last_ms.max(time_ms);
             return false;
         }
         let fresh = Seen {
-            name: name.into(),
+            name: CompactString::new(name),
             first_ms: time_ms,
             last_ms: time_ms,
             count: 1,
@@ -71,6 +73,15 @@ impl SeenTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// Name equality that rejects most non-matches on length and last byte before paying
+/// for a full comparison (names in one table often share prefixes such as `s3://`).
+#[inline]
+fn same_name(stored: &str, name: &str) -> bool {
+    stored.len() == name.len()
+        && stored.as_bytes().last() == name.as_bytes().last()
+        && stored == name
 }
 
 #[cfg(test)]

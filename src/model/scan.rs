@@ -1,0 +1,297 @@
+//! A fast path for the common shape of agent events: one flat JSON object whose values
+//! are plain strings (no escapes), integers, or null.
+//!
+//! The scanner either produces exactly what serde_json would, or gives up (`None`) and
+//! lets serde_json decode the message (and report the precise error if it is bad). It
+//! gives up on anything it does not fully understand: escapes, control characters,
+//! nested values, fractions, exponents, very long numbers, `true`/`false`, duplicate
+//! fields, trailing characters. A property test checks the two paths agree.
+
+use std::borrow::Cow;
+
+use super::decode::{RawEvent, RawTime, Text};
+
+/// Scans `text`, or returns `None` to ask for the general decoder.
+pub(super) fn scan_flat(text: &str) -> Option<RawEvent<'_>> {
+    let mut cursor = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    let mut raw = RawEvent::default();
+    let mut seen: u32 = 0;
+    cursor.skip_ws();
+    cursor.expect(b'{')?;
+    cursor.skip_ws();
+    if cursor.peek()? == b'}' {
+        cursor.pos += 1;
+        return cursor.at_end().then_some(raw);
+    }
+    loop {
+        let key = cursor.string()?;
+        cursor.skip_ws();
+        cursor.expect(b':')?;
+        cursor.skip_ws();
+        let value = cursor.value()?;
+        let bit = match key {
+            "schema_version" => 0,
+            "event_id" => 1,
+            "time" => 2,
+            "agent_id" => 3,
+            "action" => 4,
+            "system" => 5,
+            "owner" => 6,
+            "credential_id" => 7,
+            "session_id" => 8,
+            "resource" => 9,
+            "bytes_in" => 10,
+            "bytes_out" => 11,
+            "outcome" => 12,
+            "approval_id" => 13,
+            "attributes" => 14,
+            _ => 31,
+        };
+        if bit != 31 {
+            if seen & (1 << bit) != 0 {
+                return None;
+            }
+            seen |= 1 << bit;
+        }
+        match bit {
+            0 => {
+                raw.schema_version = match value.unsigned()? {
+                    None => None,
+                    Some(version) => Some(u32::try_from(version).ok()?),
+                }
+            }
+            1 => raw.event_id = value.text()?,
+            2 => {
+                raw.time = match value {
+                    Value::Null => None,
+                    Value::Str(s) => Some(RawTime::Text(Cow::Borrowed(s))),
+                    Value::Int(i) => Some(RawTime::Millis(i)),
+                }
+            }
+            3 => raw.agent_id = value.text()?,
+            4 => raw.action = value.text()?,
+            5 => raw.system = value.text()?,
+            6 => raw.owner = value.text()?,
+            7 => raw.credential_id = value.text()?,
+            8 => raw.session_id = value.text()?,
+            9 => raw.resource = value.text()?,
+            10 => raw.bytes_in = value.unsigned()?,
+            11 => raw.bytes_out = value.unsigned()?,
+            12 => raw.outcome = value.text()?,
+            13 => raw.approval_id = value.text()?,
+            // A non-null attributes value is an object: the general decoder's job.
+            14 if matches!(value, Value::Null) => {}
+            14 => return None,
+            _ => {}
+        }
+        cursor.skip_ws();
+        match cursor.peek()? {
+            b',' => {
+                cursor.pos += 1;
+                cursor.skip_ws();
+            }
+            b'}' => {
+                cursor.pos += 1;
+                return cursor.at_end().then_some(raw);
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Null,
+    Str(&'a str),
+    Int(i64),
+}
+
+impl<'a> Value<'a> {
+    /// A string field: a string or null; anything else needs the general decoder.
+    fn text(self) -> Option<Option<Text<'a>>> {
+        match self {
+            Value::Null => Some(None),
+            Value::Str(s) => Some(Some(Text(Cow::Borrowed(s)))),
+            Value::Int(_) => None,
+        }
+    }
+
+    /// An unsigned field: a non-negative integer or null.
+    fn unsigned(self) -> Option<Option<u64>> {
+        match self {
+            Value::Null => Some(None),
+            Value::Int(i) => u64::try_from(i).ok().map(Some),
+            Value::Str(_) => None,
+        }
+    }
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos == self.bytes.len()
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let rest = &self.bytes[start..];
+        let len = memchr::memchr(b'"', rest)?;
+        // Branch-free so that it vectorizes; strings are short and this is the hot loop.
+        let needs_care = rest[..len]
+            .iter()
+            .fold(false, |acc, &b| acc | (b == b'\\') | (b < 0x20));
+        if needs_care {
+            return None;
+        }
+        self.pos = start + len + 1;
+        // Both ends are ASCII quotes, so these are character boundaries.
+        self.text.get(start..start + len)
+    }
+
+    fn value(&mut self) -> Option<Value<'a>> {
+        match self.peek()? {
+            b'"' => self.string().map(Value::Str),
+            b'n' => {
+                let end = self.pos + 4;
+                (self.bytes.get(self.pos..end)? == b"null").then(|| {
+                    self.pos = end;
+                    Value::Null
+                })
+            }
+            b'-' | b'0'..=b'9' => self.integer().map(Value::Int),
+            _ => None,
+        }
+    }
+
+    /// An integer of at most 18 digits (so it cannot overflow), in canonical form.
+    fn integer(&mut self) -> Option<i64> {
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        let mut value: i64 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            value = value * 10 + i64::from(digit - b'0');
+            self.pos += 1;
+            if self.pos - start > 18 {
+                return None;
+            }
+        }
+        let digits = self.pos - start;
+        let leading_zero = digits > 1 && self.bytes[start] == b'0';
+        if digits == 0 || leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(if negative { -value } else { value })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode_event, Limits};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn via_serde(text: &str) -> Result<super::super::Event<'_>, super::super::DecodeError> {
+        let raw: RawEvent<'_> =
+            serde_json::from_str(text).map_err(|e| super::super::DecodeError::NotJson {
+                detail: e.to_string(),
+            })?;
+        raw.validate_for_tests()
+    }
+
+    #[test]
+    fn takes_the_common_shape_and_declines_the_rest() {
+        let plain = r#"{"event_id":"e","time":"2026-01-05T00:00:00Z","agent_id":"a","action":"r","system":"s","bytes_in":12,"owner":null,"extra":7}"#;
+        assert!(scan_flat(plain).is_some());
+        for declined in [
+            r#"{"event_id":"e\n"}"#,
+            r#"{"event_id":"e","attributes":{"k":"v"}}"#,
+            r#"{"bytes_in":1.5}"#,
+            r#"{"bytes_in":-1}"#,
+            r#"{"bytes_in":007}"#,
+            r#"{"event_id":"a","event_id":"b"}"#,
+            r#"{"event_id":"a"} trailing"#,
+            r#"{"flag":true}"#,
+            r#"{"event_id":5}"#,
+            r#"["not an object"]"#,
+            r#"{"event_id":"unterminated}"#,
+        ] {
+            assert!(scan_flat(declined).is_none(), "{declined}");
+        }
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z:._/-]{0,12}".prop_map(|s| format!("\"{s}\"")),
+            "[ -~]{0,8}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            "\\PC{0,4}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            (-5i64..2_000_000_000_000).prop_map(|n| n.to_string()),
+            Just("null".to_owned()),
+            Just("1e3".to_owned()),
+            Just("{\"k\":\"v\"}".to_owned()),
+            Just("true".to_owned()),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "schema_version",
+            "event_id",
+            "time",
+            "agent_id",
+            "action",
+            "system",
+            "owner",
+            "credential_id",
+            "bytes_in",
+            "bytes_out",
+            "outcome",
+            "attributes",
+            "other",
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_serde_json_whenever_it_answers(pairs in prop::collection::vec((key(), field()), 0..14), spaces in prop::bool::ANY) {
+            let sep = if spaces { " , " } else { "," };
+            let body: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let text = format!("{{{}}}", body.join(sep));
+            if let Some(raw) = scan_flat(&text) {
+                let fast = raw.validate_for_tests();
+                let slow = via_serde(&text);
+                prop_assert_eq!(fast, slow, "{}", text);
+            }
+            // The public decoder never panics, whichever path it takes.
+            let _ = decode_event(text.as_bytes(), &Limits::default());
+        }
+    }
+}
