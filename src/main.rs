@@ -59,30 +59,7 @@ enum Command {
         pace: f64,
     },
     /// Run a file of agent events through the engine.
-    Replay {
-        /// Input JSONL file, or - for stdin.
-        #[arg(long)]
-        input: String,
-        /// Detector directory (default: the built-in detectors).
-        #[arg(long)]
-        detectors: Option<PathBuf>,
-        /// State directory (RocksDB). Reusing one resumes where the last run stopped.
-        /// Default: a temporary directory, removed at the end.
-        #[arg(long)]
-        state: Option<PathBuf>,
-        /// Where alerts and commands go as JSONL (default: stdout).
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Write every event's per-detector score here as CSV.
-        #[arg(long)]
-        scores: Option<PathBuf>,
-        /// Labelled incidents (JSON) to score recall and false alerts against.
-        #[arg(long)]
-        labels: Option<PathBuf>,
-        /// Stop after this many input lines (a later run on the same --state resumes).
-        #[arg(long)]
-        max_lines: Option<u64>,
-    },
+    Replay(ReplayArgs),
     /// Write realistic simulated agent traffic with labelled attacks.
     Simulate {
         /// Agents to simulate.
@@ -169,23 +146,7 @@ fn run(command: Command) -> Result<()> {
             run_demo(&options, &mut stdout.lock())?;
             Ok(())
         }
-        Command::Replay {
-            input,
-            detectors,
-            state,
-            output,
-            scores,
-            labels,
-            max_lines,
-        } => replay(ReplayArgs {
-            input,
-            detectors,
-            state,
-            output,
-            scores,
-            labels,
-            max_lines,
-        }),
+        Command::Replay(args) => replay(args),
         Command::Simulate {
             agents,
             days,
@@ -264,13 +225,29 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
+#[derive(clap::Args)]
 struct ReplayArgs {
+    /// Input JSONL file, or - for stdin.
+    #[arg(long)]
     input: String,
+    /// Detector directory (default: the built-in detectors).
+    #[arg(long)]
     detectors: Option<PathBuf>,
+    /// State directory (RocksDB). Reusing one resumes where the last run stopped.
+    /// Default: a temporary directory, removed at the end.
+    #[arg(long)]
     state: Option<PathBuf>,
+    /// Where alerts and commands go as JSONL (default: stdout).
+    #[arg(long)]
     output: Option<PathBuf>,
+    /// Write every event's per-detector score here as CSV.
+    #[arg(long)]
     scores: Option<PathBuf>,
+    /// Labelled incidents (JSON) to score recall and false alerts against.
+    #[arg(long)]
     labels: Option<PathBuf>,
+    /// Stop after this many input lines (a later run on the same --state resumes).
+    #[arg(long)]
     max_lines: Option<u64>,
 }
 

@@ -4,22 +4,11 @@
 //! throughput benchmark wants every agent busy from the first event, so this generator
 //! picks an agent uniformly per event and advances time evenly across one day.
 
+use super::profiles::CORE_SYSTEMS;
 use super::rng::SimRng;
 use crate::model::time::{format_rfc3339, parse_rfc3339, DAY_MS};
 use crate::model::{AgentEventV1, EventTime, SCHEMA_VERSION};
 
-const SYSTEMS: &[&str] = &[
-    "crm",
-    "mail",
-    "calendar",
-    "docs",
-    "tickets",
-    "wiki",
-    "chat",
-    "kb",
-    "billing",
-    "warehouse",
-];
 const ACTIONS: &[&str] = &["read", "write", "search", "tool_call:send_email"];
 
 /// `events` events over `agents` agents, deterministic for `seed`.
@@ -30,7 +19,8 @@ pub fn flat_load(agents: usize, events: u64, seed: u64) -> impl Iterator<Item = 
     let agents = agents.max(1) as u64;
     (0..events).map(move |n| {
         let agent = rng.below(agents);
-        let system = SYSTEMS[((agent + rng.below(3)) % SYSTEMS.len() as u64) as usize];
+        // The first ten core systems: plain names, as most agents use.
+        let system = CORE_SYSTEMS[((agent + rng.below(3)) % 10) as usize];
         let action = ACTIONS[rng.below(ACTIONS.len() as u64) as usize];
         let bytes = rng.log_normal(2e4 * (1.0 + (agent % 7) as f64), 0.8) as u64;
         AgentEventV1 {

@@ -78,7 +78,8 @@ pub struct AgentSpec {
     pub explore: f64,
 }
 
-const CORE_SYSTEMS: &[&str] = &[
+/// Systems simulated agents work with.
+pub(super) const CORE_SYSTEMS: &[&str] = &[
     "crm",
     "mail",
     "calendar",

@@ -92,13 +92,11 @@ impl Detector for Rate {
         let state = State::of(state);
         if let Some(closed) = state
             .window
-            .advance(obs.event.time_ms, self.params.window.0)
+            .advance_learnable(obs.event.time_ms, self.params.window.0)
         {
-            if !closed.flagged {
-                state
-                    .windows
-                    .update(f64::from(closed.events), self.params.horizon);
-            }
+            state
+                .windows
+                .update(f64::from(closed.events), self.params.horizon);
         }
         state.window.add(1.0);
         let count = state.window.events;

@@ -128,13 +128,11 @@ impl Detector for Volume {
         let bytes = obs.event.bytes() as f64;
         if let Some(closed) = state
             .window
-            .advance(obs.event.time_ms, self.params.window.0)
+            .advance_learnable(obs.event.time_ms, self.params.window.0)
         {
-            if !closed.flagged {
-                state
-                    .windows
-                    .update(closed.sum.ln_1p(), self.params.window_horizon);
-            }
+            state
+                .windows
+                .update(closed.sum.ln_1p(), self.params.window_horizon);
         }
         state.window.add(bytes);
         let single = self.test(bytes, &state.transfers, STAT_TRANSFER);

@@ -39,6 +39,13 @@ impl TumblingWindow {
         (closed.events > 0).then_some(closed)
     }
 
+    /// Like [`TumblingWindow::advance`], but returns the closed window only if it may be
+    /// learned from (it held no anomaly).
+    pub fn advance_learnable(&mut self, time_ms: i64, width_ms: i64) -> Option<TumblingWindow> {
+        self.advance(time_ms, width_ms)
+            .filter(|closed| !closed.flagged)
+    }
+
     /// Adds one event carrying `amount`.
     pub fn add(&mut self, amount: f64) {
         self.events = self.events.saturating_add(1);
