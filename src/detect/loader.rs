@@ -346,6 +346,7 @@ high = 0.8
             "id = \"x\"\nkind = \"telepathy\"\ndescription = \"d\"\n[thresholds]\nlow = 0.5\n";
         let bad_thresholds = "id = \"y\"\nkind = \"rate\"\ndescription = \"d\"\ncooldown = \"soon\"\n[thresholds]\nlow = 0.8\nhigh = 0.4\n";
         let bad_param = "id = \"z\"\nkind = \"rate\"\ndescription = \"d\"\n[params]\nwindow = \"1m\"\nwindw = 3\n[thresholds]\nlow = 0.5\n";
+        let bad_value = "id = \"v\"\nkind = \"new_system\"\ndescription = \"d\"\n[params]\nsensitive_weight = 3.0\n[thresholds]\nlow = 0.5\n";
         let unknown_key = "id = \"w\"\nkind = \"rate\"\ndescription = \"d\"\nthreshold = 1\n[thresholds]\nlow = 0.5\n";
         let err = load(&[
             ("a.toml", bad_kind),
@@ -353,6 +354,7 @@ high = 0.8
             ("c.toml", bad_param),
             ("d.toml", unknown_key),
             ("e.toml", GOOD),
+            ("f.toml", bad_value),
         ])
         .unwrap_err();
         let Error::DetectorConfig(problems) = err else {
@@ -376,7 +378,8 @@ high = 0.8
             text.contains("d.toml:4:") && text.contains("threshold"),
             "{text}"
         );
-        assert_eq!(problems.len(), 5, "{text}");
+        assert!(text.contains("f.toml:5: 3 must be in (0, 1]"), "{text}");
+        assert_eq!(problems.len(), 6, "{text}");
     }
 
     #[test]

@@ -28,6 +28,40 @@ impl<'de> Deserialize<'de> for DurationParam {
     }
 }
 
+/// A strictly positive, finite number parameter (a ratio, a prior, a spread).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Positive(pub f64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        if value.is_finite() && value > 0.0 {
+            Ok(Positive(value))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{value} must be a positive number"
+            )))
+        }
+    }
+}
+
+/// A multiplier in (0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        if value > 0.0 && value <= 1.0 {
+            Ok(Fraction(value))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{value} must be in (0, 1]"
+            )))
+        }
+    }
+}
+
 /// Human-readable byte counts for summaries (`3.2 MB`).
 pub(crate) fn format_bytes(bytes: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];

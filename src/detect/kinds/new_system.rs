@@ -29,13 +29,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{format_age, format_p, DurationParam};
+use super::{format_age, format_p, DurationParam, Fraction, Positive};
 use crate::detect::matcher::Pattern;
 use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Detector, Finding, Observation};
 use crate::model::time::DAY_MS;
 use crate::model::Anomaly;
 use crate::stats::decay_factor;
+use statrs::distribution::Beta;
+use statrs::statistics::Distribution;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -51,26 +53,26 @@ pub struct Params {
     /// Half-life of the novelty counts.
     pub half_life: DurationParam,
     /// Beta prior: pseudo-count of novel events.
-    pub prior_novel: f64,
+    pub prior_novel: Positive,
     /// Beta prior: pseudo-count of familiar events.
-    pub prior_familiar: f64,
+    pub prior_familiar: Positive,
     /// A system seen at most this many times is rare (0 disables RARE findings).
     pub rare_max_count: u32,
     /// Systems whose first touch is always worth a closer look.
     pub sensitive_systems: Vec<String>,
     /// Multiplier (≤ 1) on the p-value of sensitive systems.
-    pub sensitive_weight: f64,
+    pub sensitive_weight: Fraction,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Params {
             half_life: DurationParam(14 * DAY_MS),
-            prior_novel: 0.5,
-            prior_familiar: 1.0,
+            prior_novel: Positive(0.5),
+            prior_familiar: Positive(1.0),
             rare_max_count: 2,
             sensitive_systems: Vec::new(),
-            sensitive_weight: 1.0,
+            sensitive_weight: Fraction(1.0),
         }
     }
 }
@@ -104,10 +106,20 @@ impl NewSystem {
         NewSystem { params, sensitive }
     }
 
+    /// The posterior predictive probability that the next event touches a new system:
+    /// the mean of Beta(a + ν, b + n − ν).
     fn novelty_rate(&self, state: &State, now_ms: i64) -> f64 {
         let decay = decay_factor(now_ms - state.at_ms, self.params.half_life.0);
-        let (a, b) = (self.params.prior_novel, self.params.prior_familiar);
-        (a + state.novel * decay) / (a + b + state.exposure * decay)
+        let novel = state.novel * decay;
+        let familiar = (state.exposure * decay - novel).max(0.0);
+        let (a, b) = (
+            self.params.prior_novel.0 + novel,
+            self.params.prior_familiar.0 + familiar,
+        );
+        Beta::new(a, b)
+            .ok()
+            .and_then(|posterior| posterior.mean())
+            .unwrap_or(a / (a + b))
     }
 
     fn is_sensitive(&self, system: &str) -> bool {
@@ -138,7 +150,7 @@ impl Detector for NewSystem {
             (Anomaly::Rare, rate * f64::from(1 + prior_count))
         };
         if self.is_sensitive(&event.system) {
-            p *= self.params.sensitive_weight;
+            p *= self.params.sensitive_weight.0;
         }
         Some(Finding {
             p_value: p.clamp(0.0, 1.0),

@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{format_p, DurationParam, TumblingWindow};
+use super::{format_p, DurationParam, Positive, TumblingWindow};
 use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Detector, Finding, Observation};
 use crate::model::time::format_duration;
@@ -46,7 +46,7 @@ pub struct Params {
     /// Counts below this never alert.
     pub min_count: u32,
     /// Counts below this multiple of the mean never alert.
-    pub min_ratio: f64,
+    pub min_ratio: Positive,
 }
 
 impl Default for Params {
@@ -56,7 +56,7 @@ impl Default for Params {
             horizon: 2_000,
             min_windows: 30,
             min_count: 20,
-            min_ratio: 4.0,
+            min_ratio: Positive(4.0),
         }
     }
 }
@@ -103,7 +103,7 @@ impl Detector for Rate {
         let stats = &state.windows;
         if stats.n < self.params.min_windows
             || count < self.params.min_count
-            || f64::from(count) < stats.mean * self.params.min_ratio
+            || f64::from(count) < stats.mean * self.params.min_ratio.0
         {
             return None;
         }

@@ -22,7 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{format_bytes, format_p, DurationParam, TumblingWindow};
+use super::{format_bytes, format_p, DurationParam, Positive, TumblingWindow};
 use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Detector, Finding, Observation};
 use crate::model::time::format_duration;
@@ -54,9 +54,9 @@ pub struct Params {
     /// Amounts below this never alert.
     pub min_bytes: u64,
     /// Amounts below this multiple of the typical amount never alert.
-    pub min_ratio: f64,
+    pub min_ratio: Positive,
     /// Lower bound on the spread of `ln(1 + bytes)`.
-    pub sd_floor: f64,
+    pub sd_floor: Positive,
 }
 
 impl Default for Params {
@@ -67,8 +67,8 @@ impl Default for Params {
             window_horizon: 500,
             min_samples: 30,
             min_bytes: 1_000_000,
-            min_ratio: 10.0,
-            sd_floor: 0.25,
+            min_ratio: Positive(10.0),
+            sd_floor: Positive(0.25),
         }
     }
 }
@@ -101,10 +101,10 @@ impl Volume {
             return None;
         }
         let typical = stats.mean.exp_m1().max(1.0);
-        if bytes < typical * self.params.min_ratio {
+        if bytes < typical * self.params.min_ratio.0 {
             return None;
         }
-        let t = (bytes.ln_1p() - stats.mean) / stats.sd(self.params.sd_floor);
+        let t = (bytes.ln_1p() - stats.mean) / stats.sd(self.params.sd_floor.0);
         Some(Finding {
             p_value: student_t_sf(t, f64::from(stats.n - 1)),
             anomaly: Anomaly::HighVolume,
