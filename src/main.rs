@@ -257,14 +257,14 @@ fn replay(args: ReplayArgs) -> Result<()> {
         None => DetectorSet::builtin()?,
     };
     let labels = args.labels.as_deref().map(load_labels).transpose()?;
-    let temporary = match &args.state {
-        Some(_) => None,
-        None => Some(tempfile::tempdir().context("creating a temporary state directory")?),
-    };
-    let state_dir: &Path = match (&args.state, &temporary) {
-        (Some(dir), _) => dir,
-        (None, Some(temp)) => temp.path(),
-        (None, None) => unreachable!("one of the two is set"),
+    // Without --state, a temporary directory lives as long as this function.
+    let temporary;
+    let state_dir: &Path = match &args.state {
+        Some(dir) => dir,
+        None => {
+            temporary = tempfile::tempdir().context("creating a temporary state directory")?;
+            temporary.path()
+        }
     };
     let store = StateStore::open(state_dir)?;
     let options = EngineOptions {

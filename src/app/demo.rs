@@ -92,7 +92,8 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
             scores: None,
         },
         &mut |report: &BatchReport<'_>| {
-            if printed.is_ok() {
+            if printed.is_ok() && !report.outputs.alerts.is_empty() {
+                progress.clear();
                 printed = print_outputs(out, report.outputs);
             }
             let Some(now_ms) = report.last_event_ms else {
@@ -223,6 +224,13 @@ impl Progress {
         } else {
             writeln!(err, "{line}")
         };
+    }
+
+    /// Erases a progress line drawn in place, before other output is printed.
+    fn clear(&self) {
+        if self.terminal {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
     }
 
     fn finish(&self) {
