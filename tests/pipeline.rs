@@ -148,3 +148,24 @@ fn a_crash_before_commit_replays_outputs_with_the_same_ids_and_no_double_count()
         .sum();
     assert_eq!(counted, total);
 }
+
+#[test]
+fn stored_state_stays_within_budget_on_realistic_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    replay(&mut engine, None);
+    let mut sizes: Vec<usize> = all_states(&engine)
+        .iter()
+        .map(|(_, state)| {
+            let mut bytes = Vec::new();
+            agentwatch::state::encode_state(state, &mut bytes).unwrap();
+            bytes.len()
+        })
+        .collect();
+    sizes.sort_unstable();
+    let median = sizes[sizes.len() / 2];
+    let max = *sizes.last().unwrap();
+    assert!(median <= 1024, "typical agent stores {median} bytes");
+    // Exploratory agents fill their bounded tables; they must still be bounded.
+    assert!(max <= 4096, "largest agent stores {max} bytes");
+}
