@@ -2,7 +2,7 @@
 //! command is implemented in the library (`agentwatch::app`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use agentwatch::app::demo::{run_demo, DemoOptions};
+use agentwatch::app::progress::Progress;
 use agentwatch::app::replay::{
     peak_rss_bytes, run_replay, ReplayConfig, ReplaySinks, SCORES_HEADER,
 };
@@ -304,6 +305,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         }
         None => None,
     };
+    let progress = Progress::after(std::io::stderr().is_terminal(), Duration::from_secs(3));
     let config = ReplayConfig {
         source,
         max_lines: args.max_lines,
@@ -317,8 +319,20 @@ fn replay(args: ReplayArgs) -> Result<()> {
             output: &mut output,
             scores: scores.as_mut().map(|s| s as &mut dyn Write),
         },
-        &mut |_| {},
+        &mut |report| {
+            progress.update(|| {
+                format!(
+                    "{} events ({:.0}/s), {} invalid, {} alerts, {} commands",
+                    report.summary.events,
+                    report.summary.events_per_second(),
+                    report.summary.invalid(),
+                    report.summary.alerts(),
+                    report.summary.commands()
+                )
+            })
+        },
     )?;
+    progress.finish();
     output.flush()?;
     eprint!("{}", summary.render());
     if let Some(bytes) = peak_rss_bytes() {

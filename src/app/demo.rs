@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::progress::Progress;
 use super::replay::{run_replay, BatchReport, ReplayConfig, ReplaySinks, ReplaySummary};
 use super::simulate::SimReader;
 use crate::detect::DetectorSet;
@@ -100,7 +101,18 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
                 return;
             };
             let done = (now_ms - simulation.start_ms()) as f64 / span_ms;
-            progress.update(report.summary, now_ms, done, days);
+            progress.update(|| {
+                let day = ((done * f64::from(days)).floor() as u32 + 1).min(days);
+                let summary = report.summary;
+                format!(
+                    "[{:>3.0}%] day {day}/{days}  {}  {} events  {} alerts  {} commands",
+                    done * 100.0,
+                    format_short(now_ms),
+                    summary.events,
+                    summary.alerts(),
+                    summary.commands()
+                )
+            });
             let target = options.pace.mul_f64(done.clamp(0.0, 1.0));
             if let Some(wait) = target.checked_sub(started.elapsed()) {
                 std::thread::sleep(wait.min(Duration::from_millis(250)));
@@ -181,61 +193,4 @@ fn print_outputs(out: &mut dyn Write, outputs: &Outputs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The progress line: redrawn in place on a terminal, a line every few seconds
-/// otherwise (so logs stay readable).
-struct Progress {
-    terminal: bool,
-    last: std::cell::Cell<Option<Instant>>,
-}
-
-impl Progress {
-    fn new(terminal: bool) -> Self {
-        Progress {
-            terminal,
-            last: std::cell::Cell::new(None),
-        }
-    }
-
-    fn update(&self, summary: &ReplaySummary, now_ms: i64, done: f64, days: u32) {
-        let every = if self.terminal {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(5)
-        };
-        if self.last.get().is_some_and(|t| t.elapsed() < every) {
-            return;
-        }
-        self.last.set(Some(Instant::now()));
-        let day = (done * f64::from(days)).floor() as u32 + 1;
-        let line = format!(
-            "[{:>3.0}%] day {}/{days}  {}  {} events  {} alerts  {} commands",
-            done * 100.0,
-            day.min(days),
-            format_short(now_ms),
-            summary.events,
-            summary.alerts(),
-            summary.commands()
-        );
-        let mut err = std::io::stderr();
-        let _ = if self.terminal {
-            write!(err, "\r{line}\x1b[K")
-        } else {
-            writeln!(err, "{line}")
-        };
-    }
-
-    /// Erases a progress line drawn in place, before other output is printed.
-    fn clear(&self) {
-        if self.terminal {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
-        }
-    }
-
-    fn finish(&self) {
-        if self.terminal {
-            let _ = writeln!(std::io::stderr());
-        }
-    }
 }

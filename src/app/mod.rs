@@ -3,6 +3,7 @@
 
 pub mod demo;
 mod lines;
+pub mod progress;
 pub mod replay;
 pub mod simulate;
 
