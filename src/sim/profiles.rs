@@ -27,6 +27,17 @@ impl Profile {
         }
     }
 
+    /// Ranges for (median bytes per call, calls per minute while active, log-space
+    /// spread of sizes), from which each agent of the profile draws its own values.
+    fn ranges(self) -> [(f64, f64); 3] {
+        match self {
+            Profile::OfficeAssistant => [(4e3, 5e4), (0.3, 0.8), (0.8, 1.1)],
+            Profile::NightlyBatch => [(2e5, 2e6), (6.0, 12.0), (0.4, 0.6)],
+            Profile::AlwaysOnBot => [(1e3, 1e4), (0.15, 0.4), (0.5, 0.7)],
+            Profile::Researcher => [(1e4, 2e5), (0.3, 0.6), (1.0, 1.2)],
+        }
+    }
+
     fn actions(self) -> &'static [(&'static str, f64)] {
         match self {
             Profile::OfficeAssistant => &[
@@ -105,28 +116,10 @@ impl AgentSpec {
             Profile::NightlyBatch | Profile::AlwaysOnBot => 2 + rng.below(3) as usize,
             _ => 3 + rng.below(4) as usize,
         };
-        let (base_bytes, per_minute, bytes_sigma) = match profile {
-            Profile::OfficeAssistant => (
-                rng.uniform(4e3, 5e4),
-                rng.uniform(0.3, 0.8),
-                rng.uniform(0.8, 1.1),
-            ),
-            Profile::NightlyBatch => (
-                rng.uniform(2e5, 2e6),
-                rng.uniform(6.0, 12.0),
-                rng.uniform(0.4, 0.6),
-            ),
-            Profile::AlwaysOnBot => (
-                rng.uniform(1e3, 1e4),
-                rng.uniform(0.15, 0.4),
-                rng.uniform(0.5, 0.7),
-            ),
-            Profile::Researcher => (
-                rng.uniform(1e4, 2e5),
-                rng.uniform(0.3, 0.6),
-                rng.uniform(1.0, 1.2),
-            ),
-        };
+        let [bytes, pace, spread] = profile.ranges();
+        let base_bytes = rng.uniform(bytes.0, bytes.1);
+        let per_minute = rng.uniform(pace.0, pace.1);
+        let bytes_sigma = rng.uniform(spread.0, spread.1);
         let first = rng.below(CORE_SYSTEMS.len() as u64) as usize;
         let systems = (0..system_count)
             .map(|k| SystemSpec {
