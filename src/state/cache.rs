@@ -1,12 +1,18 @@
 //! The write-back cache of hot agents.
 
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
+
+use compact_str::CompactString;
+use hashbrown::hash_table::Entry as Slot;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::{AgentState, StateStore};
 use crate::error::Result;
 
 struct Entry {
+    /// The agent id, inline for ids up to 24 bytes so that a lookup does not chase a
+    /// pointer to compare keys.
+    id: CompactString,
     state: AgentState,
     dirty: bool,
     last_used: u64,
@@ -31,7 +37,8 @@ pub struct CacheStats {
 /// Clean agents beyond `capacity` are evicted after a flush, least recently used first;
 /// dirty ones never are, so nothing is lost between flushes.
 pub struct AgentCache {
-    entries: HashMap<String, Entry>,
+    entries: HashTable<Entry>,
+    hasher: DefaultHashBuilder,
     capacity: usize,
     clock: u64,
     stats: CacheStats,
@@ -41,7 +48,8 @@ impl AgentCache {
     /// An empty cache holding up to `capacity` clean agents.
     pub fn new(capacity: usize) -> Self {
         AgentCache {
-            entries: HashMap::new(),
+            entries: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             capacity: capacity.max(1),
             clock: 0,
             stats: CacheStats::default(),
@@ -51,7 +59,7 @@ impl AgentCache {
     /// Loads every agent of `agent_ids` that is not in memory from `store` in one call.
     /// Agents the store does not know start with an empty state.
     pub fn prefetch(&mut self, agent_ids: &mut Vec<&str>, store: &StateStore) -> Result<()> {
-        agent_ids.retain(|id| !self.entries.contains_key(*id));
+        agent_ids.retain(|id| self.find(id).is_none());
         agent_ids.sort_unstable();
         agent_ids.dedup();
         if agent_ids.is_empty() {
@@ -59,15 +67,17 @@ impl AgentCache {
         }
         let loaded = store.load_agents(agent_ids)?;
         for (id, state) in agent_ids.iter().zip(loaded) {
-            self.entries.insert(
-                (*id).to_owned(),
-                Entry {
-                    state: state.unwrap_or_default(),
-                    dirty: false,
-                    last_used: self.clock,
-                    prefetched: true,
-                },
-            );
+            let hash = self.hasher.hash_one(*id);
+            let entry = Entry {
+                id: CompactString::new(id),
+                state: state.unwrap_or_default(),
+                dirty: false,
+                last_used: self.clock,
+                prefetched: true,
+            };
+            let hasher = &self.hasher;
+            self.entries
+                .insert_unique(hash, entry, |e| hasher.hash_one(e.id.as_str()));
         }
         Ok(())
     }
@@ -76,8 +86,15 @@ impl AgentCache {
     /// Agents not prefetched start empty.
     pub fn get_mut(&mut self, agent_id: &str) -> &mut AgentState {
         self.clock += 1;
-        let entry = match self.entries.entry_ref(agent_id) {
-            EntryRef::Occupied(occupied) => {
+        let hash = self.hasher.hash_one(agent_id);
+        let hasher = &self.hasher;
+        let slot = self.entries.entry(
+            hash,
+            |e| e.id == agent_id,
+            |e| hasher.hash_one(e.id.as_str()),
+        );
+        let entry = match slot {
+            Slot::Occupied(occupied) => {
                 if occupied.get().prefetched {
                     self.stats.misses += 1;
                 } else {
@@ -85,14 +102,17 @@ impl AgentCache {
                 }
                 occupied.into_mut()
             }
-            EntryRef::Vacant(vacant) => {
+            Slot::Vacant(vacant) => {
                 self.stats.misses += 1;
-                vacant.insert(Entry {
-                    state: AgentState::default(),
-                    dirty: false,
-                    last_used: 0,
-                    prefetched: false,
-                })
+                vacant
+                    .insert(Entry {
+                        id: CompactString::new(agent_id),
+                        state: AgentState::default(),
+                        dirty: false,
+                        last_used: 0,
+                        prefetched: false,
+                    })
+                    .into_mut()
             }
         };
         entry.dirty = true;
@@ -101,9 +121,14 @@ impl AgentCache {
         &mut entry.state
     }
 
+    fn find(&self, agent_id: &str) -> Option<&Entry> {
+        let hash = self.hasher.hash_one(agent_id);
+        self.entries.find(hash, |e| e.id == agent_id)
+    }
+
     /// A read-only view of an agent in memory.
     pub fn peek(&self, agent_id: &str) -> Option<&AgentState> {
-        self.entries.get(agent_id).map(|e| &e.state)
+        self.find(agent_id).map(|e| &e.state)
     }
 
     /// Writes every dirty agent and `offsets` in one batch, marks them clean, then evicts
@@ -112,11 +137,11 @@ impl AgentCache {
         let dirty = self
             .entries
             .iter()
-            .filter(|(_, e)| e.dirty)
-            .map(|(id, e)| (&**id, &e.state));
+            .filter(|e| e.dirty)
+            .map(|e| (e.id.as_str(), &e.state));
         let mut count = 0;
         store.commit(dirty.inspect(|_| count += 1), offsets)?;
-        for entry in self.entries.values_mut() {
+        for entry in self.entries.iter_mut() {
             entry.dirty = false;
         }
         self.evict();
@@ -128,12 +153,11 @@ impl AgentCache {
             return;
         }
         let keep = self.capacity - self.capacity / 10;
-        let mut ages: Vec<u64> = self.entries.values().map(|e| e.last_used).collect();
+        let mut ages: Vec<u64> = self.entries.iter().map(|e| e.last_used).collect();
         let cut = ages.len() - keep;
         let (_, threshold, _) = ages.select_nth_unstable(cut);
         let threshold = *threshold;
-        self.entries
-            .retain(|_, e| e.dirty || e.last_used >= threshold);
+        self.entries.retain(|e| e.dirty || e.last_used >= threshold);
     }
 
     /// Agents currently in memory.
@@ -148,7 +172,7 @@ impl AgentCache {
 
     /// Agents changed since the last flush.
     pub fn dirty_count(&self) -> usize {
-        self.entries.values().filter(|e| e.dirty).count()
+        self.entries.iter().filter(|e| e.dirty).count()
     }
 
     /// Hit/miss counters so far.
