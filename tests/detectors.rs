@@ -260,3 +260,68 @@ fn replays_are_deterministic() {
         .collect();
     assert_eq!(outputs[0], outputs[1]);
 }
+
+#[test]
+fn new_system_calls_a_long_forgotten_system_rare() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let mut events = office_agent("steady", 12, 40, &["billing", "crm"], 8_000);
+    // One early visit to the archive, during the agent's first days.
+    events[5].system = "archive".into();
+    assert!(run(&mut engine, &events).alerts.is_empty());
+    let t = monday() + 14 * DAY_MS + 10 * HOUR_MS;
+    let out = run(
+        &mut engine,
+        &[event(90_003, "steady", t, "read", "archive", 8_000)],
+    );
+    assert_eq!(out.alerts.len(), 1, "{:?}", out.alerts);
+    assert_eq!(out.alerts[0].anomaly, Anomaly::Rare);
+    assert!(
+        out.alerts[0].summary.contains("used only 1 time(s) before"),
+        "{}",
+        out.alerts[0].summary
+    );
+}
+
+#[test]
+fn young_agents_are_in_warm_up_and_raise_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let t = monday() + 10 * HOUR_MS;
+    let mut events: Vec<_> = (0..20)
+        .map(|i| event(i, "newcomer", t + i as i64 * 60_000, "read", "crm", 5_000))
+        .collect();
+    events.push(event(
+        99,
+        "newcomer",
+        t + 30 * 60_000,
+        "export",
+        "hr.payroll",
+        2_000_000_000,
+    ));
+    let out = run(&mut engine, &events);
+    assert!(
+        out.alerts.is_empty(),
+        "warm-up should hold alerts back: {:?}",
+        out.alerts
+    );
+}
+
+#[test]
+fn without_a_credential_to_name_revocation_becomes_an_approval_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let mut events = office_agent("keyless", 8, 30, &["crm"], 20_000);
+    for e in &mut events {
+        e.credential_id = None;
+    }
+    run(&mut engine, &events);
+    let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
+    let mut exfil = event(40_000, "keyless", t, "export", "crm", 900_000_000);
+    exfil.credential_id = None;
+    let out = run(&mut engine, &[exfil]);
+    assert_eq!(out.alerts.len(), 1);
+    assert_eq!(out.commands.len(), 1, "{:?}", out.commands);
+    assert_eq!(out.commands[0].action, CommandAction::RequireApproval);
+    assert_eq!(out.commands[0].credential_id, None);
+}
