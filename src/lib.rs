@@ -33,6 +33,8 @@
 //! Time comes from events, never from the wall clock, so a replay of the same input on the
 //! same state produces byte-identical alerts and commands.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod detect;
 pub mod error;
