@@ -122,9 +122,17 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     progress.finish();
     printed?;
     let evaluation = Evaluation::new(&simulation.labels(), &summary.marks, summary.events)?;
+    let pacing = if options.pace.is_zero() {
+        String::new()
+    } else {
+        format!(
+            "(paced to {:.0} s so the output can be followed; --pace 0 runs at full speed)\n",
+            options.pace.as_secs_f64()
+        )
+    };
     write_out(
         out,
-        &format!("\n{}{}", summary.render(), evaluation.render()),
+        &format!("\n{}{pacing}{}", summary.render(), evaluation.render()),
     )?;
     Ok(DemoReport {
         summary,
