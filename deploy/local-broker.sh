@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A Kafka-protocol broker on 127.0.0.1 for trying agentwatch without a cluster, and for
+# tests: Tansu (crates.io `tansu` 0.6.0, in-memory storage). The binary is built once
+# with cargo and cached, so later runs start instantly.
+#
+#   deploy/local-broker.sh install          build and cache the broker (about 15 min once)
+#   deploy/local-broker.sh start [PORT]     start it on 127.0.0.1:PORT (default 9092)
+#   deploy/local-broker.sh stop             stop the broker this script started
+#   deploy/local-broker.sh path             print the cached binary's path
+set -euo pipefail
+
+TANSU_VERSION=0.6.0
+tools="${AGENTWATCH_TOOLS:-$HOME/.cache/agentwatch/tools}"
+binary="$tools/bin/tansu"
+run_dir="${AGENTWATCH_RUN:-$tools/run}"
+
+install() {
+  if [ -x "$binary" ] && "$binary" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    return 0
+  fi
+  echo "local-broker: building tansu $TANSU_VERSION into $tools (once; about 15 minutes on 2 cores)" >&2
+  cargo install --locked tansu --version "$TANSU_VERSION" --features dynostore,libsql --root "$tools" >&2
+}
+
+wait_for_port() {
+  local port=$1
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "local-broker: nothing listens on 127.0.0.1:$port after 10 s; see $run_dir/tansu.log" >&2
+  return 1
+}
+
+start() {
+  local port=${1:-9092}
+  install
+  mkdir -p "$run_dir"
+  if [ -f "$run_dir/tansu.pid" ] && kill -0 "$(cat "$run_dir/tansu.pid")" 2>/dev/null; then
+    echo "local-broker: already running (pid $(cat "$run_dir/tansu.pid"))" >&2
+    return 0
+  fi
+  "$binary" broker \
+    --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ >"$run_dir/tansu.log" 2>&1 &
+  echo $! >"$run_dir/tansu.pid"
+  wait_for_port "$port"
+  echo "127.0.0.1:$port"
+}
+
+stop() {
+  if [ -f "$run_dir/tansu.pid" ]; then
+    kill "$(cat "$run_dir/tansu.pid")" 2>/dev/null || true
+    rm -f "$run_dir/tansu.pid"
+  fi
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start "${2:-9092}" ;;
+  stop) stop ;;
+  path) install && echo "$binary" ;;
+  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+esac
