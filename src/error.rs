@@ -3,18 +3,14 @@
 
 use std::path::PathBuf;
 
-use crate::model::DecodeError;
-
 /// Shorthand used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in agentwatch outside of decoding a single event
-/// (which has its own [`DecodeError`] so that bad input never stops the engine).
+/// (which has its own [`crate::model::DecodeError`], so that bad input is counted and
+/// never stops the engine).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An event could not be decoded; only surfaced where a caller asked for one event.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
     /// The detector directory holds one or more invalid files; every problem is listed.
     #[error("{} detector configuration problem(s):\n{}", .0.len(), .0.join("\n"))]
     DetectorConfig(Vec<String>),
@@ -67,7 +63,6 @@ impl Error {
     /// A stable, machine-readable identifier for the failure class.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Decode(e) => e.code(),
             Error::DetectorConfig(_) => "detector_config",
             Error::Store { .. } => "state_store",
             Error::CorruptState { .. } => "state_corrupt",

@@ -15,7 +15,7 @@ use agentwatch::app::replay::{
     peak_rss_bytes, run_replay, ReplayConfig, ReplaySinks, SCORES_HEADER,
 };
 use agentwatch::app::simulate::{simulate, write_events};
-use agentwatch::detect::{registry, DetectorSet};
+use agentwatch::detect::DetectorSet;
 use agentwatch::eval::{load_labels, Evaluation};
 use agentwatch::pipeline::{Engine, EngineOptions};
 use agentwatch::sim::{flat_load, SimConfig};
@@ -205,8 +205,10 @@ fn run(command: Command) -> Result<()> {
                 set.len()
             );
             for instance in set.iter() {
-                let summary = registry::find(instance.kind).map_or("", |k| k.summary);
-                println!("  {:<14} kind {:<11} {summary}", instance.id, instance.kind);
+                println!(
+                    "  {:<14} kind {:<11} {}",
+                    instance.id, instance.kind, instance.description
+                );
             }
             Ok(())
         }

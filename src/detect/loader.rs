@@ -162,11 +162,6 @@ impl DetectorSet {
     pub fn is_empty(&self) -> bool {
         self.instances.is_empty()
     }
-
-    /// The instance at `index` (as in [`DetectorSet::iter`] order).
-    pub fn get(&self, index: usize) -> Option<&Instance> {
-        self.instances.get(index)
-    }
 }
 
 fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<(Instance, bool)> {

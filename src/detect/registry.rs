@@ -12,8 +12,6 @@ use super::Detector;
 pub struct KindSpec {
     /// The `kind = "..."` name.
     pub name: &'static str,
-    /// One line for `agentwatch validate` and the docs.
-    pub summary: &'static str,
     /// Builds a detector from the instance file's full text (the kind reads its own
     /// `[params]` table, so errors point at the right line).
     pub build: fn(&str) -> Result<Box<dyn Detector>, toml::de::Error>,

@@ -196,13 +196,8 @@ pub(super) struct RawEvent<'a> {
 }
 
 impl<'a> RawEvent<'a> {
-    /// Validation, exposed for the scanner's agreement tests.
-    #[cfg(test)]
-    pub(super) fn validate_for_tests(self) -> Result<Event<'a>, DecodeError> {
-        self.validate()
-    }
-
-    fn validate(self) -> Result<Event<'a>, DecodeError> {
+    /// Checks the contract and builds the event (shared by both decoding paths).
+    pub(super) fn validate(self) -> Result<Event<'a>, DecodeError> {
         if let Some(version) = self.schema_version {
             if version != SCHEMA_VERSION {
                 return Err(DecodeError::InvalidValue {

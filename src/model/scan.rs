@@ -224,7 +224,7 @@ mod tests {
             serde_json::from_str(text).map_err(|e| super::super::DecodeError::NotJson {
                 detail: e.to_string(),
             })?;
-        raw.validate_for_tests()
+        raw.validate()
     }
 
     #[test]
@@ -286,7 +286,7 @@ mod tests {
             let body: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
             let text = format!("{{{}}}", body.join(sep));
             if let Some(raw) = scan_flat(&text) {
-                let fast = raw.validate_for_tests();
+                let fast = raw.validate();
                 let slow = via_serde(&text);
                 prop_assert_eq!(fast, slow, "{}", text);
             }

@@ -7,7 +7,7 @@ use super::decide::{decide, AgentDecisionState, Policy};
 use crate::detect::{DetectorSet, Observation};
 use crate::error::Result;
 use crate::model::{Alert, Command, Event};
-use crate::state::{AgentCache, AgentState, CacheStats, DetectorSlot, StateStore};
+use crate::state::{AgentCache, AgentState, DetectorSlot, StateStore};
 use crate::telemetry::Metrics;
 
 /// Tuning knobs that are not detector configuration.
@@ -62,30 +62,12 @@ impl Outputs {
     }
 }
 
-/// Counters for progress lines and summaries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineStats {
-    /// Events processed since start.
-    pub events: u64,
-    /// Alerts emitted since start.
-    pub alerts: u64,
-    /// Commands emitted since start.
-    pub commands: u64,
-    /// Agents in memory.
-    pub agents_cached: usize,
-    /// Cache hits and misses.
-    pub cache: CacheStats,
-    /// Flushes committed.
-    pub flushes: u64,
-}
-
 /// Scores, decides and learns; owns the agent cache and the state store.
 pub struct Engine {
     detectors: DetectorSet,
     options: EngineOptions,
     cache: AgentCache,
     store: StateStore,
-    stats: EngineStats,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -97,7 +79,6 @@ impl Engine {
             detectors,
             options,
             store,
-            stats: EngineStats::default(),
             metrics: None,
         }
     }
@@ -119,15 +100,6 @@ impl Engine {
         &self.store
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> EngineStats {
-        EngineStats {
-            agents_cached: self.cache.len(),
-            cache: self.cache.stats(),
-            ..self.stats
-        }
-    }
-
     /// Processes a batch of decoded events, appending what they produce to `out`.
     /// Agents not in memory are loaded from RocksDB first, in one `multi_get`.
     pub fn process_batch(&mut self, events: &[Event<'_>], out: &mut Outputs) -> Result<()> {
@@ -138,9 +110,6 @@ impl Engine {
         for (index, event) in events.iter().enumerate() {
             self.process_event(index, event, out);
         }
-        self.stats.events += events.len() as u64;
-        self.stats.alerts += (out.alerts.len() - alerts_before) as u64;
-        self.stats.commands += (out.commands.len() - commands_before) as u64;
         if let Some(metrics) = &self.metrics {
             metrics.record_batch(
                 events.len() as u64,
@@ -217,9 +186,8 @@ impl Engine {
     pub fn commit(&mut self, offsets: &[(&str, u64)]) -> Result<usize> {
         let started = Instant::now();
         let written = self.cache.flush(&self.store, offsets)?;
-        self.stats.flushes += 1;
         if let Some(metrics) = &self.metrics {
-            metrics.record_flush(started.elapsed(), self.cache.len());
+            metrics.record_flush(started.elapsed());
         }
         tracing::debug!(
             agents = written,
@@ -240,11 +208,6 @@ impl Engine {
             Some(state) => Ok(Some(state.clone())),
             None => self.store.load_agent(agent_id),
         }
-    }
-
-    /// How many agents the next flush would write.
-    pub fn dirty_agents(&self) -> usize {
-        self.cache.dirty_count()
     }
 }
 

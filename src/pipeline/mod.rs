@@ -11,5 +11,5 @@ mod engine;
 mod ids;
 
 pub use decide::Policy;
-pub use engine::{Engine, EngineOptions, EngineStats, Outputs, ScoreRow};
+pub use engine::{Engine, EngineOptions, Outputs, ScoreRow};
 pub use ids::{alert_id, command_id};

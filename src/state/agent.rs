@@ -161,10 +161,3 @@ impl DetectorSlot {
         slots.len() - 1
     }
 }
-
-impl AgentState {
-    /// The slot for detector `key`, if it exists.
-    pub fn slot(&self, key: u32) -> Option<&DetectorSlot> {
-        self.slots.iter().find(|s| s.key == key)
-    }
-}

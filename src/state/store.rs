@@ -61,11 +61,6 @@ impl StateStore {
         })
     }
 
-    /// Where the store lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn store_err(&self, source: rocksdb::Error) -> Error {
         Error::Store {
             path: self.path.clone(),

@@ -171,9 +171,8 @@ impl Metrics {
     }
 
     /// Records a flush.
-    pub fn record_flush(&self, elapsed: Duration, agents_in_memory: usize) {
+    pub fn record_flush(&self, elapsed: Duration) {
         self.flush_duration.observe(elapsed.as_secs_f64());
-        self.agents_tracked.set(agents_in_memory as i64);
     }
 
     /// Records the cache's state.

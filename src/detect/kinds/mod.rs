@@ -32,33 +32,40 @@ impl<'de> Deserialize<'de> for DurationParam {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Positive(pub f64);
 
-impl<'de> Deserialize<'de> for Positive {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = f64::deserialize(deserializer)?;
-        if value.is_finite() && value > 0.0 {
-            Ok(Positive(value))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{value} must be a positive number"
-            )))
-        }
-    }
-}
-
 /// A multiplier in (0, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fraction(pub f64);
 
+/// Reads a number and rejects it, with `requirement` in the message, unless `accept`s it.
+fn bounded<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    accept: fn(f64) -> bool,
+    requirement: &str,
+) -> Result<f64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if accept(value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{value} must be {requirement}"
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bounded(
+            deserializer,
+            |v| v.is_finite() && v > 0.0,
+            "a positive number",
+        )
+        .map(Positive)
+    }
+}
+
 impl<'de> Deserialize<'de> for Fraction {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = f64::deserialize(deserializer)?;
-        if value > 0.0 && value <= 1.0 {
-            Ok(Fraction(value))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{value} must be in (0, 1]"
-            )))
-        }
+        bounded(deserializer, |v| v > 0.0 && v <= 1.0, "in (0, 1]").map(Fraction)
     }
 }
 

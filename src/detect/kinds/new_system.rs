@@ -42,7 +42,6 @@ use statrs::statistics::Distribution;
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "new_system",
-    summary: "first (or rare) touch of a system, scored against the agent's own novelty rate",
     build: |text| Ok(Box::new(NewSystem::new(parse_params(text)?))),
 };
 

@@ -29,7 +29,6 @@ use crate::stats::{negative_binomial_sf, EwStats};
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "rate",
-    summary: "calls per window against the agent's own pace while active",
     build: |text| Ok(Box::new(Rate::new(parse_params(text)?))),
 };
 

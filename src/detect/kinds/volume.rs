@@ -32,7 +32,6 @@ use crate::stats::{student_t_sf, EwStats};
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "volume",
-    summary: "one huge transfer or a burst of large ones, against the agent's own sizes",
     build: |text| Ok(Box::new(Volume::new(parse_params(text)?))),
 };
 
