@@ -34,8 +34,8 @@ pub struct CacheStats {
 /// A RocksDB read costs 20–40× an in-memory state update (DESIGN §6), so the engine
 /// reads the store only for agents missing here, once per batch via `multi_get`
 /// ([`AgentCache::prefetch`]), and writes only agents changed since the last flush.
-/// Clean agents beyond `capacity` are evicted after a flush, least recently used first;
-/// dirty ones never are, so nothing is lost between flushes.
+/// Agents beyond `capacity` are evicted only right after a flush, when every agent is
+/// clean, least recently used first: nothing unwritten is ever dropped.
 pub struct AgentCache {
     entries: HashTable<Entry>,
     hasher: DefaultHashBuilder,
@@ -157,7 +157,7 @@ impl AgentCache {
         let cut = ages.len() - keep;
         let (_, threshold, _) = ages.select_nth_unstable(cut);
         let threshold = *threshold;
-        self.entries.retain(|e| e.dirty || e.last_used >= threshold);
+        self.entries.retain(|e| e.last_used >= threshold);
     }
 
     /// Agents currently in memory.
