@@ -49,6 +49,31 @@ pub enum Error {
     /// Committed JSON Schemas differ from the ones the Rust types generate.
     #[error("schemas out of date: {} (run `agentwatch schemas --write`)", .0.join(", "))]
     SchemaDrift(Vec<String>),
+    /// The service config file is invalid; every problem is listed with its line.
+    #[error("{} configuration problem(s):\n{}", .0.len(), .0.join("\n"))]
+    Config(Vec<String>),
+    /// A Kafka client operation failed.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// What librdkafka said.
+        source: rdkafka::error::KafkaError,
+    },
+    /// Topics the service needs do not exist and `create_topics` is off.
+    #[error("missing Kafka topic(s): {} (create them, or set create_topics = true in [kafka])", .0.join(", "))]
+    MissingTopics(Vec<String>),
+    /// Outputs could not be delivered before the deadline; state was not committed, so the
+    /// events are processed again on restart.
+    #[error("{count} output record(s) undelivered after {waited_ms} ms: {last_error}")]
+    Undelivered {
+        /// Records still unacknowledged.
+        count: usize,
+        /// How long delivery was retried.
+        waited_ms: u64,
+        /// The most recent delivery error.
+        last_error: String,
+    },
     /// The metrics endpoint could not be started.
     #[error("metrics endpoint on {addr}: {detail}")]
     Metrics {
@@ -70,6 +95,18 @@ impl Error {
             Error::InvalidInput { .. } => "invalid_input",
             Error::SchemaDrift(_) => "schema_drift",
             Error::Metrics { .. } => "metrics",
+            Error::Config(_) => "config",
+            Error::Kafka { .. } => "kafka",
+            Error::MissingTopics(_) => "missing_topics",
+            Error::Undelivered { .. } => "undelivered",
+        }
+    }
+
+    /// Wraps a Kafka client error with what was being attempted.
+    pub fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka {
+            context: context.into(),
+            source,
         }
     }
 
@@ -100,6 +137,17 @@ mod tests {
                 detail: "d".into(),
             },
             Error::SchemaDrift(vec!["a.json".into()]),
+            Error::Config(vec!["x".into()]),
+            Error::Kafka {
+                context: "c".into(),
+                source: rdkafka::error::KafkaError::Canceled,
+            },
+            Error::MissingTopics(vec!["t".into()]),
+            Error::Undelivered {
+                count: 1,
+                waited_ms: 1,
+                last_error: "e".into(),
+            },
             Error::Metrics {
                 addr: "127.0.0.1:1".into(),
                 detail: "d".into(),

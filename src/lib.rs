@@ -36,9 +36,11 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod config;
 pub mod detect;
 pub mod error;
 pub mod eval;
+pub mod kafka;
 pub mod model;
 pub mod pipeline;
 pub mod schema;

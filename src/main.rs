@@ -4,7 +4,11 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -14,11 +18,15 @@ use agentwatch::app::progress::Progress;
 use agentwatch::app::replay::{
     peak_rss_bytes, run_replay, ReplayConfig, ReplaySinks, SCORES_HEADER,
 };
+use agentwatch::app::run::RunOptions;
 use agentwatch::app::simulate::{simulate, write_events};
+use agentwatch::app::stream::{stream_events, StreamTarget};
+use agentwatch::app::tail::{tail, TailOptions};
+use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::detect::DetectorSet;
 use agentwatch::eval::{load_labels, Evaluation};
 use agentwatch::pipeline::{Engine, EngineOptions};
-use agentwatch::sim::{flat_load, SimConfig};
+use agentwatch::sim::{flat_load, SimConfig, Simulation};
 use agentwatch::state::StateStore;
 use agentwatch::telemetry::{init_logging, LogFormat};
 
@@ -29,9 +37,9 @@ use agentwatch::telemetry::{init_logging, LogFormat};
     about = "Zero Trust for AI agents: learn each agent's behaviour, score deviations, answer them."
 )]
 struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    /// Log format on stderr (for `run`, overrides the config file's [log] format).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,7 +82,7 @@ enum Command {
         seed: u64,
         /// Output JSONL file, or - for stdout.
         #[arg(long)]
-        output: String,
+        output: Option<String>,
         /// Where to write the labelled incidents (JSON).
         #[arg(long)]
         labels: Option<PathBuf>,
@@ -85,12 +93,56 @@ enum Command {
         /// --agents for throughput measurements (no schedules, no attacks).
         #[arg(long, conflicts_with_all = ["labels", "no_attacks"])]
         flat_events: Option<u64>,
+        /// Stream the events into Kafka at these brokers instead of writing a file.
+        #[arg(long, value_name = "BROKERS", conflicts_with = "output", requires = "topic")]
+        to_kafka: Option<String>,
+        /// Topic for --to-kafka.
+        #[arg(long, requires = "to_kafka")]
+        topic: Option<String>,
+        /// Events per second for --to-kafka (default: as fast as the broker takes them).
+        #[arg(long, requires = "to_kafka")]
+        rate: Option<f64>,
     },
-    /// Check detector files; report every problem with file and line.
+    /// Run the Kafka service: consume agent events, publish alerts, commands and dead
+    /// letters, keep state and offsets in RocksDB, serve Prometheus metrics.
+    Run {
+        /// Service config file (TOML; see deploy/agentwatch.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop gracefully after consuming this many records (load tests, backfills).
+        #[arg(long)]
+        max_events: Option<u64>,
+    },
+    /// Print alerts (or commands, or dead letters) from a topic as they arrive.
+    Tail {
+        /// Kafka brokers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Topic to follow.
+        #[arg(long, default_value = "agent-alerts")]
+        topic: String,
+        /// Start from the oldest retained record instead of new ones.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Print raw JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit after this many records.
+        #[arg(long)]
+        max: Option<u64>,
+        /// Exit when nothing arrives for this many seconds.
+        #[arg(long)]
+        idle_exit: Option<f64>,
+    },
+    /// Check detector files, or a service config file (and the detectors it names);
+    /// report every problem with file and line.
     Validate {
         /// Detector directory.
         #[arg(long, default_value = "detectors")]
         detectors: PathBuf,
+        /// Service config file to check instead.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Generate or check the JSON Schemas of the wire formats.
     Schemas {
@@ -108,8 +160,14 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(cli.log_format, "info");
-    if let Err(error) = run(cli.command) {
+    let result = match cli.command {
+        Command::Run { config, max_events } => run_service(&config, cli.log_format, max_events),
+        command => {
+            init_logging(cli.log_format.unwrap_or_default(), "info");
+            run(command)
+        }
+    };
+    if let Err(error) = result {
         let code = error
             .downcast_ref::<agentwatch::Error>()
             .map(|e| format!(" [{}]", e.code()))
@@ -156,10 +214,19 @@ fn run(command: Command) -> Result<()> {
             labels,
             no_attacks,
             flat_events,
+            to_kafka,
+            topic,
+            rate,
         } => {
             if agents == 0 || days == 0 {
                 bail!("--agents and --days must be at least 1");
             }
+            if let (Some(brokers), Some(topic)) = (to_kafka, topic) {
+                return stream_simulation(agents, days, seed, !no_attacks, flat_events, brokers, topic, rate, labels.as_deref());
+            }
+            let Some(output) = output else {
+                bail!("say where the events go: --output FILE (or -) or --to-kafka BROKERS --topic T");
+            };
             let config = SimConfig {
                 agents,
                 days,
@@ -197,7 +264,48 @@ fn run(command: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Validate { detectors } => {
+        Command::Run { .. } => unreachable!("handled in main"),
+        Command::Tail {
+            brokers,
+            topic,
+            from_beginning,
+            json,
+            max,
+            idle_exit,
+        } => {
+            let stop = shutdown_flag()?;
+            let options = TailOptions {
+                kafka: kafka_at(brokers),
+                topic,
+                from_beginning,
+                json,
+                max_records: max,
+                idle_timeout: idle_exit.map(Duration::from_secs_f64),
+            };
+            tail(&options, &mut std::io::stdout().lock(), &stop)?;
+            Ok(())
+        }
+        Command::Validate {
+            config: Some(path),
+            ..
+        } => {
+            let config = ServiceConfig::load(&path)?;
+            let detectors = match &config.detectors_dir {
+                Some(dir) => DetectorSet::load_dir(dir)?,
+                None => DetectorSet::builtin()?,
+            };
+            println!(
+                "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s)",
+                path.display(),
+                config.kafka.brokers,
+                config.kafka.group_id,
+                config.kafka.topics.events,
+                config.state_dir.display(),
+                detectors.len()
+            );
+            Ok(())
+        }
+        Command::Validate { detectors, .. } => {
             let set = DetectorSet::load_dir(&detectors)?;
             println!(
                 "{}: {} enabled detector(s), no problems",
@@ -226,6 +334,81 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A flag set by the first SIGTERM or SIGINT; a second one exits at once.
+fn shutdown_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag))
+            .context("installing signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&flag))
+            .context("installing signal handlers")?;
+    }
+    Ok(flag)
+}
+
+/// Kafka settings for the client commands (`tail`, `simulate --to-kafka`).
+fn kafka_at(brokers: String) -> KafkaConfig {
+    KafkaConfig {
+        brokers,
+        ..ServiceConfig::default().kafka
+    }
+}
+
+fn run_service(config_path: &Path, log_format: Option<LogFormat>, max_events: Option<u64>) -> Result<()> {
+    let config = ServiceConfig::load(config_path)?;
+    init_logging(log_format.unwrap_or(config.log_format), "info");
+    let stop = shutdown_flag()?;
+    let report = agentwatch::app::run::run_service(&config, &stop, &RunOptions { max_events })?;
+    eprintln!("{}", report.render());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_simulation(
+    agents: usize,
+    days: u32,
+    seed: u64,
+    attacks: bool,
+    flat_events: Option<u64>,
+    brokers: String,
+    topic: String,
+    rate: Option<f64>,
+    labels: Option<&Path>,
+) -> Result<()> {
+    if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        bail!("--rate must be a positive number of events per second");
+    }
+    let target = StreamTarget {
+        kafka: kafka_at(brokers),
+        topic,
+        rate,
+    };
+    let progress = Progress::new(std::io::stderr().is_terminal());
+    let mut report = |sent: u64, per_second: f64| {
+        progress.update(|| format!("streamed {sent} events ({per_second:.0}/s)"));
+    };
+    let started = std::time::Instant::now();
+    let sent = match flat_events {
+        Some(events) => stream_events(flat_load(agents, events, seed), &target, &mut report)?,
+        None => {
+            let simulation = Simulation::new(SimConfig { agents, days, seed, attacks });
+            if let Some(path) = labels {
+                let text = serde_json::to_string_pretty(&simulation.labels())?;
+                std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            stream_events(simulation.events(), &target, &mut report)?
+        }
+    };
+    progress.clear();
+    eprintln!(
+        "streamed {sent} events to {} in {:.1}s ({:.0}/s)",
+        target.topic,
+        started.elapsed().as_secs_f64(),
+        sent as f64 / started.elapsed().as_secs_f64().max(1e-9)
+    );
+    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -5,6 +5,9 @@ pub mod demo;
 mod lines;
 pub mod progress;
 pub mod replay;
+pub mod run;
 pub mod simulate;
+pub mod stream;
+pub mod tail;
 
 pub use lines::LineBatcher;

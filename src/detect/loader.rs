@@ -5,6 +5,7 @@ use std::path::Path;
 use super::config::{InstanceSpec, Response, Thresholds, Warmup};
 use super::matcher::FieldMatcher;
 use super::{registry, Detector};
+use crate::config::lines::{line_of_key, toml_problem};
 use crate::error::{Error, Result};
 use crate::model::time::parse_duration_ms;
 use crate::model::Event;
@@ -283,28 +284,6 @@ fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<
         detector,
     };
     Some((instance, spec.enabled))
-}
-
-fn toml_problem(file: &str, text: &str, error: &toml::de::Error) -> String {
-    let line = error
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
-        .unwrap_or(1);
-    format!("{file}:{line}: {}", error.message().trim())
-}
-
-/// The 1-based line where `key` is assigned or its table starts (1 if not found).
-fn line_of_key(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start();
-            let table = format!("[{key}]");
-            line.starts_with(&table)
-                || line
-                    .strip_prefix(key)
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map_or(1, |i| i + 1)
 }
 
 #[cfg(test)]

@@ -57,6 +57,12 @@ impl MetricsServer {
         self.address
     }
 
+    /// A handle on what `/readyz` answers, for code that learns about readiness elsewhere
+    /// (the consumer's rebalance callback).
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ready)
+    }
+
     /// Sets what `/readyz` answers.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);

@@ -4,11 +4,15 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::model::{Alert, Command, CommandAction, DecodeError, Severity};
 use crate::state::CacheStats;
+
+/// The output names used as the `output` label.
+pub const OUTPUTS: [&str; 3] = ["alerts", "commands", "dlq"];
 
 /// Every metric agentwatch exports, registered in its own registry.
 pub struct Metrics {
@@ -21,6 +25,11 @@ pub struct Metrics {
     flush_duration: Histogram,
     agents_tracked: IntGauge,
     cache_hit_ratio: Gauge,
+    dlq_records: IntCounterVec,
+    produced: IntCounterVec,
+    delivery_failures: IntCounterVec,
+    consumer_lag: IntGaugeVec,
+    decision_latency: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -97,10 +106,46 @@ impl Metrics {
             "Share of agent lookups answered from memory since start.",
         )
         .unwrap_or_else(|e| unreachable!("static gauge: {e}"));
+        let dlq_records = counter(
+            &registry,
+            "agentwatch_dlq_records_total",
+            "Records sent to the dead-letter topic, by error code.",
+            &["code"],
+        );
+        let produced = counter(
+            &registry,
+            "agentwatch_records_produced_total",
+            "Output records acknowledged by Kafka, by output (alerts, commands, dlq).",
+            &["output"],
+        );
+        let delivery_failures = counter(
+            &registry,
+            "agentwatch_delivery_failures_total",
+            "Output records Kafka did not acknowledge (each is retried), by output.",
+            &["output"],
+        );
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "agentwatch_consumer_lag",
+                "Events in a partition not yet consumed (high watermark minus position).",
+            ),
+            &["topic", "partition"],
+        )
+        .unwrap_or_else(|e| unreachable!("static gauge: {e}"));
+        let decision_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "agentwatch_decision_latency_seconds",
+                "Time from an event's Kafka record timestamp to its decision by the engine.",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap_or_default()),
+        )
+        .unwrap_or_else(|e| unreachable!("static histogram: {e}"));
         for metric in [
             Box::new(flush_duration.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(agents_tracked.clone()),
             Box::new(cache_hit_ratio.clone()),
+            Box::new(consumer_lag.clone()),
+            Box::new(decision_latency.clone()),
         ] {
             registry
                 .register(metric)
@@ -111,6 +156,13 @@ impl Metrics {
         }
         for code in DecodeError::CODES {
             decode_errors.with_label_values(&[code]);
+        }
+        for code in DecodeError::CODES {
+            dlq_records.with_label_values(&[code]);
+        }
+        for output in OUTPUTS {
+            produced.with_label_values(&[output]);
+            delivery_failures.with_label_values(&[output]);
         }
         for severity in Severity::ALL {
             alerts.with_label_values(&[severity.as_str()]);
@@ -128,6 +180,11 @@ impl Metrics {
             flush_duration,
             agents_tracked,
             cache_hit_ratio,
+            dlq_records,
+            produced,
+            delivery_failures,
+            consumer_lag,
+            decision_latency,
         }
     }
 
@@ -182,6 +239,51 @@ impl Metrics {
         if total > 0 {
             self.cache_hit_ratio.set(stats.hits as f64 / total as f64);
         }
+    }
+
+    /// Counts a record written to the dead-letter topic.
+    pub fn record_dead_letter(&self, code: &str) {
+        self.dlq_records.with_label_values(&[code]).inc();
+    }
+
+    /// Counts an output record acknowledged by Kafka (`output` is one of [`OUTPUTS`]).
+    pub fn record_delivered(&self, output: &str) {
+        self.produced.with_label_values(&[output]).inc();
+    }
+
+    /// Counts an output record Kafka refused or timed out.
+    pub fn record_delivery_failure(&self, output: &str) {
+        self.delivery_failures.with_label_values(&[output]).inc();
+    }
+
+    /// Sets one partition's consumer lag.
+    pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.consumer_lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag);
+    }
+
+    /// Drops the lag series of partitions this instance no longer owns.
+    pub fn forget_consumer_lag(&self, topic: &str, partition: i32) {
+        let _ = self
+            .consumer_lag
+            .remove_label_values(&[topic, &partition.to_string()]);
+    }
+
+    /// The sum of the consumer lag over every partition this instance owns.
+    pub fn total_consumer_lag(&self) -> i64 {
+        use prometheus::core::Collector;
+        self.consumer_lag
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|metric| metric.get_gauge().get_value() as i64)
+            .sum()
+    }
+
+    /// Records the latency from an event entering Kafka to its decision.
+    pub fn record_decision_latency(&self, latency: Duration) {
+        self.decision_latency.observe(latency.as_secs_f64());
     }
 
     /// The Prometheus text exposition of every metric.

@@ -1,0 +1,480 @@
+//! Parsing and validating the service config file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::lines::{line_of_key, toml_problem};
+use super::secret::{is_secret_property, Secret};
+use super::{OffsetReset, ServiceConfig, Topics};
+use crate::error::{Error, Result};
+use crate::model::time::parse_duration_ms;
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KafkaSpec {
+    brokers: Option<String>,
+    group_id: Option<String>,
+    offset_reset: Option<String>,
+    create_topics: Option<bool>,
+    partitions: Option<i32>,
+    #[serde(default)]
+    topics: TopicsSpec,
+    #[serde(default)]
+    options: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicsSpec {
+    events: Option<String>,
+    alerts: Option<String>,
+    commands: Option<String>,
+    dlq: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateSpec {
+    dir: Option<PathBuf>,
+    flush_interval: Option<String>,
+    cache_capacity: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputSpec {
+    max_event_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSpec {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSpec {
+    format: Option<String>,
+    progress_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectorsSpec {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShutdownSpec {
+    timeout: Option<String>,
+}
+
+const SECTIONS: [&str; 7] = [
+    "kafka",
+    "state",
+    "input",
+    "metrics",
+    "log",
+    "detectors",
+    "shutdown",
+];
+
+/// Collects problems with their lines while one file is checked.
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    problems: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, key: &str, message: String) {
+        let line = line_of_key(self.text, key);
+        self.problems.push(format!("{}:{line}: {message}", self.file));
+    }
+
+    /// Deserializes one section; a problem names the offending key's line when serde says
+    /// which key it was (unknown or mistyped), else the section header's.
+    fn section<T: DeserializeOwned + Default>(&mut self, table: &mut toml::Table, name: &str) -> T {
+        let Some(value) = table.remove(name) else {
+            return T::default();
+        };
+        match value.try_into::<T>() {
+            Ok(spec) => spec,
+            Err(e) => {
+                let message = e.message().trim().to_string();
+                let key = message
+                    .split('`')
+                    .nth(1)
+                    .filter(|key| line_of_key(self.text, key) > 1)
+                    .unwrap_or(name)
+                    .to_string();
+                self.at(&key, format!("[{name}] {message}"));
+                T::default()
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str, text: Option<&str>, default: Duration) -> Duration {
+        let Some(text) = text else { return default };
+        match parse_duration_ms(text) {
+            Some(ms) if ms > 0 => Duration::from_millis(ms as u64),
+            _ => {
+                self.at(
+                    key,
+                    format!("{key} {text:?} is not a positive duration like 500ms, 1s or 5m"),
+                );
+                default
+            }
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Reads and validates a config file; `Error::Config` lists every problem found.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        Self::parse(&path.display().to_string(), &text, &|name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// Validates config text; `env` resolves `${NAME}` references (the process
+    /// environment in [`ServiceConfig::load`], a map in tests).
+    pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::Config(vec![toml_problem(file, text, &e)]))?;
+        let mut check = Checker {
+            file,
+            text,
+            problems: Vec::new(),
+        };
+        let unknown: Vec<String> = table
+            .keys()
+            .filter(|key| !SECTIONS.contains(&key.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            check.at(
+                &key,
+                format!(
+                    "unknown section or key {key:?} (known: {})",
+                    SECTIONS.join(", ")
+                ),
+            );
+        }
+        let kafka: KafkaSpec = check.section(&mut table, "kafka");
+        let state: StateSpec = check.section(&mut table, "state");
+        let input: InputSpec = check.section(&mut table, "input");
+        let metrics: MetricsSpec = check.section(&mut table, "metrics");
+        let log: LogSpec = check.section(&mut table, "log");
+        let detectors: DetectorsSpec = check.section(&mut table, "detectors");
+        let shutdown: ShutdownSpec = check.section(&mut table, "shutdown");
+
+        let mut config = ServiceConfig::default();
+        apply_kafka(&mut check, &mut config, kafka, env);
+        if let Some(dir) = state.dir {
+            config.state_dir = dir;
+        }
+        config.flush_interval = check.duration(
+            "flush_interval",
+            state.flush_interval.as_deref(),
+            config.flush_interval,
+        );
+        match state.cache_capacity {
+            Some(0) => check.at("cache_capacity", "cache_capacity must be at least 1".into()),
+            Some(capacity) => config.cache_capacity = capacity,
+            None => {}
+        }
+        match input.max_event_bytes {
+            Some(bytes) if !(256..=64 * 1024 * 1024).contains(&bytes) => check.at(
+                "max_event_bytes",
+                format!("max_event_bytes {bytes} must be between 256 and 67108864"),
+            ),
+            Some(bytes) => config.max_event_bytes = bytes,
+            None => {}
+        }
+        if let Some(listen) = metrics.listen {
+            match listen.parse::<SocketAddr>() {
+                Ok(addr) => config.metrics_listen = addr,
+                Err(_) => check.at(
+                    "listen",
+                    format!("listen {listen:?} is not an address like 127.0.0.1:9464"),
+                ),
+            }
+        }
+        match log.format.as_deref() {
+            None | Some("text") => config.log_format = LogFormat::Text,
+            Some("json") => config.log_format = LogFormat::Json,
+            Some(other) => check.at(
+                "format",
+                format!("log format {other:?} must be \"text\" or \"json\""),
+            ),
+        }
+        config.progress_interval = check.duration(
+            "progress_interval",
+            log.progress_interval.as_deref(),
+            config.progress_interval,
+        );
+        config.detectors_dir = detectors.dir;
+        config.shutdown_timeout =
+            check.duration("timeout", shutdown.timeout.as_deref(), config.shutdown_timeout);
+        if check.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error::Config(check.problems))
+        }
+    }
+}
+
+fn apply_kafka(
+    check: &mut Checker<'_>,
+    config: &mut ServiceConfig,
+    kafka: KafkaSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) {
+    let target = &mut config.kafka;
+    if let Some(brokers) = kafka.brokers {
+        if brokers.trim().is_empty() {
+            check.at("brokers", "brokers must list at least one host:port".into());
+        }
+        target.brokers = brokers;
+    }
+    if let Some(group) = kafka.group_id {
+        if group.trim().is_empty() {
+            check.at("group_id", "group_id must not be empty".into());
+        }
+        target.group_id = group;
+    }
+    match kafka.offset_reset.as_deref() {
+        None | Some("earliest") => target.offset_reset = OffsetReset::Earliest,
+        Some("latest") => target.offset_reset = OffsetReset::Latest,
+        Some(other) => check.at(
+            "offset_reset",
+            format!("offset_reset {other:?} must be \"earliest\" or \"latest\""),
+        ),
+    }
+    target.create_topics = kafka.create_topics.unwrap_or(false);
+    match kafka.partitions {
+        Some(n) if n < 1 => check.at("partitions", format!("partitions {n} must be at least 1")),
+        Some(n) => target.partitions = n,
+        None => {}
+    }
+    let defaults = Topics::default();
+    let topics = kafka.topics;
+    target.topics = Topics {
+        events: topics.events.unwrap_or(defaults.events),
+        alerts: topics.alerts.unwrap_or(defaults.alerts),
+        commands: topics.commands.unwrap_or(defaults.commands),
+        dlq: topics.dlq.unwrap_or(defaults.dlq),
+    };
+    let names = [
+        ("events", &target.topics.events),
+        ("alerts", &target.topics.alerts),
+        ("commands", &target.topics.commands),
+        ("dlq", &target.topics.dlq),
+    ];
+    for (key, name) in names {
+        if !valid_topic_name(name) {
+            check.at(
+                key,
+                format!("topic {name:?} must be 1-249 characters of a-z A-Z 0-9 . _ -"),
+            );
+        }
+    }
+    let mut distinct: Vec<&String> = names.iter().map(|(_, name)| *name).collect();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() < names.len() {
+        check.at(
+            "topics",
+            "the events, alerts, commands and dlq topics must all differ".into(),
+        );
+    }
+    for (name, value) in kafka.options {
+        let raw = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                check.at(
+                    &name,
+                    format!(
+                        "option {name:?} must be a string, integer or boolean, not {}",
+                        other.type_str()
+                    ),
+                );
+                continue;
+            }
+        };
+        match expand_env(&raw, env) {
+            Ok((value, from_env)) => {
+                let sensitive = from_env || is_secret_property(&name);
+                target.options.insert(name, Secret::new(value, sensitive));
+            }
+            Err(missing) => check.at(
+                &name,
+                format!("option {name:?} refers to environment variable {missing} which is not set"),
+            ),
+        }
+    }
+}
+
+/// Kafka's own rule for topic names.
+fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Replaces every `${NAME}` with the variable's value. Returns the text and whether any
+/// reference was expanded, or the first variable that is not set.
+fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, bool), String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut expanded = false;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        let name = &rest[start + 2..start + 2 + len];
+        let value = env(name).ok_or_else(|| name.to_string())?;
+        out.push_str(&rest[..start]);
+        out.push_str(&value);
+        rest = &rest[start + 3 + len..];
+        expanded = true;
+    }
+    out.push_str(rest);
+    Ok((out, expanded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "KAFKA_PASSWORD").then(|| "s3cret".to_string())
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match ServiceConfig::parse("svc.toml", text, &env) {
+            Err(Error::Config(problems)) => problems,
+            other => panic!("expected config problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_safe_defaults() {
+        let config = ServiceConfig::parse("svc.toml", "", &env).unwrap();
+        assert_eq!(config.kafka.topics, Topics::default());
+        assert!(config.metrics_listen.ip().is_loopback());
+        assert_eq!(config.kafka.offset_reset, OffsetReset::Earliest);
+        assert!(!config.kafka.create_topics);
+    }
+
+    #[test]
+    fn full_file_is_applied() {
+        let text = r#"
+[kafka]
+brokers = "k1:9092,k2:9092"
+group_id = "aw"
+offset_reset = "latest"
+create_topics = true
+partitions = 6
+[kafka.topics]
+events = "ev"
+dlq = "ev-dlq"
+[kafka.options]
+"security.protocol" = "SASL_SSL"
+"sasl.password" = "${KAFKA_PASSWORD}"
+"queued.max.messages.kbytes" = 65536
+[state]
+dir = "/var/lib/aw"
+flush_interval = "250ms"
+[metrics]
+listen = "0.0.0.0:9000"
+[log]
+format = "json"
+[shutdown]
+timeout = "5s"
+"#;
+        let config = ServiceConfig::parse("svc.toml", text, &env).unwrap();
+        assert_eq!(config.kafka.brokers, "k1:9092,k2:9092");
+        assert_eq!(config.kafka.partitions, 6);
+        assert_eq!(config.kafka.topics.events, "ev");
+        assert_eq!(config.kafka.topics.alerts, "agent-alerts");
+        assert_eq!(config.flush_interval, Duration::from_millis(250));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(config.log_format, LogFormat::Json);
+        let password = &config.kafka.options["sasl.password"];
+        assert_eq!(password.expose(), "s3cret");
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            config.kafka.options["queued.max.messages.kbytes"].expose(),
+            "65536"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = "\
+[kafka]
+brokerz = \"x\"
+offset_reset = \"sometimes\"
+[kafka.options]
+\"sasl.password\" = \"${MISSING_VAR}\"
+[state]
+flush_interval = \"soon\"
+[metrics]
+listen = \"localhost\"
+[bogus]
+";
+        let found = problems(text);
+        let expect = [
+            ("svc.toml:10:", "bogus"),
+            ("svc.toml:2:", "brokerz"),
+            ("svc.toml:7:", "soon"),
+            ("svc.toml:9:", "localhost"),
+        ];
+        for (line, needle) in expect {
+            assert!(
+                found.iter().any(|p| p.starts_with(line) && p.contains(needle)),
+                "{line} {needle} missing from {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), 4, "{found:#?}");
+        let text = "[kafka]\noffset_reset = \"sometimes\"\n[kafka.options]\n\"sasl.password\" = \"${MISSING_VAR}\"\n[kafka.topics]\nalerts = \"agent-events\"\n";
+        let found = problems(text);
+        assert!(found.iter().any(|p| p.starts_with("svc.toml:2:") && p.contains("sometimes")));
+        assert!(found.iter().any(|p| p.starts_with("svc.toml:4:") && p.contains("MISSING_VAR")));
+        assert!(found.iter().any(|p| p.contains("must all differ")));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let found = problems("[kafka]\nbrokers = \n");
+        assert!(found[0].starts_with("svc.toml:2:"), "{found:?}");
+    }
+
+    #[test]
+    fn env_references_expand_in_place() {
+        assert_eq!(
+            expand_env("user:${KAFKA_PASSWORD}!", &env),
+            Ok(("user:s3cret!".into(), true))
+        );
+        assert_eq!(expand_env("plain", &env), Ok(("plain".into(), false)));
+        assert_eq!(expand_env("${NOPE}", &env), Err("NOPE".into()));
+    }
+}

@@ -1,0 +1,138 @@
+//! The service configuration file of `agentwatch run` (TOML).
+//!
+//! Every section is optional and every setting has a default that is safe to run on one
+//! machine: brokers on `127.0.0.1:9092`, metrics on loopback, the detectors compiled into
+//! the binary. Unknown keys are errors, and [`ServiceConfig::load`] reports every problem
+//! of a file at once, each with its line, so an operator fixes a config in one pass.
+//!
+//! Values written as `${NAME}` are read from the environment when the file is loaded. That
+//! is how SASL passwords and TLS key passphrases reach librdkafka without being written in
+//! the file; such values are kept out of `Debug` output and logs (see [`Secret`]).
+
+pub(crate) mod lines;
+mod load;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use secret::Secret;
+
+use crate::telemetry::LogFormat;
+
+/// Where consumption starts on a partition for which neither the state store nor the
+/// consumer group has an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// The oldest retained event: a new deployment learns from the history it can see.
+    Earliest,
+    /// Only events produced from now on.
+    Latest,
+}
+
+impl OffsetReset {
+    /// The librdkafka spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+        }
+    }
+}
+
+/// The four topics the service reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// Agent events in (agent-event v1 JSON, keyed by agent_id).
+    pub events: String,
+    /// Alerts out (alert v1).
+    pub alerts: String,
+    /// Response commands out (command v1).
+    pub commands: String,
+    /// Records that could not be decoded, with the original bytes and an error code.
+    pub dlq: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics {
+            events: "agent-events".into(),
+            alerts: "agent-alerts".into(),
+            commands: "agent-commands".into(),
+            dlq: "agent-events-dlq".into(),
+        }
+    }
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The consumer group; instances in one group share the partitions.
+    pub group_id: String,
+    /// See [`OffsetReset`].
+    pub offset_reset: OffsetReset,
+    /// Create missing topics at start instead of refusing to start.
+    pub create_topics: bool,
+    /// Partitions for topics created by `create_topics`.
+    pub partitions: i32,
+    /// Topic names.
+    pub topics: Topics,
+    /// Extra librdkafka properties (TLS, SASL, tuning), applied to every client after the
+    /// service's own defaults so that an operator can override any of them.
+    pub options: BTreeMap<String, Secret>,
+}
+
+/// The whole service configuration, validated.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Kafka connection and topics.
+    pub kafka: KafkaConfig,
+    /// RocksDB directory holding agent state and consumed offsets.
+    pub state_dir: PathBuf,
+    /// How often state and offsets are committed (after outputs are acknowledged). Longer
+    /// means fewer RocksDB writes per event; shorter means less reprocessing after a crash.
+    pub flush_interval: Duration,
+    /// Agents kept in memory.
+    pub cache_capacity: usize,
+    /// Largest accepted event in bytes; bigger records go to the DLQ.
+    pub max_event_bytes: usize,
+    /// How long shutdown may take to finish the batch in flight and commit.
+    pub shutdown_timeout: Duration,
+    /// Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`).
+    pub metrics_listen: SocketAddr,
+    /// Text for people, JSON for log pipelines.
+    pub log_format: LogFormat,
+    /// Detector instances; `None` runs the ones compiled into the binary.
+    pub detectors_dir: Option<PathBuf>,
+    /// Interval of the one-line progress log.
+    pub progress_interval: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            kafka: KafkaConfig {
+                brokers: "127.0.0.1:9092".into(),
+                group_id: "agentwatch".into(),
+                offset_reset: OffsetReset::Earliest,
+                create_topics: false,
+                partitions: 1,
+                topics: Topics::default(),
+                options: BTreeMap::new(),
+            },
+            state_dir: PathBuf::from("agentwatch-state"),
+            flush_interval: Duration::from_secs(1),
+            cache_capacity: 100_000,
+            max_event_bytes: crate::model::Limits::default().max_message_bytes,
+            shutdown_timeout: Duration::from_secs(30),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            log_format: LogFormat::Text,
+            detectors_dir: None,
+            progress_interval: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! librdkafka client settings shared by every client the service creates.
+
+use rdkafka::ClientConfig;
+
+use crate::config::KafkaConfig;
+
+/// Which client a configuration is for; each gets defaults that suit its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The events consumer of `run`.
+    Consumer,
+    /// The outputs producer of `run` and `simulate --to-kafka`.
+    Producer,
+    /// One-off consumers (`tail`) that must not disturb the service's group.
+    Reader,
+}
+
+/// Largest record the producer may write: a dead letter keeps the original bytes of an
+/// oversized event, so this is well above the event size limit.
+pub const MAX_PRODUCED_BYTES: usize = 32 * 1024 * 1024;
+
+/// Builds a librdkafka configuration: the service's defaults for `role`, then every
+/// pass-through option from the config file (so an operator can override any default).
+pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    match role {
+        Role::Consumer => {
+            config
+                .set("group.id", &kafka.group_id)
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", kafka.offset_reset.as_str())
+                // librdkafka pauses fetching for this long once its queue is full; the
+                // default (1 s) collapses throughput whenever the engine falls behind.
+                .set("fetch.queue.backoff.ms", "10")
+                // Statistics carry per-partition consumer lag for the lag gauge.
+                .set("statistics.interval.ms", "5000");
+        }
+        Role::Producer => {
+            config
+                .set("enable.idempotence", "true")
+                .set("linger.ms", "5")
+                .set("message.max.bytes", MAX_PRODUCED_BYTES.to_string());
+        }
+        Role::Reader => {
+            config
+                .set("group.id", format!("{}-reader", kafka.group_id))
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", kafka.offset_reset.as_str());
+        }
+    }
+    for (name, value) in &kafka.options {
+        config.set(name, value.expose());
+    }
+    config
+}

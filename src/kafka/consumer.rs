@@ -1,0 +1,198 @@
+//! The events consumer: a consumer-group member whose partitions start where the state
+//! store says, and which hands partitions back only after their work is committed.
+//!
+//! librdkafka calls the rebalance callback from inside `poll`, on the service thread, so
+//! the callback can finish and commit the work of revoked partitions synchronously before
+//! another member takes them over, and can start assigned partitions at the offsets
+//! RocksDB holds (falling back to the group's committed offset, then to the reset policy).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol,
+};
+use rdkafka::error::KafkaResult;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+
+use super::client::{client_config, Role};
+use crate::config::KafkaConfig;
+use crate::error::{Error, Result};
+use crate::telemetry::Metrics;
+
+/// A topic partition.
+pub type Partition = (String, i32);
+
+/// What the consumer needs from whoever processes its partitions.
+pub trait PartitionOwner: Send + Sync + 'static {
+    /// The next offset to consume in a partition, if the state store has one.
+    fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>>;
+
+    /// Partitions are about to be taken away: finish and commit their work, and return the
+    /// next offsets to commit to the group.
+    fn release(&self, partitions: &[Partition]) -> Vec<(Partition, u64)>;
+
+    /// The current assignment changed (for readiness and lag metrics).
+    fn assigned(&self, partitions: &[Partition]);
+}
+
+/// The consumer's callbacks.
+pub struct SourceContext<O> {
+    owner: Arc<O>,
+    metrics: Arc<Metrics>,
+    rebalances: AtomicU64,
+}
+
+/// The service's events consumer.
+pub type EventConsumer<O> = BaseConsumer<SourceContext<O>>;
+
+impl<O: PartitionOwner> SourceContext<O> {
+    /// How many rebalances happened so far: a batch being collected when this changes
+    /// may hold records of partitions this member no longer owns.
+    pub fn rebalances(&self) -> u64 {
+        self.rebalances.load(Ordering::Acquire)
+    }
+
+    /// The partition owner.
+    pub fn owner(&self) -> &Arc<O> {
+        &self.owner
+    }
+
+    fn assign(&self, consumer: &EventConsumer<O>, tpl: &mut TopicPartitionList) {
+        let partitions = partitions_of(tpl);
+        for (topic, partition) in &partitions {
+            match self.owner.stored_offset(topic, *partition) {
+                Ok(Some(next)) => {
+                    let offset = Offset::Offset(next as i64);
+                    if let Err(e) = tpl.set_partition_offset(topic, *partition, offset) {
+                        tracing::warn!(%topic, partition, error = %e, "cannot set start offset");
+                    }
+                    tracing::info!(%topic, partition, offset = next, "partition assigned; resuming from state store");
+                }
+                Ok(None) => {
+                    tracing::info!(%topic, partition, "partition assigned; no stored offset, using group offset or reset policy");
+                }
+                Err(e) => {
+                    tracing::error!(%topic, partition, error = %e, code = e.code(), "reading stored offset failed; using group offset");
+                }
+            }
+        }
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
+            _ => consumer.assign(tpl),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "assigning partitions failed");
+        }
+        let assignment = consumer
+            .assignment()
+            .map(|tpl| partitions_of(&tpl))
+            .unwrap_or(partitions);
+        self.owner.assigned(&assignment);
+    }
+
+    fn revoke(&self, consumer: &EventConsumer<O>, tpl: &TopicPartitionList) {
+        let partitions = partitions_of(tpl);
+        let offsets = self.owner.release(&partitions);
+        if let Err(e) = commit_to_group(consumer, &offsets, CommitMode::Sync) {
+            tracing::warn!(error = %e, "committing offsets to the group on revocation failed");
+        }
+        for (topic, partition) in &partitions {
+            self.metrics.forget_consumer_lag(topic, *partition);
+        }
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "unassigning partitions failed");
+        }
+        let remaining = consumer
+            .assignment()
+            .map(|tpl| partitions_of(&tpl))
+            .unwrap_or_default();
+        self.owner.assigned(&remaining);
+        tracing::info!(partitions = partitions.len(), "partitions revoked after committing their work");
+    }
+}
+
+impl<O: PartitionOwner> ClientContext for SourceContext<O> {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, stats) in &stats.partitions {
+                if *partition >= 0 && stats.consumer_lag >= 0 {
+                    self.metrics
+                        .set_consumer_lag(topic, *partition, stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl<O: PartitionOwner> ConsumerContext for SourceContext<O> {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        self.rebalances.fetch_add(1, Ordering::AcqRel);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::error!(error = ?other, "rebalance failed; dropping the assignment");
+                let _ = consumer.unassign();
+                self.owner.assigned(&[]);
+            }
+        }
+    }
+}
+
+/// Creates the consumer and subscribes it to `topic`.
+pub fn subscribe<O: PartitionOwner>(
+    kafka: &KafkaConfig,
+    topic: &str,
+    owner: Arc<O>,
+    metrics: Arc<Metrics>,
+) -> Result<EventConsumer<O>> {
+    let context = SourceContext {
+        owner,
+        metrics,
+        rebalances: AtomicU64::new(0),
+    };
+    let consumer: EventConsumer<O> = client_config(kafka, Role::Consumer)
+        .create_with_context(context)
+        .map_err(|e| Error::kafka("creating consumer", e))?;
+    consumer
+        .subscribe(&[topic])
+        .map_err(|e| Error::kafka(format!("subscribing to {topic}"), e))?;
+    Ok(consumer)
+}
+
+/// Commits next offsets to the consumer group, so standard lag tooling sees progress.
+/// The state store remains the source of truth for where consumption resumes.
+pub fn commit_to_group<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    offsets: &[(Partition, u64)],
+    mode: CommitMode,
+) -> KafkaResult<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+    for ((topic, partition), next) in offsets {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next as i64))?;
+    }
+    consumer.commit(&tpl, mode)
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<Partition> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}

@@ -1,0 +1,61 @@
+//! Dead-letter records: what the service writes for an event it cannot decode.
+//!
+//! The record keeps the original key, payload and headers, so nothing is lost and the
+//! event can be repaired and re-sent, and adds headers saying why it was rejected and
+//! where it came from. Header names are part of the contract; they are documented in
+//! `deploy/README.md`.
+
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::Message;
+
+use crate::model::DecodeError;
+
+/// The decoder's error code (see `DecodeError::code`).
+pub const HEADER_ERROR_CODE: &str = "agentwatch.error.code";
+/// A human-readable description of the error.
+pub const HEADER_ERROR_DETAIL: &str = "agentwatch.error.detail";
+/// Topic the record was consumed from.
+pub const HEADER_SOURCE_TOPIC: &str = "agentwatch.source.topic";
+/// Partition it was consumed from (decimal).
+pub const HEADER_SOURCE_PARTITION: &str = "agentwatch.source.partition";
+/// Its offset there (decimal).
+pub const HEADER_SOURCE_OFFSET: &str = "agentwatch.source.offset";
+/// Present when the payload had to be dropped because Kafka refused a record that large;
+/// holds the original payload length.
+pub const HEADER_TRUNCATED: &str = "agentwatch.payload.truncated";
+
+/// The headers of a dead-letter record for `message`: its own headers first, then ours.
+pub fn headers(message: &BorrowedMessage<'_>, error: &DecodeError) -> OwnedHeaders {
+    let original = message.headers();
+    let count = original.map_or(0, |h| h.count());
+    let mut headers = OwnedHeaders::new_with_capacity(count + 5);
+    if let Some(original) = original {
+        for header in original.iter() {
+            headers = headers.insert(header);
+        }
+    }
+    let partition = message.partition().to_string();
+    let offset = message.offset().to_string();
+    let detail = error.to_string();
+    for (key, value) in [
+        (HEADER_ERROR_CODE, error.code()),
+        (HEADER_ERROR_DETAIL, detail.as_str()),
+        (HEADER_SOURCE_TOPIC, message.topic()),
+        (HEADER_SOURCE_PARTITION, partition.as_str()),
+        (HEADER_SOURCE_OFFSET, offset.as_str()),
+    ] {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    headers
+}
+
+/// Adds the truncation marker to dead-letter headers.
+pub fn mark_truncated(headers: OwnedHeaders, original_len: usize) -> OwnedHeaders {
+    headers.insert(Header {
+        key: HEADER_TRUNCATED,
+        value: Some(&original_len.to_string()),
+    })
+}

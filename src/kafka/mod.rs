@@ -1,0 +1,18 @@
+//! Kafka glue for `agentwatch run`: the consumer that feeds the engine, the producer that
+//! delivers its outputs, dead-letter records, and topic checks.
+//!
+//! Everything here runs on OS threads with librdkafka's own background threads doing the
+//! network I/O. The engine is CPU-bound and RocksDB calls block; an async runtime would add
+//! nothing but hops between executors, so the service loop polls the consumer directly
+//! and hands whole batches to the engine (see `app::run`).
+
+pub mod client;
+pub mod consumer;
+pub mod dead_letter;
+pub mod producer;
+pub mod topics;
+
+/// The name under which a partition's next offset is stored in RocksDB.
+pub fn source_name(topic: &str, partition: i32) -> String {
+    format!("kafka/{topic}/{partition}")
+}

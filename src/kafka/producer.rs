@@ -1,0 +1,220 @@
+//! Delivering outputs: an idempotent producer that tracks every record until Kafka
+//! acknowledges it, and re-sends the ones it refused.
+//!
+//! The service calls [`OutputProducer::settle`] before it commits state and offsets:
+//! only when every record produced since the last commit is acknowledged may the offsets
+//! move past the events that caused them. That ordering is what makes outputs
+//! at-least-once.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use super::client::{client_config, Role};
+use super::dead_letter::mark_truncated;
+use crate::config::KafkaConfig;
+use crate::error::{Error, Result};
+use crate::telemetry::{Metrics, OUTPUTS};
+
+/// What a record is, for metrics and for how a refusal is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// An alert (alert v1 JSON).
+    Alert = 0,
+    /// A response command (command v1 JSON).
+    Command = 1,
+    /// A dead letter (original bytes).
+    DeadLetter = 2,
+}
+
+impl Output {
+    fn from_index(index: usize) -> Output {
+        match index {
+            0 => Output::Alert,
+            1 => Output::Command,
+            _ => Output::DeadLetter,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        OUTPUTS[self as usize]
+    }
+}
+
+struct Refused {
+    output: Output,
+    message: OwnedMessage,
+    error: KafkaError,
+}
+
+/// Receives delivery reports on librdkafka's thread.
+struct DeliveryTracker {
+    metrics: Option<Arc<Metrics>>,
+    refused: Mutex<Vec<Refused>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, output: usize) {
+        let output = Output::from_index(output);
+        match result {
+            Ok(_) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_delivered(output.label());
+                }
+            }
+            Err((error, message)) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_delivery_failure(output.label());
+                }
+                tracing::warn!(output = output.label(), topic = message.topic(), %error, "delivery failed; will retry");
+                if let Ok(mut refused) = self.refused.lock() {
+                    refused.push(Refused {
+                        output,
+                        message: message.detach(),
+                        error: error.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The service's producer for alerts, commands and dead letters.
+pub struct OutputProducer {
+    producer: ThreadedProducer<DeliveryTracker>,
+}
+
+impl std::fmt::Debug for OutputProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputProducer")
+            .field("in_flight", &self.producer.in_flight_count())
+            .finish()
+    }
+}
+
+impl OutputProducer {
+    /// Creates the producer (idempotent: retries cannot duplicate or reorder records
+    /// within a partition).
+    pub fn new(kafka: &KafkaConfig, metrics: Option<Arc<Metrics>>) -> Result<Self> {
+        let tracker = DeliveryTracker {
+            metrics,
+            refused: Mutex::new(Vec::new()),
+        };
+        let producer = client_config(kafka, Role::Producer)
+            .create_with_context(tracker)
+            .map_err(|e| Error::kafka("creating producer", e))?;
+        Ok(OutputProducer { producer })
+    }
+
+    /// Queues one record. Waits while librdkafka's queue is full; a dead letter too large
+    /// for Kafka is sent without its payload (marked, with the original length).
+    pub fn send(
+        &self,
+        output: Output,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<()> {
+        let mut record = BaseRecord::with_opaque_to(topic, output as usize).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    self.producer.poll(Duration::from_millis(1));
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), back))
+                    if output == Output::DeadLetter && !back.payload.is_some_and(|p| p.is_empty()) =>
+                {
+                    let headers = back.headers.unwrap_or_default();
+                    let headers = mark_truncated(headers, payload.len());
+                    return self.send(output, topic, key, &[], Some(headers));
+                }
+                Err((error, _)) => return Err(Error::kafka(format!("producing to {topic}"), error)),
+            }
+        }
+    }
+
+    /// Waits until every record sent so far is acknowledged, re-sending refused ones,
+    /// for at most `budget`. On success, everything produced before this call is durable
+    /// in Kafka.
+    pub fn settle(&self, budget: Duration) -> Result<()> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let remaining = budget.saturating_sub(started.elapsed());
+            let flushed = self.producer.flush(remaining);
+            let refused = self.take_refused();
+            if refused.is_empty() {
+                return flushed.map_err(|e| self.undelivered(started, e.to_string()));
+            }
+            let last_error = refused
+                .last()
+                .map_or_else(String::new, |r| r.error.to_string());
+            if started.elapsed() >= budget {
+                let count = refused.len() + self.producer.in_flight_count().max(0) as usize;
+                // Keep them for the next attempt: nothing refused is ever dropped.
+                if let Ok(mut pending) = self.producer.context().refused.lock() {
+                    pending.extend(refused);
+                }
+                return Err(Error::Undelivered {
+                    count,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                    last_error,
+                });
+            }
+            std::thread::sleep(backoff.min(budget.saturating_sub(started.elapsed())));
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            for refused in refused {
+                self.resend(refused)?;
+            }
+        }
+    }
+
+    fn resend(&self, refused: Refused) -> Result<()> {
+        let message = refused.message;
+        let headers = message.headers().map(|h| h.as_borrowed().detach());
+        let too_large = matches!(
+            refused.error,
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)
+        );
+        let payload = message.payload().unwrap_or_default();
+        if too_large && refused.output == Output::DeadLetter {
+            let headers = mark_truncated(headers.unwrap_or_default(), payload.len());
+            return self.send(refused.output, message.topic(), message.key(), &[], Some(headers));
+        }
+        self.send(refused.output, message.topic(), message.key(), payload, headers)
+    }
+
+    fn take_refused(&self) -> Vec<Refused> {
+        self.producer
+            .context()
+            .refused
+            .lock()
+            .map(|mut refused| std::mem::take(&mut *refused))
+            .unwrap_or_default()
+    }
+
+    fn undelivered(&self, started: Instant, last_error: String) -> Error {
+        Error::Undelivered {
+            count: self.producer.in_flight_count().max(0) as usize,
+            waited_ms: started.elapsed().as_millis() as u64,
+            last_error,
+        }
+    }
+}

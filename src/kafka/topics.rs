@@ -1,0 +1,97 @@
+//! Checking (and optionally creating) the topics the service needs before it starts, so
+//! that a typo in a topic name is a clear startup error instead of a silent stall.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+
+use super::client::{client_config, Role};
+use crate::config::KafkaConfig;
+use crate::error::{Error, Result};
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The topics that exist on the cluster, among `wanted`.
+fn missing_topics(kafka: &KafkaConfig, wanted: &[&str]) -> Result<Vec<String>> {
+    let probe: BaseConsumer = client_config(kafka, Role::Reader)
+        .create()
+        .map_err(|e| Error::kafka("creating metadata client", e))?;
+    let metadata = probe
+        .fetch_metadata(None, METADATA_TIMEOUT)
+        .map_err(|e| Error::kafka(format!("reading cluster metadata from {}", kafka.brokers), e))?;
+    let existing: Vec<&str> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.name())
+        .collect();
+    Ok(wanted
+        .iter()
+        .filter(|name| !existing.contains(name))
+        .map(|name| name.to_string())
+        .collect())
+}
+
+/// Fails with [`Error::MissingTopics`] naming every missing topic, or creates them when
+/// `kafka.create_topics` is set.
+pub fn ensure_topics(kafka: &KafkaConfig, wanted: &[&str]) -> Result<()> {
+    let missing = missing_topics(kafka, wanted)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !kafka.create_topics {
+        return Err(Error::MissingTopics(missing));
+    }
+    create_topics(kafka, &missing, kafka.partitions)
+}
+
+/// Creates topics (already existing ones are fine).
+pub fn create_topics(kafka: &KafkaConfig, names: &[String], partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka, Role::Reader)
+        .create()
+        .map_err(|e| Error::kafka("creating admin client", e))?;
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+    let results = block_on(admin.create_topics(&topics, &options))
+        .map_err(|e| Error::kafka("creating topics", e))?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, partitions, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(Error::kafka(
+                    format!("creating topic {name}"),
+                    rdkafka::error::KafkaError::AdminOp(code),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs one future to completion on this thread. The admin API is the only async API the
+/// service uses, once at start-up; a whole runtime for it would be waste.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
