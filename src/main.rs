@@ -94,7 +94,12 @@ enum Command {
         #[arg(long, conflicts_with_all = ["labels", "no_attacks"])]
         flat_events: Option<u64>,
         /// Stream the events into Kafka at these brokers instead of writing a file.
-        #[arg(long, value_name = "BROKERS", conflicts_with = "output", requires = "topic")]
+        #[arg(
+            long,
+            value_name = "BROKERS",
+            conflicts_with = "output",
+            requires = "topic"
+        )]
         to_kafka: Option<String>,
         /// Topic for --to-kafka.
         #[arg(long, requires = "to_kafka")]
@@ -222,10 +227,22 @@ fn run(command: Command) -> Result<()> {
                 bail!("--agents and --days must be at least 1");
             }
             if let (Some(brokers), Some(topic)) = (to_kafka, topic) {
-                return stream_simulation(agents, days, seed, !no_attacks, flat_events, brokers, topic, rate, labels.as_deref());
+                return stream_simulation(
+                    agents,
+                    days,
+                    seed,
+                    !no_attacks,
+                    flat_events,
+                    brokers,
+                    topic,
+                    rate,
+                    labels.as_deref(),
+                );
             }
             let Some(output) = output else {
-                bail!("say where the events go: --output FILE (or -) or --to-kafka BROKERS --topic T");
+                bail!(
+                    "say where the events go: --output FILE (or -) or --to-kafka BROKERS --topic T"
+                );
             };
             let config = SimConfig {
                 agents,
@@ -286,8 +303,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Validate {
-            config: Some(path),
-            ..
+            config: Some(path), ..
         } => {
             let config = ServiceConfig::load(&path)?;
             let detectors = match &config.detectors_dir {
@@ -356,7 +372,11 @@ fn kafka_at(brokers: String) -> KafkaConfig {
     }
 }
 
-fn run_service(config_path: &Path, log_format: Option<LogFormat>, max_events: Option<u64>) -> Result<()> {
+fn run_service(
+    config_path: &Path,
+    log_format: Option<LogFormat>,
+    max_events: Option<u64>,
+) -> Result<()> {
     let config = ServiceConfig::load(config_path)?;
     init_logging(log_format.unwrap_or(config.log_format), "info");
     let stop = shutdown_flag()?;
@@ -393,10 +413,16 @@ fn stream_simulation(
     let sent = match flat_events {
         Some(events) => stream_events(flat_load(agents, events, seed), &target, &mut report)?,
         None => {
-            let simulation = Simulation::new(SimConfig { agents, days, seed, attacks });
+            let simulation = Simulation::new(SimConfig {
+                agents,
+                days,
+                seed,
+                attacks,
+            });
             if let Some(path) = labels {
                 let text = serde_json::to_string_pretty(&simulation.labels())?;
-                std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(path, text + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             stream_events(simulation.events(), &target, &mut report)?
         }

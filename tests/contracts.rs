@@ -3,37 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{assert_valid, schemas_dir, validator};
 
 use agentwatch::app::replay::{run_replay, ReplayConfig, ReplaySinks};
 use agentwatch::app::simulate::SimReader;
 use agentwatch::model::{decode_event, Limits};
 use agentwatch::sim::{SimConfig, Simulation};
 use serde_json::Value;
-
-fn schemas_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
-}
-
-fn validator(name: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(schemas_dir().join(name)).unwrap();
-    let schema: Value = serde_json::from_str(&text).unwrap();
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
-}
-
-fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} is invalid: {errors:?}\n{instance}"
-    );
-}
 
 #[test]
 fn committed_schemas_match_the_rust_types() {

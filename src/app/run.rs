@@ -134,7 +134,12 @@ impl Worker {
             match decode_event(payload, &self.limits) {
                 Ok(event) => events.push(event),
                 Err(error) => {
-                    tracing::debug!(partition = message.partition(), offset = message.offset(), code = error.code(), "event rejected to the dead-letter topic");
+                    tracing::debug!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        code = error.code(),
+                        "event rejected to the dead-letter topic"
+                    );
                     self.metrics.record_invalid(&error);
                     self.metrics.record_dead_letter(error.code());
                     self.producer.send(
@@ -310,7 +315,12 @@ pub fn run_service(
     let topics = &config.kafka.topics;
     ensure_topics(
         &config.kafka,
-        &[&topics.events, &topics.alerts, &topics.commands, &topics.dlq],
+        &[
+            &topics.events,
+            &topics.alerts,
+            &topics.commands,
+            &topics.dlq,
+        ],
     )?;
     let store = StateStore::open(&config.state_dir)?;
     let engine = Engine::new(
@@ -323,11 +333,12 @@ pub fn run_service(
     )
     .with_metrics(Arc::clone(&metrics));
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
-    let latency = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
-        .map_err(|e| Error::InvalidInput {
+    let latency = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| {
+        Error::InvalidInput {
             context: "latency histogram".into(),
             detail: e.to_string(),
-        })?;
+        }
+    })?;
     let service = Arc::new(Service {
         worker: Mutex::new(Worker {
             engine,
@@ -369,7 +380,9 @@ pub fn run_service(
         let mut generation = consumer.context().rebalances();
         let mut wait = POLL_WAIT;
         while batch.len() < BATCH {
-            let Some(result) = consumer.poll(wait) else { break };
+            let Some(result) = consumer.poll(wait) else {
+                break;
+            };
             wait = Duration::ZERO;
             let now = consumer.context().rebalances();
             if now != generation {
@@ -413,7 +426,13 @@ pub fn run_service(
     server.set_ready(false);
     consumer.unsubscribe();
     drop(consumer);
-    tracing::info!(consumed = report.consumed, dead_letters = report.dead_letters, alerts = report.alerts, commands = report.commands, "stopped");
+    tracing::info!(
+        consumed = report.consumed,
+        dead_letters = report.dead_letters,
+        alerts = report.alerts,
+        commands = report.commands,
+        "stopped"
+    );
     Ok(report)
 }
 
@@ -424,7 +443,10 @@ fn commit<C: rdkafka::consumer::ConsumerContext>(
     mode: CommitMode,
 ) -> Result<()> {
     let offsets = loop {
-        match service.worker()?.commit(SETTLE_SLICE.min(service.settle_budget)) {
+        match service
+            .worker()?
+            .commit(SETTLE_SLICE.min(service.settle_budget))
+        {
             Ok(offsets) => break offsets,
             Err(Error::Undelivered {
                 count, last_error, ..

@@ -82,7 +82,10 @@ pub fn stream_events(
                     producer.poll(Duration::from_millis(1));
                 }
                 Err((error, _)) => {
-                    return Err(Error::kafka(format!("producing to {}", target.topic), error))
+                    return Err(Error::kafka(
+                        format!("producing to {}", target.topic),
+                        error,
+                    ))
                 }
             }
         }

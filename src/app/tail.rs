@@ -46,7 +46,11 @@ pub fn tail(options: &TailOptions, out: &mut dyn Write, stop: &AtomicBool) -> Re
         .set("group.id", &unique)
         .set(
             "auto.offset.reset",
-            if options.from_beginning { "earliest" } else { "latest" },
+            if options.from_beginning {
+                "earliest"
+            } else {
+                "latest"
+            },
         )
         .create()
         .map_err(|e| Error::kafka("creating consumer", e))?;
@@ -59,7 +63,10 @@ pub fn tail(options: &TailOptions, out: &mut dyn Write, stop: &AtomicBool) -> Re
         if options.max_records.is_some_and(|max| printed >= max) {
             break;
         }
-        if options.idle_timeout.is_some_and(|idle| last_record.elapsed() >= idle) {
+        if options
+            .idle_timeout
+            .is_some_and(|idle| last_record.elapsed() >= idle)
+        {
             break;
         }
         let message = match consumer.poll(Duration::from_millis(200)) {
@@ -109,7 +116,10 @@ fn readable(payload: &[u8], headers: Option<&rdkafka::message::BorrowedHeaders>)
     if let Some(headers) = headers {
         for header in headers.iter() {
             if header.key.starts_with("agentwatch.") {
-                let value = header.value.map(String::from_utf8_lossy).unwrap_or_default();
+                let value = header
+                    .value
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
                 text.push_str(&format!(" {}={value}", header.key));
             }
         }

@@ -97,7 +97,8 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn at(&mut self, key: &str, message: String) {
         let line = line_of_key(self.text, key);
-        self.problems.push(format!("{}:{line}: {message}", self.file));
+        self.problems
+            .push(format!("{}:{line}: {message}", self.file));
     }
 
     /// Deserializes one section; a problem names the offending key's line when serde says
@@ -150,8 +151,8 @@ impl ServiceConfig {
     /// Validates config text; `env` resolves `${NAME}` references (the process
     /// environment in [`ServiceConfig::load`], a map in tests).
     pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let mut table: toml::Table = toml::from_str(text)
-            .map_err(|e| Error::Config(vec![toml_problem(file, text, &e)]))?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Config(vec![toml_problem(file, text, &e)]))?;
         let mut check = Checker {
             file,
             text,
@@ -225,8 +226,11 @@ impl ServiceConfig {
             config.progress_interval,
         );
         config.detectors_dir = detectors.dir;
-        config.shutdown_timeout =
-            check.duration("timeout", shutdown.timeout.as_deref(), config.shutdown_timeout);
+        config.shutdown_timeout = check.duration(
+            "timeout",
+            shutdown.timeout.as_deref(),
+            config.shutdown_timeout,
+        );
         if check.problems.is_empty() {
             Ok(config)
         } else {
@@ -322,7 +326,9 @@ fn apply_kafka(
             }
             Err(missing) => check.at(
                 &name,
-                format!("option {name:?} refers to environment variable {missing} which is not set"),
+                format!(
+                    "option {name:?} refers to environment variable {missing} which is not set"
+                ),
             ),
         }
     }
@@ -450,15 +456,21 @@ listen = \"localhost\"
         ];
         for (line, needle) in expect {
             assert!(
-                found.iter().any(|p| p.starts_with(line) && p.contains(needle)),
+                found
+                    .iter()
+                    .any(|p| p.starts_with(line) && p.contains(needle)),
                 "{line} {needle} missing from {found:#?}"
             );
         }
         assert_eq!(found.len(), 4, "{found:#?}");
         let text = "[kafka]\noffset_reset = \"sometimes\"\n[kafka.options]\n\"sasl.password\" = \"${MISSING_VAR}\"\n[kafka.topics]\nalerts = \"agent-events\"\n";
         let found = problems(text);
-        assert!(found.iter().any(|p| p.starts_with("svc.toml:2:") && p.contains("sometimes")));
-        assert!(found.iter().any(|p| p.starts_with("svc.toml:4:") && p.contains("MISSING_VAR")));
+        assert!(found
+            .iter()
+            .any(|p| p.starts_with("svc.toml:2:") && p.contains("sometimes")));
+        assert!(found
+            .iter()
+            .any(|p| p.starts_with("svc.toml:4:") && p.contains("MISSING_VAR")));
         assert!(found.iter().any(|p| p.contains("must all differ")));
     }
 

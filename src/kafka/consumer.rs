@@ -9,9 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -115,7 +113,10 @@ impl<O: PartitionOwner> SourceContext<O> {
             .map(|tpl| partitions_of(&tpl))
             .unwrap_or_default();
         self.owner.assigned(&remaining);
-        tracing::info!(partitions = partitions.len(), "partitions revoked after committing their work");
+        tracing::info!(
+            partitions = partitions.len(),
+            "partitions revoked after committing their work"
+        );
     }
 }
 

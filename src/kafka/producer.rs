@@ -138,14 +138,19 @@ impl OutputProducer {
                     record = back;
                     self.producer.poll(Duration::from_millis(1));
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), back))
-                    if output == Output::DeadLetter && !back.payload.is_some_and(|p| p.is_empty()) =>
+                Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+                    back,
+                )) if output == Output::DeadLetter
+                    && !back.payload.is_some_and(|p| p.is_empty()) =>
                 {
                     let headers = back.headers.unwrap_or_default();
                     let headers = mark_truncated(headers, payload.len());
                     return self.send(output, topic, key, &[], Some(headers));
                 }
-                Err((error, _)) => return Err(Error::kafka(format!("producing to {topic}"), error)),
+                Err((error, _)) => {
+                    return Err(Error::kafka(format!("producing to {topic}"), error))
+                }
             }
         }
     }
@@ -196,9 +201,21 @@ impl OutputProducer {
         let payload = message.payload().unwrap_or_default();
         if too_large && refused.output == Output::DeadLetter {
             let headers = mark_truncated(headers.unwrap_or_default(), payload.len());
-            return self.send(refused.output, message.topic(), message.key(), &[], Some(headers));
+            return self.send(
+                refused.output,
+                message.topic(),
+                message.key(),
+                &[],
+                Some(headers),
+            );
         }
-        self.send(refused.output, message.topic(), message.key(), payload, headers)
+        self.send(
+            refused.output,
+            message.topic(),
+            message.key(),
+            payload,
+            headers,
+        )
     }
 
     fn take_refused(&self) -> Vec<Refused> {

@@ -19,9 +19,12 @@ fn missing_topics(kafka: &KafkaConfig, wanted: &[&str]) -> Result<Vec<String>> {
     let probe: BaseConsumer = client_config(kafka, Role::Reader)
         .create()
         .map_err(|e| Error::kafka("creating metadata client", e))?;
-    let metadata = probe
-        .fetch_metadata(None, METADATA_TIMEOUT)
-        .map_err(|e| Error::kafka(format!("reading cluster metadata from {}", kafka.brokers), e))?;
+    let metadata = probe.fetch_metadata(None, METADATA_TIMEOUT).map_err(|e| {
+        Error::kafka(
+            format!("reading cluster metadata from {}", kafka.brokers),
+            e,
+        )
+    })?;
     let existing: Vec<&str> = metadata
         .topics()
         .iter()

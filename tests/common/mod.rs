@@ -96,3 +96,30 @@ pub fn office_agent(
     }
     events
 }
+
+/// The committed schema directory.
+pub fn schemas_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
+}
+
+/// A validator for one committed schema, with format checks on.
+pub fn validator(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(schemas_dir().join(name)).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+/// Fails with every schema violation of `instance`.
+pub fn assert_valid(validator: &jsonschema::Validator, instance: &serde_json::Value, what: &str) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} is invalid: {errors:?}\n{instance}"
+    );
+}

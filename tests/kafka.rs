@@ -1,0 +1,545 @@
+//! The Kafka service against a real Kafka-protocol broker (Tansu on 127.0.0.1): end to
+//! end, bad input, crash safety, graceful shutdown and metrics. The service under test
+//! is the real `agentwatch run` binary.
+
+mod common;
+mod kafka_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use agentwatch::app::stream::{stream_events, StreamTarget};
+use agentwatch::config::{KafkaConfig, ServiceConfig};
+use agentwatch::eval::{AlertMark, Evaluation};
+use agentwatch::kafka::dead_letter;
+use agentwatch::model::time::parse_rfc3339;
+use agentwatch::model::{AgentEventV1, Alert, Command};
+use agentwatch::pipeline::Outputs;
+use agentwatch::sim::{SimConfig, Simulation};
+use agentwatch::state::StateStore;
+use kafka_support::{
+    headers_of, metric, metric_sum, service_config, Broker, ServiceProcess, TestRecord,
+};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+
+const EVENTS: &str = "agent-events";
+const PROCESSED: &str = "agentwatch_events_total{result=\"processed\"}";
+const INVALID: &str = "agentwatch_events_total{result=\"invalid\"}";
+
+fn simulation(agents: usize, days: u32, seed: u64) -> (Simulation, Vec<AgentEventV1>) {
+    let simulation = Simulation::new(SimConfig {
+        agents,
+        days,
+        seed,
+        attacks: true,
+    });
+    let events = simulation.events().collect();
+    (simulation, events)
+}
+
+/// Produces events keyed by agent, as `simulate --to-kafka` does.
+fn stream(broker: &Broker, events: &[AgentEventV1]) {
+    let target = StreamTarget {
+        kafka: KafkaConfig {
+            brokers: broker.address.clone(),
+            ..ServiceConfig::default().kafka
+        },
+        topic: EVENTS.into(),
+        rate: None,
+    };
+    let sent = stream_events(events.iter().cloned(), &target, &mut |_, _| {}).unwrap();
+    assert_eq!(sent, events.len() as u64);
+}
+
+/// What `replay` decides for the same events: the reference for the service.
+fn reference(
+    events: &[AgentEventV1],
+) -> (tempfile::TempDir, agentwatch::pipeline::Engine, Outputs) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    let outputs = common::run(&mut engine, events);
+    (dir, engine, outputs)
+}
+
+fn alerts_in(broker: &Broker, at_least: usize) -> Vec<Alert> {
+    broker
+        .read_all("agent-alerts", at_least, Duration::from_secs(60))
+        .iter()
+        .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
+        .collect()
+}
+
+fn ids<'a>(ids: impl Iterator<Item = &'a String>) -> BTreeSet<String> {
+    ids.cloned().collect()
+}
+
+fn wait_committed(
+    broker: &Broker,
+    group: &str,
+    partitions: i32,
+    total: usize,
+    service: &ServiceProcess,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let committed = broker.committed(group, EVENTS, partitions);
+        if committed == total as i64 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "group {group} committed {committed} of {total}; log:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn end_to_end_alerts_match_replay_and_catch_every_incident() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 2);
+    let (simulation, events) = simulation(30, 7, 11);
+    stream(&broker, &events);
+    let dir = tempfile::tempdir().unwrap();
+    let config = service_config(&broker, &dir.path().join("state"), "e2e", "");
+    let service = ServiceProcess::start(dir.path(), "run", &config);
+    service.wait_for_metric(PROCESSED, events.len() as f64, Duration::from_secs(180));
+
+    let (_ref_dir, _engine, expected) = reference(&events);
+    assert!(!expected.alerts.is_empty() && !expected.commands.is_empty());
+    let alert_records = broker.read_all(
+        "agent-alerts",
+        expected.alerts.len(),
+        Duration::from_secs(60),
+    );
+    let command_records = broker.read_all(
+        "agent-commands",
+        expected.commands.len(),
+        Duration::from_secs(60),
+    );
+    let alert_schema = common::validator("alert.v1.schema.json");
+    let command_schema = common::validator("command.v1.schema.json");
+    let mut alerts = Vec::new();
+    for record in &alert_records {
+        let value: serde_json::Value = serde_json::from_slice(record.payload().unwrap()).unwrap();
+        common::assert_valid(&alert_schema, &value, "alert from Kafka");
+        let alert: Alert = serde_json::from_value(value).unwrap();
+        assert_eq!(
+            record.key(),
+            Some(alert.agent_id.as_bytes()),
+            "alerts are keyed by agent"
+        );
+        alerts.push(alert);
+    }
+    let mut commands = Vec::new();
+    for record in &command_records {
+        let value: serde_json::Value = serde_json::from_slice(record.payload().unwrap()).unwrap();
+        common::assert_valid(&command_schema, &value, "command from Kafka");
+        let command: Command = serde_json::from_value(value).unwrap();
+        assert_eq!(record.key(), Some(command.agent_id.as_bytes()));
+        commands.push(command);
+    }
+    // Same decisions as replay, each published exactly once on a clean run.
+    assert_eq!(alerts.len(), expected.alerts.len());
+    assert_eq!(
+        ids(alerts.iter().map(|a| &a.alert_id)),
+        ids(expected.alerts.iter().map(|a| &a.alert_id))
+    );
+    assert_eq!(
+        ids(commands.iter().map(|c| &c.command_id)),
+        ids(expected.commands.iter().map(|c| &c.command_id))
+    );
+    let marks: Vec<AlertMark> = alerts
+        .iter()
+        .map(|a| AlertMark {
+            agent_id: a.agent_id.clone(),
+            time_ms: parse_rfc3339(&a.time).unwrap(),
+            detector: a.detector.id.clone(),
+        })
+        .collect();
+    let evaluation = Evaluation::new(&simulation.labels(), &marks, events.len() as u64).unwrap();
+    assert_eq!(
+        evaluation.overall_recall(),
+        1.0,
+        "every injected incident is detected through Kafka:\n{}",
+        evaluation.render()
+    );
+}
+
+fn dlq_header(name: &str, value: &str) -> OwnedHeaders {
+    OwnedHeaders::new().insert(Header {
+        key: name,
+        value: Some(value),
+    })
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_processed() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 1);
+    let monday = common::monday();
+    let valid = |i: u64| {
+        let event = common::event(
+            i,
+            "agent-dlq",
+            monday + i as i64 * 60_000,
+            "read",
+            "crm",
+            100,
+        );
+        TestRecord::keyed("agent-dlq", serde_json::to_vec(&event).unwrap())
+    };
+    let huge = vec![b'x'; 10 * 1024 * 1024];
+    let bad: Vec<(&str, TestRecord)> = vec![
+        (
+            "not_utf8",
+            TestRecord {
+                key: Some(b"agent-dlq".to_vec()),
+                payload: vec![0xff, 0xfe, 0x00, 0x81],
+                headers: Some(dlq_header("trace-id", "t-123")),
+            },
+        ),
+        ("not_json", TestRecord::keyed("agent-dlq", b"{\"agent_id\": ".to_vec())),
+        (
+            "missing_field",
+            TestRecord::keyed("agent-dlq", br#"{"event_id":"e","time":"2026-01-05T10:00:00Z","action":"read","system":"crm"}"#.to_vec()),
+        ),
+        (
+            "wrong_type",
+            TestRecord::keyed("agent-dlq", br#"{"event_id":"e","time":"2026-01-05T10:00:00Z","agent_id":7,"action":"read","system":"crm"}"#.to_vec()),
+        ),
+        ("too_large", TestRecord::keyed("agent-dlq", huge.clone())),
+    ];
+    let mut records: Vec<TestRecord> = (0..10).map(valid).collect();
+    records.extend(bad.iter().map(|(_, r)| r.clone()));
+    records.extend((10..20).map(valid));
+    broker.produce(EVENTS, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = service_config(&broker, &state, "dlq", "");
+    let mut service = ServiceProcess::start(dir.path(), "run", &config);
+    service.wait_for_metric(PROCESSED, 20.0, Duration::from_secs(60));
+    service.wait_for_metric(INVALID, bad.len() as f64, Duration::from_secs(60));
+
+    let letters = broker.read_all("agent-events-dlq", bad.len(), Duration::from_secs(60));
+    assert_eq!(letters.len(), bad.len(), "one dead letter per bad record");
+    for (index, (code, original)) in bad.iter().enumerate() {
+        let letter = letters
+            .iter()
+            .find(|m| {
+                headers_of(m)
+                    .get(dead_letter::HEADER_ERROR_CODE)
+                    .map(String::as_str)
+                    == Some(*code)
+            })
+            .unwrap_or_else(|| panic!("no dead letter with code {code}"));
+        let headers = headers_of(letter);
+        assert_eq!(headers[dead_letter::HEADER_SOURCE_TOPIC], EVENTS);
+        assert_eq!(headers[dead_letter::HEADER_SOURCE_PARTITION], "0");
+        assert_eq!(
+            headers[dead_letter::HEADER_SOURCE_OFFSET],
+            (10 + index).to_string()
+        );
+        assert!(!headers[dead_letter::HEADER_ERROR_DETAIL].is_empty());
+        assert_eq!(letter.key(), original.key.as_deref());
+        match headers.get(dead_letter::HEADER_TRUNCATED) {
+            None => assert_eq!(
+                letter.payload().unwrap_or_default(),
+                original.payload.as_slice(),
+                "{code}: original bytes kept"
+            ),
+            Some(length) => {
+                assert_eq!(
+                    *code, "too_large",
+                    "only an oversized record may lose its payload"
+                );
+                assert_eq!(length, &huge.len().to_string());
+            }
+        }
+    }
+    let first = letters
+        .iter()
+        .find(|m| {
+            headers_of(m)
+                .get(dead_letter::HEADER_ERROR_CODE)
+                .map(String::as_str)
+                == Some("not_utf8")
+        })
+        .unwrap();
+    assert_eq!(
+        headers_of(first)["trace-id"],
+        "t-123",
+        "original headers are kept"
+    );
+
+    let metrics = service.get("/metrics").1;
+    for (code, _) in &bad {
+        let series = format!("agentwatch_dlq_records_total{{code=\"{code}\"}}");
+        assert_eq!(metric(&metrics, &series), Some(1.0), "{series}");
+    }
+    // Nothing lost: after a graceful stop the state store holds the offset after the last
+    // record, and the agent's baseline counted exactly the 20 valid events.
+    service.signal(libc::SIGTERM);
+    assert!(
+        service.wait(Duration::from_secs(30)).success(),
+        "{}",
+        service.log()
+    );
+    let store = StateStore::open(&state).unwrap();
+    assert_eq!(
+        store.offset("kafka/agent-events/0").unwrap(),
+        Some(records.len() as u64)
+    );
+    let agent = store
+        .load_agent("agent-dlq")
+        .unwrap()
+        .expect("agent state stored");
+    assert_eq!(agent.baseline.events, 20);
+}
+
+#[test]
+fn sigkill_mid_stream_then_restart_counts_every_event_exactly_once() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 2);
+    let (_simulation, events) = simulation(40, 7, 5);
+    stream(&broker, &events);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = service_config(&broker, &state, "crash", "");
+
+    let mut first = ServiceProcess::start(dir.path(), "first", &config);
+    first.wait_for_metric(
+        PROCESSED,
+        (events.len() / 3) as f64,
+        Duration::from_secs(120),
+    );
+    first.signal(libc::SIGKILL);
+    first.wait(Duration::from_secs(10));
+    let committed_at_crash = broker.committed("crash", EVENTS, 2);
+    assert!(
+        committed_at_crash < events.len() as i64,
+        "the crash must interrupt the stream (committed {committed_at_crash} of {})",
+        events.len()
+    );
+
+    let mut second = ServiceProcess::start(dir.path(), "second", &config);
+    wait_committed(&broker, "crash", 2, events.len(), &second);
+    second.signal(libc::SIGTERM);
+    assert!(
+        second.wait(Duration::from_secs(30)).success(),
+        "{}",
+        second.log()
+    );
+
+    let (_ref_dir, engine, expected) = reference(&events);
+    let store = StateStore::open(&state).unwrap();
+    let agents: BTreeSet<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
+    for agent in agents {
+        let stored = store.load_agent(agent).unwrap().expect("agent stored");
+        let replayed = engine.agent(agent).unwrap().expect("agent replayed");
+        assert_eq!(
+            stored.baseline.events, replayed.baseline.events,
+            "{agent}: events counted once"
+        );
+        assert_eq!(
+            stored, replayed,
+            "{agent}: whole state equals a replay of the same events"
+        );
+    }
+    let alerts = alerts_in(&broker, expected.alerts.len());
+    let published = ids(alerts.iter().map(|a| &a.alert_id));
+    let wanted = ids(expected.alerts.iter().map(|a| &a.alert_id));
+    assert!(alerts.len() >= expected.alerts.len());
+    assert_eq!(
+        published, wanted,
+        "every alert at least once, with the replay's ids, and no others"
+    );
+}
+
+#[test]
+fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 2);
+    let (_simulation, events) = simulation(12, 7, 8);
+    stream(&broker, &events);
+    let dir = tempfile::tempdir().unwrap();
+    let config = service_config(&broker, &dir.path().join("state"), "graceful", "");
+
+    let mut first = ServiceProcess::start(dir.path(), "first", &config);
+    first.wait_for_metric(PROCESSED, events.len() as f64, Duration::from_secs(120));
+    first.signal(libc::SIGTERM);
+    let started = std::time::Instant::now();
+    let status = first.wait(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "SIGTERM exits 0: {status:?}\n{}",
+        first.log()
+    );
+    assert!(started.elapsed() < Duration::from_secs(25));
+    assert_eq!(
+        broker.committed("graceful", EVENTS, 2),
+        events.len() as i64,
+        "offsets committed to the group"
+    );
+    assert!(
+        first
+            .log()
+            .contains(&format!("consumed {} records", events.len())),
+        "{}",
+        first.log()
+    );
+
+    let mut second = ServiceProcess::start(dir.path(), "second", &config);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while second.get("/readyz").0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready:\n{}",
+            second.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    second.signal(libc::SIGTERM);
+    assert!(
+        second.wait(Duration::from_secs(30)).success(),
+        "{}",
+        second.log()
+    );
+    assert!(
+        second.log().contains("consumed 0 records"),
+        "nothing reprocessed:\n{}",
+        second.log()
+    );
+
+    let (_ref_dir, _engine, expected) = reference(&events);
+    let alerts = alerts_in(&broker, expected.alerts.len());
+    assert_eq!(
+        alerts.len(),
+        expected.alerts.len(),
+        "no alert published twice"
+    );
+}
+
+#[test]
+fn metrics_scraped_over_http_match_what_was_produced() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 2);
+    let (_simulation, events) = simulation(10, 5, 21);
+    stream(&broker, &events);
+    let garbage: Vec<TestRecord> = (0..3)
+        .map(|_| TestRecord::keyed("x", b"nope".to_vec()))
+        .collect();
+    broker.produce(EVENTS, &garbage);
+    let dir = tempfile::tempdir().unwrap();
+    let config = service_config(&broker, &dir.path().join("state"), "metrics", "");
+    let service = ServiceProcess::start(dir.path(), "run", &config);
+    assert_eq!(service.get("/healthz").0, 200);
+    service.wait_for_metric(PROCESSED, events.len() as f64, Duration::from_secs(120));
+    service.wait_for_metric(INVALID, 3.0, Duration::from_secs(30));
+    let (_ref_dir, _engine, expected) = reference(&events);
+    let alerts = alerts_in(&broker, expected.alerts.len());
+    let commands = broker.read_all(
+        "agent-commands",
+        expected.commands.len(),
+        Duration::from_secs(30),
+    );
+    // Deliveries are counted when acknowledged; give the last ones a moment.
+    service.wait_for_metric(
+        "agentwatch_records_produced_total{output=\"commands\"}",
+        commands.len() as f64,
+        Duration::from_secs(30),
+    );
+    let text = service.get("/metrics").1;
+    assert_eq!(metric(&text, PROCESSED), Some(events.len() as f64));
+    assert_eq!(metric(&text, INVALID), Some(3.0));
+    assert_eq!(
+        metric(&text, "agentwatch_dlq_records_total{code=\"not_json\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric_sum(&text, "agentwatch_alerts_total"),
+        alerts.len() as f64
+    );
+    assert_eq!(
+        metric_sum(&text, "agentwatch_commands_total"),
+        commands.len() as f64
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "agentwatch_records_produced_total{output=\"alerts\"}"
+        ),
+        Some(alerts.len() as f64)
+    );
+    assert_eq!(
+        metric(&text, "agentwatch_records_produced_total{output=\"dlq\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(&text, "agentwatch_decision_latency_seconds_count"),
+        Some((events.len() + 3) as f64)
+    );
+    let agents: BTreeSet<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
+    assert_eq!(
+        metric(&text, "agentwatch_agents_tracked"),
+        Some(agents.len() as f64)
+    );
+    let by_severity: BTreeMap<String, usize> = alerts.iter().fold(BTreeMap::new(), |mut m, a| {
+        *m.entry(a.severity.as_str().to_string()).or_default() += 1;
+        m
+    });
+    for (severity, count) in by_severity {
+        let series = format!("agentwatch_alerts_total{{severity=\"{severity}\"}}");
+        assert_eq!(metric(&text, &series), Some(count as f64), "{series}");
+    }
+    assert!(!text.contains("agent_id"), "no agent_id labels");
+    // Lag is reported per owned partition once librdkafka's statistics arrive.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = service.get("/metrics").1;
+        let partitions = ["0", "1"]
+            .iter()
+            .filter(|p| {
+                metric(
+                    &text,
+                    &format!("agentwatch_consumer_lag{{partition=\"{p}\",topic=\"{EVENTS}\"}}"),
+                )
+                .is_some()
+            })
+            .count();
+        if partitions == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no consumer lag series:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(service.get("/readyz").0, 200);
+}
+
+#[test]
+fn missing_topics_are_a_clear_startup_error() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = service_config(&broker, &dir.path().join("state"), "missing", "")
+        .replace("create_topics = true", "create_topics = false");
+    let mut service = ServiceProcess::start(dir.path(), "run", &config);
+    let status = service.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1));
+    let log = service.log();
+    assert!(log.contains("[missing_topics]"), "{log}");
+    assert!(
+        log.contains("agent-alerts, agent-commands, agent-events-dlq"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("missing Kafka topic(s): agent-events,"),
+        "{log}"
+    );
+}
