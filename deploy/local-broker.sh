@@ -19,7 +19,11 @@ install() {
     return 0
   fi
   echo "local-broker: building tansu $TANSU_VERSION into $tools (once; about 15 minutes on 2 cores)" >&2
-  cargo install --locked tansu --version "$TANSU_VERSION" --features dynostore,libsql --root "$tools" >&2
+  # Its own build directory (not the caller's CARGO_TARGET_DIR, whose lock a parallel
+  # agentwatch build holds), removed afterwards: only the binary is kept.
+  CARGO_TARGET_DIR="$tools/build" cargo install --locked tansu --version "$TANSU_VERSION" \
+    --features dynostore,libsql --root "$tools" >&2
+  rm -rf "$tools/build"
 }
 
 wait_for_port() {

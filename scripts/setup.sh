@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Installs what building agentwatch needs on Debian/Ubuntu: a C/C++ toolchain and libclang
-# (RocksDB's bindings are generated with bindgen). Idempotent: installs only what is missing.
+# Installs what building agentwatch needs on Debian/Ubuntu: a C/C++ toolchain, libclang
+# (RocksDB's bindings are generated with bindgen), pkg-config and OpenSSL headers.
+# Idempotent: installs only what is missing.
 set -euo pipefail
 
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+# librdkafka's bundled build and the test broker's TLS stack look for these.
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 # bindgen needs libclang itself plus clang's builtin headers: the -dev package brings both.
 # (Do not mistake libclang-cpp, which many images ship, for libclang.)
 if command -v dpkg >/dev/null 2>&1; then
   dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
+  dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 elif ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
   need+=(libclang-dev)
 fi

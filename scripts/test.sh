@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every unit, property and integration test
-# (release mode: the quality test replays ~800k simulated events). Installs what it needs.
+# (release mode: the quality test replays ~800k simulated events), including the Kafka
+# tests against a real broker. Installs what it needs: libclang, cargo-nextest, the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The Kafka tests need a real broker (Tansu). Building it (once, ~15 min) runs alongside
+# the checks below; a cached binary makes this instant.
+broker_log="$(mktemp)"
+deploy/local-broker.sh install >"$broker_log" 2>&1 &
+broker_install=$!
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
@@ -11,5 +17,11 @@ cargo clippy --release --all-targets --quiet -- -D warnings
 echo "== detectors and schemas" >&2
 cargo run --release --quiet --bin agentwatch -- validate --detectors detectors
 cargo run --release --quiet --bin agentwatch -- schemas --check
+echo "== test broker" >&2
+if ! wait "$broker_install"; then
+  cat "$broker_log" >&2
+  echo "test.sh: installing the test broker failed (deploy/local-broker.sh install)" >&2
+  exit 1
+fi
 echo "== tests" >&2
 cargo nextest run --release --no-fail-fast "$@"
