@@ -52,10 +52,19 @@ pub fn stream_events(
     progress: &mut dyn FnMut(u64, f64),
 ) -> Result<u64> {
     let producer: ThreadedProducer<Failures> = client_config(&target.kafka, Role::Producer)
-        .set("linger.ms", "10")
+        // Paced traffic stands for live agents: send each record within a millisecond.
+        // Bulk loads batch more for throughput.
+        .set("linger.ms", if target.rate.is_some() { "1" } else { "10" })
         .set("batch.num.messages", "10000")
         .create_with_context(Failures::default())
         .map_err(|e| Error::kafka("creating producer", e))?;
+    // Connect and learn the partition leaders before the clock starts: record timestamps
+    // are taken when a record is queued, so a cold producer would add its connection
+    // set-up to the latency of the first records.
+    producer
+        .client()
+        .fetch_metadata(Some(&target.topic), Duration::from_secs(10))
+        .map_err(|e| Error::kafka(format!("reading metadata of {}", target.topic), e))?;
     let started = Instant::now();
     let mut last_report = started;
     let mut sent = 0u64;

@@ -34,6 +34,11 @@ pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
                 // librdkafka pauses fetching for this long once its queue is full; the
                 // default (1 s) collapses throughput whenever the engine falls behind.
                 .set("fetch.queue.backoff.ms", "10")
+                // How long a fetch may wait for data. Some brokers (Tansu among them)
+                // answer only when it expires, so librdkafka's default (500 ms) would be
+                // the floor of event-to-decision latency. Apache Kafka answers as soon as
+                // data arrives; there, raising it only saves idle fetch requests.
+                .set("fetch.wait.max.ms", "10")
                 // Statistics carry per-partition consumer lag for the lag gauge.
                 .set("statistics.interval.ms", "5000");
         }

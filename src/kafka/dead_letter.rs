@@ -5,9 +5,9 @@
 //! where it came from. Header names are part of the contract; they are documented in
 //! `deploy/README.md`.
 
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::Message;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 
+use super::batch::Record;
 use crate::model::DecodeError;
 
 /// The decoder's error code (see `DecodeError::code`).
@@ -24,9 +24,10 @@ pub const HEADER_SOURCE_OFFSET: &str = "agentwatch.source.offset";
 /// holds the original payload length.
 pub const HEADER_TRUNCATED: &str = "agentwatch.payload.truncated";
 
-/// The headers of a dead-letter record for `message`: its own headers first, then ours.
-pub fn headers(message: &BorrowedMessage<'_>, error: &DecodeError) -> OwnedHeaders {
-    let original = message.headers();
+/// The headers of a dead-letter record for `record` of `topic`: its own headers first,
+/// then ours.
+pub fn headers(topic: &str, record: &Record, error: &DecodeError) -> OwnedHeaders {
+    let original = record.headers.as_ref();
     let count = original.map_or(0, |h| h.count());
     let mut headers = OwnedHeaders::new_with_capacity(count + 5);
     if let Some(original) = original {
@@ -34,13 +35,13 @@ pub fn headers(message: &BorrowedMessage<'_>, error: &DecodeError) -> OwnedHeade
             headers = headers.insert(header);
         }
     }
-    let partition = message.partition().to_string();
-    let offset = message.offset().to_string();
+    let partition = record.partition.to_string();
+    let offset = record.offset.to_string();
     let detail = error.to_string();
     for (key, value) in [
         (HEADER_ERROR_CODE, error.code()),
         (HEADER_ERROR_DETAIL, detail.as_str()),
-        (HEADER_SOURCE_TOPIC, message.topic()),
+        (HEADER_SOURCE_TOPIC, topic),
         (HEADER_SOURCE_PARTITION, partition.as_str()),
         (HEADER_SOURCE_OFFSET, offset.as_str()),
     ] {

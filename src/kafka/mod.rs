@@ -6,6 +6,7 @@
 //! nothing but hops between executors, so the service loop polls the consumer directly
 //! and hands whole batches to the engine (see `app::run`).
 
+pub mod batch;
 pub mod client;
 pub mod consumer;
 pub mod dead_letter;

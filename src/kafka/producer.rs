@@ -57,7 +57,11 @@ struct DeliveryTracker {
     refused: Mutex<Vec<Refused>>,
 }
 
-impl ClientContext for DeliveryTracker {}
+impl ClientContext for DeliveryTracker {
+    /// The consumer's statistics feed the lag gauge; the producer's are not used (the
+    /// default implementation would log all of them at info level).
+    fn stats(&self, _: rdkafka::Statistics) {}
+}
 
 impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = usize;

@@ -7,6 +7,7 @@ use super::decide::{decide, AgentDecisionState, Policy};
 use crate::detect::{DetectorSet, Observation};
 use crate::error::Result;
 use crate::model::{Alert, Command, Event};
+use super::writer::StateWriter;
 use crate::state::{AgentCache, AgentState, DetectorSlot, StateStore};
 use crate::telemetry::Metrics;
 
@@ -67,8 +68,9 @@ pub struct Engine {
     detectors: DetectorSet,
     options: EngineOptions,
     cache: AgentCache,
-    store: StateStore,
+    store: Arc<StateStore>,
     metrics: Option<Arc<Metrics>>,
+    writer: Option<StateWriter>,
 }
 
 impl Engine {
@@ -78,8 +80,9 @@ impl Engine {
             cache: AgentCache::new(options.cache_capacity),
             detectors,
             options,
-            store,
+            store: Arc::new(store),
             metrics: None,
+            writer: None,
         }
     }
 
@@ -93,6 +96,12 @@ impl Engine {
     /// The running detectors.
     pub fn detectors(&self) -> &DetectorSet {
         &self.detectors
+    }
+
+    /// A shared handle on the state store, for reads from other threads (the service's
+    /// rebalance callback reads stored offsets).
+    pub fn store_handle(&self) -> Arc<StateStore> {
+        Arc::clone(&self.store)
     }
 
     /// The state store.
@@ -184,6 +193,7 @@ impl Engine {
     /// delivered: that ordering is what makes outputs at-least-once and state
     /// exactly-once.
     pub fn commit(&mut self, offsets: &[(&str, u64)]) -> Result<usize> {
+        self.wait_for_commit()?;
         let started = Instant::now();
         let written = self.cache.flush(&self.store, offsets)?;
         if let Some(metrics) = &self.metrics {
@@ -195,6 +205,47 @@ impl Engine {
             "state flushed"
         );
         Ok(written)
+    }
+
+    /// Like [`Engine::commit`], but the RocksDB write happens on a background thread
+    /// while this one goes on processing; only the encoding is done here. Waits for the
+    /// previous background commit first. [`Engine::wait_for_commit`] says when it landed.
+    pub fn commit_in_background(&mut self, offsets: &[(&str, u64)]) -> Result<()> {
+        self.wait_for_commit()?;
+        // The previous batch has landed: clean agents may now be evicted safely.
+        self.cache.evict();
+        let batch = self.cache.take_dirty(&self.store, offsets)?;
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => self.writer.insert(StateWriter::start(
+                Arc::clone(&self.store),
+                self.metrics.clone(),
+            )?),
+        };
+        writer.submit(batch)
+    }
+
+    /// Waits for the background commit in flight, if any. Returns true if one landed.
+    pub fn wait_for_commit(&mut self) -> Result<bool> {
+        let Some(writer) = &mut self.writer else {
+            return Ok(false);
+        };
+        match writer.wait()? {
+            Some((agents, elapsed)) => {
+                tracing::debug!(
+                    agents,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "state flushed in the background"
+                );
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// True while a background commit is being written.
+    pub fn commit_in_flight(&self) -> bool {
+        self.writer.as_ref().is_some_and(StateWriter::in_flight)
     }
 
     /// The next position recorded for `source` by an earlier commit.

@@ -9,6 +9,7 @@
 pub mod decide;
 mod engine;
 mod ids;
+mod writer;
 
 pub use decide::Policy;
 pub use engine::{Engine, EngineOptions, Outputs, ScoreRow};

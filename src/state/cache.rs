@@ -6,7 +6,7 @@ use compact_str::CompactString;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::{AgentState, StateStore};
+use super::{AgentState, StateBatch, StateStore};
 use crate::error::Result;
 
 struct Entry {
@@ -34,8 +34,8 @@ pub struct CacheStats {
 /// A RocksDB read costs 20–40× an in-memory state update (DESIGN §6), so the engine
 /// reads the store only for agents missing here, once per batch via `multi_get`
 /// ([`AgentCache::prefetch`]), and writes only agents changed since the last flush.
-/// Agents beyond `capacity` are evicted only right after a flush, when every agent is
-/// clean, least recently used first: nothing unwritten is ever dropped.
+/// Agents beyond `capacity` are evicted after a flush has landed, least recently used
+/// first, and only if clean: nothing unwritten is ever dropped.
 pub struct AgentCache {
     entries: HashTable<Entry>,
     hasher: DefaultHashBuilder,
@@ -134,21 +134,32 @@ impl AgentCache {
     /// Writes every dirty agent and `offsets` in one batch, marks them clean, then evicts
     /// clean agents beyond capacity. Returns how many agents were written.
     pub fn flush(&mut self, store: &StateStore, offsets: &[(&str, u64)]) -> Result<usize> {
+        let batch = self.take_dirty(store, offsets)?;
+        let count = batch.agents();
+        store.write(batch)?;
+        self.evict();
+        Ok(count)
+    }
+
+    /// Encodes every dirty agent and `offsets` into one batch and marks the agents clean.
+    /// The caller must write the batch before it calls [`AgentCache::evict`] again: an
+    /// evicted agent is reloaded from the store, which must then hold its latest state.
+    pub fn take_dirty(&mut self, store: &StateStore, offsets: &[(&str, u64)]) -> Result<StateBatch> {
         let dirty = self
             .entries
             .iter()
             .filter(|e| e.dirty)
             .map(|e| (e.id.as_str(), &e.state));
-        let mut count = 0;
-        store.commit(dirty.inspect(|_| count += 1), offsets)?;
+        let batch = store.encode(dirty, offsets)?;
         for entry in self.entries.iter_mut() {
             entry.dirty = false;
         }
-        self.evict();
-        Ok(count)
+        Ok(batch)
     }
 
-    fn evict(&mut self) {
+    /// Drops the least recently used clean agents beyond capacity. Dirty agents always
+    /// stay: nothing unwritten is ever dropped.
+    pub fn evict(&mut self) {
         if self.entries.len() <= self.capacity {
             return;
         }
@@ -157,7 +168,7 @@ impl AgentCache {
         let cut = ages.len() - keep;
         let (_, threshold, _) = ages.select_nth_unstable(cut);
         let threshold = *threshold;
-        self.entries.retain(|e| e.last_used >= threshold);
+        self.entries.retain(|e| e.dirty || e.last_used >= threshold);
     }
 
     /// Agents currently in memory.

@@ -16,5 +16,5 @@ pub use agent::{AgentState, Baseline, DetectorSlot, ResponseState, RiskState};
 pub use cache::{AgentCache, CacheStats};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use hours::HourOfWeek;
-pub use store::StateStore;
+pub use store::{StateBatch, StateStore};
 pub use table::{Seen, SeenTable};

@@ -10,6 +10,29 @@ use crate::error::{Error, Result};
 const CF_AGENTS: &str = "agents";
 const CF_OFFSETS: &str = "offsets";
 
+/// Agent states and offsets encoded for one atomic write (see [`StateStore::encode`]).
+pub struct StateBatch {
+    batch: WriteBatch,
+    agents: usize,
+    bytes: usize,
+}
+
+impl StateBatch {
+    /// Agents in the batch.
+    pub fn agents(&self) -> usize {
+        self.agents
+    }
+}
+
+impl std::fmt::Debug for StateBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateBatch")
+            .field("agents", &self.agents)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
 /// The durable half of agent state.
 ///
 /// Two column families: `agents` (agent id → versioned [`AgentState`]) and `offsets`
@@ -105,22 +128,44 @@ impl StateStore {
         agents: impl IntoIterator<Item = (&'a str, &'a AgentState)>,
         offsets: &[(&str, u64)],
     ) -> Result<usize> {
+        let batch = self.encode(agents, offsets)?;
+        self.write(batch)
+    }
+
+    /// Encodes agents and offsets into one batch without writing it, so that the write
+    /// (the slow half) can happen on another thread while the engine goes on.
+    pub fn encode<'a>(
+        &self,
+        agents: impl IntoIterator<Item = (&'a str, &'a AgentState)>,
+        offsets: &[(&str, u64)],
+    ) -> Result<StateBatch> {
         let agents_cf = self.cf(CF_AGENTS)?;
         let offsets_cf = self.cf(CF_OFFSETS)?;
         let mut batch = WriteBatch::default();
         let mut buffer = Vec::with_capacity(512);
-        let mut written = 0;
+        let mut bytes = 0;
+        let mut count = 0;
         for (id, state) in agents {
             buffer.clear();
             encode_state(state, &mut buffer)?;
-            written += buffer.len();
+            bytes += buffer.len();
+            count += 1;
             batch.put_cf(agents_cf, id.as_bytes(), &buffer);
         }
         for (source, next) in offsets {
             batch.put_cf(offsets_cf, source.as_bytes(), next.to_be_bytes());
         }
-        self.db.write(batch).map_err(|e| self.store_err(e))?;
-        Ok(written)
+        Ok(StateBatch {
+            batch,
+            agents: count,
+            bytes,
+        })
+    }
+
+    /// Writes an encoded batch atomically. Returns the bytes of agent values written.
+    pub fn write(&self, batch: StateBatch) -> Result<usize> {
+        self.db.write(batch.batch).map_err(|e| self.store_err(e))?;
+        Ok(batch.bytes)
     }
 
     /// The next position to consume for `source`, if any flush recorded one.

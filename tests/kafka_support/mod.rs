@@ -54,7 +54,7 @@ fn die_with_parent(command: &mut Command) {
     }
 }
 
-/// A Tansu broker on 127.0.0.1, in-memory storage, stopped on drop.
+/// A Tansu broker on 127.0.0.1, SQLite storage in a temporary directory, stopped on drop.
 pub struct Broker {
     child: Child,
     /// `127.0.0.1:PORT`.
@@ -89,7 +89,12 @@ impl Broker {
                     "--advertised-listener-url",
                     &url,
                 ])
-                .args(["--storage-engine", "memory://tansu/"])
+                // SQLite storage, not memory: Tansu 0.6's memory engine answers a fetch
+                // from inside a record batch with the *next* batch, silently skipping
+                // records whenever a consumer resumes mid-batch (see the test
+                // `the_test_broker_resumes_inside_a_record_batch`).
+                .args(["--storage-engine", "sqlite://tansu.db"])
+                .current_dir(dir.path())
                 .stdin(Stdio::null())
                 .stdout(std::fs::File::create(&log).unwrap())
                 .stderr(std::fs::File::create(dir.path().join("tansu.err")).unwrap());

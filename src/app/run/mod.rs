@@ -1,0 +1,251 @@
+//! `agentwatch run`: the Kafka service.
+//!
+//! Two threads of ours, plus librdkafka's network threads and one RocksDB writer:
+//!
+//! ```text
+//!  consumer thread: poll ─► copy into RecordBatch ─┐  (bounded channel, back-pressure)
+//!                                                  ▼
+//!  engine thread:   decode ─► engine ─► produce outputs ─► every flush_interval:
+//!                   wait for acks ─► encode states + offsets ─► state writer thread
+//! ```
+//!
+//! The consumer thread owns the consumer and its rebalance callbacks; the engine thread
+//! ([`worker`]) owns the engine, the producer and the consumed positions, so an agent's
+//! state has exactly one writer. A revocation sends a commit job down the same channel as
+//! the batches, so it waits for precisely the records consumed before it, delivers their
+//! outputs, writes their state and offsets, and only then gives the partitions up.
+//! Assigned partitions start at the offsets RocksDB holds. No async runtime is involved:
+//! every stage is CPU-bound or blocking, and whole batches (not records) cross threads.
+
+mod report;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+
+pub use report::{LatencySummary, RunReport};
+use worker::{Job, Landed, Worker, WorkerOptions};
+
+use crate::config::ServiceConfig;
+use crate::detect::DetectorSet;
+use crate::error::{Error, Result};
+use crate::kafka::batch::RecordBatch;
+use crate::kafka::consumer::{commit_to_group, subscribe, EventConsumer, Partition, PartitionOwner};
+use crate::kafka::producer::OutputProducer;
+use crate::kafka::source_name;
+use crate::kafka::topics::ensure_topics;
+use crate::model::Limits;
+use crate::pipeline::{Engine, EngineOptions};
+use crate::state::StateStore;
+use crate::telemetry::{Metrics, MetricsServer};
+
+/// Most records handed to the engine at once.
+pub const BATCH: usize = 2048;
+/// Batches queued between the threads: enough to keep the engine busy while the consumer
+/// polls, few enough that a revocation waits only briefly.
+const QUEUED_BATCHES: usize = 2;
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// Options of one run beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop (gracefully) once this many records have been consumed; for load tests and
+    /// one-shot backfills.
+    pub max_events: Option<u64>,
+}
+
+/// The consumer's view of the engine thread, used from the rebalance callbacks.
+struct Owner {
+    store: Arc<StateStore>,
+    jobs: SyncSender<Job>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Owner {
+    /// Asks the engine thread to commit everything consumed so far and waits for it.
+    fn commit_all(&self, revoked: Vec<Partition>) -> Result<Vec<(Partition, u64)>> {
+        let (reply, answer) = sync_channel(1);
+        self.jobs
+            .send(Job::Commit { revoked, reply })
+            .map_err(|_| engine_stopped())?;
+        answer.recv().map_err(|_| engine_stopped())?
+    }
+}
+
+fn engine_stopped() -> Error {
+    Error::io(
+        "service",
+        std::io::Error::other("the engine thread stopped"),
+    )
+}
+
+impl PartitionOwner for Owner {
+    fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>> {
+        self.store.offset(&source_name(topic, partition))
+    }
+
+    fn release(&self, partitions: &[Partition]) -> Vec<(Partition, u64)> {
+        match self.commit_all(partitions.to_vec()) {
+            Ok(offsets) => offsets
+                .into_iter()
+                .filter(|(partition, _)| partitions.contains(partition))
+                .collect(),
+            Err(error) => {
+                tracing::error!(%error, code = error.code(), "could not commit revoked partitions");
+                Vec::new()
+            }
+        }
+    }
+
+    fn assigned(&self, partitions: &[Partition]) {
+        self.ready.store(!partitions.is_empty(), Ordering::Relaxed);
+        tracing::info!(partitions = ?partitions.iter().map(|(_, p)| p).collect::<Vec<_>>(), "assignment");
+    }
+}
+
+/// Runs the service until `shutdown` is set (or `options.max_events` are consumed), then
+/// finishes the batch in flight, delivers, commits and returns.
+pub fn run_service(
+    config: &ServiceConfig,
+    shutdown: &AtomicBool,
+    options: &RunOptions,
+) -> Result<RunReport> {
+    let detectors = match &config.detectors_dir {
+        Some(dir) => DetectorSet::load_dir(dir)?,
+        None => DetectorSet::builtin()?,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let server = MetricsServer::start(&config.metrics_listen.to_string(), Arc::clone(&metrics))?;
+    let topics = &config.kafka.topics;
+    ensure_topics(
+        &config.kafka,
+        &[&topics.events, &topics.alerts, &topics.commands, &topics.dlq],
+    )?;
+    let engine = Engine::new(
+        detectors,
+        StateStore::open(&config.state_dir)?,
+        EngineOptions {
+            cache_capacity: config.cache_capacity,
+            ..EngineOptions::default()
+        },
+    )
+    .with_metrics(Arc::clone(&metrics));
+    let store = engine.store_handle();
+    let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
+    let worker = Worker::new(
+        engine,
+        producer,
+        Arc::clone(&metrics),
+        WorkerOptions {
+            topics: topics.clone(),
+            limits: Limits {
+                max_message_bytes: config.max_event_bytes,
+            },
+            flush_interval: config.flush_interval,
+            settle_budget: config.shutdown_timeout,
+            progress_interval: config.progress_interval,
+        },
+    )?;
+    let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
+    let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
+    let landed: Landed = Arc::new(Mutex::new(None));
+    let engine_thread = {
+        let landed = Arc::clone(&landed);
+        std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || worker.serve(incoming, recycle, landed))
+            .map_err(|e| Error::io("starting the engine thread", e))?
+    };
+    let owner = Arc::new(Owner {
+        store,
+        jobs: jobs.clone(),
+        ready: server.readiness(),
+    });
+    let consumer = subscribe(&config.kafka, &topics.events, Arc::clone(&owner), Arc::clone(&metrics))?;
+    tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id, topic = %topics.events, state = %config.state_dir.display(), "service started");
+
+    let consumed = consume(&consumer, &jobs, &recycled, &landed, shutdown, options);
+    let outcome = consumed.and_then(|()| {
+        tracing::info!("stopping: committing the work in flight");
+        let offsets = owner.commit_all(Vec::new())?;
+        if let Err(error) = commit_to_group(&consumer, &offsets, CommitMode::Sync) {
+            tracing::warn!(%error, "committing offsets to the group failed (state store has them)");
+        }
+        Ok(())
+    });
+    server.set_ready(false);
+    consumer.unsubscribe();
+    drop(consumer);
+    drop(owner);
+    drop(jobs);
+    let report = join(engine_thread)?;
+    outcome?;
+    tracing::info!(consumed = report.consumed, dead_letters = report.dead_letters, alerts = report.alerts, commands = report.commands, "stopped");
+    Ok(report)
+}
+
+/// The consumer thread's loop: poll, batch, hand over; commit landed offsets to the group.
+fn consume(
+    consumer: &EventConsumer<Owner>,
+    jobs: &SyncSender<Job>,
+    recycled: &Receiver<RecordBatch>,
+    landed: &Landed,
+    shutdown: &AtomicBool,
+    options: &RunOptions,
+) -> Result<()> {
+    let mut consumed = 0u64;
+    let mut batch = RecordBatch::with_capacity(BATCH);
+    while !shutdown.load(Ordering::Relaxed) {
+        let mut generation = consumer.context().rebalances();
+        let mut wait = POLL_WAIT;
+        while batch.len() < BATCH {
+            let Some(result) = consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            let now = consumer.context().rebalances();
+            if now != generation {
+                // Records collected before a rebalance may belong to partitions that were
+                // revoked; they are consumed again from the committed offsets.
+                batch.clear();
+                generation = now;
+            }
+            match result {
+                Ok(message) => batch.push(&message),
+                Err(error) => tracing::warn!(%error, "consumer error"),
+            }
+        }
+        if !batch.is_empty() {
+            consumed += batch.len() as u64;
+            let next = recycled
+                .try_recv()
+                .unwrap_or_else(|_| RecordBatch::with_capacity(BATCH));
+            let full = std::mem::replace(&mut batch, next);
+            jobs.send(Job::Batch(full)).map_err(|_| engine_stopped())?;
+        }
+        let durable = landed.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(offsets) = durable {
+            if let Err(error) = commit_to_group(consumer, &offsets, CommitMode::Async) {
+                tracing::debug!(%error, "group offset commit failed; the next one supersedes it");
+            }
+        }
+        if options.max_events.is_some_and(|max| consumed >= max) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn join(thread: JoinHandle<Result<RunReport>>) -> Result<RunReport> {
+    thread.join().map_err(|_| {
+        Error::io(
+            "service",
+            std::io::Error::other("the engine thread panicked"),
+        )
+    })?
+}
