@@ -18,7 +18,7 @@ use agentwatch::pipeline::Outputs;
 use agentwatch::sim::{SimConfig, Simulation};
 use agentwatch::state::StateStore;
 use kafka_support::{
-    headers_of, metric, metric_sum, service_config, Broker, ServiceProcess, TestRecord,
+    headers_of, metric, metric_sum, service_config, Broker, ServiceProcess, Storage, TestRecord,
 };
 use rdkafka::message::{Header, Message, OwnedHeaders};
 
@@ -176,7 +176,9 @@ fn dlq_header(name: &str, value: &str) -> OwnedHeaders {
 
 #[test]
 fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_processed() {
-    let broker = Broker::start();
+    // Memory storage: Tansu's SQLite engine cannot serve the 10 MB record, and this test
+    // never resumes inside a record batch (the memory engine's flaw).
+    let broker = Broker::start_with(Storage::Memory);
     broker.create_topics(&[EVENTS], 1);
     let monday = common::monday();
     let valid = |i: u64| {
@@ -314,7 +316,11 @@ fn sigkill_mid_stream_then_restart_counts_every_event_exactly_once() {
     // store has them) but not all of it.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while broker.committed("crash", EVENTS, 2) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no commit:\n{}", first.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no commit:\n{}",
+            first.log()
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     first.signal(libc::SIGKILL);

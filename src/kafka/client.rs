@@ -39,6 +39,11 @@ pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
                 // the floor of event-to-decision latency. Apache Kafka answers as soon as
                 // data arrives; there, raising it only saves idle fetch requests.
                 .set("fetch.wait.max.ms", "10")
+                // Per-partition fetch size. Kafka returns a record larger than this anyway
+                // (KIP-74), but some brokers (Tansu 0.6 on SQLite) return nothing and the
+                // partition stalls; 16 MiB lets oversized events reach the dead-letter
+                // topic there too.
+                .set("fetch.message.max.bytes", (16 * 1024 * 1024).to_string())
                 // Statistics carry per-partition consumer lag for the lag gauge.
                 .set("statistics.interval.ms", "5000");
         }

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::decide::{decide, AgentDecisionState, Policy};
+use super::writer::StateWriter;
 use crate::detect::{DetectorSet, Observation};
 use crate::error::Result;
 use crate::model::{Alert, Command, Event};
-use super::writer::StateWriter;
 use crate::state::{AgentCache, AgentState, DetectorSlot, StateStore};
 use crate::telemetry::Metrics;
 

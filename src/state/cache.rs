@@ -144,7 +144,11 @@ impl AgentCache {
     /// Encodes every dirty agent and `offsets` into one batch and marks the agents clean.
     /// The caller must write the batch before it calls [`AgentCache::evict`] again: an
     /// evicted agent is reloaded from the store, which must then hold its latest state.
-    pub fn take_dirty(&mut self, store: &StateStore, offsets: &[(&str, u64)]) -> Result<StateBatch> {
+    pub fn take_dirty(
+        &mut self,
+        store: &StateStore,
+        offsets: &[(&str, u64)],
+    ) -> Result<StateBatch> {
         let dirty = self
             .entries
             .iter()

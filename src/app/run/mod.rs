@@ -35,7 +35,9 @@ use crate::config::ServiceConfig;
 use crate::detect::DetectorSet;
 use crate::error::{Error, Result};
 use crate::kafka::batch::RecordBatch;
-use crate::kafka::consumer::{commit_to_group, subscribe, EventConsumer, Partition, PartitionOwner};
+use crate::kafka::consumer::{
+    commit_to_group, subscribe, EventConsumer, Partition, PartitionOwner,
+};
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::source_name;
 use crate::kafka::topics::ensure_topics;
@@ -124,7 +126,12 @@ pub fn run_service(
     let topics = &config.kafka.topics;
     ensure_topics(
         &config.kafka,
-        &[&topics.events, &topics.alerts, &topics.commands, &topics.dlq],
+        &[
+            &topics.events,
+            &topics.alerts,
+            &topics.commands,
+            &topics.dlq,
+        ],
     )?;
     let engine = Engine::new(
         detectors,
@@ -166,7 +173,12 @@ pub fn run_service(
         jobs: jobs.clone(),
         ready: server.readiness(),
     });
-    let consumer = subscribe(&config.kafka, &topics.events, Arc::clone(&owner), Arc::clone(&metrics))?;
+    let consumer = subscribe(
+        &config.kafka,
+        &topics.events,
+        Arc::clone(&owner),
+        Arc::clone(&metrics),
+    )?;
     tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id, topic = %topics.events, state = %config.state_dir.display(), "service started");
 
     let consumed = consume(&consumer, &jobs, &recycled, &landed, shutdown, options);
@@ -185,7 +197,13 @@ pub fn run_service(
     drop(jobs);
     let report = join(engine_thread)?;
     outcome?;
-    tracing::info!(consumed = report.consumed, dead_letters = report.dead_letters, alerts = report.alerts, commands = report.commands, "stopped");
+    tracing::info!(
+        consumed = report.consumed,
+        dead_letters = report.dead_letters,
+        alerts = report.alerts,
+        commands = report.commands,
+        "stopped"
+    );
     Ok(report)
 }
 

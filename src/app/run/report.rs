@@ -92,7 +92,13 @@ mod tests {
             ..RunReport::default()
         };
         let line = report.render();
-        assert!(line.starts_with("consumed 1000 records in 0.50s (2000/s)"), "{line}");
-        assert!(line.contains("p50 1.50 ms, p99 9.00 ms, p99.9 12.00 ms, max 20.00 ms"), "{line}");
+        assert!(
+            line.starts_with("consumed 1000 records in 0.50s (2000/s)"),
+            "{line}"
+        );
+        assert!(
+            line.contains("p50 1.50 ms, p99 9.00 ms, p99.9 12.00 ms, max 20.00 ms"),
+            "{line}"
+        );
     }
 }

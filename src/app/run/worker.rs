@@ -76,12 +76,13 @@ impl Worker {
         metrics: Arc<Metrics>,
         options: WorkerOptions,
     ) -> Result<Self> {
-        let latency = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(
-            |e| Error::InvalidInput {
-                context: "latency histogram".into(),
-                detail: e.to_string(),
-            },
-        )?;
+        let latency =
+            hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| {
+                Error::InvalidInput {
+                    context: "latency histogram".into(),
+                    detail: e.to_string(),
+                }
+            })?;
         Ok(Worker {
             engine,
             producer,
@@ -170,7 +171,12 @@ impl Worker {
             match decode_event(payload, &self.options.limits) {
                 Ok(event) => events.push(event),
                 Err(error) => {
-                    tracing::debug!(partition = record.partition, offset = record.offset, code = error.code(), "event rejected to the dead-letter topic");
+                    tracing::debug!(
+                        partition = record.partition,
+                        offset = record.offset,
+                        code = error.code(),
+                        "event rejected to the dead-letter topic"
+                    );
                     self.metrics.record_invalid(&error);
                     self.metrics.record_dead_letter(error.code());
                     let headers = dead_letter::headers(&self.options.topics.events, record, &error);
@@ -262,8 +268,7 @@ impl Worker {
                 .iter()
                 .map(|(partition, next)| (source_name(events, *partition), *next))
                 .collect();
-            let offsets: Vec<(&str, u64)> =
-                sources.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            let offsets: Vec<(&str, u64)> = sources.iter().map(|(s, n)| (s.as_str(), *n)).collect();
             // Waits for the previous batch, which has therefore landed.
             self.engine.commit_in_background(&offsets)?;
             let submitted = self
