@@ -84,9 +84,12 @@ pub fn tail(options: &TailOptions, out: &mut dyn Write, stop: &AtomicBool) -> Re
         } else {
             readable(payload, message.headers())
         };
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::io("writing to stdout", e))?;
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader went away (`tail | head`): stop quietly, like other Unix tools.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(e) => return Err(Error::io("writing to stdout", e)),
+        }
         printed += 1;
     }
     Ok(printed)
