@@ -10,7 +10,7 @@
 //! ```text
 //!  bytes ──► model::decode ──► pipeline::Engine ───────────────► alerts + commands
 //!  (file, memory,              │  state::AgentCache (hot agents)
-//!   Kafka later)               │  state::StateStore (RocksDB: agents + source offsets)
+//!   Kafka)                     │  state::StateStore (RocksDB: agents + source offsets)
 //!                              │  detect::DetectorSet (kinds × TOML instances)
 //!                              └► pipeline::decide (warm-up, cooldown, risk, response tiers)
 //! ```
@@ -26,8 +26,11 @@
 //! - [`pipeline`]: the engine that scores, decides and learns, in that order, per event.
 //! - [`sim`] and [`eval`]: labelled synthetic traffic and the recall/false-alert scoring
 //!   that holds the detectors to a measurable quality bar.
-//! - [`app`]: the commands behind the CLI (`replay`, `simulate`, `demo`, `validate`,
-//!   `schemas`), kept in the library so tests drive exactly what users run.
+//! - [`config`] and [`kafka`]: the service's config file, and the Kafka glue of
+//!   `agentwatch run` (consumer whose partitions start at the offsets RocksDB holds,
+//!   idempotent output producer, dead letters, topic checks).
+//! - [`app`]: the commands behind the CLI (`run`, `replay`, `simulate`, `tail`, `demo`,
+//!   `validate`, `schemas`), kept in the library so tests drive exactly what users run.
 //! - [`telemetry`]: Prometheus metrics, the HTTP endpoint and log set-up.
 //!
 //! Time comes from events, never from the wall clock, so a replay of the same input on the
