@@ -42,6 +42,54 @@ fn validate_reports_problems_with_file_and_line_and_fails() {
 }
 
 #[test]
+fn validate_checks_the_example_service_config() {
+    let out = agentwatch(&["validate", "--config", "deploy/agentwatch.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("no problems; brokers 127.0.0.1:9092"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn validate_reports_every_service_config_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("svc.toml");
+    std::fs::write(
+        &path,
+        "[kafka]\ngroup = \"aw\"\n[state]\nflush_interval = \"often\"\n[metrics]\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = agentwatch(&["validate", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[config]: 3 configuration problem(s)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("svc.toml:2: [kafka] unknown field `group`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("svc.toml:4: flush_interval \"often\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("svc.toml:6: listen \"nowhere\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn simulate_needs_a_destination() {
+    let out = agentwatch(&["simulate", "--agents", "2", "--days", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--output FILE (or -) or --to-kafka"));
+}
+
+#[test]
 fn schemas_check_passes_on_the_committed_files() {
     let out = agentwatch(&["schemas", "--check"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -100,7 +100,13 @@ fn end_to_end_alerts_match_replay_and_catch_every_incident() {
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], 2);
     let (simulation, events) = simulation(30, 7, 11);
-    stream(&broker, &events);
+    // The real command users run to stream traffic in.
+    let streamed = std::process::Command::new(env!("CARGO_BIN_EXE_agentwatch"))
+        .args(["simulate", "--agents", "30", "--days", "7", "--seed", "11"])
+        .args(["--to-kafka", &broker.address, "--topic", EVENTS])
+        .output()
+        .unwrap();
+    assert!(streamed.status.success(), "{streamed:?}");
     let dir = tempfile::tempdir().unwrap();
     let config = service_config(&broker, &dir.path().join("state"), "e2e", "");
     let service = ServiceProcess::start(dir.path(), "run", &config);
@@ -159,6 +165,31 @@ fn end_to_end_alerts_match_replay_and_catch_every_incident() {
         })
         .collect();
     let evaluation = Evaluation::new(&simulation.labels(), &marks, events.len() as u64).unwrap();
+    // `tail` prints every alert readably, one line each (plus a cooldown note at most).
+    let tailed = std::process::Command::new(env!("CARGO_BIN_EXE_agentwatch"))
+        .args([
+            "tail",
+            "--brokers",
+            &broker.address,
+            "--topic",
+            "agent-alerts",
+        ])
+        .args(["--from-beginning", "--max", &alerts.len().to_string()])
+        .args(["--idle-exit", "30"])
+        .output()
+        .unwrap();
+    assert!(tailed.status.success(), "{tailed:?}");
+    let printed = String::from_utf8(tailed.stdout).unwrap();
+    for alert in &alerts {
+        let line = format!("{}  ", alert.agent_id);
+        assert!(
+            printed
+                .lines()
+                .any(|l| l.starts_with(&line) && l.contains(&alert.summary)),
+            "tail did not print {}:\n{printed}",
+            alert.summary
+        );
+    }
     assert_eq!(
         evaluation.overall_recall(),
         1.0,
