@@ -437,6 +437,10 @@ fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
         first.log()
     );
 
+    // The state store, not the group, says where to resume: with the group rewound to
+    // the start, a restart must still consume nothing.
+    broker.rewind_group("graceful", EVENTS, 2, 0);
+    assert_eq!(broker.committed("graceful", EVENTS, 2), 0);
     let mut second = ServiceProcess::start(dir.path(), "second", &config);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while second.get("/readyz").0 != 200 {

@@ -242,6 +242,24 @@ impl Broker {
         }
     }
 
+    /// Overwrites `group`'s committed offsets of `topic` (the group must have no members).
+    pub fn rewind_group(&self, group: &str, topic: &str, partitions: i32, offset: i64) {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Offset(offset))
+                .unwrap();
+        }
+        consumer
+            .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+            .unwrap();
+    }
+
     /// The broker's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
