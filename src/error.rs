@@ -74,6 +74,10 @@ pub enum Error {
         /// The most recent delivery error.
         last_error: String,
     },
+    /// A thread of the service stopped, so the service stops too (the cause was logged
+    /// or returned first).
+    #[error("service stopped: {0}")]
+    Stopped(String),
     /// The metrics endpoint could not be started.
     #[error("metrics endpoint on {addr}: {detail}")]
     Metrics {
@@ -99,6 +103,7 @@ impl Error {
             Error::Kafka { .. } => "kafka",
             Error::MissingTopics(_) => "missing_topics",
             Error::Undelivered { .. } => "undelivered",
+            Error::Stopped(_) => "stopped",
         }
     }
 
@@ -143,6 +148,7 @@ mod tests {
                 source: rdkafka::error::KafkaError::Canceled,
             },
             Error::MissingTopics(vec!["t".into()]),
+            Error::Stopped("x".into()),
             Error::Undelivered {
                 count: 1,
                 waited_ms: 1,

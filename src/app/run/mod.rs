@@ -80,10 +80,7 @@ impl Owner {
 }
 
 fn engine_stopped() -> Error {
-    Error::io(
-        "service",
-        std::io::Error::other("the engine thread stopped"),
-    )
+    Error::Stopped("the engine thread stopped".into())
 }
 
 impl PartitionOwner for Owner {
@@ -195,8 +192,17 @@ pub fn run_service(
     drop(consumer);
     drop(owner);
     drop(jobs);
-    let report = join(engine_thread)?;
-    outcome?;
+    // The engine thread's own error explains a failure best; a failed final commit
+    // (returned in `outcome`) comes next.
+    let joined = join(engine_thread);
+    let report = match (joined, outcome) {
+        (Err(Error::Stopped(_)), Err(error)) => return Err(error),
+        (joined, outcome) => {
+            let report = joined?;
+            outcome?;
+            report
+        }
+    };
     tracing::info!(
         consumed = report.consumed,
         dead_letters = report.dead_letters,
@@ -260,10 +266,7 @@ fn consume(
 }
 
 fn join(thread: JoinHandle<Result<RunReport>>) -> Result<RunReport> {
-    thread.join().map_err(|_| {
-        Error::io(
-            "service",
-            std::io::Error::other("the engine thread panicked"),
-        )
-    })?
+    thread
+        .join()
+        .map_err(|_| Error::Stopped("the engine thread panicked".into()))?
 }

@@ -129,10 +129,9 @@ impl Worker {
                     let failed = result.is_err();
                     let _ = reply.send(result);
                     if failed {
-                        return Err(Error::InvalidInput {
-                            context: "service".into(),
-                            detail: "stopped after a failed commit (see the error above)".into(),
-                        });
+                        return Err(Error::Stopped(
+                            "a commit failed (its error was returned to the caller)".into(),
+                        ));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
