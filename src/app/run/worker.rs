@@ -211,31 +211,27 @@ impl Worker {
     }
 
     fn publish_outputs(&mut self) -> Result<()> {
-        for alert in &self.outputs.alerts {
-            self.scratch.clear();
-            serde_json::to_writer(&mut self.scratch, alert)
-                .map_err(|e| Error::io("encoding alert", e.into()))?;
-            self.producer.send(
-                Output::Alert,
-                &self.options.topics.alerts,
-                Some(alert.agent_id.as_bytes()),
-                &self.scratch,
-                None,
-            )?;
-        }
-        for command in &self.outputs.commands {
-            self.scratch.clear();
-            serde_json::to_writer(&mut self.scratch, command)
-                .map_err(|e| Error::io("encoding command", e.into()))?;
-            self.producer.send(
-                Output::Command,
-                &self.options.topics.commands,
-                Some(command.agent_id.as_bytes()),
-                &self.scratch,
-                None,
-            )?;
-        }
-        Ok(())
+        let topics = &self.options.topics;
+        let alerts = self.outputs.alerts.iter().map(|a| (a.agent_id.as_str(), a));
+        publish(
+            &self.producer,
+            &mut self.scratch,
+            Output::Alert,
+            &topics.alerts,
+            alerts,
+        )?;
+        let commands = self
+            .outputs
+            .commands
+            .iter()
+            .map(|c| (c.agent_id.as_str(), c));
+        publish(
+            &self.producer,
+            &mut self.scratch,
+            Output::Command,
+            &topics.commands,
+            commands,
+        )
     }
 
     /// Record timestamp to now, per record; timestamps have millisecond resolution.
@@ -312,4 +308,21 @@ impl Worker {
         report.latency = LatencySummary::of(&self.latency);
         report
     }
+}
+
+/// Produces JSON records keyed by agent id, reusing one encoding buffer.
+fn publish<'a, T: serde::Serialize + 'a>(
+    producer: &OutputProducer,
+    scratch: &mut Vec<u8>,
+    output: Output,
+    topic: &str,
+    records: impl Iterator<Item = (&'a str, &'a T)>,
+) -> Result<()> {
+    for (agent_id, record) in records {
+        scratch.clear();
+        serde_json::to_writer(&mut *scratch, record)
+            .map_err(|e| Error::io("encoding an output record", e.into()))?;
+        producer.send(output, topic, Some(agent_id.as_bytes()), scratch, None)?;
+    }
+    Ok(())
 }
