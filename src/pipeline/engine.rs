@@ -243,11 +243,6 @@ impl Engine {
         }
     }
 
-    /// True while a background commit is being written.
-    pub fn commit_in_flight(&self) -> bool {
-        self.writer.as_ref().is_some_and(StateWriter::in_flight)
-    }
-
     /// The next position recorded for `source` by an earlier commit.
     pub fn offset(&self, source: &str) -> Result<Option<u64>> {
         self.store.offset(source)

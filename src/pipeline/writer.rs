@@ -74,11 +74,6 @@ impl StateWriter {
             Err(_) => Err(writer_gone()),
         }
     }
-
-    /// True while a batch is being written.
-    pub(super) fn in_flight(&self) -> bool {
-        self.in_flight
-    }
 }
 
 fn writer_gone() -> Error {
