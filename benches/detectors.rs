@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use agentwatch::detect::{DetectorSet, Observation};
+use agentwatch::detect::{DetectorSet, Identity, Observation};
 use agentwatch::model::{decode_event, Limits};
 use agentwatch::sim::flat_load;
 use agentwatch::state::Baseline;
@@ -33,6 +33,7 @@ fn detectors(c: &mut Criterion) {
             let obs = Observation {
                 event,
                 baseline: &baseline,
+                identity: Identity::default(),
             };
             instance.detector.score(&obs, &mut state);
             instance.detector.learn(&obs, &mut state, false);
@@ -45,6 +46,7 @@ fn detectors(c: &mut Criterion) {
                         let obs = Observation {
                             event,
                             baseline: &baseline,
+                            identity: Identity::default(),
                         };
                         let finding = instance.detector.score(&obs, state);
                         let anomalous = black_box(finding).is_some_and(|f| f.score() > 0.5);

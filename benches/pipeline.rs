@@ -25,7 +25,8 @@ fn pipeline(c: &mut Criterion) {
                     DetectorSet::builtin().unwrap(),
                     StateStore::open(dir.path()).unwrap(),
                     EngineOptions::default(),
-                );
+                )
+                .unwrap();
                 (dir, engine)
             },
             |(dir, mut engine)| {

@@ -14,6 +14,12 @@ pub enum Error {
     /// The detector directory holds one or more invalid files; every problem is listed.
     #[error("{} detector configuration problem(s):\n{}", .0.len(), .0.join("\n"))]
     DetectorConfig(Vec<String>),
+    /// The agent registry file holds one or more invalid records; every problem is listed.
+    #[error("{} registry problem(s):\n{}", .0.len(), .0.join("\n"))]
+    Registry(Vec<String>),
+    /// A signing or verification key is missing, unreadable or malformed.
+    #[error("signing key: {0}")]
+    SigningKey(String),
     /// RocksDB refused an operation.
     #[error("state store at {path}: {source}")]
     Store {
@@ -104,6 +110,8 @@ impl Error {
             Error::MissingTopics(_) => "missing_topics",
             Error::Undelivered { .. } => "undelivered",
             Error::Stopped(_) => "stopped",
+            Error::Registry(_) => "registry",
+            Error::SigningKey(_) => "signing_key",
         }
     }
 
@@ -149,6 +157,8 @@ mod tests {
             },
             Error::MissingTopics(vec!["t".into()]),
             Error::Stopped("x".into()),
+            Error::Registry(vec!["x".into()]),
+            Error::SigningKey("x".into()),
             Error::Undelivered {
                 count: 1,
                 waited_ms: 1,

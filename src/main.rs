@@ -19,14 +19,18 @@ use agentwatch::app::replay::{
     peak_rss_bytes, run_replay, ReplayConfig, ReplaySinks, SCORES_HEADER,
 };
 use agentwatch::app::run::RunOptions;
-use agentwatch::app::simulate::{simulate, write_events};
+use agentwatch::app::simulate::{plan_simulation, simulate, write_events};
 use agentwatch::app::stream::{stream_events, StreamTarget};
 use agentwatch::app::tail::{tail, TailOptions};
+use agentwatch::app::verify::verify_commands;
 use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::detect::DetectorSet;
 use agentwatch::eval::{load_labels, Evaluation};
+use agentwatch::identity::Registry;
+use agentwatch::model::time::parse_rfc3339;
 use agentwatch::pipeline::{Engine, EngineOptions};
-use agentwatch::sim::{flat_load, SimConfig, Simulation};
+use agentwatch::signing::{Signer, Verifier};
+use agentwatch::sim::{flat_load, SimConfig};
 use agentwatch::state::StateStore;
 use agentwatch::telemetry::{init_logging, LogFormat};
 
@@ -66,6 +70,10 @@ enum Command {
         /// Seconds to spread the simulated days over (0: as fast as possible).
         #[arg(long, default_value_t = 15.0)]
         pace: f64,
+        /// Sign commands with this key (default: $AGENTWATCH_SIGNING_KEY, else a
+        /// throwaway key made for this run).
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
     },
     /// Run a file of agent events through the engine.
     Replay(ReplayArgs),
@@ -89,6 +97,10 @@ enum Command {
         /// Leave out the attacks.
         #[arg(long)]
         no_attacks: bool,
+        /// Write the fleet's agent registry here (TOML, or JSON for .json) and inject
+        /// identity and policy attacks too.
+        #[arg(long, conflicts_with = "flat_events")]
+        registry: Option<PathBuf>,
         /// Instead of realistic traffic, write this many events spread evenly over
         /// --agents for throughput measurements (no schedules, no attacks).
         #[arg(long, conflicts_with_all = ["labels", "no_attacks"])]
@@ -149,6 +161,42 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Make an Ed25519 key pair for signing commands: PREFIX.key (secret, mode 0600)
+    /// and PREFIX.pub (for enforcers).
+    Keygen {
+        /// Path prefix of the two files.
+        #[arg(long, default_value = "agentwatch")]
+        out: PathBuf,
+    },
+    /// Check signed commands (JSON lines) the way an enforcer must before acting on
+    /// them; exits non-zero if any is tampered with, unsigned, signed by another key
+    /// or expired.
+    Verify {
+        /// The public key file written by `keygen`.
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Commands file, or - for stdin.
+        #[arg(long, default_value = "-")]
+        input: String,
+        /// Check expiry as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Show what the engine believes is normal for an agent, its recent alerts and its
+    /// registry record.
+    Inspect {
+        /// The agent.
+        agent_id: String,
+        /// State directory (of `run` or `replay --state`); read-only, safe while running.
+        #[arg(long)]
+        state: PathBuf,
+        /// Registry file to show the agent's record from.
+        #[arg(long)]
+        registry: Option<PathBuf>,
+        /// Detector directory the state was built with (default: the built-in ones).
+        #[arg(long)]
+        detectors: Option<PathBuf>,
+    },
     /// Generate or check the JSON Schemas of the wire formats.
     Schemas {
         /// Write schemas into --dir.
@@ -191,6 +239,7 @@ fn run(command: Command) -> Result<()> {
             detectors,
             metrics_addr,
             pace,
+            signing_key,
         } => {
             if !(0.0..=3600.0).contains(&pace) {
                 bail!("--pace must be between 0 and 3600 seconds");
@@ -205,6 +254,7 @@ fn run(command: Command) -> Result<()> {
                 detectors,
                 metrics_addr: Some(metrics_addr),
                 pace: Duration::from_secs_f64(pace),
+                signing_key,
             };
             let stdout = std::io::stdout();
             run_demo(&options, &mut stdout.lock())?;
@@ -218,6 +268,7 @@ fn run(command: Command) -> Result<()> {
             output,
             labels,
             no_attacks,
+            registry,
             flat_events,
             to_kafka,
             topic,
@@ -237,6 +288,7 @@ fn run(command: Command) -> Result<()> {
                     topic,
                     rate,
                     labels.as_deref(),
+                    registry.as_deref(),
                 );
             }
             let Some(output) = output else {
@@ -263,7 +315,13 @@ fn run(command: Command) -> Result<()> {
                 eprintln!("wrote {written} flat-load events for {agents} agents (seed {seed})");
                 return Ok(());
             }
-            let report = simulate(config, &mut writer, labels.as_deref(), &mut progress)?;
+            let report = simulate(
+                config,
+                registry.as_deref(),
+                &mut writer,
+                labels.as_deref(),
+                &mut progress,
+            )?;
             let incidents: Vec<String> = report
                 .incidents
                 .iter()
@@ -336,6 +394,46 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Keygen { out } => {
+            let files = agentwatch::signing::write_key_pair(&out)?;
+            println!(
+                "key {}: signing key {} (secret; point [signing] key_file or --signing-key at it), public key {} (for enforcers)",
+                files.key_id,
+                files.secret.display(),
+                files.public.display()
+            );
+            Ok(())
+        }
+        Command::Verify {
+            public_key,
+            input,
+            at,
+        } => verify(&public_key, &input, at.as_deref()),
+        Command::Inspect {
+            agent_id,
+            state,
+            registry,
+            detectors,
+        } => {
+            let detectors = match &detectors {
+                Some(dir) => DetectorSet::load_dir(dir)?,
+                None => DetectorSet::builtin()?,
+            };
+            let registry = registry.as_deref().map(load_registry).transpose()?;
+            let store = StateStore::open_read_only(&state)?;
+            let agent = store.load_agent(&agent_id)?;
+            let record = registry.as_ref().and_then(|r| r.agent(&agent_id));
+            print!(
+                "{}",
+                agentwatch::app::inspect::render_inspection(
+                    &agent_id,
+                    agent.as_ref(),
+                    record,
+                    &detectors
+                )
+            );
+            Ok(())
+        }
         Command::Schemas { write, check, dir } => {
             if write {
                 for path in agentwatch::schema::write(&dir)? {
@@ -385,6 +483,61 @@ fn run_service(
     Ok(())
 }
 
+fn verify(public_key: &Path, input: &str, at: Option<&str>) -> Result<()> {
+    let verifier = Verifier::load(public_key)?;
+    let now_ms = match at {
+        Some(text) => {
+            parse_rfc3339(text).with_context(|| format!("--at {text:?} is not an RFC 3339 time"))?
+        }
+        None => chrono::Utc::now().timestamp_millis(),
+    };
+    let mut reader: Box<dyn BufRead> = if input == "-" {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        Box::new(BufReader::new(
+            File::open(input).with_context(|| format!("opening {input}"))?,
+        ))
+    };
+    let report = verify_commands(
+        &verifier,
+        &mut reader,
+        now_ms,
+        &mut std::io::stdout().lock(),
+    )?;
+    eprintln!(
+        "{} command(s) verified with key {}, {} rejected",
+        report.accepted,
+        verifier.key_id(),
+        report.rejected.len()
+    );
+    if !report.all_valid() {
+        if report.accepted == 0 && report.rejected.is_empty() {
+            bail!("no commands in {input}");
+        }
+        bail!(
+            "{} command(s) failed verification: do not act on them",
+            report.rejected.len()
+        );
+    }
+    Ok(())
+}
+
+/// Loads a registry file and logs what it holds.
+fn load_registry(path: &Path) -> Result<Registry> {
+    let registry = agentwatch::identity::load_file(path)?;
+    tracing::info!(agents = registry.len(), file = %path.display(), "registry loaded");
+    Ok(registry)
+}
+
+/// The command signer: `--signing-key` if given, else `$AGENTWATCH_SIGNING_KEY`.
+fn signer_from(file: Option<&Path>) -> Result<Option<Arc<Signer>>> {
+    let signer = Signer::resolve(file)?;
+    if let Some(signer) = &signer {
+        tracing::info!(key_id = signer.key_id(), "commands will be signed");
+    }
+    Ok(signer.map(Arc::new))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn stream_simulation(
     agents: usize,
@@ -396,6 +549,7 @@ fn stream_simulation(
     topic: String,
     rate: Option<f64>,
     labels: Option<&Path>,
+    registry: Option<&Path>,
 ) -> Result<()> {
     if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         bail!("--rate must be a positive number of events per second");
@@ -413,12 +567,15 @@ fn stream_simulation(
     let sent = match flat_events {
         Some(events) => stream_events(flat_load(agents, events, seed), &target, &mut report)?,
         None => {
-            let simulation = Simulation::new(SimConfig {
-                agents,
-                days,
-                seed,
-                attacks,
-            });
+            let simulation = plan_simulation(
+                SimConfig {
+                    agents,
+                    days,
+                    seed,
+                    attacks,
+                },
+                registry,
+            )?;
             if let Some(path) = labels {
                 let text = serde_json::to_string_pretty(&simulation.labels())?;
                 std::fs::write(path, text + "\n")
@@ -461,6 +618,13 @@ struct ReplayArgs {
     /// Stop after this many input lines (a later run on the same --state resumes).
     #[arg(long)]
     max_lines: Option<u64>,
+    /// Agent registry (TOML or JSON): turns on identity and policy checks and names
+    /// owners on alerts.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Sign commands with this key (default: $AGENTWATCH_SIGNING_KEY if set).
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
 }
 
 fn replay(args: ReplayArgs) -> Result<()> {
@@ -483,7 +647,13 @@ fn replay(args: ReplayArgs) -> Result<()> {
         record_scores: args.scores.is_some(),
         ..EngineOptions::default()
     };
-    let mut engine = Engine::new(detectors, store, options);
+    let mut engine = Engine::new(detectors, store, options)?;
+    if let Some(path) = &args.registry {
+        engine = engine.with_registry(load_registry(path)?);
+    }
+    if let Some(signer) = signer_from(args.signing_key.as_deref())? {
+        engine = engine.with_signer(signer);
+    }
     let (reader, source): (Box<dyn BufRead>, String) = if args.input == "-" {
         (
             Box::new(BufReader::new(std::io::stdin().lock())),

@@ -11,9 +11,11 @@ use super::simulate::SimReader;
 use crate::detect::DetectorSet;
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
+use crate::identity::{AgentRecord, Registry};
 use crate::model::time::{format_short, parse_rfc3339};
 use crate::model::{Alert, Command, Severity};
 use crate::pipeline::{Engine, EngineOptions, Outputs};
+use crate::signing::Signer;
 use crate::sim::{SimConfig, Simulation};
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, MetricsServer};
@@ -29,6 +31,8 @@ pub struct DemoOptions {
     pub metrics_addr: Option<String>,
     /// Wall-clock time to spread the simulated days over (zero: as fast as possible).
     pub pace: Duration,
+    /// Signing key file (`None`: `$AGENTWATCH_SIGNING_KEY`, else a throwaway key).
+    pub signing_key: Option<PathBuf>,
 }
 
 /// What the demo found.
@@ -55,12 +59,27 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
         Some(addr) => Some(start_metrics(addr, Arc::clone(&metrics))?),
         None => None,
     };
-    let mut engine =
-        Engine::new(detectors, store, EngineOptions::default()).with_metrics(Arc::clone(&metrics));
-    let simulation = Simulation::new(options.sim);
+    let simulation = Simulation::with_policy(options.sim);
+    let registry = Registry::new(
+        simulation
+            .registry()
+            .into_iter()
+            .map(|spec| AgentRecord::compile(spec, true))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(Error::Registry)?,
+    );
+    let signer = match Signer::resolve(options.signing_key.as_deref())? {
+        Some(signer) => signer,
+        None => Signer::generate()?,
+    };
+    let key_id = signer.key_id().to_owned();
+    let mut engine = Engine::new(detectors, store, EngineOptions::default())?
+        .with_metrics(Arc::clone(&metrics))
+        .with_registry(registry)
+        .with_signer(Arc::new(signer));
     let days = options.sim.days;
     let header = format!(
-        "agentwatch demo: {} simulated agents over {days} days ({} labelled attacks); state in {}{}\n",
+        "agentwatch demo: {} registered agents over {days} days ({} labelled attacks); commands signed with key {key_id}; state in {}{}\n",
         simulation.agents().len(),
         simulation.attacks().len(),
         state_dir.path().display(),

@@ -2,6 +2,7 @@
 //! what users run; `main.rs` only parses arguments and prints errors.
 
 pub mod demo;
+pub mod inspect;
 mod lines;
 pub mod progress;
 pub mod replay;
@@ -9,5 +10,6 @@ pub mod run;
 pub mod simulate;
 pub mod stream;
 pub mod tail;
+pub mod verify;
 
 pub use lines::LineBatcher;

@@ -76,15 +76,29 @@ pub struct SimulateReport {
     pub incidents: BTreeMap<String, usize>,
 }
 
-/// Writes the events of `config` to `output` and, if asked, the labels to `labels`.
-/// Calls `progress` with the running event count every million events.
+/// Plans a simulation. With `registry`, the fleet's registry is written there (TOML, or
+/// JSON for a `.json` path) and the identity and policy attacks are injected too, since
+/// the registry is what makes them recognisable.
+pub fn plan_simulation(config: SimConfig, registry: Option<&Path>) -> Result<Simulation> {
+    let Some(path) = registry else {
+        return Ok(Simulation::new(config));
+    };
+    let simulation = Simulation::with_policy(config);
+    crate::identity::write_file(path, &simulation.registry())?;
+    Ok(simulation)
+}
+
+/// Writes the events of `config` to `output` and, if asked, the labels to `labels` and
+/// the fleet's registry to `registry` (see [`plan_simulation`]). Calls `progress` with
+/// the running event count every million events.
 pub fn simulate(
     config: SimConfig,
+    registry: Option<&Path>,
     output: &mut dyn Write,
     labels: Option<&Path>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<SimulateReport> {
-    let simulation = Simulation::new(config);
+    let simulation = plan_simulation(config, registry)?;
     let mut report = SimulateReport {
         agents: simulation.agents().len(),
         ..SimulateReport::default()

@@ -44,6 +44,11 @@ impl std::fmt::Debug for Instance {
 }
 
 impl Instance {
+    /// True once the agent has done enough for this instance to speak about it.
+    pub fn warmed_up(&self, baseline: &crate::state::Baseline, now_ms: i64) -> bool {
+        baseline.events >= self.warmup.events && baseline.age_hours(now_ms) >= self.warmup.hours
+    }
+
     /// True if this instance looks at `event`.
     pub fn matches(&self, event: &Event<'_>) -> bool {
         self.actions.matches(&event.action) && self.systems.matches(&event.system)
@@ -66,13 +71,22 @@ pub struct DetectorSet {
 
 /// The instance files shipped in `detectors/`, compiled in so that `demo` and `replay`
 /// work from any directory.
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "new_system.toml",
-        include_str!("../../detectors/new_system.toml"),
-    ),
-    ("rate.toml", include_str!("../../detectors/rate.toml")),
-    ("volume.toml", include_str!("../../detectors/volume.toml")),
+macro_rules! builtin {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../detectors/", $name)))),*]
+    };
+}
+const BUILTIN: &[(&str, &str)] = builtin![
+    "credential_age.toml",
+    "credential_misuse.toml",
+    "denied_burst.toml",
+    "high_risk_action.toml",
+    "new_system.toml",
+    "off_hours.toml",
+    "rate.toml",
+    "scope_violation.toml",
+    "unregistered_agent.toml",
+    "volume.toml",
 ];
 
 impl DetectorSet {
@@ -311,7 +325,21 @@ high = 0.8
     fn builtin_detectors_load() {
         let set = DetectorSet::builtin().unwrap();
         let ids: Vec<_> = set.iter().map(|i| i.id.as_str()).collect();
-        assert_eq!(ids, ["new_system", "rate", "volume"]);
+        assert_eq!(
+            ids,
+            [
+                "credential_age",
+                "credential_misuse",
+                "denied_burst",
+                "high_risk_action",
+                "new_system",
+                "off_hours",
+                "rate",
+                "scope_violation",
+                "unregistered_agent",
+                "volume"
+            ]
+        );
     }
 
     #[test]

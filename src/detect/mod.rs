@@ -15,10 +15,14 @@ mod matcher;
 pub mod registry;
 
 pub use config::{Response, Thresholds, Warmup};
+pub use kinds::fact;
 pub use loader::{instance_key, DetectorSet, Instance};
 pub use matcher::Pattern;
 pub use registry::KindState;
 
+use std::collections::BTreeMap;
+
+use crate::identity::{AgentRecord, Registry};
 use crate::model::{Anomaly, Event};
 use crate::state::Baseline;
 
@@ -29,6 +33,21 @@ pub struct Observation<'a> {
     pub event: &'a Event<'a>,
     /// The agent's shared baseline, as it was before this event.
     pub baseline: &'a Baseline,
+    /// What the registry and the fleet's traffic say about who the agent is.
+    pub identity: Identity<'a>,
+}
+
+/// Facts about the agent's identity, looked up once per event by the engine so that
+/// policy detectors stay pure functions of what they are given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity<'a> {
+    /// The registry, when one is configured (`None`: agentwatch is purely behavioural).
+    pub registry: Option<&'a Registry>,
+    /// The agent's registry record.
+    pub record: Option<&'a AgentRecord>,
+    /// The first agent seen using the event's credential, and when, learned from the
+    /// fleet's own traffic (so shared credentials are caught even without a registry).
+    pub credential_first_use: Option<(&'a str, i64)>,
 }
 
 /// A detector's verdict on one event, before the engine decides what to do with it.
@@ -77,4 +96,14 @@ pub trait Detector: Send + Sync {
 
     /// One sentence with numbers that a person can act on.
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String;
+
+    /// Adds the facts behind a finding to the alert's evidence context (policy kinds
+    /// name the rule that was broken). Most kinds have nothing to add.
+    fn explain(
+        &self,
+        _obs: &Observation<'_>,
+        _finding: &Finding,
+        _context: &mut BTreeMap<String, String>,
+    ) {
+    }
 }

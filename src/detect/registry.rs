@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kinds::{new_system, rate, volume};
+use super::kinds::{
+    credential_misuse, denied_burst, high_risk_action, new_system, off_hours, rate,
+    scope_violation, unregistered_agent, volume,
+};
 use super::Detector;
 
 /// How a kind is built from an instance file.
@@ -18,7 +21,17 @@ pub struct KindSpec {
 }
 
 /// Every kind this build knows.
-pub const KINDS: &[KindSpec] = &[new_system::SPEC, volume::SPEC, rate::SPEC];
+pub const KINDS: &[KindSpec] = &[
+    new_system::SPEC,
+    volume::SPEC,
+    rate::SPEC,
+    off_hours::SPEC,
+    denied_burst::SPEC,
+    unregistered_agent::SPEC,
+    scope_violation::SPEC,
+    high_risk_action::SPEC,
+    credential_misuse::SPEC,
+];
 
 /// Looks a kind up by name.
 pub fn find(name: &str) -> Option<&'static KindSpec> {
@@ -37,6 +50,11 @@ pub enum KindState {
     Volume(volume::State),
     /// See [`rate`].
     Rate(rate::State),
+    /// Kinds that keep nothing per agent (policy checks, and `off_hours`, which reads
+    /// the shared baseline).
+    Stateless,
+    /// See [`denied_burst`].
+    DeniedBurst(denied_burst::State),
 }
 
 /// Typed access to one variant of [`KindState`].
@@ -80,6 +98,7 @@ macro_rules! kind_state_of {
 kind_state_of!(NewSystem, new_system::State);
 kind_state_of!(Volume, volume::State);
 kind_state_of!(Rate, rate::State);
+kind_state_of!(DeniedBurst, denied_burst::State);
 
 /// Parses the `[params]` table of an instance file into a kind's typed parameters.
 pub fn parse_params<P: serde::de::DeserializeOwned + Default>(

@@ -26,6 +26,10 @@ pub struct Incident {
     pub start: String,
     /// Last event of the incident (RFC 3339).
     pub end: String,
+    /// The detector instance that must catch it; when set, alerts from other detectors
+    /// do not count towards this incident (they still are not false alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
 }
 
 /// Reads a labels file.
@@ -105,7 +109,11 @@ impl Evaluation {
         for (incident, span) in incidents.iter().zip(&spans) {
             let entry = per_kind.entry(incident.kind.clone()).or_default();
             entry.incidents += 1;
-            if alerts.iter().any(|a| matches(a, (incident, span))) {
+            let caught = alerts.iter().any(|a| {
+                matches(a, (incident, span))
+                    && incident.detector.as_ref().is_none_or(|d| *d == a.detector)
+            });
+            if caught {
                 entry.detected += 1;
             } else {
                 missed.push(incident.clone());
@@ -201,6 +209,7 @@ mod tests {
             kind: kind.into(),
             start: "2026-01-05T10:00:00Z".into(),
             end: "2026-01-05T10:10:00Z".into(),
+            detector: None,
         }
     }
 

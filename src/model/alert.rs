@@ -61,6 +61,9 @@ pub enum Anomaly {
     OffHours,
     /// A rule was broken (facts, not statistics).
     Policy,
+    /// Far more denied or failed actions than the agent's own failure rate allows (an
+    /// agent probing its boundaries).
+    Probing,
 }
 
 /// The detector instance that produced the finding.

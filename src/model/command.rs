@@ -77,4 +77,23 @@ pub struct Command {
     pub expires_at: String,
     /// Which engine issued it.
     pub issued_by: String,
+    /// Ed25519 signature over the command's canonical encoding (README, "Verifying
+    /// commands"). Absent only when no signing key is configured, and an enforcer must
+    /// then refuse the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<CommandSignature>,
+}
+
+/// Who vouches for a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CommandSignature {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// Id of the signing key (16 hex digits: the first 8 bytes of BLAKE3 of the public
+    /// key), so that keys can be rotated and enforcers can trust several.
+    #[schemars(length(min = 16, max = 16))]
+    pub key_id: String,
+    /// Base64 of the 64-byte signature over `"agentwatch.command.v1\n"` followed by the
+    /// command without `signature` as JSON with sorted keys and no whitespace.
+    pub value: String,
 }

@@ -11,7 +11,7 @@ mod scan;
 pub mod time;
 
 pub use alert::{Alert, Anomaly, DetectorRef, Evidence, Severity};
-pub use command::{Command, CommandAction, CommandReason};
+pub use command::{Command, CommandAction, CommandReason, CommandSignature};
 pub use decode::{decode_event, DecodeError, Limits};
 pub use event::{AgentEventV1, Event, EventTime, Outcome};
 

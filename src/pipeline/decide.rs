@@ -88,7 +88,7 @@ pub(super) fn decide(
     let score = finding.score();
     let severity = instance.thresholds.severity(score)?;
     let baseline = obs.baseline;
-    if baseline.events < instance.warmup.events || baseline.age_hours(now) < instance.warmup.hours {
+    if !instance.warmed_up(baseline, now) {
         return None;
     }
     if let Some(last) = agent.slot.last_alert_ms {
@@ -105,9 +105,13 @@ pub(super) fn decide(
 
     let id = alert_id(&instance.id, &event.agent_id, &event.event_id);
     let summary = instance.detector.summarize(obs, finding);
-    let owner = event
-        .owner
-        .as_deref()
+    // The registry is authoritative; the event's own claim and what earlier events
+    // claimed are fallbacks for agents it does not know.
+    let owner = obs
+        .identity
+        .record
+        .and_then(|r| r.owner())
+        .or(event.owner.as_deref())
         .or(baseline.owner.as_deref())
         .map(str::to_owned);
     let credential_id = event.credential_id.as_deref().map(str::to_owned);
@@ -140,7 +144,7 @@ pub(super) fn decide(
         risk: round(risk, 3),
         anomaly: finding.anomaly,
         summary,
-        evidence: evidence(obs, finding),
+        evidence: evidence(instance, obs, finding),
         event_ids: vec![event.event_id.to_string()],
         credential_id,
         commands: commands.iter().map(|c| c.command_id.clone()).collect(),
@@ -206,10 +210,11 @@ fn respond(
         },
         expires_at: format_rfc3339(expires),
         issued_by: policy.issued_by.clone(),
+        signature: None,
     }]
 }
 
-fn evidence(obs: &Observation<'_>, finding: &Finding) -> Evidence {
+fn evidence(instance: &Instance, obs: &Observation<'_>, finding: &Finding) -> Evidence {
     let event = obs.event;
     let mut context = BTreeMap::new();
     context.insert("system".to_owned(), event.system.to_string());
@@ -223,6 +228,7 @@ fn evidence(obs: &Observation<'_>, finding: &Finding) -> Evidence {
     for (key, value) in &event.attributes {
         context.insert(format!("attributes.{key}"), value.to_string());
     }
+    instance.detector.explain(obs, finding, &mut context);
     Evidence {
         observed: round(finding.observed, 6),
         expected: round(finding.expected, 6),

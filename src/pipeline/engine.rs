@@ -3,12 +3,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::credentials::CredentialLedger;
 use super::decide::{decide, AgentDecisionState, Policy};
 use super::writer::StateWriter;
-use crate::detect::{DetectorSet, Observation};
+use crate::detect::{DetectorSet, Identity, Observation};
 use crate::error::Result;
+use crate::identity::{Registry, RegistryUpdate};
 use crate::model::{Alert, Command, Event};
-use crate::state::{AgentCache, AgentState, DetectorSlot, StateStore};
+use crate::signing::Signer;
+use crate::state::{AgentCache, AgentState, DetectorSlot, RecentAlert, StateStore};
 use crate::telemetry::Metrics;
 
 /// Tuning knobs that are not detector configuration.
@@ -71,18 +74,55 @@ pub struct Engine {
     store: Arc<StateStore>,
     metrics: Option<Arc<Metrics>>,
     writer: Option<StateWriter>,
+    registry: Option<Registry>,
+    credentials: CredentialLedger,
+    signer: Option<Arc<Signer>>,
 }
 
 impl Engine {
-    /// An engine over `store` running `detectors`.
-    pub fn new(detectors: DetectorSet, store: StateStore, options: EngineOptions) -> Self {
-        Engine {
+    /// An engine over `store` running `detectors`. Reads every stored agent once to
+    /// rebuild the cross-agent credential ledger (see [`CredentialLedger`]).
+    pub fn new(detectors: DetectorSet, store: StateStore, options: EngineOptions) -> Result<Self> {
+        let credentials = CredentialLedger::rebuild(&store)?;
+        Ok(Engine {
             cache: AgentCache::new(options.cache_capacity),
             detectors,
             options,
             store: Arc::new(store),
             metrics: None,
             writer: None,
+            registry: None,
+            credentials,
+            signer: None,
+        })
+    }
+
+    /// Checks agents against `registry` from now on (policy detectors, owners on alerts).
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Signs every command with `signer` from now on.
+    pub fn with_signer(mut self, signer: Arc<Signer>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The registry, if one is configured.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.registry.as_ref()
+    }
+
+    /// Applies a registry change between batches. Turns the registry on if it was off:
+    /// the first record on the registry topic is what makes a deployment registry-backed.
+    pub fn apply(&mut self, update: RegistryUpdate) {
+        let registry = self.registry.get_or_insert_with(Registry::default);
+        match update {
+            RegistryUpdate::Upsert(record) => registry.upsert(record),
+            RegistryUpdate::Remove(agent_id) => {
+                registry.remove(&agent_id);
+            }
         }
     }
 
@@ -117,7 +157,7 @@ impl Engine {
         let alerts_before = out.alerts.len();
         let commands_before = out.commands.len();
         for (index, event) in events.iter().enumerate() {
-            self.process_event(index, event, out);
+            self.process_event(index, event, out)?;
         }
         if let Some(metrics) = &self.metrics {
             metrics.record_batch(
@@ -130,7 +170,7 @@ impl Engine {
         Ok(())
     }
 
-    fn process_event(&mut self, index: usize, event: &Event<'_>, out: &mut Outputs) {
+    fn process_event(&mut self, index: usize, event: &Event<'_>, out: &mut Outputs) -> Result<()> {
         let state = self.cache.get_mut(&event.agent_id);
         state.baseline.count(event);
         let AgentState {
@@ -138,7 +178,17 @@ impl Engine {
             slots,
             risk,
             response,
+            recent,
         } = state;
+        let registry = self.registry.as_ref();
+        let identity = Identity {
+            registry,
+            record: registry.and_then(|r| r.agent(&event.agent_id)),
+            credential_first_use: event
+                .credential_id
+                .as_deref()
+                .and_then(|c| self.credentials.first_use(c)),
+        };
         let mut any_anomalous = false;
         for (detector_index, instance) in self.detectors.iter().enumerate() {
             if !instance.matches(event) {
@@ -147,7 +197,11 @@ impl Engine {
             let slot_index =
                 DetectorSlot::find_or_insert(slots, instance.key, || instance.detector.new_state());
             let slot = &mut slots[slot_index];
-            let obs = Observation { event, baseline };
+            let obs = Observation {
+                event,
+                baseline,
+                identity,
+            };
             let finding = instance.detector.score(&obs, &mut slot.state);
             let score = finding.as_ref().map_or(0.0, |f| f.score());
             if self.options.record_scores {
@@ -157,7 +211,10 @@ impl Engine {
                     score,
                 });
             }
-            let anomalous = score >= instance.thresholds.alert_score();
+            // During warm-up a detector learns everything: it does not know yet what is
+            // normal, so nothing it scores can be judged an anomaly to be kept out.
+            let anomalous = score >= instance.thresholds.alert_score()
+                && instance.warmed_up(baseline, event.time_ms);
             if let (true, Some(finding)) = (anomalous, finding) {
                 any_anomalous = true;
                 if let Some(metrics) = &self.metrics {
@@ -174,7 +231,19 @@ impl Engine {
                         response,
                     },
                 );
-                if let Some((alert, commands)) = decision {
+                if let Some((alert, mut commands)) = decision {
+                    recent.remember(RecentAlert {
+                        time_ms: event.time_ms,
+                        detector: instance.key,
+                        severity: alert.severity,
+                        anomaly: alert.anomaly,
+                        score: alert.score as f32,
+                    });
+                    if let Some(signer) = &self.signer {
+                        for command in &mut commands {
+                            signer.sign(command)?;
+                        }
+                    }
                     out.alerts.push(alert);
                     out.commands.extend(commands);
                 }
@@ -185,7 +254,12 @@ impl Engine {
         }
         if !any_anomalous {
             baseline.learn(event);
+            if let Some(credential) = &event.credential_id {
+                self.credentials
+                    .record(credential, &event.agent_id, event.time_ms);
+            }
         }
+        Ok(())
     }
 
     /// Writes every agent changed since the last flush and the given source offsets in

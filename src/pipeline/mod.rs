@@ -6,11 +6,13 @@
 //! unless it found the event anomalous; (5) the shared baseline learns, unless any
 //! detector did. Steps 4–5 are what keep a slow attacker from teaching the baseline.
 
+mod credentials;
 pub mod decide;
 mod engine;
 mod ids;
 mod writer;
 
+pub use credentials::CredentialLedger;
 pub use decide::Policy;
 pub use engine::{Engine, EngineOptions, Outputs, ScoreRow};
 pub use ids::{alert_id, command_id};

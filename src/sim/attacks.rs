@@ -1,9 +1,10 @@
 //! Labelled attacks injected into simulated traffic.
 
-use super::profiles::AgentSpec;
+use super::profiles::{AgentSpec, Profile};
 use super::rng::SimRng;
 use super::SimConfig;
-use crate::model::time::DAY_MS;
+use crate::model::time::{DAY_MS, HOUR_MS};
+use crate::model::Outcome;
 
 /// Systems no simulated agent uses in its normal work.
 const SENSITIVE: &[&str] = &[
@@ -24,7 +25,42 @@ pub enum AttackKind {
     FirstAccess,
     /// The agent calls one system in a tight loop.
     RunawayLoop,
+    /// The agent touches a system outside its registry boundary.
+    ScopeViolation,
+    /// The agent deletes data without a human's approval.
+    UnapprovedHighRisk,
+    /// The agent uses a credential issued to another agent.
+    CredentialReuse,
+    /// The agent uses a credential that expired.
+    ExpiredCredential,
+    /// The agent works in an hour in which it has never worked.
+    OffHours,
+    /// An agent the registry does not know acts alongside the fleet.
+    UnregisteredAgent,
+    /// The agent collects a burst of denials, probing its boundaries.
+    DeniedBurst,
 }
+
+/// The behavioural attacks, injected in every simulation with attacks.
+pub(super) const BEHAVIOURAL: [AttackKind; 3] = [
+    AttackKind::Exfiltration,
+    AttackKind::FirstAccess,
+    AttackKind::RunawayLoop,
+];
+
+/// The attacks on identity and policy, injected when the simulation has a registry.
+pub(super) const POLICY: [AttackKind; 7] = [
+    AttackKind::ScopeViolation,
+    AttackKind::UnapprovedHighRisk,
+    AttackKind::CredentialReuse,
+    AttackKind::ExpiredCredential,
+    AttackKind::OffHours,
+    AttackKind::UnregisteredAgent,
+    AttackKind::DeniedBurst,
+];
+
+/// Systems outside every simulated agent's boundary, and not sensitive either.
+const OUT_OF_SCOPE: &[&str] = &["vendor.portal", "marketing.assets", "legal.contracts"];
 
 impl AttackKind {
     /// Label name.
@@ -33,6 +69,29 @@ impl AttackKind {
             AttackKind::Exfiltration => "exfiltration",
             AttackKind::FirstAccess => "first_access",
             AttackKind::RunawayLoop => "runaway_loop",
+            AttackKind::ScopeViolation => "scope_violation",
+            AttackKind::UnapprovedHighRisk => "unapproved_high_risk",
+            AttackKind::CredentialReuse => "credential_reuse",
+            AttackKind::ExpiredCredential => "expired_credential",
+            AttackKind::OffHours => "off_hours",
+            AttackKind::UnregisteredAgent => "unregistered_agent",
+            AttackKind::DeniedBurst => "denied_burst",
+        }
+    }
+
+    /// The detector instance that must catch it, when only one may count (policy and
+    /// identity attacks are held to their own detector, not to whichever fires first).
+    pub fn detector(self) -> Option<&'static str> {
+        match self {
+            AttackKind::Exfiltration | AttackKind::FirstAccess | AttackKind::RunawayLoop => None,
+            AttackKind::ScopeViolation => Some("scope_violation"),
+            AttackKind::UnapprovedHighRisk => Some("high_risk_action"),
+            AttackKind::CredentialReuse | AttackKind::ExpiredCredential => {
+                Some("credential_misuse")
+            }
+            AttackKind::OffHours => Some("off_hours"),
+            AttackKind::UnregisteredAgent => Some("unregistered_agent"),
+            AttackKind::DeniedBurst => Some("denied_burst"),
         }
     }
 }
@@ -50,6 +109,10 @@ pub struct AttackCall {
     pub bytes_in: u64,
     /// Bytes out.
     pub bytes_out: u64,
+    /// Result.
+    pub outcome: Outcome,
+    /// Credential used, when not the agent's current one.
+    pub credential: Option<String>,
 }
 
 /// An attack with its exact calls, planned before any traffic is generated so that the
@@ -62,6 +125,8 @@ pub struct PlannedAttack {
     pub kind: AttackKind,
     /// The calls, in time order.
     pub calls: Vec<AttackCall>,
+    /// The agent id the calls carry, when not the victim's (an impostor).
+    pub impostor: Option<String>,
 }
 
 impl PlannedAttack {
@@ -79,7 +144,12 @@ impl PlannedAttack {
 /// Plans about one attack of each kind per five agents, each on a distinct agent per
 /// kind, at an active time of the victim after its first third of the simulation (so
 /// that it has a baseline to deviate from). Needs at least four days of traffic.
-pub(super) fn plan(agents: &[AgentSpec], config: &SimConfig, start_ms: i64) -> Vec<PlannedAttack> {
+pub(super) fn plan(
+    agents: &[AgentSpec],
+    config: &SimConfig,
+    start_ms: i64,
+    kinds: &[AttackKind],
+) -> Vec<PlannedAttack> {
     if config.days < 4 || agents.is_empty() {
         return Vec::new();
     }
@@ -88,24 +158,40 @@ pub(super) fn plan(agents: &[AgentSpec], config: &SimConfig, start_ms: i64) -> V
     let first_day = i64::from((config.days / 3).max(2));
     let last_day = i64::from(config.days) - 1;
     let mut attacks = Vec::new();
-    for kind in [
-        AttackKind::Exfiltration,
-        AttackKind::FirstAccess,
-        AttackKind::RunawayLoop,
-    ] {
-        let mut victims: Vec<usize> = (0..agents.len()).collect();
-        for _ in 0..per_kind.min(agents.len()) {
+    for &kind in kinds {
+        let mut victims: Vec<usize> = (0..agents.len())
+            .filter(|&i| kind != AttackKind::OffHours || agents[i].profile != Profile::AlwaysOnBot)
+            .collect();
+        for _ in 0..per_kind.min(victims.len()) {
             let pick = rng.below(victims.len() as u64) as usize;
             let agent = &agents[victims.swap_remove(pick)];
-            let Some(at) =
+            let at = if kind == AttackKind::OffHours {
+                quiet_minute(
+                    agent,
+                    config.seed,
+                    start_ms,
+                    first_day.max(4),
+                    last_day,
+                    &mut rng,
+                )
+            } else {
                 active_minute(agent, config.seed, start_ms, first_day, last_day, &mut rng)
-            else {
+            };
+            let Some(at) = at else {
                 continue;
+            };
+            let other = if kind == AttackKind::CredentialReuse {
+                let offset = 1 + rng.below((agents.len() as u64 - 1).max(1)) as usize;
+                &agents[(agent.index + offset) % agents.len()]
+            } else {
+                agent
             };
             attacks.push(PlannedAttack {
                 agent: agent.index,
                 kind,
-                calls: calls(kind, agent, at, &mut rng),
+                calls: calls(kind, agent, other, at, start_ms, &mut rng),
+                impostor: (kind == AttackKind::UnregisteredAgent)
+                    .then(|| format!("agent-shadow-{:04}", agent.index)),
             });
         }
     }
@@ -136,7 +222,53 @@ fn active_minute(
     None
 }
 
-fn calls(kind: AttackKind, agent: &AgentSpec, at: i64, rng: &mut SimRng) -> Vec<AttackCall> {
+/// A minute, at least `first_day` days in, starting a half hour in which `agent` is
+/// never active (so it has a history of not working then).
+fn quiet_minute(
+    agent: &AgentSpec,
+    seed: u64,
+    start_ms: i64,
+    first_day: i64,
+    last_day: i64,
+    rng: &mut SimRng,
+) -> Option<i64> {
+    let span = (last_day - first_day).max(1) as u64;
+    for _ in 0..5_000 {
+        let day = first_day + rng.below(span) as i64;
+        let hour = rng.below(24) as i64;
+        let at = start_ms + day * DAY_MS + hour * HOUR_MS + 10 * 60_000;
+        // Quiet at this hour on every day so far, and for the whole attack.
+        let never = (0..=day).all(|d| {
+            let same_hour = start_ms + d * DAY_MS + hour * HOUR_MS;
+            agent.rate_at(seed, start_ms, same_hour) == 0.0
+                && agent.rate_at(seed, start_ms, same_hour + 30 * 60_000) == 0.0
+        });
+        if never {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// The credential `agent` uses in the week containing `time_ms`.
+pub(super) fn weekly_credential(agent: &AgentSpec, start_ms: i64, time_ms: i64) -> String {
+    let week = (time_ms - start_ms).div_euclid(7 * DAY_MS);
+    format!("cred-{:04}-w{week}", agent.index)
+}
+
+/// The credential `agent` used before the simulation, long expired.
+pub(super) fn retired_credential(agent: &AgentSpec) -> String {
+    format!("cred-{:04}-old", agent.index)
+}
+
+fn calls(
+    kind: AttackKind,
+    agent: &AgentSpec,
+    other: &AgentSpec,
+    at: i64,
+    start_ms: i64,
+    rng: &mut SimRng,
+) -> Vec<AttackCall> {
     let main = agent.systems[0].name.clone();
     let typical = agent.typical_bytes();
     let call =
@@ -146,7 +278,23 @@ fn calls(kind: AttackKind, agent: &AgentSpec, at: i64, rng: &mut SimRng) -> Vec<
             system: system.to_owned(),
             bytes_in,
             bytes_out,
+            outcome: Outcome::Success,
+            credential: None,
         };
+    let with_credential = |mut calls: Vec<AttackCall>, credential: String| {
+        for c in &mut calls {
+            c.credential = Some(credential.clone());
+        }
+        calls
+    };
+    let reads = |count: i64, spacing_ms: i64, rng: &mut SimRng| -> Vec<AttackCall> {
+        (0..count)
+            .map(|i| {
+                let bytes = rng.log_normal(typical, agent.bytes_sigma) as u64;
+                call(at + i * spacing_ms, agent.pick_action(rng), &main, bytes, 0)
+            })
+            .collect()
+    };
     match kind {
         AttackKind::Exfiltration if rng.chance(0.5) => {
             let bytes = (typical * rng.uniform(300.0, 1500.0)).max(2e8) as u64;
@@ -177,6 +325,32 @@ fn calls(kind: AttackKind, agent: &AgentSpec, at: i64, rng: &mut SimRng) -> Vec<
                     call(at + i * 60_000 / per_minute, action, &main, bytes, 0)
                 })
                 .collect()
+        }
+        AttackKind::ScopeViolation => {
+            let system = OUT_OF_SCOPE[rng.below(OUT_OF_SCOPE.len() as u64) as usize];
+            (0..1 + rng.below(3) as i64)
+                .map(|i| call(at + i * 90_000, "read", system, typical as u64, 0))
+                .collect()
+        }
+        AttackKind::UnapprovedHighRisk => vec![call(at + 5_000, "delete", &main, 0, 0)],
+        AttackKind::CredentialReuse => {
+            let stolen = weekly_credential(other, start_ms, at);
+            with_credential(reads(3, 60_000, rng), stolen)
+        }
+        AttackKind::ExpiredCredential => {
+            with_credential(reads(3, 60_000, rng), retired_credential(agent))
+        }
+        AttackKind::OffHours => reads(5, 120_000, rng),
+        AttackKind::UnregisteredAgent => with_credential(
+            reads(4, 45_000, rng),
+            format!("cred-shadow-{:04}", agent.index),
+        ),
+        AttackKind::DeniedBurst => {
+            let mut calls = reads(20, 9_000, rng);
+            for c in &mut calls {
+                c.outcome = Outcome::Denied;
+            }
+            calls
         }
     }
 }

@@ -9,11 +9,13 @@
 mod attacks;
 mod load;
 mod profiles;
+mod registry;
 mod rng;
 
 pub use attacks::{AttackKind, PlannedAttack};
 pub use load::flat_load;
 pub use profiles::{AgentSpec, Profile};
+pub use registry::fleet_registry;
 pub use rng::SimRng;
 
 use std::collections::VecDeque;
@@ -49,8 +51,25 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Plans the fleet and the attacks for `config`.
+    /// Plans the fleet and the behavioural attacks for `config`.
     pub fn new(config: SimConfig) -> Self {
+        Self::plan(config, &attacks::BEHAVIOURAL)
+    }
+
+    /// Like [`Simulation::new`], plus attacks on identity and policy (scope violations,
+    /// unapproved high-risk actions, credential misuse, off-hours work, an unregistered
+    /// agent, denial bursts), which only a registry ([`Simulation::registry`]) lets the
+    /// engine recognise.
+    pub fn with_policy(config: SimConfig) -> Self {
+        let kinds: Vec<AttackKind> = attacks::BEHAVIOURAL
+            .iter()
+            .chain(attacks::POLICY.iter())
+            .copied()
+            .collect();
+        Self::plan(config, &kinds)
+    }
+
+    fn plan(config: SimConfig, kinds: &[AttackKind]) -> Self {
         let start_ms = parse_rfc3339(SIM_START).unwrap_or_default();
         let mut rng = SimRng::new(config.seed);
         let profiles = [
@@ -67,7 +86,7 @@ impl Simulation {
             })
             .collect();
         let attacks = if config.attacks {
-            attacks::plan(&agents, &config, start_ms)
+            attacks::plan(&agents, &config, start_ms, kinds)
         } else {
             Vec::new()
         };
@@ -104,12 +123,22 @@ impl Simulation {
         self.attacks
             .iter()
             .map(|attack| Incident {
-                agent_id: self.agents[attack.agent].id.clone(),
+                agent_id: attack
+                    .impostor
+                    .clone()
+                    .unwrap_or_else(|| self.agents[attack.agent].id.clone()),
                 kind: attack.kind.name().to_owned(),
                 start: format_rfc3339(attack.start_ms()),
                 end: format_rfc3339(attack.end_ms()),
+                detector: attack.kind.detector().map(str::to_owned),
             })
             .collect()
+    }
+
+    /// The fleet's registry records: owners, boundaries, weekly credentials and, for
+    /// office assistants, declared working hours.
+    pub fn registry(&self) -> Vec<crate::identity::AgentRecordV1> {
+        fleet_registry(&self.agents, self.start_ms, self.config.days)
     }
 
     /// The events, in event-time order (minute by minute, across the whole fleet).
@@ -154,11 +183,13 @@ pub struct EventStream<'a> {
 
 struct Call<'s> {
     time_ms: i64,
+    agent_id: &'s str,
     action: &'s str,
     system: &'s str,
     bytes_in: u64,
     bytes_out: u64,
     outcome: Outcome,
+    credential: Option<&'s str>,
 }
 
 impl EventStream<'_> {
@@ -208,13 +239,15 @@ impl EventStream<'_> {
                 };
                 let call = Call {
                     time_ms,
+                    agent_id: &agent.id,
                     action,
                     system: &system,
                     bytes_in,
                     bytes_out,
                     outcome,
+                    credential: None,
                 };
-                let event = self.event(agent, &call);
+                let event = self.event(agent, &call, false);
                 pending.push((time_ms, agent.index, event));
             }
         }
@@ -228,37 +261,47 @@ impl EventStream<'_> {
             let agent = &sim.agents[attack.agent];
             let call = Call {
                 time_ms: spec.time_ms,
+                agent_id: attack.impostor.as_deref().unwrap_or(&agent.id),
                 action: &spec.action,
                 system: &spec.system,
                 bytes_in: spec.bytes_in,
                 bytes_out: spec.bytes_out,
-                outcome: Outcome::Success,
+                outcome: spec.outcome,
+                credential: spec.credential.as_deref(),
             };
-            let event = self.event(agent, &call);
+            let event = self.event(agent, &call, true);
             pending.push((time_ms, agent.index, event));
         }
         pending.sort_by_key(|(time, agent, _)| (*time, *agent));
         self.buffer.extend(pending.into_iter().map(|(_, _, e)| e));
     }
 
-    fn event(&mut self, agent: &AgentSpec, call: &Call<'_>) -> AgentEventV1 {
+    /// An event for `call`. Benign high-risk actions (nightly deletes) carry a standing
+    /// change approval, as they would in a fleet that follows its own policy; the
+    /// injected ones (`injected`) carry none.
+    fn event(&mut self, agent: &AgentSpec, call: &Call<'_>, injected: bool) -> AgentEventV1 {
         self.next_id += 1;
-        let week = (call.time_ms - self.sim.start_ms).div_euclid(7 * DAY_MS);
+        let day = (call.time_ms - self.sim.start_ms).div_euclid(DAY_MS);
+        let approval_id = (!injected && call.action == "delete")
+            .then(|| format!("chg-{:04}-d{day}", agent.index));
         AgentEventV1 {
             schema_version: Some(SCHEMA_VERSION),
             event_id: format!("evt-{:x}-{:09}", self.sim.config.seed, self.next_id),
             time: EventTime::Rfc3339(format_rfc3339(call.time_ms)),
-            agent_id: agent.id.clone(),
+            agent_id: call.agent_id.to_owned(),
             action: call.action.to_owned(),
             system: call.system.to_owned(),
             owner: Some(agent.owner.clone()),
-            credential_id: Some(format!("cred-{:04}-w{week}", agent.index)),
+            credential_id: Some(call.credential.map_or_else(
+                || attacks::weekly_credential(agent, self.sim.start_ms, call.time_ms),
+                str::to_owned,
+            )),
             session_id: None,
             resource: None,
             bytes_in: call.bytes_in,
             bytes_out: call.bytes_out,
             outcome: (call.outcome != Outcome::Success).then_some(call.outcome),
-            approval_id: None,
+            approval_id,
             attributes: Default::default(),
         }
     }

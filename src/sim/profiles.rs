@@ -38,6 +38,11 @@ impl Profile {
         }
     }
 
+    /// The actions agents of this profile take.
+    pub fn action_names(self) -> Vec<&'static str> {
+        self.actions().iter().map(|(a, _)| *a).collect()
+    }
+
     fn actions(self) -> &'static [(&'static str, f64)] {
         match self {
             Profile::OfficeAssistant => &[

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HourOfWeek, SeenTable};
 use crate::detect::KindState;
-use crate::model::{CommandAction, Event};
+use crate::model::{Anomaly, CommandAction, Event, Severity};
 use crate::stats::decay_factor;
 
 /// Most distinct systems remembered per agent (see [`SeenTable`] for what gives way).
@@ -129,6 +129,25 @@ impl ResponseState {
     }
 }
 
+/// Most recent alerts remembered per agent (for `inspect`).
+pub const MAX_RECENT_ALERTS: usize = 8;
+
+/// A compact record of one alert, kept so that `inspect` can answer "why was my agent
+/// flagged?" without a trip to the SIEM. The full alert is on the alerts topic.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RecentAlert {
+    /// Event time of the alert.
+    pub time_ms: i64,
+    /// Key of the detector instance (see [`crate::detect::instance_key`]).
+    pub detector: u32,
+    /// Severity.
+    pub severity: Severity,
+    /// Kind of deviation.
+    pub anomaly: Anomaly,
+    /// Score (0..1).
+    pub score: f32,
+}
+
 /// Everything stored for one agent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentState {
@@ -140,6 +159,28 @@ pub struct AgentState {
     pub risk: RiskState,
     /// Commands in force and history.
     pub response: ResponseState,
+    /// The latest alerts.
+    pub recent: RecentAlerts,
+}
+
+/// The latest alerts, oldest first (at most [`MAX_RECENT_ALERTS`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecentAlerts(Vec<RecentAlert>);
+
+impl RecentAlerts {
+    /// Remembers an alert, forgetting the oldest beyond [`MAX_RECENT_ALERTS`].
+    pub fn remember(&mut self, alert: RecentAlert) {
+        if self.0.len() >= MAX_RECENT_ALERTS {
+            self.0.remove(0);
+        }
+        self.0.push(alert);
+    }
+
+    /// The alerts, oldest first.
+    pub fn iter(&self) -> std::slice::Iter<'_, RecentAlert> {
+        self.0.iter()
+    }
 }
 
 impl DetectorSlot {

@@ -4,11 +4,23 @@
 //! typical agent is a few hundred bytes). The version byte lets a future build migrate
 //! or refuse old records explicitly instead of misreading them.
 
-use super::AgentState;
+use serde::Deserialize;
+
+use super::{AgentState, Baseline, DetectorSlot, ResponseState, RiskState};
 use crate::error::{Error, Result};
 
 /// The format this build writes. Bump it whenever a stored struct changes shape.
-pub const FORMAT_VERSION: u8 = 1;
+/// Version 2 added the recent-alert list; version 1 records are still read.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// An agent as format version 1 stored it (before `recent`).
+#[derive(Deserialize)]
+struct AgentStateV1 {
+    baseline: Baseline,
+    slots: Vec<DetectorSlot>,
+    risk: RiskState,
+    response: ResponseState,
+}
 
 /// Appends the encoding of `state` to `out`.
 pub fn encode_state(state: &AgentState, out: &mut Vec<u8>) -> Result<()> {
@@ -33,6 +45,15 @@ pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
         Some((&FORMAT_VERSION, body)) => {
             postcard::from_bytes(body).map_err(|e| corrupt(format!("postcard: {e}")))
         }
+        Some((1, body)) => postcard::from_bytes::<AgentStateV1>(body)
+            .map(|v1| AgentState {
+                baseline: v1.baseline,
+                slots: v1.slots,
+                risk: v1.risk,
+                response: v1.response,
+                recent: Default::default(),
+            })
+            .map_err(|e| corrupt(format!("postcard (format 1): {e}"))),
         Some((version, _)) => Err(corrupt(format!(
             "format version {version} is not readable by this build (expects {FORMAT_VERSION})"
         ))),
@@ -73,6 +94,15 @@ mod tests {
         );
         assert!(decode_state("a", &[]).is_err());
         assert!(decode_state("a", &[FORMAT_VERSION, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn format_1_records_are_migrated() {
+        let state = sample();
+        let v1 = (&state.baseline, &state.slots, &state.risk, &state.response);
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&v1).unwrap());
+        assert_eq!(decode_state("a", &bytes).unwrap(), state);
     }
 
     #[test]

@@ -12,7 +12,10 @@ mod hours;
 mod store;
 mod table;
 
-pub use agent::{AgentState, Baseline, DetectorSlot, ResponseState, RiskState};
+pub use agent::{
+    AgentState, Baseline, DetectorSlot, RecentAlert, RecentAlerts, ResponseState, RiskState,
+    MAX_RECENT_ALERTS,
+};
 pub use cache::{AgentCache, CacheStats};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use hours::HourOfWeek;

@@ -84,6 +84,27 @@ impl StateStore {
         })
     }
 
+    /// Opens an existing store for reading only. Works while a service holds the store
+    /// open (it sees the state as of the last flush), so `inspect` needs no downtime.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.join("CURRENT").exists() {
+            return Err(Error::InvalidInput {
+                context: format!("state directory {}", path.display()),
+                detail: "no agentwatch state here (run or replay with --state first)".into(),
+            });
+        }
+        let db =
+            DB::open_cf_for_read_only(&Options::default(), path, [CF_AGENTS, CF_OFFSETS], false)
+                .map_err(|source| Error::Store {
+                    path: path.to_owned(),
+                    source,
+                })?;
+        Ok(StateStore {
+            db,
+            path: path.to_owned(),
+        })
+    }
+
     fn store_err(&self, source: rocksdb::Error) -> Error {
         Error::Store {
             path: self.path.clone(),

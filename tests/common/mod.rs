@@ -47,6 +47,7 @@ pub fn engine(dir: &std::path::Path) -> Engine {
         StateStore::open(dir).unwrap(),
         EngineOptions::default(),
     )
+    .unwrap()
 }
 
 /// Runs events through the engine in batches of 256 and returns everything produced.

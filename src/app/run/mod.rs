@@ -137,7 +137,7 @@ pub fn run_service(
             cache_capacity: config.cache_capacity,
             ..EngineOptions::default()
         },
-    )
+    )?
     .with_metrics(Arc::clone(&metrics));
     let store = engine.store_handle();
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;

@@ -1,11 +1,48 @@
 //! Detector kinds, one file each. See [`super::registry`] for the list.
 
+pub mod credential_misuse;
+pub mod denied_burst;
+pub mod high_risk_action;
 pub mod new_system;
+pub mod off_hours;
 pub mod rate;
+pub mod scope_violation;
+pub mod unregistered_agent;
 pub mod volume;
 mod window;
 
 pub use window::TumblingWindow;
+
+use crate::detect::Finding;
+use crate::model::Anomaly;
+
+/// The p-value given to a broken rule. Policy findings are facts, not statistics, so
+/// they score 1.0 (see [`crate::stats::score_from_p`]) and need no warm-up.
+pub const FACT_P: f64 = 1e-10;
+
+/// A finding for a broken rule: `rule` names it (it becomes the evidence's statistic),
+/// `code` tells the kind's `summarize`/`explain` which of its rules it was.
+pub fn fact(anomaly: Anomaly, rule: &'static str, code: f64) -> Finding {
+    Finding {
+        p_value: FACT_P,
+        anomaly,
+        observed: 1.0,
+        expected: 0.0,
+        unit: "violations",
+        statistic: rule,
+        statistic_value: code,
+        baseline_size: 0,
+    }
+}
+
+/// A list of names for summaries: `crm, email` (or `nothing`).
+pub(crate) fn format_list(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
 
 use serde::{Deserialize, Deserializer};
 

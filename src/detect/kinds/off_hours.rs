@@ -1,0 +1,265 @@
+//! `off_hours`: activity in an hour of the week in which this agent has essentially
+//! never been active.
+//!
+//! ## Model
+//!
+//! The baseline keeps the agent's activity per hour of the week (168 slots, UTC). The
+//! probability that the agent's next event falls in slot `w` (day `d`, hour `h`) is a
+//! hierarchical estimate:
+//!
+//! ```text
+//! q_h = (c_h + α) / (N + 24α)                 hour-of-day share, smoothed by α
+//! p_w = (c_w + β · q_h / 7) / (N + β)         slot share, shrunk towards q_h
+//! ```
+//!
+//! with `c_w` the slot's count, `c_h` the count of hour `h` over all days, `N` the total
+//! and `β` one week's worth of events (`N / weeks of history`). A young agent leans on
+//! its hour-of-day profile, so its first Tuesday at 10:00 is not news when it worked
+//! Monday at 10:00; an agent with months of weekday history has a quiet Saturday. The
+//! reported tail probability is the total share of all slots at most twice as likely as
+//! `w` (slots that are all about equally quiet must not be ranked against each other by
+//! noise), and the same for the hour of the day; the larger of the two is reported, so
+//! an hour is flagged only when the agent has essentially never worked at that time of
+//! day *and* in that hour of the week. Days of the week an agent never works are better
+//! declared in the registry (`working_hours`) than learned: weekly evidence takes weeks.
+//!
+//! The slot counters keep the week's shape (they halve on saturation), so they are
+//! rescaled to the agent's learned-event count, which carries the weight of evidence.
+//!
+//! When the registry declares working hours, activity outside them is a fact (no
+//! statistics needed), and inside them is never flagged.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{fact, format_p, Positive};
+use crate::detect::registry::{parse_params, KindSpec, KindState};
+use crate::detect::{Detector, Finding, Observation};
+use crate::model::Anomaly;
+use crate::state::HourOfWeek;
+
+/// Registry entry.
+pub const SPEC: KindSpec = KindSpec {
+    name: "off_hours",
+    build: |text| Ok(Box::new(OffHours::new(parse_params(text)?))),
+};
+
+/// `[params]` of an `off_hours` instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// α: pseudo-count per hour of the day, so an hour never seen is rare, not impossible.
+    pub prior: Positive,
+    /// A slot holding at least this share of the agent's activity is normal without
+    /// further computation (keeps the common case cheap).
+    pub usual_share: Positive,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            prior: Positive(0.5),
+            usual_share: Positive(1.0 / 336.0),
+        }
+    }
+}
+
+/// Shares within this factor of each other are treated as equally likely.
+const TIES: f64 = 2.0;
+
+/// The rule code for declared working hours.
+const DECLARED: f64 = -1.0;
+
+/// The detector.
+#[derive(Debug)]
+pub struct OffHours {
+    params: Params,
+}
+
+impl OffHours {
+    /// Builds the detector from its parameters.
+    pub fn new(params: Params) -> Self {
+        OffHours { params }
+    }
+
+    /// The hour-of-day shares (24) and hierarchical hour-of-week shares (168) from the
+    /// slot counts. The counters keep the *shape* of the week (they halve when one
+    /// saturates), so they are rescaled to `events`, the agent's learned events, which
+    /// is what says how much evidence the shape rests on.
+    fn shares(&self, counts: &[u8], events: f64, weeks: f64) -> ([f64; 24], Vec<f64>) {
+        let total: f64 = counts.iter().map(|&c| f64::from(c)).sum();
+        let scale = events.max(total) / total.max(1.0);
+        let events = total * scale;
+        let mut by_hour = [0.0f64; 24];
+        for (slot, &count) in counts.iter().enumerate() {
+            by_hour[slot % 24] += f64::from(count) * scale;
+        }
+        let alpha = self.params.prior.0;
+        let hourly = by_hour.map(|c| (c + alpha) / (events + 24.0 * alpha));
+        let beta = (events / weeks.max(1.0)).max(1.0);
+        let weekly = counts
+            .iter()
+            .enumerate()
+            .map(|(slot, &count)| {
+                (f64::from(count) * scale + beta * hourly[slot % 24] / 7.0) / (events + beta)
+            })
+            .collect();
+        (hourly, weekly)
+    }
+}
+
+/// The total share of the values at most [`TIES`] times `share`.
+fn tail(values: &[f64], share: f64) -> f64 {
+    values.iter().filter(|&&v| v <= share * TIES).sum()
+}
+
+impl Detector for OffHours {
+    fn new_state(&self) -> KindState {
+        KindState::Stateless
+    }
+
+    fn score(&self, obs: &Observation<'_>, _state: &mut KindState) -> Option<Finding> {
+        let now = obs.event.time_ms;
+        if let Some(inside) = obs
+            .identity
+            .record
+            .and_then(|r| r.within_working_hours(now))
+        {
+            return (!inside).then(|| {
+                fact(
+                    Anomaly::OffHours,
+                    "outside declared working hours",
+                    DECLARED,
+                )
+            });
+        }
+        let counts = obs.baseline.hours.counts();
+        let slot = HourOfWeek::slot(now);
+        let total: u32 = counts.iter().map(|&c| u32::from(c)).sum();
+        if total == 0 || f64::from(counts[slot]) >= self.params.usual_share.0 * f64::from(total) {
+            return None;
+        }
+        let weeks = obs.baseline.age_hours(now) / 168.0;
+        let (hourly, weekly) = self.shares(counts, obs.baseline.learned as f64, weeks);
+        let share = weekly[slot];
+        // Both the hour of the day and the hour of the week must be rare: a quiet lunch
+        // hour, or the first Thursday of a young agent that works every day, is not
+        // news. Slots within a factor of TIES count as equally unusual, so the tail is
+        // not a rank among hours that are all about as quiet.
+        let p_value = tail(&hourly, hourly[slot % 24]).max(tail(&weekly, share));
+        Some(Finding {
+            p_value: p_value.clamp(f64::MIN_POSITIVE, 1.0),
+            anomaly: Anomaly::OffHours,
+            observed: share,
+            expected: 1.0 / 168.0,
+            unit: "share of activity in this hour of the week",
+            statistic: "hierarchical hour-of-week share",
+            statistic_value: f64::from(counts[slot]),
+            baseline_size: obs.baseline.learned,
+        })
+    }
+
+    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _anomalous: bool) {}
+
+    fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
+        let when = crate::model::time::format_rfc3339(obs.event.time_ms);
+        if finding.statistic_value == DECLARED {
+            let hours = obs
+                .identity
+                .record
+                .and_then(|r| r.spec.working_hours.as_ref())
+                .map(|w| format!("{}-{}", w.start, w.end))
+                .unwrap_or_default();
+            return format!(
+                "{} ran {} on {} at {when}, outside its declared working hours ({hours})",
+                obs.event.agent_id, obs.event.action, obs.event.system
+            );
+        }
+        format!(
+            "{} ran {} on {} at {when}, an hour of the week holding {:.2}% of its activity (a typical hour holds {:.2}%); {}",
+            obs.event.agent_id,
+            obs.event.action,
+            obs.event.system,
+            finding.observed * 100.0,
+            finding.expected * 100.0,
+            format_p(finding.p_value)
+        )
+    }
+
+    fn explain(
+        &self,
+        obs: &Observation<'_>,
+        _finding: &Finding,
+        context: &mut BTreeMap<String, String>,
+    ) {
+        let slot = HourOfWeek::slot(obs.event.time_ms);
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        context.insert(
+            "hour_of_week".into(),
+            format!("{} {:02}:00 UTC", DAYS[slot / 24], slot % 24),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Identity;
+    use crate::model::time::{parse_rfc3339, HOUR_MS};
+    use crate::model::{decode_event, Limits};
+    use crate::state::Baseline;
+
+    fn p_value_at(baseline: &Baseline, time: &str) -> Option<f64> {
+        let line = format!(
+            r#"{{"event_id":"e","time":"{time}","agent_id":"a","action":"read","system":"crm"}}"#
+        );
+        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+        let detector = OffHours::new(Params::default());
+        let obs = Observation {
+            event: &event,
+            baseline,
+            identity: Identity::default(),
+        };
+        detector
+            .score(&obs, &mut KindState::Stateless)
+            .map(|f| f.p_value)
+    }
+
+    /// A baseline from `per_hour` events in each hour `active(hour_of_day)` says, for
+    /// `days` days from Monday 2026-01-05.
+    fn history(days: i64, per_hour: usize, active: impl Fn(i64) -> bool) -> Baseline {
+        let start = parse_rfc3339("2026-01-05T00:00:00Z").unwrap();
+        let mut baseline = Baseline::default();
+        for hour in 0..days * 24 {
+            if !active(hour % 24) {
+                continue;
+            }
+            for i in 0..per_hour {
+                let t = start + hour * HOUR_MS + (i as i64) * 60_000;
+                let line = format!(
+                    r#"{{"event_id":"e","time":{t},"agent_id":"a","action":"read","system":"crm"}}"#
+                );
+                let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+                baseline.count(&event);
+                baseline.learn(&event);
+            }
+        }
+        baseline
+    }
+
+    #[test]
+    fn an_always_on_agent_is_not_flagged_on_its_first_thursday() {
+        let bot = history(3, 18, |_| true);
+        let p = p_value_at(&bot, "2026-01-08T13:00:00Z").unwrap_or(1.0);
+        assert!(p > 0.1, "p = {p}");
+    }
+
+    #[test]
+    fn an_office_agent_is_flagged_at_night_but_not_in_its_hours() {
+        let office = history(4, 30, |h| (8..18).contains(&h));
+        assert!(p_value_at(&office, "2026-01-09T10:30:00Z").unwrap_or(1.0) > 0.1);
+        let night = p_value_at(&office, "2026-01-09T03:10:00Z").unwrap();
+        assert!(night < 0.01, "p = {night}");
+    }
+}

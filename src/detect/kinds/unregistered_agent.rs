@@ -1,0 +1,75 @@
+//! `unregistered_agent`: activity from an agent the registry does not know, or knows
+//! without an accountable owner.
+//!
+//! Zero Trust starts from identity: an agent nobody registered is a shadow agent (or a
+//! stolen identity), and an agent nobody owns has nobody to answer its alerts. Silent
+//! when no registry is configured.
+
+use serde::Deserialize;
+
+use super::fact;
+use crate::detect::registry::{parse_params, KindSpec, KindState};
+use crate::detect::{Detector, Finding, Observation};
+use crate::model::Anomaly;
+
+/// Registry entry.
+pub const SPEC: KindSpec = KindSpec {
+    name: "unregistered_agent",
+    build: |text| {
+        let _: Params = parse_params(text)?;
+        Ok(Box::new(UnregisteredAgent))
+    },
+};
+
+/// `[params]`: none yet; the table is accepted (empty) so instance files stay uniform.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
+const UNKNOWN: f64 = 1.0;
+const OWNERLESS: f64 = 2.0;
+
+/// The detector.
+#[derive(Debug)]
+pub struct UnregisteredAgent;
+
+impl Detector for UnregisteredAgent {
+    fn new_state(&self) -> KindState {
+        KindState::Stateless
+    }
+
+    fn score(&self, obs: &Observation<'_>, _state: &mut KindState) -> Option<Finding> {
+        obs.identity.registry?;
+        match obs.identity.record {
+            None => Some(fact(Anomaly::Policy, "agent not in registry", UNKNOWN)),
+            Some(record) if record.owner().is_none() => Some(fact(
+                Anomaly::Policy,
+                "registered agent has no owner",
+                OWNERLESS,
+            )),
+            Some(_) => None,
+        }
+    }
+
+    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _anomalous: bool) {}
+
+    fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
+        let event = obs.event;
+        let what = if finding.statistic_value == OWNERLESS {
+            "is registered without an owner"
+        } else {
+            "is not in the agent registry"
+        };
+        format!(
+            "{} {what}, yet it ran {} on {}{}; nobody is accountable for it",
+            event.agent_id,
+            event.action,
+            event.system,
+            event
+                .owner
+                .as_deref()
+                .map(|o| format!(" (the event claims owner {o})"))
+                .unwrap_or_default()
+        )
+    }
+}
