@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::identity::AgentRecordV1;
 use crate::model::{AgentEventV1, Alert, Command};
 
 /// `(file name, pretty JSON)` for every published schema.
@@ -22,6 +23,10 @@ pub fn generate() -> Vec<(&'static str, String)> {
         (
             "command.v1.schema.json",
             render(schemars::schema_for!(Command)),
+        ),
+        (
+            "agent-record.v1.schema.json",
+            render(schemars::schema_for!(AgentRecordV1)),
         ),
     ]
 }

@@ -150,8 +150,8 @@ fn replay_survives_bad_lines_and_reports_them_with_line_numbers() {
     assert_eq!(rows[0], "event_id,agent_id,time,detector,score");
     assert_eq!(
         rows.len(),
-        1 + 3 * 3,
-        "one row per event per detector: {csv}"
+        1 + 3 * 10,
+        "one row per event per built-in detector (10): {csv}"
     );
     assert!(
         rows[1].starts_with("e1,a,2026-01-05T09:01:00.000Z,"),
@@ -235,7 +235,7 @@ fn demo_runs_end_to_end_and_explains_alerts() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with("agentwatch demo: 20 simulated agents over 6 days"),
+        stdout.starts_with("agentwatch demo: 20 registered agents over 6 days"),
         "{stdout}"
     );
     assert!(stdout.contains("metrics at http://127.0.0.1:"), "{stdout}");

@@ -6,6 +6,7 @@ mod common;
 use agentwatch::app::replay::{run_replay, ReplayConfig, ReplaySinks};
 use agentwatch::app::simulate::SimReader;
 use agentwatch::eval::Evaluation;
+use agentwatch::identity::{AgentRecord, Registry};
 use agentwatch::sim::{SimConfig, Simulation};
 
 #[test]
@@ -51,5 +52,82 @@ fn detects_injected_incidents_with_few_false_alerts() {
         "{:.3} false alerts per 10k events\n{}",
         evaluation.false_per_10k(),
         evaluation.render()
+    );
+}
+
+/// The identity and policy layer's bar (issue 4): with the fleet's registry, every
+/// injected policy violation is caught by its own detector (recall 1.0) and no policy
+/// detector ever fires on benign traffic; off_hours and denied_burst reach 0.9; the
+/// behavioural kinds keep their bar and the total false-alert rate stays ≤ 0.5 per 10k.
+#[test]
+fn policy_violations_are_all_caught_and_benign_traffic_raises_no_policy_alert() {
+    let simulation = Simulation::with_policy(SimConfig {
+        agents: 200,
+        days: 14,
+        seed: 42,
+        attacks: true,
+    });
+    let registry = Registry::new(
+        simulation
+            .registry()
+            .into_iter()
+            .map(|spec| AgentRecord::compile(spec, true).unwrap()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path()).with_registry(registry);
+    let summary = run_replay(
+        &mut engine,
+        SimReader::simulation(&simulation),
+        &ReplayConfig::default(),
+        ReplaySinks {
+            output: &mut std::io::sink(),
+            scores: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let evaluation = Evaluation::new(&simulation.labels(), &summary.marks, summary.events).unwrap();
+    let report = format!("{}{}", summary.render(), evaluation.render());
+    println!("{report}");
+    let bar = |kind: &str| match kind {
+        "scope_violation"
+        | "unapproved_high_risk"
+        | "credential_reuse"
+        | "expired_credential"
+        | "unregistered_agent" => 1.0,
+        "off_hours" | "denied_burst" => 0.9,
+        _ => 0.95,
+    };
+    assert_eq!(evaluation.per_kind.len(), 10, "{report}");
+    for (kind, recall) in &evaluation.per_kind {
+        assert!(
+            recall.incidents >= 30,
+            "{kind}: only {} incidents",
+            recall.incidents
+        );
+        assert!(
+            recall.recall() >= bar(kind),
+            "{kind}: recall {:.3} below {}\n{report}",
+            recall.recall(),
+            bar(kind)
+        );
+    }
+    for policy in [
+        "unregistered_agent",
+        "scope_violation",
+        "high_risk_action",
+        "credential_misuse",
+        "credential_age",
+    ] {
+        assert_eq!(
+            evaluation.false_by_detector.get(policy),
+            None,
+            "{policy} fired on benign traffic\n{report}"
+        );
+    }
+    assert!(
+        evaluation.false_per_10k() <= 0.5,
+        "{:.3} false alerts per 10k events\n{report}",
+        evaluation.false_per_10k()
     );
 }

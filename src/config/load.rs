@@ -73,17 +73,32 @@ struct DetectorsSpec {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RegistrySpec {
+    file: Option<PathBuf>,
+    topic: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningSpec {
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ShutdownSpec {
     timeout: Option<String>,
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 9] = [
     "kafka",
     "state",
     "input",
     "metrics",
     "log",
     "detectors",
+    "registry",
+    "signing",
     "shutdown",
 ];
 
@@ -179,6 +194,8 @@ impl ServiceConfig {
         let log: LogSpec = check.section(&mut table, "log");
         let detectors: DetectorsSpec = check.section(&mut table, "detectors");
         let shutdown: ShutdownSpec = check.section(&mut table, "shutdown");
+        let registry: RegistrySpec = check.section(&mut table, "registry");
+        let signing: SigningSpec = check.section(&mut table, "signing");
 
         let mut config = ServiceConfig::default();
         apply_kafka(&mut check, &mut config, kafka, env);
@@ -226,6 +243,20 @@ impl ServiceConfig {
             config.progress_interval,
         );
         config.detectors_dir = detectors.dir;
+        config.registry.file = registry.file;
+        if let Some(topic) = registry.topic {
+            if !valid_topic_name(&topic) {
+                check.at(
+                    "topic",
+                    format!(
+                        "registry topic {topic:?} must be 1-249 characters of a-z A-Z 0-9 . _ -"
+                    ),
+                );
+            }
+            config.registry.topic = topic;
+            config.registry.topic_required = true;
+        }
+        config.signing_key_file = signing.key_file;
         config.shutdown_timeout = check.duration(
             "timeout",
             shutdown.timeout.as_deref(),

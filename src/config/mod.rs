@@ -110,6 +110,33 @@ pub struct ServiceConfig {
     pub detectors_dir: Option<PathBuf>,
     /// Interval of the one-line progress log.
     pub progress_interval: Duration,
+    /// Where agent identities come from.
+    pub registry: RegistryConfig,
+    /// The key commands are signed with (`None`: `$AGENTWATCH_SIGNING_KEY`, if set).
+    pub signing_key_file: Option<PathBuf>,
+}
+
+/// Where agent identities come from. Both sources may be used: the file is the base, the
+/// topic's records are applied on top as they arrive (last write wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// A registry file (TOML or JSON), re-read when it changes.
+    pub file: Option<PathBuf>,
+    /// The compacted registry topic (key = agent_id, empty value removes the agent).
+    pub topic: String,
+    /// True when the topic was named in the config: then it must exist (or be created),
+    /// while the default name is only read if it exists.
+    pub topic_required: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            file: None,
+            topic: "agent-registry".into(),
+            topic_required: false,
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -133,6 +160,8 @@ impl Default for ServiceConfig {
             log_format: LogFormat::Text,
             detectors_dir: None,
             progress_interval: Duration::from_secs(10),
+            registry: RegistryConfig::default(),
+            signing_key_file: None,
         }
     }
 }

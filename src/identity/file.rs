@@ -157,11 +157,11 @@ owner = "bo@example.com"
         let err = parse_records("r.toml", TOML, false).unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains("r.toml:10: agent \"ghost\" has no owner"),
+            text.contains("r.toml:9: agent \"ghost\" has no owner"),
             "{text}"
         );
         assert!(
-            text.contains("r.toml:14: agent \"billing-bot\" is already declared at line 2"),
+            text.contains("r.toml:13: agent \"billing-bot\" is already declared at line 2"),
             "{text}"
         );
         let good: String = TOML.lines().take(8).collect::<Vec<_>>().join("\n");

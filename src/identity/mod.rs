@@ -252,6 +252,18 @@ impl Registry {
         self.issued_to.get(credential_id).map(String::as_str)
     }
 
+    /// The registered agent ids.
+    pub fn agent_ids(&self) -> impl Iterator<Item = &str> {
+        self.agents.keys().map(String::as_str)
+    }
+
+    /// The records, consuming the registry.
+    pub fn into_records(self) -> impl Iterator<Item = AgentRecord> {
+        self.agents
+            .into_values()
+            .map(|record| Arc::try_unwrap(record).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
     /// Number of agents.
     pub fn len(&self) -> usize {
         self.agents.len()

@@ -11,6 +11,7 @@ pub mod client;
 pub mod consumer;
 pub mod dead_letter;
 pub mod producer;
+pub mod registry_topic;
 pub mod topics;
 
 /// The name under which a partition's next offset is stored in RocksDB.

@@ -38,6 +38,36 @@ fn missing_topics(kafka: &KafkaConfig, wanted: &[&str]) -> Result<Vec<String>> {
         .collect())
 }
 
+/// True if `topic` exists on the cluster.
+pub fn topic_exists(kafka: &KafkaConfig, topic: &str) -> Result<bool> {
+    Ok(missing_topics(kafka, &[topic])?.is_empty())
+}
+
+/// Creates a compacted topic (the registry: only each key's latest record matters).
+pub fn create_compacted_topic(kafka: &KafkaConfig, name: &str) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka, Role::Reader)
+        .create()
+        .map_err(|e| Error::kafka("creating admin client", e))?;
+    let topic = NewTopic::new(name, kafka.partitions, TopicReplication::Fixed(-1))
+        .set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+    let results = block_on(admin.create_topics([&topic], &options))
+        .map_err(|e| Error::kafka("creating topics", e))?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, "compacted topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(Error::kafka(
+                    format!("creating topic {name}"),
+                    rdkafka::error::KafkaError::AdminOp(code),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Fails with [`Error::MissingTopics`] naming every missing topic, or creates them when
 /// `kafka.create_topics` is set.
 pub fn ensure_topics(kafka: &KafkaConfig, wanted: &[&str]) -> Result<()> {

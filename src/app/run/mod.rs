@@ -17,6 +17,7 @@
 //! Assigned partitions start at the offsets RocksDB holds. No async runtime is involved:
 //! every stage is CPU-bound or blocking, and whole batches (not records) cross threads.
 
+mod registry;
 mod report;
 mod worker;
 
@@ -43,6 +44,7 @@ use crate::kafka::source_name;
 use crate::kafka::topics::ensure_topics;
 use crate::model::Limits;
 use crate::pipeline::{Engine, EngineOptions};
+use crate::signing::Signer;
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, MetricsServer};
 
@@ -130,7 +132,9 @@ pub fn run_service(
             &topics.dlq,
         ],
     )?;
-    let engine = Engine::new(
+    let registry_stop = Arc::new(AtomicBool::new(false));
+    let opened = registry::open_registry(config, Arc::clone(&registry_stop))?;
+    let mut engine = Engine::new(
         detectors,
         StateStore::open(&config.state_dir)?,
         EngineOptions {
@@ -139,6 +143,22 @@ pub fn run_service(
         },
     )?
     .with_metrics(Arc::clone(&metrics));
+    if let Some(registry) = opened.registry {
+        tracing::info!(
+            agents = registry.len(),
+            "registry in force: policy detectors and owners on"
+        );
+        engine = engine.with_registry(registry);
+    }
+    match Signer::resolve(config.signing_key_file.as_deref())? {
+        Some(signer) => {
+            tracing::info!(key_id = signer.key_id(), "commands will be signed");
+            engine = engine.with_signer(Arc::new(signer));
+        }
+        None => tracing::warn!(
+            "no signing key ([signing] key_file or $AGENTWATCH_SIGNING_KEY): commands are unsigned and enforcers that verify will refuse them"
+        ),
+    }
     let store = engine.store_handle();
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
     let worker = Worker::new(
@@ -154,6 +174,7 @@ pub fn run_service(
             settle_budget: config.shutdown_timeout,
             progress_interval: config.progress_interval,
         },
+        opened.feed,
     )?;
     let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
     let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
@@ -195,6 +216,10 @@ pub fn run_service(
     // The engine thread's own error explains a failure best; a failed final commit
     // (returned in `outcome`) comes next.
     let joined = join(engine_thread);
+    registry_stop.store(true, Ordering::Relaxed);
+    if let Some(reader) = opened.reader {
+        let _ = reader.join();
+    }
     let report = match (joined, outcome) {
         (Err(Error::Stopped(_)), Err(error)) => return Err(error),
         (joined, outcome) => {

@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::registry::RegistryFeed;
 use super::report::{LatencySummary, RunReport};
 use crate::config::Topics;
 use crate::error::{Error, Result};
@@ -67,6 +68,7 @@ pub(super) struct Worker {
     last_record: Option<Instant>,
     latency: hdrhistogram::Histogram<u64>,
     scratch: Vec<u8>,
+    registry: RegistryFeed,
 }
 
 impl Worker {
@@ -75,6 +77,7 @@ impl Worker {
         producer: OutputProducer,
         metrics: Arc<Metrics>,
         options: WorkerOptions,
+        registry: RegistryFeed,
     ) -> Result<Self> {
         let latency =
             hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| {
@@ -97,6 +100,7 @@ impl Worker {
             last_record: None,
             latency,
             scratch: Vec::with_capacity(2048),
+            registry,
         })
     }
 
@@ -115,7 +119,9 @@ impl Worker {
                 .options
                 .flush_interval
                 .saturating_sub(last_commit.elapsed());
-            match jobs.recv_timeout(wait) {
+            let received = jobs.recv_timeout(wait);
+            self.registry.poll(&mut self.engine);
+            match received {
                 Ok(Job::Batch(mut batch)) => {
                     self.process(&batch)?;
                     batch.clear();

@@ -1,0 +1,154 @@
+//! Keeping the engine's registry current while the service runs: the registry file is
+//! re-read when it changes, and the registry topic's records are applied as they arrive.
+//! Both are applied on the engine thread between batches, so a change takes effect at a
+//! batch boundary and never in the middle of one.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::ServiceConfig;
+use crate::error::{Error, Result};
+use crate::identity::{load_file, Registry, RegistryUpdate};
+use crate::kafka::registry_topic::follow;
+use crate::kafka::topics::{create_compacted_topic, topic_exists};
+use crate::pipeline::Engine;
+
+/// How often the registry file's modification time is checked.
+const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Sources of registry changes after start.
+#[derive(Default)]
+pub(super) struct RegistryFeed {
+    file: Option<FileWatch>,
+    updates: Option<Receiver<RegistryUpdate>>,
+}
+
+struct FileWatch {
+    path: PathBuf,
+    modified: Option<SystemTime>,
+    agents: BTreeSet<String>,
+    checked: Instant,
+}
+
+/// The registry as it stands at start, the feed of later changes, and the topic reader
+/// thread (stopped through `stop`).
+pub(super) struct OpenedRegistry {
+    pub registry: Option<Registry>,
+    pub feed: RegistryFeed,
+    pub reader: Option<JoinHandle<()>>,
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Loads the registry file and the registry topic named by `config`.
+pub(super) fn open_registry(
+    config: &ServiceConfig,
+    stop: Arc<AtomicBool>,
+) -> Result<OpenedRegistry> {
+    let mut opened = OpenedRegistry {
+        registry: None,
+        feed: RegistryFeed::default(),
+        reader: None,
+    };
+    if let Some(path) = &config.registry.file {
+        let registry = load_file(path)?;
+        tracing::info!(file = %path.display(), agents = registry.len(), "registry file loaded");
+        opened.feed.file = Some(FileWatch {
+            path: path.clone(),
+            modified: modified(path),
+            agents: registry.agent_ids().map(str::to_owned).collect(),
+            checked: Instant::now(),
+        });
+        opened.registry = Some(registry);
+    }
+    let kafka = &config.kafka;
+    let topic = &config.registry.topic;
+    if !topic_exists(kafka, topic)? {
+        match (config.registry.topic_required, kafka.create_topics) {
+            (false, _) => {
+                tracing::info!(topic = %topic, "no registry topic; identities come from the registry file only");
+                return Ok(opened);
+            }
+            (true, true) => create_compacted_topic(kafka, topic)?,
+            (true, false) => return Err(Error::MissingTopics(vec![topic.clone()])),
+        }
+    }
+    let follower = follow(kafka, topic, stop)?;
+    let registry = opened.registry.get_or_insert_with(Registry::default);
+    for update in follower.initial {
+        apply(registry, update);
+    }
+    opened.feed.updates = Some(follower.updates);
+    opened.reader = Some(follower.thread);
+    Ok(opened)
+}
+
+fn apply(registry: &mut Registry, update: RegistryUpdate) {
+    match update {
+        RegistryUpdate::Upsert(record) => registry.upsert(record),
+        RegistryUpdate::Remove(agent_id) => {
+            registry.remove(&agent_id);
+        }
+    }
+}
+
+impl RegistryFeed {
+    /// Applies every change that arrived since the last call. Returns how many.
+    pub(super) fn poll(&mut self, engine: &mut Engine) -> usize {
+        let mut applied = 0;
+        if let Some(updates) = &self.updates {
+            while let Ok(update) = updates.try_recv() {
+                tracing::debug!(?update, "registry change");
+                engine.apply(update);
+                applied += 1;
+            }
+        }
+        if let Some(watch) = &mut self.file {
+            applied += watch.reload_if_changed(engine);
+        }
+        applied
+    }
+}
+
+impl FileWatch {
+    /// Re-reads the file if its modification time changed. An invalid new version is
+    /// logged and ignored: the registry in force stays until the file is fixed.
+    fn reload_if_changed(&mut self, engine: &mut Engine) -> usize {
+        if self.checked.elapsed() < FILE_CHECK_INTERVAL {
+            return 0;
+        }
+        self.checked = Instant::now();
+        let now = modified(&self.path);
+        if now == self.modified {
+            return 0;
+        }
+        self.modified = now;
+        let registry = match load_file(&self.path) {
+            Ok(registry) => registry,
+            Err(error) => {
+                tracing::warn!(file = %self.path.display(), %error, "registry file change ignored");
+                return 0;
+            }
+        };
+        let agents: BTreeSet<String> = registry.agent_ids().map(str::to_owned).collect();
+        let removed: Vec<String> = self.agents.difference(&agents).cloned().collect();
+        for agent in &removed {
+            engine.apply(RegistryUpdate::Remove(agent.clone()));
+        }
+        let mut changes = removed.len();
+        for record in registry.into_records() {
+            engine.apply(RegistryUpdate::Upsert(record));
+            changes += 1;
+        }
+        tracing::info!(file = %self.path.display(), agents = agents.len(), removed = removed.len(), "registry file reloaded");
+        self.agents = agents;
+        changes
+    }
+}
