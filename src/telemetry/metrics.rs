@@ -28,6 +28,9 @@ pub struct Metrics {
     dlq_records: IntCounterVec,
     produced: IntCounterVec,
     delivery_failures: IntCounterVec,
+    registry_changes: IntCounterVec,
+    registry_reloads: IntCounterVec,
+    registry_agents: IntGauge,
     consumer_lag: IntGaugeVec,
     decision_latency: Histogram,
 }
@@ -124,6 +127,23 @@ impl Metrics {
             "Output records Kafka did not acknowledge (each is retried), by output.",
             &["output"],
         );
+        let registry_changes = counter(
+            &registry,
+            "agentwatch_registry_changes_total",
+            "Agent registry changes applied while running, by source (file or topic).",
+            &["source"],
+        );
+        let registry_reloads = counter(
+            &registry,
+            "agentwatch_registry_reloads_total",
+            "Re-reads of a changed registry file, by result (applied, or rejected as invalid).",
+            &["result"],
+        );
+        let registry_agents = IntGauge::new(
+            "agentwatch_registry_agents",
+            "Agents in the registry in force (0 without a registry).",
+        )
+        .unwrap_or_else(|e| unreachable!("static gauge: {e}"));
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "agentwatch_consumer_lag",
@@ -146,6 +166,7 @@ impl Metrics {
             Box::new(cache_hit_ratio.clone()),
             Box::new(consumer_lag.clone()),
             Box::new(decision_latency.clone()),
+            Box::new(registry_agents.clone()),
         ] {
             registry
                 .register(metric)
@@ -163,6 +184,12 @@ impl Metrics {
         for output in OUTPUTS {
             produced.with_label_values(&[output]);
             delivery_failures.with_label_values(&[output]);
+        }
+        for source in ["file", "topic"] {
+            registry_changes.with_label_values(&[source]);
+        }
+        for result in ["applied", "rejected"] {
+            registry_reloads.with_label_values(&[result]);
         }
         for severity in Severity::ALL {
             alerts.with_label_values(&[severity.as_str()]);
@@ -183,6 +210,9 @@ impl Metrics {
             dlq_records,
             produced,
             delivery_failures,
+            registry_changes,
+            registry_reloads,
+            registry_agents,
             consumer_lag,
             decision_latency,
         }
@@ -284,6 +314,23 @@ impl Metrics {
     /// Records the latency from an event entering Kafka to its decision.
     pub fn record_decision_latency(&self, latency: Duration) {
         self.decision_latency.observe(latency.as_secs_f64());
+    }
+
+    /// Counts registry changes applied from `source` (`file` or `topic`).
+    pub fn record_registry_changes(&self, source: &str, changes: usize) {
+        self.registry_changes
+            .with_label_values(&[source])
+            .inc_by(changes as u64);
+    }
+
+    /// Counts a registry file re-read, `applied` or `rejected`.
+    pub fn record_registry_reload(&self, result: &str) {
+        self.registry_reloads.with_label_values(&[result]).inc();
+    }
+
+    /// Sets the number of registered agents.
+    pub fn set_registry_agents(&self, agents: usize) {
+        self.registry_agents.set(agents as i64);
     }
 
     /// The Prometheus text exposition of every metric.

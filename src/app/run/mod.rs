@@ -148,6 +148,7 @@ pub fn run_service(
             agents = registry.len(),
             "registry in force: policy detectors and owners on"
         );
+        metrics.set_registry_agents(registry.len());
         engine = engine.with_registry(registry);
     }
     match Signer::resolve(config.signing_key_file.as_deref())? {

@@ -17,6 +17,7 @@ use crate::identity::{load_file, Registry, RegistryUpdate};
 use crate::kafka::registry_topic::follow;
 use crate::kafka::topics::{create_compacted_topic, topic_exists};
 use crate::pipeline::Engine;
+use crate::telemetry::Metrics;
 
 /// How often the registry file's modification time is checked.
 const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -101,26 +102,32 @@ fn apply(registry: &mut Registry, update: RegistryUpdate) {
 
 impl RegistryFeed {
     /// Applies every change that arrived since the last call. Returns how many.
-    pub(super) fn poll(&mut self, engine: &mut Engine) -> usize {
-        let mut applied = 0;
+    pub(super) fn poll(&mut self, engine: &mut Engine, metrics: &Metrics) -> usize {
+        let mut from_topic = 0;
         if let Some(updates) = &self.updates {
             while let Ok(update) = updates.try_recv() {
                 tracing::debug!(?update, "registry change");
                 engine.apply(update);
-                applied += 1;
+                from_topic += 1;
             }
         }
-        if let Some(watch) = &mut self.file {
-            applied += watch.reload_if_changed(engine);
+        let from_file = match &mut self.file {
+            Some(watch) => watch.reload_if_changed(engine, metrics),
+            None => 0,
+        };
+        if from_topic + from_file > 0 {
+            metrics.record_registry_changes("topic", from_topic);
+            metrics.record_registry_changes("file", from_file);
+            metrics.set_registry_agents(engine.registry().map_or(0, Registry::len));
         }
-        applied
+        from_topic + from_file
     }
 }
 
 impl FileWatch {
     /// Re-reads the file if its modification time changed. An invalid new version is
     /// logged and ignored: the registry in force stays until the file is fixed.
-    fn reload_if_changed(&mut self, engine: &mut Engine) -> usize {
+    fn reload_if_changed(&mut self, engine: &mut Engine, metrics: &Metrics) -> usize {
         if self.checked.elapsed() < FILE_CHECK_INTERVAL {
             return 0;
         }
@@ -134,9 +141,11 @@ impl FileWatch {
             Ok(registry) => registry,
             Err(error) => {
                 tracing::warn!(file = %self.path.display(), %error, "registry file change ignored");
+                metrics.record_registry_reload("rejected");
                 return 0;
             }
         };
+        metrics.record_registry_reload("applied");
         let agents: BTreeSet<String> = registry.agent_ids().map(str::to_owned).collect();
         let removed: Vec<String> = self.agents.difference(&agents).cloned().collect();
         for agent in &removed {

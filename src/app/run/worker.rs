@@ -120,7 +120,7 @@ impl Worker {
                 .flush_interval
                 .saturating_sub(last_commit.elapsed());
             let received = jobs.recv_timeout(wait);
-            self.registry.poll(&mut self.engine);
+            self.registry.poll(&mut self.engine, &self.metrics);
             match received {
                 Ok(Job::Batch(mut batch)) => {
                     self.process(&batch)?;
