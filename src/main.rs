@@ -157,9 +157,13 @@ enum Command {
         /// Detector directory.
         #[arg(long, default_value = "detectors")]
         detectors: PathBuf,
-        /// Service config file to check instead.
-        #[arg(long)]
+        /// Service config file to check instead (with the detectors, registry file and
+        /// signing key it names).
+        #[arg(long, conflicts_with = "registry")]
         config: Option<PathBuf>,
+        /// Agent registry file (TOML or JSON) to check instead.
+        #[arg(long)]
+        registry: Option<PathBuf>,
     },
     /// Make an Ed25519 key pair for signing commands: PREFIX.key (secret, mode 0600)
     /// and PREFIX.pub (for enforcers).
@@ -368,14 +372,37 @@ fn run(command: Command) -> Result<()> {
                 Some(dir) => DetectorSet::load_dir(dir)?,
                 None => DetectorSet::builtin()?,
             };
+            let registry = match &config.registry.file {
+                Some(file) => format!(
+                    "{} registered agent(s)",
+                    agentwatch::identity::load_file(file)?.len()
+                ),
+                None => "no registry file".into(),
+            };
+            let signing = match Signer::resolve(config.signing_key_file.as_deref())? {
+                Some(signer) => format!("commands signed with key {}", signer.key_id()),
+                None => "commands UNSIGNED (no signing key)".into(),
+            };
             println!(
-                "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s)",
+                "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry}, {signing}",
                 path.display(),
                 config.kafka.brokers,
                 config.kafka.group_id,
                 config.kafka.topics.events,
                 config.state_dir.display(),
                 detectors.len()
+            );
+            Ok(())
+        }
+        Command::Validate {
+            registry: Some(path),
+            ..
+        } => {
+            let registry = agentwatch::identity::load_file(&path)?;
+            println!(
+                "{}: {} registered agent(s), no problems",
+                path.display(),
+                registry.len()
             );
             Ok(())
         }

@@ -22,7 +22,7 @@ fn examples_are_valid_and_event_examples_decode() {
     for entry in std::fs::read_dir(schemas_dir().join("examples")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let schema = ["agent-event", "alert", "command"]
+        let schema = ["agent-event", "alert", "command", "agent-record"]
             .into_iter()
             .find(|prefix| name.starts_with(&format!("{prefix}.")))
             .unwrap_or_else(|| panic!("{name} names no schema"));
@@ -36,6 +36,10 @@ fn examples_are_valid_and_event_examples_decode() {
         if schema == "agent-event" {
             let compact = serde_json::to_vec(&value).unwrap();
             decode_event(&compact, &Limits::default()).unwrap();
+        }
+        if schema == "agent-record" {
+            let records = agentwatch::identity::parse_records(&name, &text, true).unwrap();
+            assert_eq!(records.len(), 1);
         }
         checked += 1;
     }

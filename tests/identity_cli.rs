@@ -88,6 +88,14 @@ fn verify(dir: &Path, key: &Path, lines: &[String], at: &str) -> Output {
     )
 }
 
+/// Fails unless `verify` succeeded and accepted exactly `expected` commands.
+fn assert_all_accepted(out: &Output, expected: usize) {
+    let verdicts = text(&out.stdout);
+    assert!(out.status.success(), "{verdicts}{}", text(&out.stderr));
+    let accepted = verdicts.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(accepted, expected, "{verdicts}");
+}
+
 const BEFORE_ANY_EXPIRY: &str = "2026-01-05T00:00:00Z";
 
 #[test]
@@ -125,19 +133,7 @@ fn keygen_signs_commands_that_verify_and_every_tampering_is_rejected() {
     assert!(commands.len() >= 5, "{} commands", commands.len());
 
     let ok = verify(dir.path(), &public, &commands, BEFORE_ANY_EXPIRY);
-    assert!(
-        ok.status.success(),
-        "{}{}",
-        text(&ok.stdout),
-        text(&ok.stderr)
-    );
-    assert_eq!(
-        text(&ok.stdout)
-            .lines()
-            .filter(|l| l.starts_with("ok "))
-            .count(),
-        commands.len()
-    );
+    assert_all_accepted(&ok, commands.len());
 
     // A flipped byte in the signature, a changed field, and a stripped signature.
     let mut tampered = commands[..3].to_vec();
@@ -220,7 +216,8 @@ fn the_signing_key_can_come_from_the_environment() {
         &commands,
         BEFORE_ANY_EXPIRY,
     );
-    assert!(ok.status.success(), "{}", text(&ok.stdout));
+    assert!(!commands.is_empty());
+    assert_all_accepted(&ok, commands.len());
 }
 
 #[test]
@@ -321,5 +318,56 @@ fn a_bad_registry_file_is_refused_with_every_problem_and_its_line() {
     assert!(
         stderr.contains("bad.toml:5: working_hours start"),
         "{stderr}"
+    );
+    let validate = agentwatch(&["validate", "--registry", path(&registry)], &[]);
+    assert!(!validate.status.success());
+    assert!(text(&validate.stderr).contains("bad.toml:1: agent \"a\" has no owner"));
+    let good = agentwatch(
+        &[
+            "validate",
+            "--registry",
+            "schemas/examples/agent-record.example.json",
+        ],
+        &[],
+    );
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert!(text(&good.stdout).contains("1 registered agent(s), no problems"));
+}
+
+#[test]
+fn the_readme_worked_example_verifies_and_a_forged_copy_does_not() {
+    let key = Path::new("deploy/enforcer/example.pub");
+    let commands = "deploy/enforcer/example-commands.jsonl";
+    let ok = agentwatch(
+        &[
+            "verify",
+            "--public-key",
+            path(key),
+            "--input",
+            commands,
+            "--at",
+            "2026-01-06T00:00:00Z",
+        ],
+        &[],
+    );
+    assert_all_accepted(&ok, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let original =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(commands)).unwrap();
+    let forged: Vec<String> = original
+        .lines()
+        .map(|l| l.replace("\"revoke_credential\"", "\"suspend_agent\""))
+        .collect();
+    let bad = verify(
+        dir.path(),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(key),
+        &forged[..1],
+        "2026-01-06T00:00:00Z",
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stdout).contains("[bad_signature]"),
+        "{}",
+        text(&bad.stdout)
     );
 }

@@ -92,9 +92,9 @@ fn unregistered_agent_fires_for_unknown_and_ownerless_agents_and_only_with_a_reg
     let mut ownerless: AgentRecordV1 =
         serde_json::from_str(r#"{"agent_id":"orphan","owner":""}"#).unwrap();
     ownerless.description = Some("nobody owns me".into());
-    engine.apply(RegistryUpdate::Upsert(
+    engine.apply(RegistryUpdate::Upsert(Box::new(
         AgentRecord::compile(ownerless, false).unwrap(),
-    ));
+    )));
     let out = run(&mut engine, &[event(3, "orphan", at(1), "read", "crm", 10)]);
     let fired = alerts_of(&out, "unregistered_agent");
     assert_eq!(fired.len(), 1);
@@ -466,9 +466,9 @@ fn registry_changes_take_effect_mid_stream() {
         r#"{"agent_id":"late-bot","owner":"cy@example.com","allowed_systems":["crm"]}"#,
     )
     .unwrap();
-    engine.apply(RegistryUpdate::Upsert(
+    engine.apply(RegistryUpdate::Upsert(Box::new(
         AgentRecord::compile(record, true).unwrap(),
-    ));
+    )));
     let out = run(
         &mut engine,
         &[

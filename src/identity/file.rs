@@ -1,5 +1,5 @@
-//! Registry files: TOML (`[[agent]]` tables) or JSON (an array of records, or
-//! `{"agents": [...]}`), chosen by extension. Every problem is reported at once, each
+//! Registry files: TOML (`[[agent]]` tables) or JSON (an array of records,
+//! `{"agents": [...]}`, or one record), chosen by extension. Every problem is reported at once, each
 //! with its file and line, and a file with any problem is refused as a whole: a registry
 //! that silently dropped one agent would turn its owner's next alert into a mystery.
 
@@ -23,6 +23,7 @@ struct TomlFile {
 enum JsonFile {
     List(Vec<AgentRecordV1>),
     Wrapped { agents: Vec<AgentRecordV1> },
+    One(Box<AgentRecordV1>),
 }
 
 #[derive(serde::Serialize)]
@@ -67,6 +68,7 @@ pub fn parse_records(file: &str, text: &str, json: bool) -> Result<Vec<AgentReco
     let (specs, starts) = if json {
         let specs = match serde_json::from_str::<JsonFile>(text) {
             Ok(JsonFile::List(specs)) | Ok(JsonFile::Wrapped { agents: specs }) => specs,
+            Ok(JsonFile::One(spec)) => vec![*spec],
             Err(e) => return Err(json_problem(file, text, &e)),
         };
         (specs, record_lines(text, "\"agent_id\""))
@@ -110,13 +112,20 @@ fn record_lines(text: &str, marker: &str) -> Vec<usize> {
 
 fn json_problem(file: &str, text: &str, error: &serde_json::Error) -> Error {
     let detail = if error.to_string().contains("did not match any variant") {
-        // The untagged wrapper hides the real error; parse as a plain list to find it.
-        match serde_json::from_str::<Vec<AgentRecordV1>>(text) {
-            Err(inner) if !text.trim_start().starts_with('{') => inner,
-            _ => match serde_json::from_str::<WrappedOnly>(text) {
-                Err(inner) => inner,
-                Ok(_) => return Error::Registry(vec![format!("{file}:1: {error}")]),
-            },
+        // The untagged wrapper hides the real error; parse as the shape the text has to
+        // find it.
+        let wrapped = serde_json::from_str::<serde_json::Value>(text)
+            .is_ok_and(|v| v.get("agents").is_some());
+        let inner = if !text.trim_start().starts_with('{') {
+            serde_json::from_str::<Vec<AgentRecordV1>>(text).err()
+        } else if wrapped {
+            serde_json::from_str::<WrappedOnly>(text).err()
+        } else {
+            serde_json::from_str::<AgentRecordV1>(text).err()
+        };
+        match inner {
+            Some(inner) => inner,
+            None => return Error::Registry(vec![format!("{file}:1: {error}")]),
         }
     } else {
         return Error::Registry(vec![format!("{file}:{}: {error}", error.line())]);
@@ -185,5 +194,10 @@ owner = "bo@example.com"
         assert!(err.contains("r.json:3:"), "{err}");
         let wrapped = "{\"agents\": [{\"agent_id\": \"a\", \"owner\": \"o\"}]}";
         assert_eq!(parse_records("r.json", wrapped, true).unwrap().len(), 1);
+        let one = "{\"agent_id\": \"a\", \"owner\": \"o\"}";
+        assert_eq!(parse_records("r.json", one, true).unwrap().len(), 1);
+        let typo = "{\n\"agent_id\": \"a\",\n\"ownr\": \"o\"}";
+        let err = parse_records("r.json", typo, true).unwrap_err().to_string();
+        assert!(err.contains("r.json:3:") && err.contains("ownr"), "{err}");
     }
 }

@@ -278,8 +278,8 @@ impl Registry {
 /// A change to the registry, as the registry topic delivers it.
 #[derive(Debug, Clone)]
 pub enum RegistryUpdate {
-    /// Add or replace an agent.
-    Upsert(AgentRecord),
+    /// Add or replace an agent (boxed: records are large and changes are rare).
+    Upsert(Box<AgentRecord>),
     /// Remove an agent.
     Remove(String),
 }

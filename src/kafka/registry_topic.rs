@@ -35,7 +35,7 @@ pub fn decode_record(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Registr
         .ok_or("the record has no UTF-8 key (the key must be the agent_id)")?;
     let value = match value {
         None => return Ok(RegistryUpdate::Remove(key.to_owned())),
-        Some(v) if v.is_empty() => return Ok(RegistryUpdate::Remove(key.to_owned())),
+        Some([]) => return Ok(RegistryUpdate::Remove(key.to_owned())),
         Some(v) => v,
     };
     let spec: AgentRecordV1 =
@@ -47,7 +47,7 @@ pub fn decode_record(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Registr
         ));
     }
     AgentRecord::compile(spec, false)
-        .map(RegistryUpdate::Upsert)
+        .map(|record| RegistryUpdate::Upsert(Box::new(record)))
         .map_err(|problems| problems.join("; "))
 }
 

@@ -119,7 +119,7 @@ impl Engine {
     pub fn apply(&mut self, update: RegistryUpdate) {
         let registry = self.registry.get_or_insert_with(Registry::default);
         match update {
-            RegistryUpdate::Upsert(record) => registry.upsert(record),
+            RegistryUpdate::Upsert(record) => registry.upsert(*record),
             RegistryUpdate::Remove(agent_id) => {
                 registry.remove(&agent_id);
             }

@@ -82,9 +82,13 @@ pub(super) fn open_registry(
         }
     }
     let follower = follow(kafka, topic, stop)?;
-    let registry = opened.registry.get_or_insert_with(Registry::default);
-    for update in follower.initial {
-        apply(registry, update);
+    // An empty topic does not switch the registry on (every agent would be flagged as
+    // unregistered); its first record will, through `Engine::apply`.
+    if !follower.initial.is_empty() {
+        let registry = opened.registry.get_or_insert_with(Registry::default);
+        for update in follower.initial {
+            apply(registry, update);
+        }
     }
     opened.feed.updates = Some(follower.updates);
     opened.reader = Some(follower.thread);
@@ -93,7 +97,7 @@ pub(super) fn open_registry(
 
 fn apply(registry: &mut Registry, update: RegistryUpdate) {
     match update {
-        RegistryUpdate::Upsert(record) => registry.upsert(record),
+        RegistryUpdate::Upsert(record) => registry.upsert(*record),
         RegistryUpdate::Remove(agent_id) => {
             registry.remove(&agent_id);
         }
@@ -153,7 +157,7 @@ impl FileWatch {
         }
         let mut changes = removed.len();
         for record in registry.into_records() {
-            engine.apply(RegistryUpdate::Upsert(record));
+            engine.apply(RegistryUpdate::Upsert(Box::new(record)));
             changes += 1;
         }
         tracing::info!(file = %self.path.display(), agents = agents.len(), removed = removed.len(), "registry file reloaded");

@@ -107,10 +107,11 @@ impl CredentialMisuse {
             }
         }
         let first_use = identity.credential_first_use;
-        if issued_to.is_none() && self.runs(Check::Shared) {
-            if first_use.is_some_and(|(first, _)| first != agent) {
-                return Some(Check::Shared);
-            }
+        if issued_to.is_none()
+            && self.runs(Check::Shared)
+            && first_use.is_some_and(|(first, _)| first != agent)
+        {
+            return Some(Check::Shared);
         }
         if self.runs(Check::MaxAge) {
             let born = declared
