@@ -87,7 +87,7 @@ impl OffHours {
     /// slot counts. The counters keep the *shape* of the week (they halve when one
     /// saturates), so they are rescaled to `events`, the agent's learned events, which
     /// is what says how much evidence the shape rests on.
-    fn shares(&self, counts: &[u8], events: f64, weeks: f64) -> ([f64; 24], Vec<f64>) {
+    fn hourly(&self, counts: &[u8], events: f64) -> Shares {
         let total: f64 = counts.iter().map(|&c| f64::from(c)).sum();
         let scale = events.max(total) / total.max(1.0);
         let events = total * scale;
@@ -96,18 +96,36 @@ impl OffHours {
             by_hour[slot % 24] += f64::from(count) * scale;
         }
         let alpha = self.params.prior.0;
-        let hourly = by_hour.map(|c| (c + alpha) / (events + 24.0 * alpha));
-        let beta = (events / weeks.max(1.0)).max(1.0);
-        let weekly = counts
-            .iter()
-            .enumerate()
-            .map(|(slot, &count)| {
-                (f64::from(count) * scale + beta * hourly[slot % 24] / 7.0) / (events + beta)
-            })
-            .collect();
-        (hourly, weekly)
+        Shares {
+            hourly: by_hour.map(|c| (c + alpha) / (events + 24.0 * alpha)),
+            scale,
+            events,
+        }
+    }
+
+    /// The hierarchical hour-of-week shares, shrunk towards `shares.hourly`.
+    fn weekly(counts: &[u8], shares: &Shares, weeks: f64) -> [f64; 168] {
+        let beta = (shares.events / weeks.max(1.0)).max(1.0);
+        let mut weekly = [0.0f64; 168];
+        for (slot, (share, &count)) in weekly.iter_mut().zip(counts).enumerate() {
+            *share = (f64::from(count) * shares.scale + beta * shares.hourly[slot % 24] / 7.0)
+                / (shares.events + beta);
+        }
+        weekly
     }
 }
+
+/// Hour-of-day shares and the rescaling of the slot counters behind them.
+struct Shares {
+    hourly: [f64; 24],
+    scale: f64,
+    events: f64,
+}
+
+/// An hour of the day whose tail probability is at least this is not quiet: the hour of
+/// the week cannot make the (larger-of-two) p-value smaller, so nothing is reported and
+/// the 168-slot estimate is skipped.
+const NOT_QUIET_P: f64 = 0.05;
 
 /// The total share of the values at most [`TIES`] times `share`.
 fn tail(values: &[f64], share: f64) -> f64 {
@@ -140,14 +158,19 @@ impl Detector for OffHours {
         if total == 0 || f64::from(counts[slot]) >= self.params.usual_share.0 * f64::from(total) {
             return None;
         }
-        let weeks = obs.baseline.age_hours(now) / 168.0;
-        let (hourly, weekly) = self.shares(counts, obs.baseline.learned as f64, weeks);
-        let share = weekly[slot];
         // Both the hour of the day and the hour of the week must be rare: a quiet lunch
         // hour, or the first Thursday of a young agent that works every day, is not
         // news. Slots within a factor of TIES count as equally unusual, so the tail is
         // not a rank among hours that are all about as quiet.
-        let p_value = tail(&hourly, hourly[slot % 24]).max(tail(&weekly, share));
+        let shares = self.hourly(counts, obs.baseline.learned as f64);
+        let p_hour = tail(&shares.hourly, shares.hourly[slot % 24]);
+        if p_hour >= NOT_QUIET_P {
+            return None;
+        }
+        let weeks = obs.baseline.age_hours(now) / 168.0;
+        let weekly = Self::weekly(counts, &shares, weeks);
+        let share = weekly[slot];
+        let p_value = p_hour.max(tail(&weekly, share));
         Some(Finding {
             p_value: p_value.clamp(f64::MIN_POSITIVE, 1.0),
             anomaly: Anomaly::OffHours,
