@@ -24,13 +24,17 @@
 //! - [`detect`]: the [`Detector`](detect::Detector) trait, the explicit registry of kinds,
 //!   and the loader that turns `detectors/*.toml` into running instances.
 //! - [`pipeline`]: the engine that scores, decides and learns, in that order, per event.
+//! - [`identity`]: the agent registry (owners, boundaries, credentials, working hours)
+//!   that the policy detectors check events against; optional.
+//! - [`signing`]: Ed25519 signatures on commands and the check enforcers run on them.
 //! - [`sim`] and [`eval`]: labelled synthetic traffic and the recall/false-alert scoring
 //!   that holds the detectors to a measurable quality bar.
 //! - [`config`] and [`kafka`]: the service's config file, and the Kafka glue of
 //!   `agentwatch run` (consumer whose partitions start at the offsets RocksDB holds,
 //!   idempotent output producer, dead letters, topic checks).
 //! - [`app`]: the commands behind the CLI (`run`, `replay`, `simulate`, `tail`, `demo`,
-//!   `validate`, `schemas`), kept in the library so tests drive exactly what users run.
+//!   `inspect`, `verify`, `validate`, `schemas`), kept in the library so tests drive
+//!   exactly what users run.
 //! - [`telemetry`]: Prometheus metrics, the HTTP endpoint and log set-up.
 //!
 //! Time comes from events, never from the wall clock, so a replay of the same input on the
