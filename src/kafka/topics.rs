@@ -45,27 +45,7 @@ pub fn topic_exists(kafka: &KafkaConfig, topic: &str) -> Result<bool> {
 
 /// Creates a compacted topic (the registry: only each key's latest record matters).
 pub fn create_compacted_topic(kafka: &KafkaConfig, name: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka, Role::Reader)
-        .create()
-        .map_err(|e| Error::kafka("creating admin client", e))?;
-    let topic = NewTopic::new(name, kafka.partitions, TopicReplication::Fixed(-1))
-        .set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
-    let results = block_on(admin.create_topics([&topic], &options))
-        .map_err(|e| Error::kafka("creating topics", e))?;
-    for result in results {
-        match result {
-            Ok(name) => tracing::info!(topic = %name, "compacted topic created"),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(Error::kafka(
-                    format!("creating topic {name}"),
-                    rdkafka::error::KafkaError::AdminOp(code),
-                ))
-            }
-        }
-    }
-    Ok(())
+    create(kafka, &[name.to_owned()], kafka.partitions, Some("compact"))
 }
 
 /// Fails with [`Error::MissingTopics`] naming every missing topic, or creates them when
@@ -83,19 +63,34 @@ pub fn ensure_topics(kafka: &KafkaConfig, wanted: &[&str]) -> Result<()> {
 
 /// Creates topics (already existing ones are fine).
 pub fn create_topics(kafka: &KafkaConfig, names: &[String], partitions: i32) -> Result<()> {
+    create(kafka, names, partitions, None)
+}
+
+fn create(
+    kafka: &KafkaConfig,
+    names: &[String],
+    partitions: i32,
+    cleanup_policy: Option<&str>,
+) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka, Role::Reader)
         .create()
         .map_err(|e| Error::kafka("creating admin client", e))?;
     let topics: Vec<NewTopic<'_>> = names
         .iter()
-        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(-1)))
+        .map(|name| {
+            let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
+            match cleanup_policy {
+                Some(policy) => topic.set("cleanup.policy", policy),
+                None => topic,
+            }
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let results = block_on(admin.create_topics(&topics, &options))
         .map_err(|e| Error::kafka("creating topics", e))?;
     for result in results {
         match result {
-            Ok(name) => tracing::info!(topic = %name, partitions, "topic created"),
+            Ok(name) => tracing::info!(topic = %name, partitions, cleanup_policy, "topic created"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
                 return Err(Error::kafka(
