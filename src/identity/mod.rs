@@ -229,6 +229,16 @@ impl Registry {
             .insert(record.spec.agent_id.clone(), Arc::new(record));
     }
 
+    /// Applies one change from the registry topic or a reloaded file.
+    pub fn apply(&mut self, update: RegistryUpdate) {
+        match update {
+            RegistryUpdate::Upsert(record) => self.upsert(*record),
+            RegistryUpdate::Remove(agent_id) => {
+                self.remove(&agent_id);
+            }
+        }
+    }
+
     /// Removes an agent (a tombstone on the registry topic). Returns true if it was known.
     pub fn remove(&mut self, agent_id: &str) -> bool {
         let Some(old) = self.agents.remove(agent_id) else {

@@ -117,13 +117,9 @@ impl Engine {
     /// Applies a registry change between batches. Turns the registry on if it was off:
     /// the first record on the registry topic is what makes a deployment registry-backed.
     pub fn apply(&mut self, update: RegistryUpdate) {
-        let registry = self.registry.get_or_insert_with(Registry::default);
-        match update {
-            RegistryUpdate::Upsert(record) => registry.upsert(*record),
-            RegistryUpdate::Remove(agent_id) => {
-                registry.remove(&agent_id);
-            }
-        }
+        self.registry
+            .get_or_insert_with(Registry::default)
+            .apply(update);
     }
 
     /// Publishes counters to `metrics` from now on (once per batch, not per event).
@@ -252,8 +248,9 @@ impl Engine {
                 .detector
                 .learn(&obs, &mut slots[slot_index].state, anomalous);
         }
-        if !any_anomalous {
-            baseline.learn(event);
+        // The ledger only needs an agent's first use of a credential (one hash lookup
+        // per new credential, not one per event).
+        if !any_anomalous && baseline.learn(event) {
             if let Some(credential) = &event.credential_id {
                 self.credentials
                     .record(credential, &event.agent_id, event.time_ms);

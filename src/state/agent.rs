@@ -55,17 +55,19 @@ impl Baseline {
 
     /// Folds an event into what is normal for this agent. Only called for events that
     /// no detector found anomalous, so a slow attacker cannot teach the baseline.
-    pub fn learn(&mut self, event: &Event<'_>) {
+    /// Returns true if the event's credential was new to the agent's table.
+    pub fn learn(&mut self, event: &Event<'_>) -> bool {
         self.learned += 1;
         self.systems
             .record(&event.system, event.time_ms, MAX_SYSTEMS);
         self.actions
             .record(&event.action, event.time_ms, MAX_ACTIONS);
-        if let Some(credential) = &event.credential_id {
+        let new_credential = event.credential_id.as_ref().is_some_and(|credential| {
             self.credentials
-                .record(credential, event.time_ms, MAX_CREDENTIALS);
-        }
+                .record(credential, event.time_ms, MAX_CREDENTIALS)
+        });
         self.hours.record(event.time_ms);
+        new_credential
     }
 
     /// Hours of event time between the agent's first event and `now_ms`.

@@ -87,21 +87,12 @@ pub(super) fn open_registry(
     if !follower.initial.is_empty() {
         let registry = opened.registry.get_or_insert_with(Registry::default);
         for update in follower.initial {
-            apply(registry, update);
+            registry.apply(update);
         }
     }
     opened.feed.updates = Some(follower.updates);
     opened.reader = Some(follower.thread);
     Ok(opened)
-}
-
-fn apply(registry: &mut Registry, update: RegistryUpdate) {
-    match update {
-        RegistryUpdate::Upsert(record) => registry.upsert(*record),
-        RegistryUpdate::Remove(agent_id) => {
-            registry.remove(&agent_id);
-        }
-    }
 }
 
 impl RegistryFeed {
