@@ -8,6 +8,8 @@
 #     percentiles from an HDR histogram.
 #
 #   scripts/kafka-load.sh [RECORDS=2000000] [LATENCY_RECORDS=600000]
+#
+# LATENCY_RECORDS=0 measures throughput only (scripts/bench.sh does, for its guard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-2000000}
@@ -64,7 +66,8 @@ config load-events load-service "$work/state-load" >"$work/load.toml"
 tail -1 "$work/run.log" | tee "$work/service.txt"
 raw=$(sed -E 's/.* = ([0-9]+) records\/s.*/\1/' "$work/raw.txt")
 service=$(sed -E 's/.*s \(([0-9]+)\/s\).*/\1/' "$work/service.txt")
-python3 -c "print(f'throughput ratio: service {int($service)}/s vs bare consumer {int($raw)}/s = {$service/$raw:.0%}')"
+python3 -c "print(f'throughput ratio: service {int($service)}/s vs bare consumer {int($raw)}/s = {$service/$raw:.3f}')"
+[ "$latency_records" -gt 0 ] || exit 0
 
 echo "== bare consumer latency at 20000 events/s ($latency_records events)" >&2
 "$target/examples/raw_consume" "$brokers" raw-latency-events "$latency_records" >"$work/raw-latency.txt" &

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building agentwatch needs on Debian/Ubuntu: a C/C++ toolchain, libclang
-# (RocksDB's bindings are generated with bindgen), pkg-config and OpenSSL headers.
+# (RocksDB's bindings are generated with bindgen), pkg-config and OpenSSL headers, and
+# valgrind for the performance guard.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -10,6 +11,8 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 # librdkafka's bundled build and the test broker's TLS stack look for these.
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# The performance guard (scripts/bench.sh --check) counts instructions with callgrind.
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 # bindgen needs libclang itself plus clang's builtin headers: the -dev package brings both.
 # (Do not mistake libclang-cpp, which many images ship, for libclang.)
 if command -v dpkg >/dev/null 2>&1; then

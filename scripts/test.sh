@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every unit, property and integration test
 # (release mode: the quality test replays ~800k simulated events), including the Kafka
-# tests against a real broker. Installs what it needs: libclang, cargo-nextest, the broker.
+# tests against a real broker, and the performance guard (scripts/bench.sh --check).
+# Installs what it needs: libclang, valgrind, cargo-nextest, the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -23,5 +24,7 @@ if ! wait "$broker_install"; then
   echo "test.sh: installing the test broker failed (deploy/local-broker.sh install)" >&2
   exit 1
 fi
+echo "== performance guard" >&2
+scripts/bench.sh --check
 echo "== tests" >&2
 cargo nextest run --release --no-fail-fast "$@"
