@@ -6,10 +6,10 @@
 
 use std::hint::black_box;
 
-use agentwatch::detect::{DetectorSet, Identity, Observation};
+use agentwatch::detect::{DetectorSet, Identity, Observation, Verdict};
 use agentwatch::model::{decode_event, Limits};
 use agentwatch::sim::flat_load;
-use agentwatch::state::Baseline;
+use agentwatch::state::{Baseline, PendingBaseline};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 fn detectors(c: &mut Criterion) {
@@ -24,6 +24,7 @@ fn detectors(c: &mut Criterion) {
     let set = DetectorSet::builtin().unwrap();
     let mut group = c.benchmark_group("detector");
     group.throughput(Throughput::Elements(measured.len() as u64));
+    let pending = PendingBaseline::default();
     for instance in set.iter() {
         let mut baseline = Baseline::default();
         let mut state = instance.detector.new_state();
@@ -33,10 +34,11 @@ fn detectors(c: &mut Criterion) {
             let obs = Observation {
                 event,
                 baseline: &baseline,
+                pending: &pending,
                 identity: Identity::default(),
             };
             instance.detector.score(&obs, &mut state);
-            instance.detector.learn(&obs, &mut state, false);
+            instance.detector.learn(&obs, &mut state, Verdict::Normal);
         }
         group.bench_function(&instance.id, |b| {
             b.iter_batched_ref(
@@ -46,11 +48,16 @@ fn detectors(c: &mut Criterion) {
                         let obs = Observation {
                             event,
                             baseline: &baseline,
+                            pending: &pending,
                             identity: Identity::default(),
                         };
                         let finding = instance.detector.score(&obs, state);
-                        let anomalous = black_box(finding).is_some_and(|f| f.score() > 0.5);
-                        instance.detector.learn(&obs, state, anomalous);
+                        let verdict = if black_box(finding).is_some_and(|f| f.score() > 0.5) {
+                            Verdict::Flagged
+                        } else {
+                            Verdict::Normal
+                        };
+                        instance.detector.learn(&obs, state, verdict);
                     }
                 },
                 BatchSize::SmallInput,

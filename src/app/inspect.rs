@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::detect::kinds::{denied_burst, rate, volume};
-use crate::detect::{DetectorSet, KindState};
+use crate::detect::DetectorSet;
 use crate::identity::AgentRecord;
 use crate::model::time::{format_duration, format_short};
 use crate::pipeline::Policy;
@@ -189,34 +188,8 @@ fn render_detector_numbers(out: &mut String, state: &AgentState, detectors: &Det
         let Some(instance) = detectors.iter().find(|i| i.key == slot.key) else {
             continue;
         };
-        let line = match &slot.state {
-            KindState::Volume(volume::State {
-                transfers, windows, ..
-            }) if transfers.n > 0 => {
-                let spread = transfers.var.sqrt().exp();
-                format!(
-                    "transfer size about {} (×/÷ {spread:.1}) over {} transfers; per active window about {} over {} windows",
-                    crate::detect::kinds::format_bytes(transfers.mean.exp_m1()),
-                    transfers.n,
-                    crate::detect::kinds::format_bytes(windows.mean.exp_m1()),
-                    windows.n
-                )
-            }
-            KindState::Rate(rate::State { windows, .. }) if windows.n > 0 => format!(
-                "{:.1} calls per window while active (sd {:.1}) over {} active windows",
-                windows.mean,
-                windows.var.sqrt(),
-                windows.n
-            ),
-            KindState::DeniedBurst(denied_burst::State {
-                calls, failures, ..
-            }) if *calls > 0.0 => {
-                format!(
-                    "{:.2}% of calls denied or failed (over about {calls:.0} calls)",
-                    100.0 * failures / calls
-                )
-            }
-            _ => continue,
+        let Some(line) = instance.detector.describe(&slot.state) else {
+            continue;
         };
         any = true;
         let _ = writeln!(out, "  {:<14} {line}", instance.id);

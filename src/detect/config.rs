@@ -22,6 +22,9 @@ pub(super) struct InstanceSpec {
     pub params: Option<toml::Table>,
     #[serde(default)]
     pub warmup: Warmup,
+    /// False alerts allowed per agent per day (see `Instance::alert_p`).
+    #[serde(default)]
+    pub budget: Option<f64>,
     pub thresholds: ThresholdSpec,
     #[serde(default = "default_cooldown")]
     pub cooldown: String,
@@ -104,6 +107,11 @@ impl Thresholds {
     /// Builds thresholds; the caller has checked they are ascending and in (0, 1].
     pub(super) fn new(levels: Vec<(Severity, f64)>) -> Self {
         Thresholds { levels }
+    }
+
+    /// The mildest severity this instance reports.
+    pub fn mildest(&self) -> Option<Severity> {
+        self.levels.first().map(|(severity, _)| *severity)
     }
 
     /// The score from which this instance alerts.

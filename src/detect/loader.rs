@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::config::{InstanceSpec, Response, Thresholds, Warmup};
 use super::matcher::FieldMatcher;
-use super::{registry, Detector};
+use super::{registry, Aspect, Detector, FleetScope};
 use crate::config::lines::{line_of_key, toml_problem};
 use crate::error::{Error, Result};
 use crate::model::time::parse_duration_ms;
@@ -24,6 +24,12 @@ pub struct Instance {
     pub warmup: Warmup,
     /// Score thresholds per severity.
     pub thresholds: Thresholds,
+    /// False alerts this instance may raise per agent per day (statistical kinds).
+    pub budget: Option<f64>,
+    /// What the kind's findings keep out of the shared baseline.
+    pub guards: Aspect,
+    /// The fleet-wide pattern the kind's findings can belong to.
+    pub fleet: Option<FleetScope>,
     /// Minimum time between two alerts for the same agent.
     pub cooldown_ms: i64,
     /// Commands this instance may cause.
@@ -47,6 +53,23 @@ impl Instance {
     /// True once the agent has done enough for this instance to speak about it.
     pub fn warmed_up(&self, baseline: &crate::state::Baseline, now_ms: i64) -> bool {
         baseline.events >= self.warmup.events && baseline.age_hours(now_ms) >= self.warmup.hours
+    }
+
+    /// The p-value at or below which a finding about this agent is an anomaly.
+    ///
+    /// With a `budget` (false alerts per agent per day) it is `budget / tests per day`,
+    /// where the agent's test rate is its own (events per day for most kinds, active
+    /// hours per day for `off_hours`): under the null a p-value
+    /// is uniform, so each test alerts with probability `p*` and the agent's expected
+    /// false alerts per day are `budget`, whether it makes ten calls a day or ten
+    /// thousand. An exploratory agent's routine novelty then stays quiet, while a
+    /// regular agent's first step outside its habits does not. Without a budget (policy
+    /// kinds, whose findings are facts) the lowest severity threshold decides.
+    pub fn alert_p(&self, baseline: &crate::state::Baseline, now_ms: i64) -> f64 {
+        match self.budget {
+            Some(budget) => budget / self.detector.tests_per_day(baseline, now_ms),
+            None => crate::stats::p_from_score(self.thresholds.alert_score()),
+        }
     }
 
     /// True if this instance looks at `event`.
@@ -248,6 +271,14 @@ fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<
                 .join(", ")
         ));
     }
+    if let Some(budget) = spec.budget {
+        if !(budget > 0.0 && budget <= 10.0) {
+            problems.push(format!(
+                "{}: budget = {budget} must be false alerts per agent per day in (0, 10]",
+                at("budget")
+            ));
+        }
+    }
     if let Some(on_alert) = spec.response.on_alert {
         if on_alert > spec.response.max {
             problems.push(format!(
@@ -273,7 +304,7 @@ fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<
             None
         }
         Some(kind) => match (kind.build)(text) {
-            Ok(detector) => Some((kind.name, detector)),
+            Ok(detector) => Some((kind, detector)),
             Err(e) => {
                 problems.push(toml_problem(file, text, &e));
                 None
@@ -287,10 +318,13 @@ fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<
     let instance = Instance {
         key: instance_key(&spec.id),
         id: spec.id,
-        kind,
+        kind: kind.name,
         description: spec.description,
         warmup: spec.warmup,
         thresholds: Thresholds::new(levels),
+        budget: spec.budget,
+        guards: kind.guards,
+        fleet: kind.fleet,
         cooldown_ms,
         response: spec.response,
         actions: FieldMatcher::new(&spec.matcher.actions, &spec.matcher.exclude_actions),
@@ -347,7 +381,7 @@ high = 0.8
         let bad_kind =
             "id = \"x\"\nkind = \"telepathy\"\ndescription = \"d\"\n[thresholds]\nlow = 0.5\n";
         let bad_thresholds = "id = \"y\"\nkind = \"rate\"\ndescription = \"d\"\ncooldown = \"soon\"\n[thresholds]\nlow = 0.8\nhigh = 0.4\n";
-        let bad_param = "id = \"z\"\nkind = \"rate\"\ndescription = \"d\"\n[params]\nwindow = \"1m\"\nwindw = 3\n[thresholds]\nlow = 0.5\n";
+        let bad_param = "id = \"z\"\nkind = \"rate\"\ndescription = \"d\"\n[params]\nwindows = [\"1m\", \"10m\", \"1h\"]\nwindw = 3\n[thresholds]\nlow = 0.5\n";
         let bad_value = "id = \"v\"\nkind = \"new_system\"\ndescription = \"d\"\n[params]\nsensitive_weight = 3.0\n[thresholds]\nlow = 0.5\n";
         let unknown_key = "id = \"w\"\nkind = \"rate\"\ndescription = \"d\"\nthreshold = 1\n[thresholds]\nlow = 0.5\n";
         let err = load(&[

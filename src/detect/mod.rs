@@ -18,13 +18,14 @@ pub use config::{Response, Thresholds, Warmup};
 pub use kinds::fact;
 pub use loader::{instance_key, DetectorSet, Instance};
 pub use matcher::Pattern;
-pub use registry::KindState;
+pub use registry::{KindSpec, KindState};
 
 use std::collections::BTreeMap;
 
 use crate::identity::{AgentRecord, Registry};
 use crate::model::{Anomaly, Event};
-use crate::state::Baseline;
+use crate::pipeline::{PeerContext, PeerIndex};
+use crate::state::{Baseline, PendingBaseline};
 
 /// What a detector sees of one event.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,9 @@ pub struct Observation<'a> {
     pub event: &'a Event<'a>,
     /// The agent's shared baseline, as it was before this event.
     pub baseline: &'a Baseline,
+    /// Flagged systems and hours the agent is being watched on before they are
+    /// learned (see [`PendingBaseline`]).
+    pub pending: &'a PendingBaseline,
     /// What the registry and the fleet's traffic say about who the agent is.
     pub identity: Identity<'a>,
 }
@@ -48,6 +52,18 @@ pub struct Identity<'a> {
     /// The first agent seen using the event's credential, and when, learned from the
     /// fleet's own traffic (so shared credentials are caught even without a registry).
     pub credential_first_use: Option<(&'a str, i64)>,
+    /// The accountable owner (registry, else the event's claim, else earlier claims):
+    /// the agent's peers are the other agents of the same owner.
+    pub owner: Option<&'a str>,
+    /// Which systems each owner's agents use (see [`PeerIndex`]).
+    pub peers: Option<&'a PeerIndex>,
+}
+
+impl Identity<'_> {
+    /// How `system` relates to the agent's peers, when that is known.
+    pub fn peer_context(&self, system: &str) -> Option<PeerContext> {
+        self.peers?.context(self.owner?, system)
+    }
 }
 
 /// A detector's verdict on one event, before the engine decides what to do with it.
@@ -69,12 +85,74 @@ pub struct Finding {
     pub statistic_value: f64,
     /// Observations behind the baseline that was used.
     pub baseline_size: u64,
+    /// The p-value of the same observation under the agent's *pending* model: what it
+    /// has been doing since it was first flagged. `Some` only once that model holds
+    /// enough evidence to judge. A finding the pending model explains is new
+    /// behaviour being learned, not a fresh anomaly: it raises no alert.
+    pub pending_p: Option<f64>,
+    /// True when the observation continues an episode the detector's pending model is
+    /// already tracking: an alert about it reads "new behaviour, being learned" rather
+    /// than "anomalous".
+    pub learning: bool,
+    /// How large the deviation is (observed over expected, e.g. 12 for twelve times the
+    /// agent's typical transfer); `f64::INFINITY` when size means nothing (a rule was
+    /// broken, a system never seen). A p-value says how *sure* a deviation is, not how
+    /// *big*: a doubled pace is certain after an hour, yet no reason to revoke a
+    /// credential, so the engine caps severity by magnitude.
+    pub magnitude: f64,
 }
 
 impl Finding {
     /// The 0..1 score (see [`crate::stats::score_from_p`]).
     pub fn score(&self) -> f64 {
         crate::stats::score_from_p(self.p_value)
+    }
+}
+
+/// The part of the shared [`Baseline`] a kind reads, and so guards: a finding of the
+/// kind keeps that part (and only that part) of the event out of the baseline until it
+/// persists (see [`crate::state::AspectVerdicts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aspect {
+    /// The kind keeps its own state and guards nothing shared.
+    Own,
+    /// The systems table (`new_system`).
+    Systems,
+    /// The hour-of-week profile (`off_hours`).
+    Hours,
+    /// The credentials table (`credential_misuse`).
+    Credentials,
+}
+
+/// A pattern that many agents can show at once for one shared cause, so that the
+/// engine treats it fleet-wide (one fleet alert, no per-agent commands) once enough
+/// agents show it on the same system within a short time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FleetScope {
+    /// First use of a system (a rollout).
+    Novelty,
+    /// Failures on a system (an outage).
+    Failures,
+}
+
+/// What the engine made of an observation, for the detector's learning. Ordered from
+/// mildest to strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Not anomalous for this detector: learn it.
+    Normal,
+    /// Anomalous (alerted, in cooldown, part of a fleet event, or new behaviour being
+    /// learned): hold it in the pending model until it persists or lapses.
+    Flagged,
+    /// Anomalous while the agent's credential is revoked or the agent suspended: what
+    /// escalated stays out of every model for good.
+    Escalated,
+}
+
+impl Verdict {
+    /// True unless the observation is normal.
+    pub fn flagged(self) -> bool {
+        self != Verdict::Normal
     }
 }
 
@@ -89,13 +167,27 @@ pub trait Detector: Send + Sync {
     /// the detector has nothing to say about this event (score 0).
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding>;
 
-    /// Called once after every [`Detector::score`]. `anomalous` says whether the engine
-    /// judged the event an anomaly for this detector, in which case it must not be
-    /// learned from (no poisoning by a slow attacker).
-    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, anomalous: bool);
+    /// Called once after every [`Detector::score`] with the engine's [`Verdict`]. A
+    /// flagged observation goes to the kind's pending model, never straight into its
+    /// baseline (no poisoning by a slow attacker), and is promoted once it has
+    /// persisted; an escalated one is dropped.
+    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict);
 
     /// One sentence with numbers that a person can act on.
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String;
+
+    /// How many independent tests this detector makes of an agent per day, which turns
+    /// an instance's false-alarm budget into a p-value per test (see
+    /// [`Instance::alert_p`]). Most kinds test every event.
+    fn tests_per_day(&self, baseline: &Baseline, now_ms: i64) -> f64 {
+        baseline.events_per_day(now_ms)
+    }
+
+    /// What this detector has learned about an agent, in one line for `inspect`
+    /// ("why was my agent flagged?"); `None` when it keeps nothing worth showing yet.
+    fn describe(&self, _state: &KindState) -> Option<String> {
+        None
+    }
 
     /// Adds the facts behind a finding to the alert's evidence context (policy kinds
     /// name the rule that was broken). Most kinds have nothing to add.

@@ -9,12 +9,16 @@ use super::kinds::{
     credential_misuse, denied_burst, high_risk_action, new_system, off_hours, rate,
     scope_violation, unregistered_agent, volume,
 };
-use super::Detector;
+use super::{Aspect, Detector, FleetScope};
 
 /// How a kind is built from an instance file.
 pub struct KindSpec {
     /// The `kind = "..."` name.
     pub name: &'static str,
+    /// The part of the shared baseline its findings keep out until they persist.
+    pub guards: Aspect,
+    /// The fleet-wide pattern its findings can belong to, if any.
+    pub fleet: Option<FleetScope>,
     /// Builds a detector from the instance file's full text (the kind reads its own
     /// `[params]` table, so errors point at the right line).
     pub build: fn(&str) -> Result<Box<dyn Detector>, toml::de::Error>,
@@ -42,19 +46,68 @@ pub fn find(name: &str) -> Option<&'static KindSpec> {
 ///
 /// An enum rather than a boxed trait object keeps agent state in one allocation and
 /// serializable with the rest of the agent record.
+///
+/// Variants are only ever appended (postcard stores the variant's index): a kind whose
+/// state changes shape gets a new variant and its old one is kept, renamed `Retired*`,
+/// so that stored agents still decode; such a slot is reset on first use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum KindState {
-    /// See [`new_system`].
-    NewSystem(new_system::State),
-    /// See [`volume`].
-    Volume(volume::State),
-    /// See [`rate`].
-    Rate(rate::State),
+    /// `new_system` state of state format 2 and earlier.
+    RetiredNewSystem(retired::NewSystemV2),
+    /// `volume` state of state format 2 and earlier.
+    RetiredVolume(retired::VolumeV2),
+    /// `rate` state of state format 2 and earlier.
+    RetiredRate(retired::RateV2),
     /// Kinds that keep nothing per agent (policy checks, and `off_hours`, which reads
     /// the shared baseline).
     Stateless,
     /// See [`denied_burst`].
     DeniedBurst(denied_burst::State),
+    /// See [`volume`].
+    Volume(Box<volume::State>),
+    /// See [`rate`].
+    Rate(Box<rate::State>),
+    /// See [`new_system`].
+    NewSystem(new_system::State),
+}
+
+/// State shapes that older builds stored, kept only so their records still decode.
+pub mod retired {
+    use serde::{Deserialize, Serialize};
+
+    use crate::detect::kinds::TumblingWindow;
+    use crate::stats::EwStats;
+
+    /// `new_system` before state format 3.
+    #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+    pub struct NewSystemV2 {
+        /// Decayed novel events.
+        pub novel: f64,
+        /// Decayed events.
+        pub exposure: f64,
+        /// Time the counts are decayed to.
+        pub at_ms: i64,
+    }
+
+    /// `volume` before state format 3.
+    #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+    pub struct VolumeV2 {
+        /// Per-transfer log sizes.
+        pub transfers: EwStats,
+        /// Per-window log totals.
+        pub windows: EwStats,
+        /// The open window.
+        pub window: TumblingWindow,
+    }
+
+    /// `rate` before state format 3.
+    #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+    pub struct RateV2 {
+        /// Calls per active window.
+        pub windows: EwStats,
+        /// The open window.
+        pub window: TumblingWindow,
+    }
 }
 
 /// Typed access to one variant of [`KindState`].
@@ -96,9 +149,28 @@ macro_rules! kind_state_of {
 }
 
 kind_state_of!(NewSystem, new_system::State);
-kind_state_of!(Volume, volume::State);
-kind_state_of!(Rate, rate::State);
 kind_state_of!(DeniedBurst, denied_burst::State);
+
+/// Boxed states: the larger kinds live behind one pointer so that a slot stays small
+/// for agents that never use them.
+macro_rules! boxed_kind_state_of {
+    ($variant:ident, $state:ty) => {
+        impl KindStateOf for $state {
+            fn wrap(self) -> KindState {
+                KindState::$variant(Box::new(self))
+            }
+            fn project(state: &mut KindState) -> Option<&mut Self> {
+                match state {
+                    KindState::$variant(typed) => Some(typed),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+boxed_kind_state_of!(Volume, volume::State);
+boxed_kind_state_of!(Rate, rate::State);
 
 /// Parses the `[params]` table of an instance file into a kind's typed parameters.
 pub fn parse_params<P: serde::de::DeserializeOwned + Default>(
@@ -127,8 +199,20 @@ mod tests {
 
     #[test]
     fn a_slot_of_another_kind_is_reset() {
-        let mut state = KindState::Rate(rate::State::default());
+        let mut state = rate::State::default().wrap();
         let _ = volume::State::of(&mut state);
         assert!(matches!(state, KindState::Volume(_)));
+    }
+
+    #[test]
+    fn a_retired_state_decodes_and_is_reset_on_use() {
+        let old = KindState::RetiredRate(retired::RateV2 {
+            windows: crate::stats::EwStats::default(),
+            window: crate::detect::kinds::TumblingWindow::default(),
+        });
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(state, old);
+        assert_eq!(*rate::State::of(&mut state), rate::State::default());
     }
 }

@@ -147,4 +147,24 @@ pub struct Alert {
     pub commands: Vec<String>,
     /// How many similar findings the cooldown swallowed since the previous alert.
     pub suppressed: u64,
+    /// Set on a fleet alert: the same deviation on many agents at once (a rollout, an
+    /// outage), reported once instead of once per agent and never answered with
+    /// commands. `agent_id` is then the agent whose finding made it fleet-wide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetScopeEvidence>,
+}
+
+/// What a fleet alert covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FleetScopeEvidence {
+    /// The pattern: `first_use` (a rollout) or `failures` (an outage).
+    pub pattern: String,
+    /// The system all of them touched.
+    pub system: String,
+    /// Distinct agents showing the pattern within the window.
+    pub agents: u64,
+    /// Up to five of them, earliest first.
+    pub sample_agents: Vec<String>,
+    /// The window the agents fell in, in hours.
+    pub window_hours: f64,
 }

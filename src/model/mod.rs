@@ -10,7 +10,7 @@ mod event;
 mod scan;
 pub mod time;
 
-pub use alert::{Alert, Anomaly, DetectorRef, Evidence, Severity};
+pub use alert::{Alert, Anomaly, DetectorRef, Evidence, FleetScopeEvidence, Severity};
 pub use command::{Command, CommandAction, CommandReason, CommandSignature};
 pub use decode::{decode_event, DecodeError, Limits};
 pub use event::{AgentEventV1, Event, EventTime, Outcome};

@@ -5,6 +5,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// One hour in milliseconds.
 pub const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in a minute.
+pub const MINUTE_MS: i64 = 60_000;
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 

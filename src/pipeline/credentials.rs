@@ -9,7 +9,7 @@ use compact_str::CompactString;
 use hashbrown::HashMap;
 
 use crate::error::Result;
-use crate::state::StateStore;
+use crate::state::{AgentState, StateStore};
 
 /// Credential id → (first agent to use it, time of that first use).
 #[derive(Debug, Default)]
@@ -21,12 +21,15 @@ impl CredentialLedger {
     /// Rebuilds the ledger from every agent's learned credentials in `store`.
     pub fn rebuild(store: &StateStore) -> Result<Self> {
         let mut ledger = CredentialLedger::default();
-        store.for_each_agent(|agent_id, state| {
-            for seen in state.baseline.credentials.iter() {
-                ledger.record(&seen.name, agent_id, seen.first_ms);
-            }
-        })?;
+        store.for_each_agent(|agent_id, state| ledger.add_agent(agent_id, &state))?;
         Ok(ledger)
+    }
+
+    /// Adds a stored agent's learned credentials.
+    pub fn add_agent(&mut self, agent_id: &str, state: &AgentState) {
+        for seen in state.baseline.credentials.iter() {
+            self.record(&seen.name, agent_id, seen.first_ms);
+        }
     }
 
     /// The first use of `credential`, if any agent has used it.

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::detect::{Finding, Instance, Observation};
+use crate::detect::{Finding, FleetScope, Instance, Observation};
 use crate::model::time::{format_rfc3339, DAY_MS, HOUR_MS};
 use crate::model::{
-    Alert, Command, CommandAction, CommandReason, DetectorRef, Evidence, Severity, SCHEMA_VERSION,
+    Alert, Command, CommandAction, CommandReason, DetectorRef, Evidence, FleetScopeEvidence,
+    Severity, SCHEMA_VERSION,
 };
 use crate::state::{DetectorSlot, ResponseState, RiskState};
 
@@ -28,6 +29,12 @@ pub struct Policy {
     pub max_expiry_ms: i64,
     /// `issued_by` on commands.
     pub issued_by: String,
+    /// Severity caps by magnitude, ascending: a finding whose magnitude (observed over
+    /// expected) is below `ratio` is at most `severity`. A p-value says how *sure* a
+    /// deviation is, not how *big*: after an hour a doubled pace is beyond doubt, yet it
+    /// is a job change far more often than an attack, so it may alert but must not
+    /// revoke a credential. Risk, and so commands, follow severity.
+    pub magnitude_caps: Vec<(f64, Severity)>,
 }
 
 impl Default for Policy {
@@ -39,6 +46,7 @@ impl Default for Policy {
             base_expiry_ms: [HOUR_MS, 4 * HOUR_MS, 24 * HOUR_MS],
             max_expiry_ms: 30 * DAY_MS,
             issued_by: "agentwatch".into(),
+            magnitude_caps: vec![(3.0, Severity::Medium), (10.0, Severity::High)],
         }
     }
 }
@@ -46,6 +54,22 @@ impl Default for Policy {
 impl Policy {
     fn weight(&self, severity: Severity) -> f64 {
         self.severity_weight[severity as usize]
+    }
+
+    /// The severity of an anomalous finding: its score's band (the mildest band when
+    /// the instance's budget let a finding through below every band), capped by its
+    /// magnitude.
+    pub fn severity(&self, instance: &Instance, finding: &Finding) -> Option<Severity> {
+        let banded = instance
+            .thresholds
+            .severity(finding.score())
+            .or_else(|| instance.budget.and(instance.thresholds.mildest()))?;
+        let cap = self
+            .magnitude_caps
+            .iter()
+            .find(|(ratio, _)| finding.magnitude < *ratio)
+            .map_or(Severity::Critical, |(_, severity)| *severity);
+        Some(banded.min(cap))
     }
 
     /// The strongest action whose risk tier `risk` has reached.
@@ -86,7 +110,7 @@ pub(super) fn decide(
     let event = obs.event;
     let now = event.time_ms;
     let score = finding.score();
-    let severity = instance.thresholds.severity(score)?;
+    let severity = policy.severity(instance, finding)?;
     let baseline = obs.baseline;
     if !instance.warmed_up(baseline, now) {
         return None;
@@ -149,8 +173,73 @@ pub(super) fn decide(
         credential_id,
         commands: commands.iter().map(|c| c.command_id.clone()).collect(),
         suppressed,
+        fleet: None,
     };
     Some((alert, commands))
+}
+
+/// What a fleet alert reports (see [`crate::pipeline::fleet`]).
+pub(super) struct FleetReport<'a> {
+    pub scope: FleetScope,
+    pub agents: usize,
+    pub sample: &'a [String],
+    pub window_ms: i64,
+}
+
+/// The one alert for a fleet-wide pattern: no commands, no risk to any agent; the
+/// agent whose finding made the pattern fleet-wide carries it.
+pub(super) fn fleet_alert(
+    instance: &Instance,
+    obs: &Observation<'_>,
+    finding: &Finding,
+    risk: f64,
+    report: FleetReport<'_>,
+) -> Alert {
+    let event = obs.event;
+    let (pattern, what) = match report.scope {
+        FleetScope::Novelty => ("first_use", "started using"),
+        FleetScope::Failures => ("failures", "had bursts of failures on"),
+    };
+    let hours = report.window_ms as f64 / HOUR_MS as f64;
+    let summary = format!(
+        "{} agents {what} {} within {hours:.1}h (first: {}): one fleet-wide change, such as a rollout or an outage, not {} agent anomalies; no commands issued",
+        report.agents,
+        event.system,
+        report.sample.join(", "),
+        report.agents
+    );
+    let mut evidence = evidence(instance, obs, finding);
+    evidence
+        .context
+        .insert("baseline".into(), "fleet event".into());
+    Alert {
+        schema_version: SCHEMA_VERSION,
+        alert_id: alert_id(&instance.id, &event.agent_id, &event.event_id),
+        time: format_rfc3339(event.time_ms),
+        agent_id: event.agent_id.to_string(),
+        owner: None,
+        detector: DetectorRef {
+            id: instance.id.clone(),
+            kind: instance.kind.to_owned(),
+        },
+        severity: instance.thresholds.mildest().unwrap_or(Severity::Low),
+        score: round(finding.score(), 4),
+        risk: round(risk, 3),
+        anomaly: finding.anomaly,
+        summary,
+        evidence,
+        event_ids: vec![event.event_id.to_string()],
+        credential_id: None,
+        commands: Vec::new(),
+        suppressed: 0,
+        fleet: Some(FleetScopeEvidence {
+            pattern: pattern.into(),
+            system: event.system.to_string(),
+            agents: report.agents as u64,
+            sample_agents: report.sample.to_vec(),
+            window_hours: round(hours, 2),
+        }),
+    }
 }
 
 struct Issue<'a> {
@@ -228,6 +317,14 @@ fn evidence(instance: &Instance, obs: &Observation<'_>, finding: &Finding) -> Ev
     for (key, value) in &event.attributes {
         context.insert(format!("attributes.{key}"), value.to_string());
     }
+    // New behaviour the agent keeps showing is being learned (its pending model holds
+    // it); say so, so that a reviewer can tell a fresh anomaly from a change in progress.
+    let status = if finding.learning {
+        "new behaviour, being learned"
+    } else {
+        "anomalous"
+    };
+    context.insert("baseline".to_owned(), status.to_owned());
     instance.detector.explain(obs, finding, &mut context);
     Evidence {
         observed: round(finding.observed, 6),

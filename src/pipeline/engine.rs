@@ -4,15 +4,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::credentials::CredentialLedger;
-use super::decide::{decide, AgentDecisionState, Policy};
+use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
+use super::fleet::{FleetContext, FleetParams, FleetVerdict};
+use super::peers::PeerIndex;
 use super::writer::StateWriter;
-use crate::detect::{DetectorSet, Identity, Observation};
+use crate::detect::{DetectorSet, FleetScope, Identity, Observation, Verdict};
 use crate::error::Result;
 use crate::identity::{Registry, RegistryUpdate};
-use crate::model::{Alert, Command, Event};
+use crate::model::{Alert, Command, CommandAction, Event};
 use crate::signing::Signer;
-use crate::state::{AgentCache, AgentState, DetectorSlot, RecentAlert, StateStore};
-use crate::telemetry::Metrics;
+use crate::state::{AgentCache, AgentState, AspectVerdicts, DetectorSlot, RecentAlert, StateStore};
+use crate::telemetry::{Absorbed, Metrics};
 
 /// Tuning knobs that are not detector configuration.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct EngineOptions {
     pub policy: Policy,
     /// Record every (event, detector) score in [`Outputs::scores`].
     pub record_scores: bool,
+    /// When a deviation shared by many agents is one fleet event.
+    pub fleet: FleetParams,
 }
 
 impl Default for EngineOptions {
@@ -31,6 +35,7 @@ impl Default for EngineOptions {
             cache_capacity: 1_000_000,
             policy: Policy::default(),
             record_scores: false,
+            fleet: FleetParams::default(),
         }
     }
 }
@@ -76,6 +81,8 @@ pub struct Engine {
     writer: Option<StateWriter>,
     registry: Option<Registry>,
     credentials: CredentialLedger,
+    peers: PeerIndex,
+    fleet: FleetContext,
     signer: Option<Arc<Signer>>,
 }
 
@@ -83,7 +90,14 @@ impl Engine {
     /// An engine over `store` running `detectors`. Reads every stored agent once to
     /// rebuild the cross-agent credential ledger (see [`CredentialLedger`]).
     pub fn new(detectors: DetectorSet, store: StateStore, options: EngineOptions) -> Result<Self> {
-        let credentials = CredentialLedger::rebuild(&store)?;
+        // One pass over the stored agents rebuilds both cross-agent indexes.
+        let mut credentials = CredentialLedger::default();
+        let mut peers = PeerIndex::default();
+        store.for_each_agent(|agent_id, state| {
+            credentials.add_agent(agent_id, &state);
+            peers.add_agent(&state);
+        })?;
+        let fleet = FleetContext::new(options.fleet.clone());
         Ok(Engine {
             cache: AgentCache::new(options.cache_capacity),
             detectors,
@@ -93,6 +107,8 @@ impl Engine {
             writer: None,
             registry: None,
             credentials,
+            peers,
+            fleet,
             signer: None,
         })
     }
@@ -167,94 +183,190 @@ impl Engine {
     }
 
     fn process_event(&mut self, index: usize, event: &Event<'_>, out: &mut Outputs) -> Result<()> {
+        let fleet_size = self.cache.len();
         let state = self.cache.get_mut(&event.agent_id);
         state.baseline.count(event);
-        let AgentState {
-            baseline,
-            slots,
-            risk,
-            response,
-            recent,
-        } = state;
+        let now = event.time_ms;
         let registry = self.registry.as_ref();
+        let record = registry.and_then(|r| r.agent(&event.agent_id));
+        // Owners named by the registry or the event are borrowed; only an agent whose
+        // events stopped naming one costs a copy of the earlier claim.
+        let remembered_owner = match record.and_then(|r| r.owner()).or(event.owner.as_deref()) {
+            Some(_) => None,
+            None => state.baseline.owner.clone(),
+        };
+        let owner = record
+            .and_then(|r| r.owner())
+            .or(event.owner.as_deref())
+            .or(remembered_owner.as_deref());
         let identity = Identity {
             registry,
-            record: registry.and_then(|r| r.agent(&event.agent_id)),
+            record,
             credential_first_use: event
                 .credential_id
                 .as_deref()
                 .and_then(|c| self.credentials.first_use(c)),
+            owner,
+            peers: Some(&self.peers),
         };
-        let mut any_anomalous = false;
+        let mut aspects = AspectVerdicts::default();
         for (detector_index, instance) in self.detectors.iter().enumerate() {
             if !instance.matches(event) {
                 continue;
             }
+            let AgentState {
+                baseline,
+                slots,
+                risk,
+                response,
+                recent,
+                pending,
+                ..
+            } = &mut *state;
             let slot_index =
                 DetectorSlot::find_or_insert(slots, instance.key, || instance.detector.new_state());
             let slot = &mut slots[slot_index];
             let obs = Observation {
                 event,
                 baseline,
+                pending,
                 identity,
             };
             let finding = instance.detector.score(&obs, &mut slot.state);
-            let score = finding.as_ref().map_or(0.0, |f| f.score());
             if self.options.record_scores {
                 out.scores.push(ScoreRow {
                     event: index,
                     detector: detector_index,
-                    score,
+                    score: finding.as_ref().map_or(0.0, |f| f.score()),
                 });
             }
             // During warm-up a detector learns everything: it does not know yet what is
             // normal, so nothing it scores can be judged an anomaly to be kept out.
-            let anomalous = score >= instance.thresholds.alert_score()
-                && instance.warmed_up(baseline, event.time_ms);
-            if let (true, Some(finding)) = (anomalous, finding) {
-                any_anomalous = true;
-                if let Some(metrics) = &self.metrics {
-                    metrics.record_finding(&instance.id, instance.thresholds.severity(score));
-                }
-                let decision = decide(
-                    &self.options.policy,
-                    instance,
-                    &obs,
-                    &finding,
-                    AgentDecisionState {
-                        slot,
-                        risk,
-                        response,
-                    },
-                );
-                if let Some((alert, mut commands)) = decision {
-                    recent.remember(RecentAlert {
-                        time_ms: event.time_ms,
-                        detector: instance.key,
-                        severity: alert.severity,
-                        anomaly: alert.anomaly,
-                        score: alert.score as f32,
-                    });
-                    if let Some(signer) = &self.signer {
-                        for command in &mut commands {
-                            signer.sign(command)?;
+            // The gate is computed only for events a detector has something to say
+            // about (most have nothing).
+            let flagged = finding.and_then(|f| {
+                let gate = instance.alert_p(baseline, now);
+                (f.p_value <= gate && instance.warmed_up(baseline, now)).then_some((f, gate))
+            });
+            let verdict = match flagged {
+                None => Verdict::Normal,
+                Some((finding, gate)) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.record_finding(
+                            &instance.id,
+                            self.options.policy.severity(instance, &finding),
+                        );
+                    }
+                    // New behaviour the agent's pending model explains is being
+                    // learned; many agents showing it at once is a fleet event. Only
+                    // the rest is this agent's own anomaly.
+                    let being_learned = finding.pending_p.is_some_and(|p| p > gate);
+                    let fleet = match instance.fleet {
+                        Some(scope) if !being_learned => self.fleet.observe(
+                            scope,
+                            &event.system,
+                            &event.agent_id,
+                            now,
+                            fleet_size,
+                        ),
+                        _ => FleetVerdict::Individual,
+                    };
+                    let absorbed = match (being_learned, &fleet) {
+                        (true, _) => Some(Absorbed::BeingLearned),
+                        (false, FleetVerdict::Fleet { .. }) => Some(Absorbed::Fleet),
+                        (false, FleetVerdict::Individual) => None,
+                    };
+                    if let (Some(reason), Some(metrics)) = (absorbed, &self.metrics) {
+                        metrics.record_absorbed(&instance.id, reason);
+                    }
+                    match (being_learned, fleet) {
+                        (true, _) => {}
+                        (
+                            false,
+                            FleetVerdict::Fleet {
+                                announce,
+                                agents,
+                                sample,
+                            },
+                        ) => {
+                            if announce {
+                                let report = FleetReport {
+                                    scope: instance.fleet.unwrap_or(FleetScope::Novelty),
+                                    agents,
+                                    sample: &sample,
+                                    window_ms: self.fleet.window_ms(instance.fleet),
+                                };
+                                let risk_now = risk.at(now, self.options.policy.risk_half_life_ms);
+                                out.alerts
+                                    .push(fleet_alert(instance, &obs, &finding, risk_now, report));
+                            }
+                        }
+                        (false, FleetVerdict::Individual) => {
+                            let decision = decide(
+                                &self.options.policy,
+                                instance,
+                                &obs,
+                                &finding,
+                                AgentDecisionState {
+                                    slot,
+                                    risk,
+                                    response,
+                                },
+                            );
+                            if let Some((alert, mut commands)) = decision {
+                                recent.remember(RecentAlert {
+                                    time_ms: now,
+                                    detector: instance.key,
+                                    severity: alert.severity,
+                                    anomaly: alert.anomaly,
+                                    score: alert.score as f32,
+                                });
+                                if let Some(signer) = &self.signer {
+                                    for command in &mut commands {
+                                        signer.sign(command)?;
+                                    }
+                                }
+                                out.alerts.push(alert);
+                                out.commands.extend(commands);
+                            }
                         }
                     }
-                    out.alerts.push(alert);
-                    out.commands.extend(commands);
+                    // What is answered with a revoked credential or a suspension stays
+                    // out of every model for good.
+                    if response
+                        .in_force(now)
+                        .is_some_and(|action| action >= CommandAction::RevokeCredential)
+                    {
+                        Verdict::Escalated
+                    } else {
+                        Verdict::Flagged
+                    }
                 }
-            }
+            };
+            aspects.set(instance.guards, verdict);
+            let obs = Observation {
+                event,
+                baseline,
+                pending,
+                identity,
+            };
             instance
                 .detector
-                .learn(&obs, &mut slots[slot_index].state, anomalous);
+                .learn(&obs, &mut slots[slot_index].state, verdict);
         }
-        // The ledger only needs an agent's first use of a credential (one hash lookup
-        // per new credential, not one per event).
-        if !any_anomalous && baseline.learn(event) {
+        // The cross-agent indexes only need what is new to the agent (one hash lookup
+        // per new credential or system, not one per event).
+        let owner = owner.map(compact_str::CompactString::new);
+        let learned = state.learn(event, aspects);
+        if learned.new_credential {
             if let Some(credential) = &event.credential_id {
                 self.credentials
                     .record(credential, &event.agent_id, event.time_ms);
             }
+        }
+        if let (Some(system), Some(owner)) = (learned.new_system, owner) {
+            self.peers
+                .record_first_use(&owner, &system, &mut state.peers);
         }
         Ok(())
     }

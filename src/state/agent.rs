@@ -1,9 +1,11 @@
 //! The state kept for one agent.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
+use super::pending::{Pending, PendingBaseline};
 use super::{HourOfWeek, SeenTable};
-use crate::detect::KindState;
+use crate::detect::{Aspect, KindState, Verdict};
 use crate::model::{Anomaly, CommandAction, Event, Severity};
 use crate::stats::decay_factor;
 
@@ -53,21 +55,39 @@ impl Baseline {
         }
     }
 
-    /// Folds an event into what is normal for this agent. Only called for events that
-    /// no detector found anomalous, so a slow attacker cannot teach the baseline.
-    /// Returns true if the event's credential was new to the agent's table.
+    /// Folds every aspect of an event into what is normal for this agent (an event no
+    /// detector flagged). Returns true if the event's credential was new to the agent.
     pub fn learn(&mut self, event: &Event<'_>) -> bool {
-        self.learned += 1;
+        self.learn_system(event);
+        self.learn_hour(event.time_ms);
+        self.learn_credential(event)
+    }
+
+    fn learn_system(&mut self, event: &Event<'_>) {
         self.systems
             .record(&event.system, event.time_ms, MAX_SYSTEMS);
         self.actions
             .record(&event.action, event.time_ms, MAX_ACTIONS);
-        let new_credential = event.credential_id.as_ref().is_some_and(|credential| {
+    }
+
+    fn learn_hour(&mut self, time_ms: i64) {
+        self.learned += 1;
+        self.hours.record(time_ms);
+    }
+
+    fn learn_credential(&mut self, event: &Event<'_>) -> bool {
+        event.credential_id.as_ref().is_some_and(|credential| {
             self.credentials
                 .record(credential, event.time_ms, MAX_CREDENTIALS)
-        });
-        self.hours.record(event.time_ms);
-        new_credential
+        })
+    }
+
+    /// The agent's own events per day: its test rate, which turns a false-alarm budget
+    /// per day into a p-value per test. Young agents count as a day old, so a burst of
+    /// first events does not pass for a high rate.
+    pub fn events_per_day(&self, now_ms: i64) -> f64 {
+        let days = (self.age_hours(now_ms) / 24.0).max(1.0);
+        (self.events as f64 / days).max(1.0)
     }
 
     /// Hours of event time between the agent's first event and `now_ms`.
@@ -163,6 +183,117 @@ pub struct AgentState {
     pub response: ResponseState,
     /// The latest alerts.
     pub recent: RecentAlerts,
+    /// Flagged systems and hours awaiting promotion into the baseline.
+    pub pending: PendingBaseline,
+    /// Where this agent's first uses of systems landed relative to its peers.
+    pub peers: PeerCounts,
+}
+
+/// How many of an agent's first uses of a system landed among systems its peers (the
+/// other agents of its owner) already used, and how many outside them. Kept with the
+/// agent so that the fleet-wide share is rebuilt exactly on start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounts {
+    /// First uses of a system a peer already used.
+    pub inside: u32,
+    /// First uses of a system no peer used.
+    pub outside: u32,
+}
+
+/// How the detectors that guard each aspect of the shared baseline judged an event.
+///
+/// Each aspect is guarded by the kind that reads it (`new_system` the systems,
+/// `off_hours` the hours, `credential_misuse` the credentials): a finding of one kind
+/// keeps only its own aspect out. A transfer flagged for its size still touched a
+/// known system in a known hour, and a policy finding never freezes behavioural
+/// learning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AspectVerdicts {
+    /// For the systems table (`new_system`).
+    pub systems: Verdict,
+    /// For the hour-of-week profile (`off_hours`).
+    pub hours: Verdict,
+    /// For the credentials table (`credential_misuse`).
+    pub credentials: Verdict,
+}
+
+impl Default for AspectVerdicts {
+    fn default() -> Self {
+        AspectVerdicts {
+            systems: Verdict::Normal,
+            hours: Verdict::Normal,
+            credentials: Verdict::Normal,
+        }
+    }
+}
+
+impl AspectVerdicts {
+    /// Records the verdict of a detector guarding `aspect`; the strongest verdict wins
+    /// when two instances guard the same aspect.
+    pub fn set(&mut self, aspect: Aspect, verdict: Verdict) {
+        let slot = match aspect {
+            Aspect::Own => return,
+            Aspect::Systems => &mut self.systems,
+            Aspect::Hours => &mut self.hours,
+            Aspect::Credentials => &mut self.credentials,
+        };
+        *slot = (*slot).max(verdict);
+    }
+}
+
+impl AgentState {
+    /// Learns an event aspect by aspect: normal aspects go into the baseline, flagged
+    /// ones into the pending baseline (and on into the baseline once they persist),
+    /// escalated ones nowhere. Says what was new to the agent, for the engine's
+    /// cross-agent indexes.
+    pub fn learn(&mut self, event: &Event<'_>, verdicts: AspectVerdicts) -> Learned {
+        let baseline = &mut self.baseline;
+        let mut new_system = None;
+        match verdicts.systems {
+            Verdict::Normal => {
+                if baseline.systems.get(&event.system).is_none() {
+                    new_system = Some(CompactString::new(&event.system));
+                }
+                baseline.learn_system(event);
+            }
+            Verdict::Flagged => {
+                baseline
+                    .actions
+                    .record(&event.action, event.time_ms, MAX_ACTIONS);
+                if let Pending::Promoted(entry) =
+                    self.pending.hold_system(&event.system, event.time_ms)
+                {
+                    new_system = Some(entry.name.clone());
+                    baseline.systems.insert(entry, MAX_SYSTEMS);
+                }
+            }
+            Verdict::Escalated => self.pending.drop_escalated(Some(&event.system), None),
+        }
+        match verdicts.hours {
+            Verdict::Normal => baseline.learn_hour(event.time_ms),
+            Verdict::Flagged => {
+                if let Some(events) = self.pending.hold_hour(event.time_ms) {
+                    PendingBaseline::promote_hour(&mut baseline.hours, event.time_ms, events);
+                    baseline.learned += u64::from(events);
+                }
+            }
+            Verdict::Escalated => self.pending.drop_escalated(None, Some(event.time_ms)),
+        }
+        Learned {
+            new_credential: verdicts.credentials == Verdict::Normal
+                && baseline.learn_credential(event),
+            new_system,
+        }
+    }
+}
+
+/// What an event taught an agent's baseline that the agent did not know before.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Learned {
+    /// The event's credential is new to the agent.
+    pub new_credential: bool,
+    /// A system joined the agent's baseline (first seen, or promoted from pending).
+    pub new_system: Option<CompactString>,
 }
 
 /// The latest alerts, oldest first (at most [`MAX_RECENT_ALERTS`]).

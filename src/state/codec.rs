@@ -6,12 +6,14 @@
 
 use serde::Deserialize;
 
-use super::{AgentState, Baseline, DetectorSlot, ResponseState, RiskState};
+use super::{AgentState, Baseline, DetectorSlot, RecentAlerts, ResponseState, RiskState};
 use crate::error::{Error, Result};
 
 /// The format this build writes. Bump it whenever a stored struct changes shape.
-/// Version 2 added the recent-alert list; version 1 records are still read.
-pub const FORMAT_VERSION: u8 = 2;
+/// Version 2 added the recent-alert list, version 3 the pending baseline (and new
+/// detector state variants, appended so that older variants still decode; a slot of
+/// a retired variant is reset on first use). Versions 1 and 2 are still read.
+pub const FORMAT_VERSION: u8 = 3;
 
 /// An agent as format version 1 stored it (before `recent`).
 #[derive(Deserialize)]
@@ -20,6 +22,16 @@ struct AgentStateV1 {
     slots: Vec<DetectorSlot>,
     risk: RiskState,
     response: ResponseState,
+}
+
+/// An agent as format version 2 stored it (before `pending`).
+#[derive(Deserialize)]
+struct AgentStateV2 {
+    baseline: Baseline,
+    slots: Vec<DetectorSlot>,
+    risk: RiskState,
+    response: ResponseState,
+    recent: RecentAlerts,
 }
 
 /// Appends the encoding of `state` to `out`.
@@ -45,6 +57,17 @@ pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
         Some((&FORMAT_VERSION, body)) => {
             postcard::from_bytes(body).map_err(|e| corrupt(format!("postcard: {e}")))
         }
+        Some((2, body)) => postcard::from_bytes::<AgentStateV2>(body)
+            .map(|v2| AgentState {
+                baseline: v2.baseline,
+                slots: v2.slots,
+                risk: v2.risk,
+                response: v2.response,
+                recent: v2.recent,
+                pending: Default::default(),
+                peers: Default::default(),
+            })
+            .map_err(|e| corrupt(format!("postcard (format 2): {e}"))),
         Some((1, body)) => postcard::from_bytes::<AgentStateV1>(body)
             .map(|v1| AgentState {
                 baseline: v1.baseline,
@@ -52,6 +75,8 @@ pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
                 risk: v1.risk,
                 response: v1.response,
                 recent: Default::default(),
+                pending: Default::default(),
+                peers: Default::default(),
             })
             .map_err(|e| corrupt(format!("postcard (format 1): {e}"))),
         Some((version, _)) => Err(corrupt(format!(
@@ -102,6 +127,21 @@ mod tests {
         let v1 = (&state.baseline, &state.slots, &state.risk, &state.response);
         let mut bytes = vec![1u8];
         bytes.extend(postcard::to_stdvec(&v1).unwrap());
+        assert_eq!(decode_state("a", &bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn format_2_records_are_migrated() {
+        let state = sample();
+        let v2 = (
+            &state.baseline,
+            &state.slots,
+            &state.risk,
+            &state.response,
+            &state.recent,
+        );
+        let mut bytes = vec![2u8];
+        bytes.extend(postcard::to_stdvec(&v2).unwrap());
         assert_eq!(decode_state("a", &bytes).unwrap(), state);
     }
 

@@ -9,15 +9,17 @@ mod agent;
 mod cache;
 mod codec;
 mod hours;
+mod pending;
 mod store;
 mod table;
 
 pub use agent::{
-    AgentState, Baseline, DetectorSlot, RecentAlert, RecentAlerts, ResponseState, RiskState,
-    MAX_RECENT_ALERTS,
+    AgentState, AspectVerdicts, Baseline, DetectorSlot, Learned, PeerCounts, RecentAlert,
+    RecentAlerts, ResponseState, RiskState, MAX_RECENT_ALERTS,
 };
 pub use cache::{AgentCache, CacheStats};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use hours::HourOfWeek;
+pub use pending::{Pending, PendingBaseline, PendingHour};
 pub use store::{StateBatch, StateStore};
 pub use table::{Seen, SeenTable};

@@ -59,6 +59,30 @@ impl SeenTable {
         true
     }
 
+    /// Forgets `name`, returning its entry.
+    pub fn remove(&mut self, name: &str) -> Option<Seen> {
+        let index = self.entries.iter().position(|s| same_name(&s.name, name))?;
+        Some(self.entries.swap_remove(index))
+    }
+
+    /// Adds an entry learned elsewhere (a promoted pending system), merging it with an
+    /// existing one of the same name, evicting as [`SeenTable::record`] does.
+    pub fn insert(&mut self, entry: Seen, cap: usize) {
+        if let Some(seen) = self
+            .entries
+            .iter_mut()
+            .find(|s| same_name(&s.name, &entry.name))
+        {
+            seen.count = seen.count.saturating_add(entry.count);
+            seen.first_ms = seen.first_ms.min(entry.first_ms);
+            seen.last_ms = seen.last_ms.max(entry.last_ms);
+        } else if self.entries.len() < cap {
+            self.entries.push(entry);
+        } else if let Some(victim) = self.entries.iter_mut().min_by_key(|s| (s.count, s.last_ms)) {
+            *victim = entry;
+        }
+    }
+
     /// Entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = &Seen> {
         self.entries.iter()

@@ -1,10 +1,14 @@
 //! The statistics detectors share. Small on purpose: each detector keeps a few numbers
 //! per agent (see the state budget in DESIGN §6) and turns them into a tail probability.
 
+mod cusum;
 mod decay;
 mod ewma;
+mod histogram;
 mod tail;
 
+pub use cusum::Cusum;
 pub use decay::decay_factor;
 pub use ewma::EwStats;
-pub use tail::{negative_binomial_sf, score_from_p, student_t_sf, P_FLOOR};
+pub use histogram::LogHistogram;
+pub use tail::{negative_binomial_sf, p_from_score, score_from_p, student_t_sf, P_FLOOR};

@@ -15,6 +15,11 @@ pub fn score_from_p(p: f64) -> f64 {
     (-(p.clamp(P_FLOOR, 1.0)).log10() / 10.0).clamp(0.0, 1.0)
 }
 
+/// The p-value a score stands for: the inverse of [`score_from_p`].
+pub fn p_from_score(score: f64) -> f64 {
+    10f64.powf(-10.0 * score)
+}
+
 /// Upper tail `P(T ≥ t)` of Student's t with `df` degrees of freedom. Used instead of
 /// the normal tail because a baseline of a few dozen observations has an uncertain
 /// spread, and heavier tails keep young baselines from over-alerting.

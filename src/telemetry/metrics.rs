@@ -20,6 +20,7 @@ pub struct Metrics {
     events: IntCounterVec,
     decode_errors: IntCounterVec,
     findings: IntCounterVec,
+    absorbed: IntCounterVec,
     alerts: IntCounterVec,
     commands: IntCounterVec,
     flush_duration: Histogram,
@@ -78,6 +79,12 @@ impl Metrics {
             "agentwatch_findings_total",
             "Findings above a detector's alert threshold (before warm-up and cooldown), by detector and severity.",
             &["detector", "severity"],
+        );
+        let absorbed = counter(
+            &registry,
+            "agentwatch_findings_absorbed_total",
+            "Anomalous findings that raised no per-agent alert because they were new behaviour being learned or part of a fleet-wide event, by detector and reason.",
+            &["detector", "reason"],
         );
         let alerts = counter(
             &registry,
@@ -202,6 +209,7 @@ impl Metrics {
             events,
             decode_errors,
             findings,
+            absorbed,
             alerts,
             commands,
             flush_duration,
@@ -223,6 +231,9 @@ impl Metrics {
         for id in ids {
             for severity in Severity::ALL {
                 self.findings.with_label_values(&[id, severity.as_str()]);
+            }
+            for reason in Absorbed::ALL {
+                self.absorbed.with_label_values(&[id, reason.as_str()]);
             }
         }
     }
@@ -255,6 +266,13 @@ impl Metrics {
                 .with_label_values(&[detector, severity.as_str()])
                 .inc();
         }
+    }
+
+    /// Counts an anomalous finding that raised no per-agent alert.
+    pub fn record_absorbed(&self, detector: &str, reason: Absorbed) {
+        self.absorbed
+            .with_label_values(&[detector, reason.as_str()])
+            .inc();
     }
 
     /// Records a flush.
@@ -341,6 +359,28 @@ impl Metrics {
             tracing::warn!(error = %e, "metrics encoding failed");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// Why an anomalous finding raised no per-agent alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absorbed {
+    /// The agent's pending model explains it: new behaviour being learned.
+    BeingLearned,
+    /// Many agents show it at once: part of a fleet event.
+    Fleet,
+}
+
+impl Absorbed {
+    /// Every reason.
+    pub const ALL: [Absorbed; 2] = [Absorbed::BeingLearned, Absorbed::Fleet];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Absorbed::BeingLearned => "being_learned",
+            Absorbed::Fleet => "fleet",
+        }
     }
 }
 

@@ -18,13 +18,15 @@ use serde::Deserialize;
 
 use super::{fact, format_age, DurationParam};
 use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::{format_rfc3339, DAY_MS};
 use crate::model::Anomaly;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "credential_misuse",
+    guards: Aspect::Credentials,
+    fleet: None,
     build: |text| Ok(Box::new(CredentialMisuse::new(parse_params(text)?))),
 };
 
@@ -148,7 +150,7 @@ impl Detector for CredentialMisuse {
         Some(fact(Anomaly::Policy, RULES[index].1, index as f64))
     }
 
-    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _anomalous: bool) {}
+    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let event = obs.event;

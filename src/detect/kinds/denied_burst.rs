@@ -14,13 +14,15 @@ use statrs::distribution::{Binomial, DiscreteCDF};
 
 use super::{format_p, DurationParam, Positive, TumblingWindow};
 use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::{Anomaly, Outcome};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "denied_burst",
+    guards: Aspect::Own,
+    fleet: Some(FleetScope::Failures),
     build: |text| Ok(Box::new(DeniedBurst::new(parse_params(text)?))),
 };
 
@@ -45,7 +47,7 @@ impl Default for Params {
         Params {
             window: DurationParam(5 * 60_000),
             horizon: 2000,
-            min_failures: 5,
+            min_failures: 2,
             prior_failures: Positive(1.0),
             prior_calls: Positive(50.0),
         }
@@ -118,13 +120,29 @@ impl Detector for DeniedBurst {
             statistic: "binomial tail of failures in the window",
             statistic_value: rate,
             baseline_size: state.calls as u64,
+            pending_p: None,
+            magnitude: failures as f64 / (rate * calls as f64).max(1e-9),
+            learning: false,
         })
     }
 
-    fn learn(&self, _obs: &Observation<'_>, state: &mut KindState, anomalous: bool) {
-        if anomalous {
+    fn learn(&self, _obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
+        if verdict.flagged() {
             State::of(state).window.flagged = true;
         }
+    }
+
+    fn describe(&self, state: &KindState) -> Option<String> {
+        let KindState::DeniedBurst(state) = state else {
+            return None;
+        };
+        (state.calls > 0.0).then(|| {
+            format!(
+                "{:.2}% of calls denied or failed (over about {:.0} calls)",
+                100.0 * state.failures / state.calls,
+                state.calls
+            )
+        })
     }
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {

@@ -13,13 +13,15 @@ use serde::Deserialize;
 use super::fact;
 use crate::detect::matcher::Pattern;
 use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::identity::TrustTier;
 use crate::model::Anomaly;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "high_risk_action",
+    guards: Aspect::Own,
+    fleet: None,
     build: |text| Ok(Box::new(HighRiskAction::new(parse_params(text)?))),
 };
 
@@ -90,7 +92,7 @@ impl Detector for HighRiskAction {
         ))
     }
 
-    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _anomalous: bool) {}
+    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let why = match finding.statistic_value {

@@ -7,10 +7,14 @@ pub mod new_system;
 pub mod off_hours;
 pub mod rate;
 pub mod scope_violation;
+mod shadow;
+mod sliding;
 pub mod unregistered_agent;
 pub mod volume;
 mod window;
 
+pub use shadow::Shadow;
+pub use sliding::SlidingCount;
 pub use window::TumblingWindow;
 
 use crate::detect::Finding;
@@ -32,6 +36,9 @@ pub fn fact(anomaly: Anomaly, rule: &'static str, code: f64) -> Finding {
         statistic: rule,
         statistic_value: code,
         baseline_size: 0,
+        pending_p: None,
+        magnitude: f64::INFINITY,
+        learning: false,
     }
 }
 

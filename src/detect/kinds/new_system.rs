@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::{format_age, format_p, DurationParam, Fraction, Positive};
 use crate::detect::matcher::Pattern;
 use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::DAY_MS;
 use crate::model::Anomaly;
 use crate::stats::decay_factor;
@@ -42,6 +42,8 @@ use statrs::statistics::Distribution;
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "new_system",
+    guards: Aspect::Systems,
+    fleet: Some(FleetScope::Novelty),
     build: |text| Ok(Box::new(NewSystem::new(parse_params(text)?))),
 };
 
@@ -59,7 +61,8 @@ pub struct Params {
     pub rare_max_count: u32,
     /// Systems whose first touch is always worth a closer look.
     pub sensitive_systems: Vec<String>,
-    /// Multiplier (≤ 1) on the p-value of sensitive systems.
+    /// Prior share of first uses that land on a sensitive system (one pseudo-first-use
+    /// of weight): the starting point of the agent's own share.
     pub sensitive_weight: Fraction,
 }
 
@@ -79,8 +82,10 @@ impl Default for Params {
 /// Per-agent state: decayed novelty counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    /// Decayed count of events that touched a new system (after set-up).
+    /// Decayed count of events that touched a new system.
     pub novel: f64,
+    /// Decayed count of those that touched a sensitive one.
+    pub sensitive: f64,
     /// Decayed count of all learned events.
     pub exposure: f64,
     /// Event time the counts are decayed to.
@@ -121,6 +126,16 @@ impl NewSystem {
             .unwrap_or(a / (a + b))
     }
 
+    /// The probability that a first use of this agent lands on a sensitive system:
+    /// the Beta posterior mean of its own history, starting from `sensitive_weight`.
+    /// The more ordinary systems an agent has branched out to, the more telling its
+    /// first sensitive one: an explorer's thousandth new source is routine, its first
+    /// `iam.admin` is not.
+    fn sensitive_share(&self, state: &State, now_ms: i64) -> f64 {
+        let decay = decay_factor(now_ms - state.at_ms, self.params.half_life.0);
+        (self.params.sensitive_weight.0 + state.sensitive * decay) / (1.0 + state.novel * decay)
+    }
+
     fn is_sensitive(&self, system: &str) -> bool {
         self.sensitive.iter().any(|p| p.matches(system))
     }
@@ -149,8 +164,15 @@ impl Detector for NewSystem {
             (Anomaly::Rare, rate * f64::from(1 + prior_count))
         };
         if self.is_sensitive(&event.system) {
-            p *= self.params.sensitive_weight.0;
+            p *= self.sensitive_share(state, event.time_ms).min(1.0);
         }
+        // Where first uses land: among the peers' systems, or outside them.
+        if let Some(peers) = obs.identity.peer_context(&event.system) {
+            p *= peers.weight();
+        }
+        // A system already held as pending was reported when it was first flagged:
+        // using it again is the new behaviour recurring, not a new discovery.
+        let pending_p = obs.pending.has_system(&event.system).then_some(1.0);
         Some(Finding {
             p_value: p.clamp(0.0, 1.0),
             anomaly,
@@ -160,21 +182,32 @@ impl Detector for NewSystem {
             statistic: "beta-binomial predictive novelty rate",
             statistic_value: rate,
             baseline_size: state.exposure.round() as u64,
+            pending_p,
+            magnitude: f64::INFINITY,
+            learning: false,
         })
     }
 
-    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, anomalous: bool) {
-        if anomalous {
+    /// Every event counts as exposure, and the first sighting of a system as novelty,
+    /// whether or not it was flagged: the rate describes how exploratory the agent is,
+    /// and an agent that adopts rolled-out systems is. Only what escalated is left out.
+    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
+        if verdict == Verdict::Escalated {
             return;
         }
         let state = State::of(state);
         let now = obs.event.time_ms;
         let decay = decay_factor(now - state.at_ms, self.params.half_life.0);
         state.novel *= decay;
+        state.sensitive *= decay;
         state.exposure = state.exposure * decay + 1.0;
         state.at_ms = state.at_ms.max(now);
-        if obs.baseline.systems.get(&obs.event.system).is_none() {
+        let system = &obs.event.system;
+        if obs.baseline.systems.get(system).is_none() && !obs.pending.has_system(system) {
             state.novel += 1.0;
+            if self.is_sensitive(system) {
+                state.sensitive += 1.0;
+            }
         }
     }
 

@@ -35,13 +35,15 @@ use serde::Deserialize;
 
 use super::{fact, format_p, Positive};
 use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::Anomaly;
-use crate::state::HourOfWeek;
+use crate::state::{Baseline, HourOfWeek};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "off_hours",
+    guards: Aspect::Hours,
+    fleet: None,
     build: |text| Ok(Box::new(OffHours::new(parse_params(text)?))),
 };
 
@@ -180,10 +182,24 @@ impl Detector for OffHours {
             statistic: "hierarchical hour-of-week share",
             statistic_value: f64::from(counts[slot]),
             baseline_size: obs.baseline.learned,
+            // Flagged at this hour of the day on an earlier day too: a working day
+            // that moved is being learned, not a new anomaly each morning.
+            pending_p: obs.pending.hour_recurs(now).then_some(1.0),
+            magnitude: f64::INFINITY,
+            learning: false,
         })
     }
 
-    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _anomalous: bool) {}
+    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
+
+    /// One test per active hour: every event of an hour falls in the same slot and gets
+    /// the same p-value. The agent's active hours per day are its used hour-of-week
+    /// slots over the days they span (a week at most).
+    fn tests_per_day(&self, baseline: &Baseline, now_ms: i64) -> f64 {
+        let active = baseline.hours.counts().iter().filter(|&&c| c > 0).count();
+        let days = (baseline.age_hours(now_ms) / 24.0).clamp(1.0, 7.0);
+        (active as f64 / days).max(1.0)
+    }
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let when = crate::model::time::format_rfc3339(obs.event.time_ms);
@@ -239,9 +255,11 @@ mod tests {
         );
         let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
         let detector = OffHours::new(Params::default());
+        let pending = crate::state::PendingBaseline::default();
         let obs = Observation {
             event: &event,
             baseline,
+            pending: &pending,
             identity: Identity::default(),
         };
         detector

@@ -2,71 +2,87 @@
 //!
 //! ## Model
 //!
-//! The detector counts events per tumbling event-time window (one minute by default)
-//! and learns the mean and variance of that count over the windows in which the agent
-//! was **active**. Inactive windows are not zeros, they are absent: an office-hours
-//! assistant is judged by its pace while working, a nightly batch job by its pace while
-//! the batch runs. That is what keeps every morning's start and every night's batch from
-//! looking like a spike: the rate at which the agent works is the same, only *when*
-//! differs (and when is the business of an hour-of-week detector, not this one).
+//! At every event the detector counts the agent's events in three sliding windows of
+//! event time (by default the last minute, ten minutes and hour; see
+//! [`SlidingCount`]) and compares each count with the counts the agent's earlier
+//! events saw in the same window. Measuring at events is what makes schedules a
+//! non-issue: an office-hours assistant is judged by its pace while it works, a nightly
+//! batch job by its pace while the batch runs; idle time is never sampled.
 //!
-//! The running count of the open window is scored against a negative binomial with
-//! the learned mean and variance (a Poisson whose rate itself wanders, which is what
-//! bursty agent traffic looks like; plain Poisson when there is no overdispersion). The
-//! test applies only once the window holds at least `min_count` calls and `min_ratio`
-//! times the agent's mean. A window that contained an anomaly is not learned from, so a
-//! runaway loop cannot become the new normal.
+//! Each count is scored against a negative binomial with the learned mean and variance
+//! (a Poisson whose rate itself wanders, which is what bursty agent traffic looks like;
+//! plain Poisson when there is no overdispersion), and the smallest tail, times the
+//! number of windows (Bonferroni), is reported. The short window catches a sudden
+//! loop, the long ones a moderate one: five times an agent's pace for ten minutes is a
+//! handful of extra calls per minute but an unmistakable ten-minute count, and a slow
+//! agent's runaway shows only there.
+//!
+//! No floors in calls or ratios: whether a deviation alerts is decided by the instance's
+//! false-alarm budget at the agent's own test rate. A flagged event's pace (its count
+//! over the usual count, in logs) goes to a pending model ([`Shadow`]); events that model
+//! explains are a new pace being learned, and a pace that persists for a day becomes
+//! the baseline (every window's mean and spread scale with it).
 
 use serde::{Deserialize, Serialize};
 
-use super::{format_p, DurationParam, Positive, TumblingWindow};
+use super::{format_p, DurationParam, Shadow, SlidingCount};
 use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::Anomaly;
-use crate::stats::{negative_binomial_sf, EwStats};
+use crate::stats::{negative_binomial_sf, student_t_sf, EwStats};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "rate",
+    guards: Aspect::Own,
+    fleet: None,
     build: |text| Ok(Box::new(Rate::new(parse_params(text)?))),
 };
+
+/// Sliding windows per event (short to long).
+const SCALES: usize = 3;
+
+/// Counts closer to the usual count than this many standard deviations are not tested.
+const QUIET_SD: f64 = 3.0;
 
 /// `[params]` of a `rate` instance.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
-    /// Window width.
-    pub window: DurationParam,
-    /// Memory of the per-window distribution, in active windows.
+    /// Widths of the three sliding windows, shortest first.
+    pub windows: [DurationParam; SCALES],
+    /// Memory of each window's count distribution, in events.
     pub horizon: u32,
-    /// Active windows needed before the test applies.
-    pub min_windows: u32,
-    /// Counts below this never alert.
-    pub min_count: u32,
-    /// Counts below this multiple of the mean never alert.
-    pub min_ratio: Positive,
+    /// Events needed before the test applies.
+    pub min_samples: u32,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Params {
-            window: DurationParam(60_000),
+            windows: [
+                DurationParam(60_000),
+                DurationParam(600_000),
+                DurationParam(3_600_000),
+            ],
             horizon: 2_000,
-            min_windows: 30,
-            min_count: 20,
-            min_ratio: Positive(4.0),
+            min_samples: 30,
         }
     }
 }
 
 /// Per-agent state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    /// Distribution of calls per active window.
-    pub windows: EwStats,
-    /// The open window.
-    pub window: TumblingWindow,
+    /// The sliding counts, one per window.
+    pub counts: [SlidingCount; SCALES],
+    /// Distribution of each window's count as seen by the agent's learned events.
+    pub stats: [EwStats; SCALES],
+    /// The counts the latest event saw (learned once the verdict is known).
+    pub latest: [u32; SCALES],
+    /// Flagged paces (`ln(count / usual count)`) since the episode began.
+    pub pending: Shadow,
 }
 
 /// The detector.
@@ -80,6 +96,45 @@ impl Rate {
     pub fn new(params: Params) -> Self {
         Rate { params }
     }
+
+    /// The most surprising window: (scale, p-value) before the Bonferroni factor.
+    ///
+    /// A count within [`QUIET_SD`] standard deviations of the usual count has a tail of
+    /// a few percent at the least, far above any alert threshold, so its exact tail
+    /// (an incomplete beta function, the costliest thing an event does) is skipped.
+    fn most_surprising(&self, state: &State) -> Option<(usize, f64)> {
+        (0..SCALES)
+            .filter(|&scale| {
+                let stats = &state.stats[scale];
+                let sd = stats.var.max(stats.mean).sqrt();
+                stats.n >= self.params.min_samples
+                    && f64::from(state.latest[scale]) > stats.mean + QUIET_SD * sd
+            })
+            .map(|scale| {
+                let stats = &state.stats[scale];
+                let count = u64::from(state.latest[scale]);
+                (
+                    scale,
+                    negative_binomial_sf(count, stats.mean, stats.var.max(stats.mean)),
+                )
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The pace of the latest event in `scale`: ln(count / usual count).
+    fn pace(state: &State, scale: usize) -> f64 {
+        (f64::from(state.latest[scale]) / state.stats[scale].mean.max(1e-9)).ln()
+    }
+
+    /// Moves every window's baseline to the pending episode's pace.
+    fn promote(state: &mut State) {
+        let factor = state.pending.stats.mean.exp();
+        for stats in &mut state.stats {
+            stats.mean *= factor;
+            stats.var = (stats.var * factor * factor).max(stats.mean);
+        }
+        state.pending.clear();
+    }
 }
 
 impl Detector for Rate {
@@ -89,49 +144,87 @@ impl Detector for Rate {
 
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
         let state = State::of(state);
-        if let Some(closed) = state
-            .window
-            .advance_learnable(obs.event.time_ms, self.params.window.0)
-        {
-            state
-                .windows
-                .update(f64::from(closed.events), self.params.horizon);
+        let now = obs.event.time_ms;
+        for scale in 0..SCALES {
+            state.latest[scale] = state.counts[scale].add(now, self.params.windows[scale].0);
         }
-        state.window.add(1.0);
-        let count = state.window.events;
-        let stats = &state.windows;
-        if stats.n < self.params.min_windows
-            || count < self.params.min_count
-            || f64::from(count) < stats.mean * self.params.min_ratio.0
-        {
-            return None;
-        }
-        let var = stats.var.max(stats.mean);
+        let (scale, p) = self.most_surprising(state)?;
+        let stats = &state.stats[scale];
+        let pace = Self::pace(state, scale);
+        let pending_p = state.pending.mature(now).map(|shadow| {
+            let t = (pace - shadow.mean) / shadow.sd(0.1);
+            (student_t_sf(t, f64::from(shadow.n - 1)) * SCALES as f64).min(1.0)
+        });
+        let observed = f64::from(state.latest[scale]);
         Some(Finding {
-            p_value: negative_binomial_sf(u64::from(count), stats.mean, var),
+            p_value: (p * SCALES as f64).min(1.0),
             anomaly: Anomaly::HighRate,
-            observed: f64::from(count),
+            observed,
             expected: stats.mean,
             unit: "calls per window",
-            statistic: "negative binomial tail of calls per active window",
-            statistic_value: var / stats.mean.max(1e-9),
+            statistic: "negative binomial tail of calls per sliding window",
+            statistic_value: self.params.windows[scale].0 as f64,
             baseline_size: u64::from(stats.n),
+            pending_p,
+            magnitude: observed / stats.mean.max(1e-9),
+            learning: state.pending.live(now),
         })
     }
 
-    fn learn(&self, _obs: &Observation<'_>, state: &mut KindState, anomalous: bool) {
-        if anomalous {
-            State::of(state).window.flagged = true;
+    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
+        let state = State::of(state);
+        let now = obs.event.time_ms;
+        match verdict {
+            Verdict::Normal => {
+                for scale in 0..SCALES {
+                    state.stats[scale].update(f64::from(state.latest[scale]), self.params.horizon);
+                }
+            }
+            Verdict::Flagged => {
+                if let Some((scale, _)) = self.most_surprising(state) {
+                    let pace = Self::pace(state, scale);
+                    state.pending.hold(pace, now, self.params.horizon);
+                    if state.pending.due(now) {
+                        Self::promote(state);
+                    }
+                }
+            }
+            Verdict::Escalated => state.pending.clear(),
         }
+    }
+
+    fn describe(&self, state: &KindState) -> Option<String> {
+        let KindState::Rate(state) = state else {
+            return None;
+        };
+        let parts: Vec<String> = (0..SCALES)
+            .filter(|&scale| state.stats[scale].n > 0)
+            .map(|scale| {
+                let stats = &state.stats[scale];
+                format!(
+                    "{:.1} calls per {} (sd {:.1})",
+                    stats.mean,
+                    format_duration(self.params.windows[scale].0),
+                    stats.var.sqrt()
+                )
+            })
+            .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "while active: {} over {} events",
+                parts.join(", "),
+                state.stats[0].n
+            )
+        })
     }
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         format!(
-            "{} made {:.0} calls within {} ({:.0}× its usual {:.1} while active), latest {} on {}; {}",
+            "{} made {:.0} calls within {} ({:.1}× the {:.1} its events usually see), latest {} on {}; {}",
             obs.event.agent_id,
             finding.observed,
-            format_duration(self.params.window.0),
-            finding.observed / finding.expected.max(1e-9),
+            format_duration(finding.statistic_value as i64),
+            finding.magnitude,
             finding.expected,
             obs.event.action,
             obs.event.system,

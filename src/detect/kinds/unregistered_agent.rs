@@ -9,12 +9,14 @@ use serde::Deserialize;
 
 use super::fact;
 use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::Anomaly;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "unregistered_agent",
+    guards: Aspect::Own,
+    fleet: None,
     build: |text| {
         let _: Params = parse_params(text)?;
         Ok(Box::new(UnregisteredAgent))
@@ -51,7 +53,7 @@ impl Detector for UnregisteredAgent {
         }
     }
 
-    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _anomalous: bool) {}
+    fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let event = obs.event;

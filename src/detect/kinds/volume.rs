@@ -2,41 +2,57 @@
 //!
 //! ## Model
 //!
-//! Transfer sizes are roughly log-normal (a few typical payloads, occasional large
-//! ones), so the detector works on `x = ln(1 + bytes)`. It keeps two exponentially
-//! weighted distributions per agent:
+//! Transfer sizes are mixtures (small API payloads, occasional exports), so the detector
+//! keeps the agent's *empirical* distribution of sizes on a log scale (a histogram of
+//! half-octave bins) next to the mean and spread of `x = ln(1 + bytes)`. Each event is
+//! tested three ways, and the smallest p-value, times three (Bonferroni), is reported:
 //!
-//! - **per transfer**: `x` of every event that moved data (zero-byte events say nothing
-//!   about transfer sizes and are skipped);
-//! - **per window**: `x` of the total moved in each tumbling event-time window in which
-//!   the agent was active (windows without activity are not "zero", they are absent, so
-//!   an agent that works only in office hours has no nightly zeros to distort it).
+//! - **one transfer**: `t = (x − mean) / sd` against a Student-t on `n − 1` degrees of
+//!   freedom (a single 200 MB transfer from an agent that moves kilobytes needs no
+//!   history of 200 MB transfers to be judged; the parametric tail extrapolates);
+//! - **one window**: the same test on the running total of the open tumbling window,
+//!   against the totals of the agent's earlier *active* windows (a burst of moderately
+//!   large transfers within minutes);
+//! - **a sustained shift**: a CUSUM of the surprise `−ln u` of each transfer, where `u`
+//!   is the share of the agent's own transfers at least that large (see
+//!   [`crate::stats::Cusum`]). It is calibrated whatever the distribution's shape, and
+//!   it catches what no single transfer or window shows: every transfer three times the
+//!   typical size for an hour, or twenty transfers each beyond the agent's 95th
+//!   percentile.
 //!
-//! Each event is tested twice: its own size (one huge transfer) and the running total
-//! of its window (a burst of moderately large transfers that are unremarkable one by
-//! one). The statistic is `t = (x − mean) / sd` with a Student-t tail on `n − 1` degrees
-//! of freedom, which stays cautious while the baseline is young. To keep statistics from
-//! shouting about trivia, a test only applies when the amount is at least `min_bytes`
-//! and at least `min_ratio` times the agent's typical amount. Events and windows judged
-//! anomalous are not learned from.
+//! There are no floors in bytes or ratios: whether a deviation alerts is decided by the
+//! instance's false-alarm budget against the agent's own test rate (see
+//! [`crate::detect::Instance::alert_p`]). `sd_floor` is the resolution of sizes (sizes
+//! within about ±25% are the same size), not a threshold.
+//!
+//! Flagged transfers go to a pending model ([`Shadow`]). Once it has seen a few, a
+//! transfer it explains is new behaviour being learned (no alert); once the change has
+//! persisted for a day it is promoted: the baseline moves to the new sizes, keeping the
+//! shape of the distribution. What escalated is dropped.
 
 use serde::{Deserialize, Serialize};
 
-use super::{format_bytes, format_p, DurationParam, Positive, TumblingWindow};
+use super::{format_bytes, format_p, DurationParam, Positive, Shadow, TumblingWindow};
 use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
-use crate::detect::{Detector, Finding, Observation};
+use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::Anomaly;
-use crate::stats::{student_t_sf, EwStats};
+use crate::stats::{student_t_sf, Cusum, EwStats, LogHistogram};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
     name: "volume",
+    guards: Aspect::Own,
+    fleet: None,
     build: |text| Ok(Box::new(Volume::new(parse_params(text)?))),
 };
 
 const STAT_TRANSFER: &str = "t(log bytes per transfer)";
 const STAT_WINDOW: &str = "t(log bytes per window)";
+const STAT_CUSUM: &str = "cusum of transfer-size surprise";
+
+/// Tests per event: one transfer, one window, the sequential test.
+const TESTS: f64 = 3.0;
 
 /// `[params]` of a `volume` instance.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,13 +64,9 @@ pub struct Params {
     pub horizon: u32,
     /// Memory of the per-window distribution, in active windows.
     pub window_horizon: u32,
-    /// Transfers (or windows) needed before the test applies.
+    /// Transfers (or windows) needed before a test applies.
     pub min_samples: u32,
-    /// Amounts below this never alert.
-    pub min_bytes: u64,
-    /// Amounts below this multiple of the typical amount never alert.
-    pub min_ratio: Positive,
-    /// Lower bound on the spread of `ln(1 + bytes)`.
+    /// Lower bound on the spread of `ln(1 + bytes)`: the resolution of sizes.
     pub sd_floor: Positive,
 }
 
@@ -65,15 +77,13 @@ impl Default for Params {
             horizon: 2_000,
             window_horizon: 500,
             min_samples: 30,
-            min_bytes: 1_000_000,
-            min_ratio: Positive(10.0),
             sd_floor: Positive(0.25),
         }
     }
 }
 
 /// Per-agent state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Distribution of `ln(1 + bytes)` per transfer.
     pub transfers: EwStats,
@@ -81,6 +91,12 @@ pub struct State {
     pub windows: EwStats,
     /// The open window (its `sum` is in bytes).
     pub window: TumblingWindow,
+    /// Empirical distribution of transfer sizes.
+    pub sizes: LogHistogram,
+    /// Sequential test of transfer-size surprise.
+    pub cusum: Cusum,
+    /// Flagged transfers (`ln(1 + bytes)`) since the episode began.
+    pub pending: Shadow,
 }
 
 /// The detector.
@@ -96,24 +112,83 @@ impl Volume {
     }
 
     fn test(&self, bytes: f64, stats: &EwStats, statistic: &'static str) -> Option<Finding> {
-        if stats.n < self.params.min_samples || bytes < self.params.min_bytes as f64 {
+        if stats.n < self.params.min_samples || bytes <= 0.0 {
             return None;
         }
         let typical = stats.mean.exp_m1().max(1.0);
-        if bytes < typical * self.params.min_ratio.0 {
+        let t = (bytes.ln_1p() - stats.mean) / stats.sd(self.params.sd_floor.0);
+        // Within three standard deviations the tail is a few per mille at the least,
+        // far above any alert threshold: skip the incomplete beta function.
+        if t < 3.0 {
             return None;
         }
-        let t = (bytes.ln_1p() - stats.mean) / stats.sd(self.params.sd_floor.0);
-        Some(Finding {
-            p_value: student_t_sf(t, f64::from(stats.n - 1)),
-            anomaly: Anomaly::HighVolume,
-            observed: bytes,
-            expected: typical,
-            unit: "bytes",
+        Some(finding(
+            student_t_sf(t, f64::from(stats.n - 1)),
+            bytes,
+            typical,
             statistic,
-            statistic_value: t,
-            baseline_size: u64::from(stats.n),
-        })
+            t,
+            stats.n,
+        ))
+    }
+
+    /// The sequential test: folds this transfer's surprise into the CUSUM.
+    fn sequential(&self, bytes: f64, state: &mut State) -> Option<Finding> {
+        let samples = state.sizes.total();
+        if samples < self.params.min_samples || bytes <= 0.0 {
+            return None;
+        }
+        let p = state.cusum.observe(state.sizes.upper_tail(bytes));
+        let typical = state.transfers.mean.exp_m1().max(1.0);
+        Some(finding(
+            p,
+            bytes,
+            typical,
+            STAT_CUSUM,
+            state.cusum.sum,
+            samples,
+        ))
+    }
+
+    /// p-value of a transfer under the pending model, when it is mature: two-sided, as
+    /// the question is whether the transfer looks like the new behaviour.
+    fn pending_p(&self, bytes: f64, state: &State, now_ms: i64) -> Option<f64> {
+        let shadow = state.pending.mature(now_ms)?;
+        let t = (bytes.ln_1p() - shadow.mean).abs() / shadow.sd(self.params.sd_floor.0);
+        Some((2.0 * student_t_sf(t, f64::from(shadow.n - 1))).min(1.0) * TESTS)
+    }
+
+    /// Moves the baseline to the pending episode's sizes, keeping its shape.
+    fn promote(&self, state: &mut State) {
+        let shift = state.pending.stats.mean - state.transfers.mean;
+        state.sizes.shift(shift / std::f64::consts::LN_2);
+        state.transfers = state.pending.stats;
+        state.windows.mean += shift;
+        state.cusum.reset();
+        state.pending.clear();
+    }
+}
+
+fn finding(
+    p_value: f64,
+    bytes: f64,
+    typical: f64,
+    statistic: &'static str,
+    statistic_value: f64,
+    baseline_size: u32,
+) -> Finding {
+    Finding {
+        p_value,
+        anomaly: Anomaly::HighVolume,
+        observed: bytes,
+        expected: typical,
+        unit: "bytes",
+        statistic,
+        statistic_value,
+        baseline_size: u64::from(baseline_size),
+        pending_p: None,
+        magnitude: bytes / typical.max(1.0),
+        learning: false,
     }
 }
 
@@ -125,10 +200,8 @@ impl Detector for Volume {
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
         let state = State::of(state);
         let bytes = obs.event.bytes() as f64;
-        if let Some(closed) = state
-            .window
-            .advance_learnable(obs.event.time_ms, self.params.window.0)
-        {
+        let now = obs.event.time_ms;
+        if let Some(closed) = state.window.advance_learnable(now, self.params.window.0) {
             state
                 .windows
                 .update(closed.sum.ln_1p(), self.params.window_horizon);
@@ -140,34 +213,93 @@ impl Detector for Volume {
         } else {
             None
         };
+        let sustained = self.sequential(bytes, state);
         // One transfer that is itself anomalous is explained as such, even though it
         // also inflates its window; the window explains findings made of many transfers.
-        match (single, burst) {
-            (Some(one), Some(many))
-                if many.p_value < one.p_value && bytes * 2.0 < many.observed =>
-            {
-                Some(many)
+        let burst = match (&single, burst) {
+            (Some(one), Some(many)) if one.p_value <= 1e-3 && bytes * 2.0 >= many.observed => None,
+            (_, many) => many,
+        };
+        let mut best = [single, burst, sustained]
+            .into_iter()
+            .flatten()
+            .min_by(|a, b| a.p_value.total_cmp(&b.p_value))?;
+        best.p_value = (best.p_value * TESTS).min(1.0);
+        best.pending_p = self.pending_p(bytes, state, now);
+        best.learning = state.pending.live(now);
+        Some(best)
+    }
+
+    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
+        let state = State::of(state);
+        let bytes = obs.event.bytes();
+        let now = obs.event.time_ms;
+        match verdict {
+            Verdict::Normal => {
+                if bytes > 0 {
+                    state
+                        .transfers
+                        .update((bytes as f64).ln_1p(), self.params.horizon);
+                    state.sizes.record(bytes as f64);
+                }
             }
-            (one, many) => one.or(many),
+            Verdict::Flagged => {
+                state.window.flagged = true;
+                if bytes > 0 {
+                    state
+                        .pending
+                        .hold((bytes as f64).ln_1p(), now, self.params.horizon);
+                    if state.pending.due(now) {
+                        self.promote(state);
+                    }
+                }
+            }
+            Verdict::Escalated => {
+                state.window.flagged = true;
+                state.pending.clear();
+                state.cusum.reset();
+            }
         }
     }
 
-    fn learn(&self, obs: &Observation<'_>, state: &mut KindState, anomalous: bool) {
-        let state = State::of(state);
-        if anomalous {
-            state.window.flagged = true;
-            return;
-        }
-        let bytes = obs.event.bytes();
-        if bytes > 0 {
-            state
-                .transfers
-                .update((bytes as f64).ln_1p(), self.params.horizon);
-        }
+    fn describe(&self, state: &KindState) -> Option<String> {
+        let KindState::Volume(state) = state else {
+            return None;
+        };
+        let (transfers, windows) = (&state.transfers, &state.windows);
+        let pending = if state.pending.stats.n > 0 {
+            format!(
+                "; new sizes being learned: about {} over {} flagged transfers",
+                format_bytes(state.pending.stats.mean.exp_m1()),
+                state.pending.stats.n
+            )
+        } else {
+            String::new()
+        };
+        (transfers.n > 0).then(|| {
+            format!(
+                "transfer size about {} (×/÷ {:.1}) over {} transfers; per active window about {} over {} windows{pending}",
+                format_bytes(transfers.mean.exp_m1()),
+                transfers.var.sqrt().exp(),
+                transfers.n,
+                format_bytes(windows.mean.exp_m1()),
+                windows.n
+            )
+        })
     }
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let ratio = finding.observed / finding.expected.max(1.0);
+        if finding.statistic == STAT_CUSUM {
+            return format!(
+                "{} keeps moving more data than usual: {} to {} now, against its typical {}, part of a run of large transfers no single one of which stands out; {}",
+                obs.event.agent_id,
+                format_bytes(finding.observed),
+                obs.event.system,
+                format_bytes(finding.expected),
+                format_p(finding.p_value)
+            );
+        }
         if finding.statistic == STAT_WINDOW {
             format!(
                 "{} moved {} within {} ({ratio:.0}× its typical {} per window), latest to {}; {}",

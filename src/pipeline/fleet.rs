@@ -1,0 +1,227 @@
+//! Fleet context: the same deviation on many agents at once is one fleet event.
+//!
+//! A new system rolled out to half the fleet is a first use for every agent that gets
+//! it; an outage of a shared system is a burst of failures for every agent that calls
+//! it. Judged agent by agent, each is an anomaly, and a rollout becomes thousands of
+//! alerts and commands against healthy agents. Judged as a fleet, it is one alert that
+//! names the system, the number of agents and a sample of them, with no per-agent
+//! commands, while agents that deviate in any other way still alert on their own.
+//!
+//! The context is kept per (pattern, system) over a sliding window of event time. It
+//! is deliberately not persisted: it describes the last hours of traffic, and after a
+//! restart it refills within one window (the first agents of a pattern that straddles
+//! the restart alert individually, as they would at its start).
+
+use std::collections::HashMap;
+
+use compact_str::CompactString;
+
+use crate::detect::FleetScope;
+use crate::model::time::{HOUR_MS, MINUTE_MS};
+
+/// When a pattern counts as fleet-wide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetParams {
+    /// How close in time first uses of one system must be (a rollout takes hours).
+    pub novelty_window_ms: i64,
+    /// How close in time failure bursts on one system must be (an outage is now).
+    pub failures_window_ms: i64,
+    /// Fewest distinct agents that make a fleet pattern.
+    pub min_agents: usize,
+    /// For first uses, also at least this share of the known fleet: in a large fleet a
+    /// few agents branching out to one popular system on the same day is chance, not a
+    /// rollout.
+    pub novelty_min_share: f64,
+}
+
+impl Default for FleetParams {
+    fn default() -> Self {
+        FleetParams {
+            novelty_window_ms: 24 * HOUR_MS,
+            failures_window_ms: 30 * MINUTE_MS,
+            min_agents: 3,
+            novelty_min_share: 0.05,
+        }
+    }
+}
+
+/// How one agent's finding relates to the fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetVerdict {
+    /// Not (yet) a fleet pattern: the agent's own anomaly.
+    Individual,
+    /// Part of a fleet pattern.
+    Fleet {
+        /// True for the finding that should carry the fleet alert (the first one that
+        /// makes the pattern fleet-wide, then at most once per window).
+        announce: bool,
+        /// Distinct agents showing the pattern within the window.
+        agents: usize,
+        /// Up to five of them, earliest first.
+        sample: Vec<String>,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Pattern {
+    /// Agents showing it, with the latest time each did, oldest first.
+    agents: Vec<(CompactString, i64)>,
+    /// Until when the fleet alert already covers it.
+    announced_until_ms: i64,
+}
+
+/// Most agents remembered per pattern (the count saturates there).
+const MAX_AGENTS: usize = 512;
+/// Agents named on a fleet alert.
+const SAMPLE: usize = 5;
+
+/// Recent deviations per (pattern, system) across all agents of this engine.
+#[derive(Debug, Default)]
+pub struct FleetContext {
+    params: FleetParams,
+    patterns: HashMap<(FleetScope, CompactString), Pattern>,
+    observations: u64,
+}
+
+impl FleetContext {
+    /// An empty context.
+    pub fn new(params: FleetParams) -> Self {
+        FleetContext {
+            params,
+            ..FleetContext::default()
+        }
+    }
+
+    /// The window of a pattern (that of first uses when there is no scope).
+    pub fn window_ms(&self, scope: Option<FleetScope>) -> i64 {
+        match scope {
+            Some(FleetScope::Failures) => self.params.failures_window_ms,
+            _ => self.params.novelty_window_ms,
+        }
+    }
+
+    /// Records that `agent` shows `scope` on `system` at `now_ms`, in a fleet of
+    /// `fleet_size` known agents, and says whether that is now a fleet pattern.
+    pub fn observe(
+        &mut self,
+        scope: FleetScope,
+        system: &str,
+        agent: &str,
+        now_ms: i64,
+        fleet_size: usize,
+    ) -> FleetVerdict {
+        let (window, needed) = match scope {
+            FleetScope::Novelty => (
+                self.params.novelty_window_ms,
+                self.params
+                    .min_agents
+                    .max((self.params.novelty_min_share * fleet_size as f64).ceil() as usize),
+            ),
+            FleetScope::Failures => (self.params.failures_window_ms, self.params.min_agents),
+        };
+        self.observations += 1;
+        if self.observations % 4_096 == 0 {
+            self.forget_before(now_ms - window.max(self.params.novelty_window_ms));
+        }
+        let pattern = self
+            .patterns
+            .entry((scope, CompactString::new(system)))
+            .or_default();
+        pattern.agents.retain(|(_, at)| now_ms - at <= window);
+        match pattern.agents.iter_mut().find(|(a, _)| a == agent) {
+            Some(entry) => entry.1 = entry.1.max(now_ms),
+            None => {
+                if pattern.agents.len() >= MAX_AGENTS {
+                    pattern.agents.remove(0);
+                }
+                pattern.agents.push((CompactString::new(agent), now_ms));
+            }
+        }
+        if pattern.agents.len() < needed {
+            return FleetVerdict::Individual;
+        }
+        // One alert per episode: a pattern that keeps going stays covered, and is
+        // announced again only after it went quiet for a whole window.
+        let announce = now_ms >= pattern.announced_until_ms;
+        pattern.announced_until_ms = pattern.announced_until_ms.max(now_ms + window);
+        FleetVerdict::Fleet {
+            announce,
+            agents: pattern.agents.len(),
+            sample: pattern
+                .agents
+                .iter()
+                .take(SAMPLE)
+                .map(|(a, _)| a.to_string())
+                .collect(),
+        }
+    }
+
+    /// Drops patterns with no agent since `cutoff_ms`, so the map stays as small as the
+    /// fleet's recent deviations.
+    fn forget_before(&mut self, cutoff_ms: i64) {
+        self.patterns
+            .retain(|_, p| p.agents.last().is_some_and(|(_, at)| *at >= cutoff_ms));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollout_becomes_one_fleet_pattern_after_enough_agents() {
+        let mut fleet = FleetContext::new(FleetParams::default());
+        let t = 1_000 * HOUR_MS;
+        let mut verdicts = Vec::new();
+        for i in 0..10 {
+            verdicts.push(fleet.observe(
+                FleetScope::Novelty,
+                "ai.gateway",
+                &format!("agent-{i}"),
+                t + i * MINUTE_MS,
+                40,
+            ));
+        }
+        assert_eq!(verdicts[0], FleetVerdict::Individual);
+        assert_eq!(verdicts[1], FleetVerdict::Individual);
+        let announced: Vec<usize> = verdicts
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| matches!(v, FleetVerdict::Fleet { announce: true, .. }))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(announced, vec![2], "announced once, by the third agent");
+        assert!(matches!(
+            &verdicts[9],
+            FleetVerdict::Fleet { agents: 10, sample, .. } if sample.len() == 5
+        ));
+    }
+
+    #[test]
+    fn patterns_on_other_systems_or_outside_the_window_stay_individual() {
+        let mut fleet = FleetContext::new(FleetParams::default());
+        let t = 1_000 * HOUR_MS;
+        fleet.observe(FleetScope::Failures, "crm", "a", t, 10);
+        fleet.observe(FleetScope::Failures, "crm", "b", t, 10);
+        assert_eq!(
+            fleet.observe(FleetScope::Failures, "billing", "c", t, 10),
+            FleetVerdict::Individual
+        );
+        assert_eq!(
+            fleet.observe(FleetScope::Failures, "crm", "d", t + HOUR_MS, 10),
+            FleetVerdict::Individual,
+            "the first two bursts are outside the 30-minute window"
+        );
+    }
+
+    #[test]
+    fn the_same_agent_counts_once() {
+        let mut fleet = FleetContext::new(FleetParams::default());
+        for minute in 0..10 {
+            assert_eq!(
+                fleet.observe(FleetScope::Novelty, "wiki", "a", minute * MINUTE_MS, 10),
+                FleetVerdict::Individual
+            );
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! An agent's empirical distribution of transfer sizes, on a log scale.
+
+use serde::{Deserialize, Serialize};
+
+/// Bins per power of two: a bin spans a factor of √2 in bytes.
+const BINS_PER_OCTAVE: f64 = 2.0;
+/// Bins: sizes from 1 byte to 2^32 bytes; anything larger lands in the last bin.
+pub const BINS: usize = 64;
+
+/// A histogram of `log2(1 + bytes)` in bins of half an octave, with `u16` counters
+/// that all halve when one saturates (so old behaviour fades and the shape stays).
+///
+/// It answers "what share of this agent's transfers were at least this large?" without
+/// assuming a shape: real payload sizes are mixtures (small API calls, occasional
+/// exports), and a log-normal fitted to them over- or under-states the tail. That
+/// empirical tail is what the sequential test in `volume` runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHistogram {
+    counts: [u16; BINS],
+}
+
+impl Default for LogHistogram {
+    fn default() -> Self {
+        LogHistogram { counts: [0; BINS] }
+    }
+}
+
+impl LogHistogram {
+    /// The bin of a transfer of `bytes`.
+    pub fn bin(bytes: f64) -> usize {
+        let position = (bytes.max(0.0) + 1.0).log2() * BINS_PER_OCTAVE;
+        (position as usize).min(BINS - 1)
+    }
+
+    /// Counts one transfer.
+    pub fn record(&mut self, bytes: f64) {
+        let bin = Self::bin(bytes);
+        if self.counts[bin] == u16::MAX {
+            for count in &mut self.counts {
+                *count /= 2;
+            }
+        }
+        self.counts[bin] += 1;
+    }
+
+    /// Transfers counted (after halvings).
+    pub fn total(&self) -> u32 {
+        self.counts.iter().map(|&c| u32::from(c)).sum()
+    }
+
+    /// The upper-tail share of transfers at least as large as `bytes` (mid-rank: half
+    /// of its own bin counts), with half a pseudo-transfer beyond anything seen, so a
+    /// size never seen is rare but not impossible.
+    pub fn upper_tail(&self, bytes: f64) -> f64 {
+        let bin = Self::bin(bytes);
+        let above: u32 = self.counts[bin + 1..].iter().map(|&c| u32::from(c)).sum();
+        let tail = f64::from(above) + 0.5 * f64::from(self.counts[bin]) + 0.5;
+        (tail / (f64::from(self.total()) + 1.0)).min(1.0)
+    }
+
+    /// Moves the whole distribution by `octaves` (positive: larger), keeping its shape.
+    /// Used when a sustained change of transfer sizes is promoted into the baseline.
+    pub fn shift(&mut self, octaves: f64) {
+        let bins = (octaves * BINS_PER_OCTAVE).round() as isize;
+        if bins == 0 {
+            return;
+        }
+        let mut shifted = [0u16; BINS];
+        for (bin, &count) in self.counts.iter().enumerate() {
+            let target = (bin as isize + bins).clamp(0, BINS as isize - 1) as usize;
+            shifted[target] = shifted[target].saturating_add(count);
+        }
+        self.counts = shifted;
+    }
+
+    /// The counters, smallest sizes first.
+    pub fn counts(&self) -> &[u16; BINS] {
+        &self.counts
+    }
+}
+
+impl Serialize for LogHistogram {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Most bins are empty: store (bin, count) pairs of the others.
+        let used: Vec<(u8, u16)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(bin, &c)| (bin as u8, c))
+            .collect();
+        used.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LogHistogram {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let used = Vec::<(u8, u16)>::deserialize(deserializer)?;
+        let mut histogram = LogHistogram::default();
+        for (bin, count) in used {
+            let slot = histogram
+                .counts
+                .get_mut(usize::from(bin))
+                .ok_or_else(|| serde::de::Error::custom(format!("histogram bin {bin}")))?;
+            *slot = count;
+        }
+        Ok(histogram)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_of_a_size_never_seen_is_small_but_not_zero() {
+        let mut h = LogHistogram::default();
+        for i in 0..999 {
+            h.record(1_000.0 + f64::from(i));
+        }
+        let huge = h.upper_tail(1e9);
+        assert!(huge > 0.0 && huge < 1e-3, "{huge}");
+        assert!(h.upper_tail(10.0) > 0.99);
+        let typical = h.upper_tail(1_200.0);
+        assert!(typical > 0.2 && typical < 0.9, "{typical}");
+    }
+
+    #[test]
+    fn shifting_moves_the_distribution_by_octaves() {
+        let mut h = LogHistogram::default();
+        for _ in 0..100 {
+            h.record(1_000.0);
+        }
+        h.shift(3f64.log2());
+        assert!(
+            h.upper_tail(2_700.0) > 0.3,
+            "about three times larger is typical now"
+        );
+        assert!(h.upper_tail(1_000.0) > 0.99);
+    }
+
+    #[test]
+    fn serializes_only_used_bins() {
+        let mut h = LogHistogram::default();
+        h.record(10.0);
+        h.record(1e6);
+        let bytes = postcard::to_stdvec(&h).unwrap();
+        assert!(bytes.len() < 10, "{} bytes", bytes.len());
+        assert_eq!(postcard::from_bytes::<LogHistogram>(&bytes).unwrap(), h);
+    }
+}

@@ -1,0 +1,236 @@
+//! Legitimate change becomes normal: rollouts, outages, new jobs and policy findings
+//! must not make healthy agents alert forever, and never cost them their credentials.
+
+mod common;
+
+use agentwatch::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
+use agentwatch::model::{AgentEventV1, Alert, CommandAction, Outcome};
+use common::{engine, event, monday, office_agent, run};
+
+/// Events of `agents` office agents (`office-0`, ...) over `days` days, merged in time
+/// order.
+fn fleet(agents: usize, days: i64, per_hour: i64) -> Vec<AgentEventV1> {
+    let mut events: Vec<AgentEventV1> = (0..agents)
+        .flat_map(|i| {
+            office_agent(
+                &format!("office-{i}"),
+                days,
+                per_hour,
+                &["crm", "mail", "docs"],
+                20_000,
+            )
+        })
+        .collect();
+    sort(&mut events);
+    events
+}
+
+fn sort(events: &mut [AgentEventV1]) {
+    events.sort_by_key(|e| match &e.time {
+        agentwatch::model::EventTime::Rfc3339(t) => agentwatch::model::time::parse_rfc3339(t),
+        agentwatch::model::EventTime::EpochMillis(ms) => Some(*ms),
+    });
+}
+
+fn by_detector<'a>(alerts: &'a [Alert], id: &str) -> Vec<&'a Alert> {
+    alerts.iter().filter(|a| a.detector.id == id).collect()
+}
+
+#[test]
+fn a_rollout_to_the_fleet_is_one_fleet_alert_and_no_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let warm = fleet(30, 11, 20);
+    let quiet = run(&mut engine, &warm);
+    assert!(quiet.alerts.is_empty(), "{:?}", quiet.alerts);
+    // Day 14 (a Monday): every agent starts using ai.gateway, a few calls an hour, for
+    // a week of working days.
+    let mut events = Vec::new();
+    for day in 14..19 {
+        for i in 0..30 {
+            for hour in 9..17 {
+                let t = monday() + day * DAY_MS + hour * HOUR_MS + i as i64 * MINUTE_MS;
+                let agent = format!("office-{i}");
+                let id = (day * 10_000 + i as i64 * 100 + hour) as u64;
+                events.push(event(id, &agent, t, "read", "crm", 20_000));
+                events.push(event(
+                    id + 50,
+                    &agent,
+                    t + 30_000,
+                    "invoke",
+                    "ai.gateway",
+                    20_000,
+                ));
+            }
+        }
+    }
+    sort(&mut events);
+    let out = run(&mut engine, &events);
+    let fleet_alerts: Vec<_> = out.alerts.iter().filter(|a| a.fleet.is_some()).collect();
+    assert_eq!(fleet_alerts.len(), 1, "{:#?}", out.alerts);
+    let fleet = fleet_alerts[0].fleet.as_ref().unwrap();
+    assert_eq!(fleet.system, "ai.gateway");
+    assert_eq!(fleet.pattern, "first_use");
+    assert!(fleet.agents >= 3 && !fleet.sample_agents.is_empty());
+    assert!(fleet_alerts[0].commands.is_empty());
+    // Only the agents that adopted it before it was known to be fleet-wide alert on
+    // their own, and none is answered with a revoked credential or a suspension.
+    let individual = by_detector(&out.alerts, "new_system").len() - 1;
+    assert!(
+        individual <= 2,
+        "{individual} per-agent alerts: {:#?}",
+        out.alerts
+    );
+    assert!(
+        out.commands
+            .iter()
+            .all(|c| c.action == CommandAction::RequireApproval),
+        "{:#?}",
+        out.commands
+    );
+    // After a few distinct hours the system is learned: the agent's baseline knows it.
+    let state = engine.agent("office-29").unwrap().unwrap();
+    assert!(state.baseline.systems.get("ai.gateway").is_some());
+}
+
+#[test]
+fn one_agent_adopting_a_new_system_alerts_once_and_then_learns_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let warm = office_agent("billing", 14, 40, &["billing", "crm", "mail"], 8_000);
+    run(&mut engine, &warm);
+    let mut events = Vec::new();
+    for day in 14..18 {
+        for hour in 9..17 {
+            let t = monday() + day * DAY_MS + hour * HOUR_MS;
+            let id = (day * 100 + hour) as u64 + 900_000;
+            events.push(event(id, "billing", t, "read", "billing", 8_000));
+            events.push(event(
+                id + 50,
+                "billing",
+                t + MINUTE_MS,
+                "read",
+                "iam.sso",
+                8_000,
+            ));
+        }
+    }
+    let out = run(&mut engine, &events);
+    let alerts = by_detector(&out.alerts, "new_system");
+    assert_eq!(alerts.len(), 1, "{:#?}", out.alerts);
+    assert_eq!(alerts[0].evidence.context["baseline"], "anomalous");
+    let state = engine.agent("billing").unwrap().unwrap();
+    assert!(
+        state.baseline.systems.get("iam.sso").is_some(),
+        "used in many distinct hours, the system joins the baseline"
+    );
+}
+
+#[test]
+fn a_job_change_alerts_at_most_once_per_detector_and_never_revokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let warm = office_agent("worker", 14, 30, &["crm", "mail"], 10_000);
+    run(&mut engine, &warm);
+    // From day 14 on: twice the pace, three times the transfer sizes, for good.
+    let changed: Vec<AgentEventV1> = office_agent("worker", 28, 60, &["crm", "mail"], 30_000)
+        .into_iter()
+        .filter(|e| match &e.time {
+            agentwatch::model::EventTime::Rfc3339(t) => {
+                agentwatch::model::time::parse_rfc3339(t).unwrap() >= monday() + 14 * DAY_MS
+            }
+            _ => false,
+        })
+        .map(|mut e| {
+            e.event_id = format!("changed-{}", e.event_id);
+            e
+        })
+        .collect();
+    let out = run(&mut engine, &changed);
+    for id in ["rate", "volume"] {
+        let alerts = by_detector(&out.alerts, id);
+        assert!(alerts.len() <= 2, "{id}: {:#?}", alerts);
+    }
+    assert!(
+        out.commands
+            .iter()
+            .all(|c| c.action == CommandAction::RequireApproval),
+        "a job change is not an attack: {:#?}",
+        out.commands
+    );
+    // The last week of the new job raises nothing: it is the agent's normal now.
+    let last_week = monday() + 21 * DAY_MS;
+    let late: Vec<_> = out
+        .alerts
+        .iter()
+        .filter(|a| agentwatch::model::time::parse_rfc3339(&a.time).unwrap() >= last_week)
+        .collect();
+    assert!(late.is_empty(), "{late:#?}");
+}
+
+#[test]
+fn an_outage_of_a_shared_system_is_one_fleet_alert_without_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let warm = fleet(12, 11, 30);
+    run(&mut engine, &warm);
+    // Day 14, 10:00-11:30: every call to mail fails, for every agent.
+    let mut events = Vec::new();
+    for i in 0..12 {
+        for k in 0..45 {
+            let t = monday() + 14 * DAY_MS + 10 * HOUR_MS + k * 2 * MINUTE_MS + i * 1_000;
+            let mut e = event(
+                800_000 + (i * 100 + k) as u64,
+                &format!("office-{i}"),
+                t,
+                "send",
+                "mail",
+                2_000,
+            );
+            e.outcome = Some(Outcome::Failure);
+            events.push(e);
+        }
+    }
+    sort(&mut events);
+    let out = run(&mut engine, &events);
+    let fleet_alerts: Vec<_> = out.alerts.iter().filter(|a| a.fleet.is_some()).collect();
+    assert_eq!(fleet_alerts.len(), 1, "{:#?}", out.alerts);
+    assert_eq!(fleet_alerts[0].fleet.as_ref().unwrap().pattern, "failures");
+    let individual = by_detector(&out.alerts, "denied_burst").len() - 1;
+    assert!(individual <= 2, "{:#?}", out.alerts);
+    assert!(
+        out.commands
+            .iter()
+            .all(|c| c.action == CommandAction::RequireApproval),
+        "{:#?}",
+        out.commands
+    );
+}
+
+#[test]
+fn an_agent_flagged_from_its_first_event_still_builds_a_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    // `first` uses the key, then `second` uses the same key on every event: every one
+    // of its events is a credential_misuse (shared) finding. Its systems and hours must
+    // still be learned, so the behavioural detectors are not blind to exactly the
+    // suspicious agent; only the shared credential stays out of its baseline.
+    let mut events = vec![event(1, "first", monday(), "read", "crm", 1_000)];
+    events[0].credential_id = Some("shared-key".into());
+    let mut second = office_agent("second", 14, 20, &["crm", "mail", "docs"], 5_000);
+    for e in &mut second {
+        e.credential_id = Some("shared-key".into());
+        e.event_id = format!("s-{}", e.event_id);
+    }
+    events.extend(second);
+    let out = run(&mut engine, &events);
+    assert!(out
+        .alerts
+        .iter()
+        .any(|a| a.detector.id == "credential_misuse" && a.agent_id == "second"));
+    let state = engine.agent("second").unwrap().unwrap();
+    assert!(state.baseline.systems.get("crm").is_some());
+    assert!(state.baseline.systems.get("mail").is_some());
+    assert_eq!(state.baseline.learned, state.baseline.events);
+    assert!(state.baseline.credentials.get("shared-key").is_none());
+}
