@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub use secret::Secret;
 
+use crate::model::watermark::TimeBounds;
 use crate::telemetry::LogFormat;
 
 /// Where consumption starts on a partition for which neither the state store nor the
@@ -114,6 +115,9 @@ pub struct ServiceConfig {
     pub registry: RegistryConfig,
     /// The key commands are signed with (`None`: `$AGENTWATCH_SIGNING_KEY`, if set).
     pub signing_key_file: Option<PathBuf>,
+    /// How far event time may stray from each partition's watermark and the wall clock
+    /// before an event goes to the dead-letter topic as `time_out_of_range`.
+    pub time: TimeBounds,
 }
 
 /// Where agent identities come from. Both sources may be used: the file is the base, the
@@ -162,6 +166,7 @@ impl Default for ServiceConfig {
             progress_interval: Duration::from_secs(10),
             registry: RegistryConfig::default(),
             signing_key_file: None,
+            time: TimeBounds::default(),
         }
     }
 }

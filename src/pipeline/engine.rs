@@ -77,6 +77,7 @@ pub struct Engine {
     registry: Option<Registry>,
     credentials: CredentialLedger,
     signer: Option<Arc<Signer>>,
+    processing_ms: Option<i64>,
 }
 
 impl Engine {
@@ -94,6 +95,7 @@ impl Engine {
             registry: None,
             credentials,
             signer: None,
+            processing_ms: None,
         })
     }
 
@@ -120,6 +122,15 @@ impl Engine {
         self.registry
             .get_or_insert_with(Registry::default)
             .apply(update);
+    }
+
+    /// Sets the processing time for the batches that follow (`None`, the default: event
+    /// time only). A command's expiry counts from the later of its event's time and this,
+    /// so an event that arrives late is not answered by a command that is already
+    /// expired. Drivers set it before each batch: `run` to the wall clock, `replay` to the
+    /// input's watermark (which keeps replays deterministic).
+    pub fn set_processing_ms(&mut self, processing_ms: Option<i64>) {
+        self.processing_ms = processing_ms;
     }
 
     /// Publishes counters to `metrics` from now on (once per batch, not per event).
@@ -226,6 +237,7 @@ impl Engine {
                         risk,
                         response,
                     },
+                    self.processing_ms,
                 );
                 if let Some((alert, mut commands)) = decision {
                     recent.remember(RecentAlert {

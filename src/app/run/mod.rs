@@ -174,6 +174,7 @@ pub fn run_service(
             flush_interval: config.flush_interval,
             settle_budget: config.shutdown_timeout,
             progress_interval: config.progress_interval,
+            time: config.time,
         },
         opened.feed,
     )?;
