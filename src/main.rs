@@ -380,12 +380,17 @@ fn run(command: Command) -> Result<()> {
                 ),
                 None => "no registry file".into(),
             };
+            let enforced = if config.registry.enforce {
+                "registry enforced"
+            } else {
+                "registry not enforced"
+            };
             let signing = match Signer::resolve(config.signing_key_file.as_deref())? {
                 Some(signer) => format!("commands signed with key {}", signer.key_id()),
                 None => "commands UNSIGNED (no signing key)".into(),
             };
             println!(
-                "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry}, {signing}",
+                "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry} ({enforced}), {signing}",
                 path.display(),
                 config.kafka.brokers,
                 config.kafka.group_id,
@@ -654,9 +659,14 @@ struct ReplayArgs {
     #[arg(long)]
     max_lines: Option<u64>,
     /// Agent registry (TOML or JSON): turns on identity and policy checks and names
-    /// owners on alerts.
+    /// owners on alerts. It is enforced: agents it does not list are flagged as
+    /// unregistered_agent.
     #[arg(long)]
     registry: Option<PathBuf>,
+    /// Use --registry only for the facts it gives about the agents it lists (owners,
+    /// boundaries, credentials, working hours); do not flag the agents it leaves out.
+    #[arg(long, requires = "registry")]
+    no_enforce_registry: bool,
     /// Largest lead of an event over the input's watermark (the latest event time
     /// accepted so far), e.g. 12h or 14d; later events are invalid (time_out_of_range).
     /// It must cover the input's longest quiet period.
@@ -693,7 +703,8 @@ fn replay(args: ReplayArgs) -> Result<()> {
     };
     let mut engine = Engine::new(detectors, store, options)?;
     if let Some(path) = &args.registry {
-        engine = engine.with_registry(load_registry(path)?);
+        let registry = load_registry(path)?.with_enforce(!args.no_enforce_registry);
+        engine = engine.with_registry(registry);
     }
     if let Some(signer) = signer_from(args.signing_key.as_deref())? {
         engine = engine.with_signer(signer);

@@ -522,6 +522,60 @@ fn commands_are_signed_and_verify_against_the_public_key() {
     }
 }
 
+#[test]
+fn a_registry_built_from_topic_records_flags_no_unknown_agent_unless_enforced() {
+    let record = || {
+        let spec: AgentRecordV1 = serde_json::from_str(
+            r#"{"agent_id":"billing-bot","owner":"ana@example.com","allowed_systems":["billing"]}"#,
+        )
+        .unwrap();
+        RegistryUpdate::Upsert(Box::new(AgentRecord::compile(spec, false).unwrap()))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    engine.apply(record());
+    engine.apply(RegistryUpdate::Remove("someone-else".into()));
+    let out = run(
+        &mut engine,
+        &[
+            event(1, "ghost", at(0), "read", "crm", 10),
+            event(2, "billing-bot", at(0), "read", "hr.payroll", 10),
+        ],
+    );
+    assert!(
+        alerts_of(&out, "unregistered_agent").is_empty(),
+        "a record or tombstone must not switch enforcement on: {:?}",
+        policy_alerts(&out)
+    );
+    // The record still speaks for the agent it names: its owner and its boundary.
+    let fired = alerts_of(&out, "scope_violation");
+    assert_eq!(fired.len(), 1, "{:?}", policy_alerts(&out));
+    assert_eq!(fired[0].agent_id, "billing-bot");
+    assert_eq!(fired[0].owner.as_deref(), Some("ana@example.com"));
+
+    // Enforced explicitly, the same record leaves the unknown agent flagged.
+    let dir = tempfile::tempdir().unwrap();
+    let mut enforced =
+        common::engine(dir.path()).with_registry(Registry::default().with_enforce(true));
+    enforced.apply(record());
+    let out = run(
+        &mut enforced,
+        &[
+            event(1, "ghost", at(0), "read", "crm", 10),
+            event(2, "billing-bot", at(0), "read", "billing", 10),
+        ],
+    );
+    let fired = alerts_of(&out, "unregistered_agent");
+    assert_eq!(fired.len(), 1, "{:?}", policy_alerts(&out));
+    assert_eq!(fired[0].agent_id, "ghost");
+
+    // And a registry file that is not enforced flags nobody for being absent from it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lenient = common::engine(dir.path()).with_registry(registry().with_enforce(false));
+    let out = run(&mut lenient, &[event(1, "ghost", at(0), "read", "crm", 10)]);
+    assert!(alerts_of(&out, "unregistered_agent").is_empty());
+}
+
 /// Replays `events` (as JSON lines) in batches of `batch_size`; returns the output
 /// lines followed by the score rows.
 fn replay_events(engine: &mut Engine, events: &[AgentEventV1], batch_size: usize) -> Vec<String> {

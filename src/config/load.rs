@@ -76,6 +76,7 @@ struct DetectorsSpec {
 struct RegistrySpec {
     file: Option<PathBuf>,
     topic: Option<String>,
+    enforce: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,6 +269,7 @@ impl ServiceConfig {
             config.progress_interval,
         );
         config.detectors_dir = detectors.dir;
+        config.registry.enforce = registry.enforce.unwrap_or(registry.file.is_some());
         config.registry.file = registry.file;
         if let Some(topic) = registry.topic {
             if !valid_topic_name(&topic) {
@@ -442,6 +444,10 @@ mod tests {
         let config = ServiceConfig::parse("svc.toml", "", &env).unwrap();
         assert_eq!(config.kafka.topics, Topics::default());
         assert_eq!(config.time, crate::model::watermark::TimeBounds::default());
+        assert!(
+            !config.registry.enforce,
+            "no registry file: nothing to enforce"
+        );
         assert!(config.metrics_listen.ip().is_loopback());
         assert_eq!(config.kafka.offset_reset, OffsetReset::Earliest);
         assert!(!config.kafka.create_topics);
@@ -556,6 +562,27 @@ listen = \"localhost\"
         let found = problems("[time]\nmax_lag = \"1h\"\n");
         assert!(
             found[0].starts_with("svc.toml:2:") && found[0].contains("max_lag"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn registry_enforcement_defaults_to_whether_a_file_is_given() {
+        let config =
+            ServiceConfig::parse("svc.toml", "[registry]\nfile = \"r.toml\"\n", &env).unwrap();
+        assert!(
+            config.registry.enforce,
+            "a registry file is enforced by default"
+        );
+        let text = "[registry]\nfile = \"r.toml\"\nenforce = false\n";
+        let config = ServiceConfig::parse("svc.toml", text, &env).unwrap();
+        assert!(!config.registry.enforce);
+        let text = "[registry]\ntopic = \"ids\"\nenforce = true\n";
+        let config = ServiceConfig::parse("svc.toml", text, &env).unwrap();
+        assert!(config.registry.enforce && config.registry.file.is_none());
+        let found = problems("[kafka]\n[registry]\nenforce = \"yes\"\n");
+        assert!(
+            found.len() == 1 && found[0].contains("[registry]"),
             "{found:?}"
         );
     }

@@ -131,6 +131,11 @@ pub struct RegistryConfig {
     /// True when the topic was named in the config: then it must exist (or be created),
     /// while the default name is only read if it exists.
     pub topic_required: bool,
+    /// Whether agents missing from the registry (or registered without an owner) are
+    /// flagged as `unregistered_agent`. Default: on when a `file` is given (a file is
+    /// meant to list the whole fleet), off otherwise. Records on the topic never switch
+    /// it on by themselves: they only supply facts about the agents they name.
+    pub enforce: bool,
 }
 
 impl Default for RegistryConfig {
@@ -139,6 +144,7 @@ impl Default for RegistryConfig {
             file: None,
             topic: "agent-registry".into(),
             topic_required: false,
+            enforce: false,
         }
     }
 }

@@ -240,20 +240,45 @@ fn compile_hours(hours: &WorkingHours) -> Result<(Box<[bool; 168]>, LocalTime), 
 }
 
 /// All known agents, with an index from credential id to the agent it was issued to.
+///
+/// Whether the registry is *enforced* is a separate, explicit choice: an enforced
+/// registry claims to list the whole fleet, so an agent missing from it (or registered
+/// without an owner) is an `unregistered_agent`; a registry that is not enforced only
+/// supplies owners, boundaries, credentials and working hours for the agents it names.
+/// A list of records (a registry file) is enforced unless told otherwise; an empty
+/// registry that the registry topic fills record by record is not, because a topic
+/// carrying a few identities says nothing about the agents it does not name.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     agents: HashMap<String, Arc<AgentRecord>>,
     issued_to: HashMap<String, String>,
+    enforce: bool,
 }
 
 impl Registry {
-    /// A registry holding `records` (later records for the same agent win).
+    /// An enforced registry holding `records` (later records for the same agent win).
     pub fn new(records: impl IntoIterator<Item = AgentRecord>) -> Self {
-        let mut registry = Registry::default();
+        let mut registry = Registry {
+            enforce: true,
+            ..Registry::default()
+        };
         for record in records {
             registry.upsert(record);
         }
         registry
+    }
+
+    /// The same registry, enforced or not (see [`Registry::enforces`]).
+    pub fn with_enforce(mut self, enforce: bool) -> Self {
+        self.enforce = enforce;
+        self
+    }
+
+    /// Whether agents missing from the registry, or registered without an owner, are to
+    /// be flagged as `unregistered_agent`. Changes applied with [`Registry::apply`]
+    /// never alter it.
+    pub fn enforces(&self) -> bool {
+        self.enforce
     }
 
     /// Adds or replaces an agent's record.
@@ -463,6 +488,21 @@ mod tests {
         assert!(registry.remove("a"));
         assert_eq!(registry.issued_to("k2"), None);
         assert!(registry.agent("a").is_none());
+    }
+
+    #[test]
+    fn enforcement_is_explicit_and_changes_do_not_alter_it() {
+        let record = || AgentRecord::compile(spec("a"), true).unwrap();
+        assert!(Registry::new([record()]).enforces());
+        assert!(!Registry::new([record()]).with_enforce(false).enforces());
+        let mut from_topic = Registry::default();
+        from_topic.apply(RegistryUpdate::Upsert(Box::new(record())));
+        from_topic.apply(RegistryUpdate::Remove("b".into()));
+        assert!(!from_topic.enforces());
+        assert_eq!(from_topic.len(), 1);
+        let mut enforced = Registry::default().with_enforce(true);
+        enforced.apply(RegistryUpdate::Remove("a".into()));
+        assert!(enforced.enforces());
     }
 
     #[test]

@@ -116,8 +116,9 @@ impl Engine {
         self.registry.as_ref()
     }
 
-    /// Applies a registry change between batches. Turns the registry on if it was off:
-    /// the first record on the registry topic is what makes a deployment registry-backed.
+    /// Applies a registry change between batches. The first change creates a registry
+    /// that is not enforced (see [`Registry::enforces`]): a record or tombstone supplies
+    /// facts about the agent it names, never flags the agents it does not.
     pub fn apply(&mut self, update: RegistryUpdate) {
         self.registry
             .get_or_insert_with(Registry::default)

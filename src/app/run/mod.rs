@@ -146,6 +146,7 @@ pub fn run_service(
     if let Some(registry) = opened.registry {
         tracing::info!(
             agents = registry.len(),
+            enforce = registry.enforces(),
             "registry in force: policy detectors and owners on"
         );
         metrics.set_registry_agents(registry.len());
