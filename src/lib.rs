@@ -37,8 +37,9 @@
 //!   exactly what users run.
 //! - [`telemetry`]: Prometheus metrics, the HTTP endpoint and log set-up.
 //!
-//! Time comes from events, never from the wall clock, so a replay of the same input on the
-//! same state produces byte-identical alerts and commands.
+//! Time comes from events, bounded against each source's watermark (and, in `run`, the
+//! wall clock: [`model::watermark`]); a replay never reads the wall clock, so a replay of
+//! the same input on the same state produces byte-identical alerts and commands.
 
 #![warn(missing_docs)]
 

@@ -27,7 +27,8 @@ use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::detect::DetectorSet;
 use agentwatch::eval::{load_labels, Evaluation};
 use agentwatch::identity::Registry;
-use agentwatch::model::time::parse_rfc3339;
+use agentwatch::model::time::{parse_duration_ms, parse_rfc3339};
+use agentwatch::model::TimeBounds;
 use agentwatch::pipeline::{Engine, EngineOptions};
 use agentwatch::signing::{Signer, Verifier};
 use agentwatch::sim::{flat_load, SimConfig};
@@ -379,12 +380,17 @@ fn run(command: Command) -> Result<()> {
                 ),
                 None => "no registry file".into(),
             };
+            let enforced = if config.registry.enforce {
+                "registry enforced"
+            } else {
+                "registry not enforced"
+            };
             let signing = match Signer::resolve(config.signing_key_file.as_deref())? {
                 Some(signer) => format!("commands signed with key {}", signer.key_id()),
                 None => "commands UNSIGNED (no signing key)".into(),
             };
             println!(
-                "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry}, {signing}",
+                "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry} ({enforced}), {signing}",
                 path.display(),
                 config.kafka.brokers,
                 config.kafka.group_id,
@@ -549,6 +555,13 @@ fn verify(public_key: &Path, input: &str, at: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// A clap parser for durations such as `90s`, `1h` or `7d` (milliseconds, above zero).
+fn positive_duration_ms(text: &str) -> std::result::Result<i64, String> {
+    parse_duration_ms(text)
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| format!("{text:?} is not a positive duration like 30m, 1h or 7d"))
+}
+
 /// Loads a registry file and logs what it holds.
 fn load_registry(path: &Path) -> Result<Registry> {
     let registry = agentwatch::identity::load_file(path)?;
@@ -646,9 +659,23 @@ struct ReplayArgs {
     #[arg(long)]
     max_lines: Option<u64>,
     /// Agent registry (TOML or JSON): turns on identity and policy checks and names
-    /// owners on alerts.
+    /// owners on alerts. It is enforced: agents it does not list are flagged as
+    /// unregistered_agent.
     #[arg(long)]
     registry: Option<PathBuf>,
+    /// Use --registry only for the facts it gives about the agents it lists (owners,
+    /// boundaries, credentials, working hours); do not flag the agents it leaves out.
+    #[arg(long, requires = "registry")]
+    no_enforce_registry: bool,
+    /// Largest lead of an event over the input's watermark (the latest event time
+    /// accepted so far), e.g. 12h or 14d; later events are invalid (time_out_of_range).
+    /// It must cover the input's longest quiet period.
+    #[arg(long, default_value = "7d", value_parser = positive_duration_ms)]
+    max_ahead: i64,
+    /// Largest lag of an event behind the input's watermark, e.g. 7d; older events are
+    /// invalid (time_out_of_range).
+    #[arg(long, default_value = "7d", value_parser = positive_duration_ms)]
+    max_behind: i64,
     /// Sign commands with this key (default: $AGENTWATCH_SIGNING_KEY if set).
     #[arg(long)]
     signing_key: Option<PathBuf>,
@@ -676,7 +703,8 @@ fn replay(args: ReplayArgs) -> Result<()> {
     };
     let mut engine = Engine::new(detectors, store, options)?;
     if let Some(path) = &args.registry {
-        engine = engine.with_registry(load_registry(path)?);
+        let registry = load_registry(path)?.with_enforce(!args.no_enforce_registry);
+        engine = engine.with_registry(registry);
     }
     if let Some(signer) = signer_from(args.signing_key.as_deref())? {
         engine = engine.with_signer(signer);
@@ -717,6 +745,10 @@ fn replay(args: ReplayArgs) -> Result<()> {
     let config = ReplayConfig {
         source,
         max_lines: args.max_lines,
+        time: TimeBounds {
+            max_ahead_ms: args.max_ahead,
+            max_behind_ms: args.max_behind,
+        },
         ..ReplayConfig::default()
     };
     let summary = run_replay(

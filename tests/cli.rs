@@ -199,6 +199,8 @@ fn simulate_then_replay_with_labels_prints_quality() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("recall exfiltration"), "{stderr}");
+    // Simulated January traffic is months old by now, and in order: every line is valid.
+    assert!(!stderr.contains("invalid lines"), "{stderr}");
     assert!(stderr.contains("per 10,000 events"), "{stderr}");
     assert!(stderr.contains("peak memory"), "{stderr}");
     // A second run on the same state resumes after the last line: nothing is counted twice.
@@ -252,6 +254,67 @@ fn missing_input_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("opening /nonexistent/events.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn replay_refuses_event_times_far_from_the_watermark_and_the_bounds_are_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.jsonl");
+    let line = |id: &str, time: &str| {
+        format!(
+            r#"{{"event_id":"{id}","time":"{time}","agent_id":"a","action":"read","system":"crm","bytes_in":100}}"#
+        )
+    };
+    // A morning from months ago, with one event dated 2099 and one from 30 days earlier.
+    let lines = [
+        line("e1", "2025-06-02T09:00:00Z"),
+        line("e2", "2025-06-02T09:01:00Z"),
+        line("future", "2099-06-02T09:02:00Z"),
+        line("e3", "2025-06-02T09:03:00Z"),
+        line("stale", "2025-05-03T09:04:00Z"),
+        line("e4", "2025-06-02T09:05:00Z"),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            "/dev/null",
+        ];
+        args.extend_from_slice(extra);
+        agentwatch(&args)
+    };
+    let out = replay(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("replayed 4 events from 6 lines"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("invalid lines: 2 (time_out_of_range 2)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 3: time_out_of_range"), "{stderr}");
+    assert!(stderr.contains("line 5: time_out_of_range"), "{stderr}");
+
+    let out = replay(&["--max-behind", "60d"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("replayed 5 events from 6 lines"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 3: time_out_of_range"), "{stderr}");
+
+    let out = replay(&["--max-ahead", "0s"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not a positive duration"),
         "{}",
         text(&out.stderr)
     );

@@ -371,3 +371,61 @@ fn the_readme_worked_example_verifies_and_a_forged_copy_does_not() {
         text(&bad.stdout)
     );
 }
+
+#[test]
+fn a_registry_file_is_enforced_unless_replay_is_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.toml");
+    std::fs::write(
+        &registry,
+        "[[agent]]\nagent_id = \"a\"\nowner = \"ana@example.com\"\nallowed_systems = [\"crm\"]\n",
+    )
+    .unwrap();
+    let input = dir.path().join("events.jsonl");
+    let line = |agent: &str, system: &str| {
+        format!(
+            r#"{{"event_id":"{agent}-1","time":"2026-01-05T10:00:00Z","agent_id":"{agent}","action":"read","system":"{system}"}}"#
+        )
+    };
+    std::fs::write(
+        &input,
+        format!("{}\n{}\n", line("ghost", "crm"), line("a", "hr.payroll")),
+    )
+    .unwrap();
+    let output = dir.path().join("alerts.jsonl");
+    let detectors_of = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--input",
+            path(&input),
+            "--registry",
+            path(&registry),
+            "--output",
+            path(&output),
+        ];
+        args.extend_from_slice(extra);
+        let out = agentwatch(&args, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut found: Vec<(String, String)> = std::fs::read_to_string(&output)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<agentwatch::model::Alert>(l).ok())
+            .map(|a| (a.agent_id, a.detector.id))
+            .collect();
+        found.sort();
+        found
+    };
+    let pair = |a: &str, d: &str| (a.to_owned(), d.to_owned());
+    assert_eq!(
+        detectors_of(&[]),
+        [
+            pair("a", "scope_violation"),
+            pair("ghost", "unregistered_agent")
+        ]
+    );
+    assert_eq!(
+        detectors_of(&["--no-enforce-registry"]),
+        [pair("a", "scope_violation")],
+        "the file still gives a's boundary, but ghost is not flagged for being absent"
+    );
+}

@@ -169,3 +169,115 @@ fn stored_state_stays_within_budget_on_realistic_traffic() {
     // Exploratory agents fill their bounded tables; they must still be bounded.
     assert!(max <= 4096, "largest agent stores {max} bytes");
 }
+
+/// `n` well-formed events of agent `a`, a minute apart from `start` (RFC 3339).
+fn minutely(start: &str, n: i64) -> Vec<String> {
+    let start = agentwatch::model::time::parse_rfc3339(start).unwrap();
+    (0..n)
+        .map(|i| dated(&format!("e{i}"), start + i * 60_000))
+        .collect()
+}
+
+fn dated(id: &str, time_ms: i64) -> String {
+    serde_json::to_string(&common::event(0, "a", time_ms, "read", "crm", 100))
+        .unwrap()
+        .replace("\"a-0\"", &format!("\"{id}\""))
+}
+
+fn replay_lines(
+    engine: &mut Engine,
+    lines: &[String],
+    max_lines: Option<u64>,
+) -> agentwatch::app::replay::ReplaySummary {
+    let input = lines.join("\n") + "\n";
+    let config = ReplayConfig {
+        source: "lines".into(),
+        max_lines,
+        ..ReplayConfig::default()
+    };
+    run_replay(
+        engine,
+        input.as_bytes(),
+        &config,
+        ReplaySinks {
+            output: &mut Vec::new(),
+            scores: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap()
+}
+
+#[test]
+fn events_far_from_the_watermark_are_invalid_lines_and_the_rest_is_processed() {
+    use agentwatch::model::time::{parse_rfc3339, DAY_MS};
+    // Ten events from a morning months before today's date: the wall clock has no say.
+    let mut lines = minutely("2025-06-02T09:00:00Z", 10);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = replay_lines(&mut common::engine(dir.path()), &lines, None);
+    assert_eq!(summary.invalid(), 0, "{}", summary.render());
+    assert_eq!(summary.events, 10);
+
+    // One event dated 2099 and one back-dated 30 days, among the same ten.
+    lines.insert(
+        3,
+        dated("future", parse_rfc3339("2099-01-01T00:00:00Z").unwrap()),
+    );
+    let back = parse_rfc3339("2025-06-02T09:05:00Z").unwrap() - 30 * DAY_MS;
+    lines.insert(7, dated("stale", back));
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    let summary = replay_lines(&mut engine, &lines, None);
+    assert_eq!(summary.events, 10, "{}", summary.render());
+    assert_eq!(
+        summary.invalid_by_code.iter().collect::<Vec<_>>(),
+        [(&"time_out_of_range", &2)],
+        "{}",
+        summary.render()
+    );
+    let bad: Vec<(u64, &str)> = summary
+        .invalid_samples
+        .iter()
+        .map(|l| (l.line, l.code))
+        .collect();
+    assert_eq!(bad, [(4, "time_out_of_range"), (8, "time_out_of_range")]);
+    assert!(
+        summary.invalid_samples[0]
+            .message
+            .contains("ahead of the source's watermark")
+            && summary.invalid_samples[1].message.contains("30d behind"),
+        "{:?}",
+        summary.invalid_samples
+    );
+    // The 2099 event never reached the agent: its last activity is the tenth event.
+    let state = engine.agent("a").unwrap().unwrap();
+    assert_eq!(state.baseline.events, 10);
+    assert_eq!(
+        state.baseline.last_seen_ms,
+        parse_rfc3339("2025-06-02T09:09:00Z").unwrap()
+    );
+}
+
+#[test]
+fn a_resumed_replay_keeps_the_watermark_of_the_lines_before() {
+    use agentwatch::model::time::{parse_rfc3339, DAY_MS};
+    let mut lines = minutely("2026-03-02T09:00:00Z", 4);
+    let stale = parse_rfc3339("2026-03-02T09:00:00Z").unwrap() - 10 * DAY_MS;
+    lines.push(dated("stale", stale));
+    let dir = tempfile::tempdir().unwrap();
+    let first = replay_lines(&mut common::engine(dir.path()), &lines, Some(4));
+    assert_eq!((first.events, first.invalid()), (4, 0));
+    // Were the watermark forgotten on restart, the stale line would be the new first
+    // event of the input and set it instead of being refused.
+    let second = replay_lines(&mut common::engine(dir.path()), &lines, None);
+    assert_eq!(second.resumed_from, 4);
+    assert_eq!(
+        (
+            second.events,
+            second.invalid_by_code.get("time_out_of_range")
+        ),
+        (0, Some(&1)),
+        "{}",
+        second.render()
+    );
+}

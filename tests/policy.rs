@@ -521,3 +521,193 @@ fn commands_are_signed_and_verify_against_the_public_key() {
         assert!(verifier.verify(&forged, before_expiry).is_err());
     }
 }
+
+#[test]
+fn a_registry_built_from_topic_records_flags_no_unknown_agent_unless_enforced() {
+    let record = || {
+        let spec: AgentRecordV1 = serde_json::from_str(
+            r#"{"agent_id":"billing-bot","owner":"ana@example.com","allowed_systems":["billing"]}"#,
+        )
+        .unwrap();
+        RegistryUpdate::Upsert(Box::new(AgentRecord::compile(spec, false).unwrap()))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    engine.apply(record());
+    engine.apply(RegistryUpdate::Remove("someone-else".into()));
+    let out = run(
+        &mut engine,
+        &[
+            event(1, "ghost", at(0), "read", "crm", 10),
+            event(2, "billing-bot", at(0), "read", "hr.payroll", 10),
+        ],
+    );
+    assert!(
+        alerts_of(&out, "unregistered_agent").is_empty(),
+        "a record or tombstone must not switch enforcement on: {:?}",
+        policy_alerts(&out)
+    );
+    // The record still speaks for the agent it names: its owner and its boundary.
+    let fired = alerts_of(&out, "scope_violation");
+    assert_eq!(fired.len(), 1, "{:?}", policy_alerts(&out));
+    assert_eq!(fired[0].agent_id, "billing-bot");
+    assert_eq!(fired[0].owner.as_deref(), Some("ana@example.com"));
+
+    // Enforced explicitly, the same record leaves the unknown agent flagged.
+    let dir = tempfile::tempdir().unwrap();
+    let mut enforced =
+        common::engine(dir.path()).with_registry(Registry::default().with_enforce(true));
+    enforced.apply(record());
+    let out = run(
+        &mut enforced,
+        &[
+            event(1, "ghost", at(0), "read", "crm", 10),
+            event(2, "billing-bot", at(0), "read", "billing", 10),
+        ],
+    );
+    let fired = alerts_of(&out, "unregistered_agent");
+    assert_eq!(fired.len(), 1, "{:?}", policy_alerts(&out));
+    assert_eq!(fired[0].agent_id, "ghost");
+
+    // And a registry file that is not enforced flags nobody for being absent from it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lenient = common::engine(dir.path()).with_registry(registry().with_enforce(false));
+    let out = run(&mut lenient, &[event(1, "ghost", at(0), "read", "crm", 10)]);
+    assert!(alerts_of(&out, "unregistered_agent").is_empty());
+}
+
+/// Replays `events` (as JSON lines) in batches of `batch_size`; returns the output
+/// lines followed by the score rows.
+fn replay_events(engine: &mut Engine, events: &[AgentEventV1], batch_size: usize) -> Vec<String> {
+    use agentwatch::app::replay::{run_replay, ReplayConfig, ReplaySinks};
+    let input: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    let mut output = Vec::new();
+    let mut scores = Vec::new();
+    let summary = run_replay(
+        engine,
+        input.as_bytes(),
+        &ReplayConfig {
+            batch_size,
+            ..ReplayConfig::default()
+        },
+        ReplaySinks {
+            output: &mut output,
+            scores: Some(&mut scores),
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.invalid(), 0, "{}", summary.render());
+    output.extend(scores);
+    String::from_utf8(output)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An engine with the test registry that records every score.
+fn scoring_engine(dir: &std::path::Path) -> Engine {
+    use agentwatch::pipeline::EngineOptions;
+    Engine::new(
+        agentwatch::detect::DetectorSet::builtin().unwrap(),
+        agentwatch::state::StateStore::open(dir).unwrap(),
+        EngineOptions {
+            record_scores: true,
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap()
+    .with_registry(registry())
+}
+
+#[test]
+fn a_late_event_is_answered_by_a_command_that_outlives_the_processing_time() {
+    // billing-bot works Monday to Wednesday; then an event of an unknown agent arrives,
+    // dated Monday 10:00: two days late, within the 7-day bound.
+    let mut events = office_agent("billing-bot", 3, 4, &["billing"], 1000);
+    let watermark = parse_rfc3339(match &events.last().unwrap().time {
+        agentwatch::model::EventTime::Rfc3339(text) => text,
+        other => panic!("{other:?}"),
+    })
+    .unwrap();
+    let late = at(0);
+    events.push(event(1, "ghost", late, "read", "crm", 10));
+    events.push(event(
+        9001,
+        "billing-bot",
+        watermark + 60_000,
+        "read",
+        "billing",
+        10,
+    ));
+    assert!(
+        late + HOUR_MS < watermark,
+        "event time alone would give a dead command"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let lines = replay_events(&mut scoring_engine(dir.path()), &events, 1024);
+    let commands: Vec<agentwatch::model::Command> = lines
+        .iter()
+        .filter(|l| l.contains("\"command_id\"") && l.contains("\"ghost\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!commands.is_empty(), "{lines:?}");
+    for command in &commands {
+        assert_eq!(
+            parse_rfc3339(&command.time),
+            Some(late),
+            "the command is dated by its event"
+        );
+        let expires = parse_rfc3339(&command.expires_at).unwrap();
+        assert!(
+            expires > watermark,
+            "{} expires before the processing time",
+            command.expires_at
+        );
+    }
+    assert_eq!(
+        commands[0].expires_at,
+        agentwatch::model::time::format_rfc3339(watermark + HOUR_MS),
+        "require_approval lasts an hour from the processing time"
+    );
+
+    // Neither the processing time of each event nor the score rows (which name events
+    // by their place in a batch) depend on how the input is batched.
+    let score_rows = lines.iter().filter(|l| l.starts_with("ghost-1,")).count();
+    assert!(score_rows > 0, "scores were recorded");
+    let dir = tempfile::tempdir().unwrap();
+    let one_by_one = replay_events(&mut scoring_engine(dir.path()), &events, 1);
+    assert_eq!(one_by_one, lines);
+    let dir = tempfile::tempdir().unwrap();
+    let sevens = replay_events(&mut scoring_engine(dir.path()), &events, 7);
+    assert_eq!(sevens, lines);
+}
+
+#[test]
+fn without_a_processing_time_expiry_counts_from_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine_with_registry(dir.path());
+    let out = run(&mut engine, &[event(1, "ghost", at(0), "read", "crm", 10)]);
+    assert_eq!(
+        parse_rfc3339(&out.commands[0].expires_at),
+        Some(at(0) + HOUR_MS)
+    );
+    engine.set_processing_ms(Some(at(5)));
+    let out = run(&mut engine, &[event(2, "ghost2", at(1), "read", "crm", 10)]);
+    assert_eq!(
+        parse_rfc3339(&out.commands[0].expires_at),
+        Some(at(5) + HOUR_MS)
+    );
+    // A processing time earlier than the event changes nothing.
+    engine.set_processing_ms(Some(at(0)));
+    let out = run(&mut engine, &[event(3, "ghost3", at(6), "read", "crm", 10)]);
+    assert_eq!(
+        parse_rfc3339(&out.commands[0].expires_at),
+        Some(at(6) + HOUR_MS)
+    );
+}

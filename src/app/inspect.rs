@@ -86,11 +86,11 @@ fn render_record(out: &mut String, record: Option<&AgentRecord>) {
             .collect();
         let _ = writeln!(
             out,
-            "  working hours: {} {}-{} (UTC{})",
+            "  working hours: {} {}-{} ({})",
             days.join(","),
             hours.start,
             hours.end,
-            hours.utc_offset.as_deref().unwrap_or("+00:00")
+            hours.zone_label()
         );
     }
 }

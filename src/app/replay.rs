@@ -10,7 +10,9 @@ use super::LineBatcher;
 use crate::error::{Error, Result};
 use crate::eval::AlertMark;
 use crate::model::time::{format_rfc3339, parse_rfc3339};
-use crate::model::{decode_event, CommandAction, Event, Limits, Severity};
+use crate::model::{
+    decode_event, CommandAction, DecodeError, Event, Limits, Severity, TimeBounds, Watermark,
+};
 use crate::pipeline::{Engine, Outputs};
 use crate::telemetry::Metrics;
 
@@ -30,6 +32,11 @@ pub struct ReplayConfig {
     pub max_lines: Option<u64>,
     /// Where invalid-line counts go, if anywhere.
     pub metrics: Option<Arc<Metrics>>,
+    /// How far event time may stray from the input's watermark (the latest event time
+    /// accepted so far); events beyond are invalid lines with code `time_out_of_range`.
+    /// The wall clock plays no part, so months-old inputs replay as they are. Default
+    /// [`TimeBounds::REPLAY`], whose lead covers an input's nights and weekends.
+    pub time: TimeBounds,
 }
 
 impl Default for ReplayConfig {
@@ -41,6 +48,7 @@ impl Default for ReplayConfig {
             limits: Limits::default(),
             max_lines: None,
             metrics: None,
+            time: TimeBounds::REPLAY,
         }
     }
 }
@@ -194,6 +202,12 @@ impl ReplaySummary {
 /// a replay: it is counted with its line number and error code. State and the input
 /// position are committed together every `commit_every` events and at the end, always
 /// after the outputs covering them were flushed.
+///
+/// Event times are bounded by `config.time` against the input's watermark, which is
+/// committed with the position (so a resumed replay judges times exactly as an
+/// uninterrupted one). The watermark is also the replay's processing time: each
+/// event's commands expire counting from the later of its own time and the watermark
+/// after it, whatever the batch boundaries (see [`Engine::set_processing_ms`]).
 pub fn run_replay<R: BufRead>(
     engine: &mut Engine,
     reader: R,
@@ -205,6 +219,12 @@ pub fn run_replay<R: BufRead>(
     let mut summary = ReplaySummary::default();
     let mut lines = LineBatcher::new(reader);
     let resume_at = engine.offset(&config.source)?.unwrap_or(0);
+    let watermark_key = watermark_key(&config.source);
+    let mut watermark = Watermark::at(
+        engine
+            .offset(&watermark_key)?
+            .and_then(|ms| i64::try_from(ms).ok()),
+    );
     if resume_at > 0 {
         let skipped = lines
             .skip(resume_at)
@@ -231,29 +251,28 @@ pub fn run_replay<R: BufRead>(
         summary.lines += lines.lines().len() as u64;
         let first_line = lines.first_line();
         let mut events: Vec<Event<'_>> = Vec::with_capacity(lines.lines().len());
+        // The watermark after each accepted event: its processing time.
+        let mut processing: Vec<i64> = Vec::with_capacity(lines.lines().len());
         for (offset, line) in lines.lines().iter().enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match decode_event(line, &config.limits) {
-                Ok(event) => events.push(event),
+            let admitted = decode_event(line, &config.limits).and_then(|event| {
+                let after = watermark.admit(event.time_ms, &config.time, None)?;
+                Ok((event, after))
+            });
+            match admitted {
+                Ok((event, after)) => {
+                    events.push(event);
+                    processing.push(after);
+                }
                 Err(error) => {
-                    if let Some(metrics) = &config.metrics {
-                        metrics.record_invalid(&error);
-                    }
-                    *summary.invalid_by_code.entry(error.code()).or_default() += 1;
-                    if summary.invalid_samples.len() < INVALID_SAMPLES {
-                        summary.invalid_samples.push(InvalidLine {
-                            line: first_line + offset as u64,
-                            code: error.code(),
-                            message: error.to_string(),
-                        });
-                    }
+                    invalid(&mut summary, config, first_line + offset as u64, &error);
                 }
             }
         }
         outputs.clear();
-        engine.process_batch(&events, &mut outputs)?;
+        process_in_order(engine, &events, &processing, &mut outputs)?;
         summary.events += events.len() as u64;
         since_commit += events.len() as u64;
         write_outputs(&outputs, &mut *sinks.output, &mut json)?;
@@ -270,20 +289,84 @@ pub fn run_replay<R: BufRead>(
             summary: &summary,
         });
         if since_commit >= config.commit_every {
-            commit(engine, &mut sinks, &config.source, lines.position())?;
+            let positions = positions(&config.source, lines.position(), &watermark_key, watermark);
+            commit(engine, &mut sinks, &positions)?;
             since_commit = 0;
         }
     }
-    commit(engine, &mut sinks, &config.source, lines.position())?;
+    let positions = positions(&config.source, lines.position(), &watermark_key, watermark);
+    commit(engine, &mut sinks, &positions)?;
+    engine.set_processing_ms(None);
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Where an input's watermark is kept in the state store, beside its position.
+fn watermark_key(source: &str) -> String {
+    format!("{source}#watermark")
+}
+
+/// The input's position and watermark, as the state store records them.
+fn positions<'a>(
+    source: &'a str,
+    position: u64,
+    watermark_key: &'a str,
+    watermark: Watermark,
+) -> Vec<(&'a str, u64)> {
+    let mut positions = vec![(source, position)];
+    if let Some(ms) = watermark.get().and_then(|ms| u64::try_from(ms).ok()) {
+        positions.push((watermark_key, ms));
+    }
+    positions
+}
+
+/// Counts a rejected line, keeping the first few for the report.
+fn invalid(summary: &mut ReplaySummary, config: &ReplayConfig, line: u64, error: &DecodeError) {
+    if let Some(metrics) = &config.metrics {
+        metrics.record_invalid(error);
+    }
+    *summary.invalid_by_code.entry(error.code()).or_default() += 1;
+    if summary.invalid_samples.len() < INVALID_SAMPLES {
+        summary.invalid_samples.push(InvalidLine {
+            line,
+            code: error.code(),
+            message: error.to_string(),
+        });
+    }
+}
+
+/// Processes `events` so that each one's processing time is the watermark after it
+/// (`processing`), however the input was cut into batches. The engine takes one
+/// processing time per call and counts expiry from the later of it and event time, so
+/// a run of events shares a call as long as one value serves them all: events that
+/// advance the watermark are served by any earlier watermark, and a late event needs
+/// exactly the watermark in force. In-order input is one call per batch.
+fn process_in_order(
+    engine: &mut Engine,
+    events: &[Event<'_>],
+    processing: &[i64],
+    outputs: &mut Outputs,
+) -> Result<()> {
+    let mut start = 0;
+    while let Some(&hook) = processing.get(start) {
+        let end = (start + 1..events.len())
+            .find(|&i| events[i].time_ms < processing[i] && processing[i] != hook)
+            .unwrap_or(events.len());
+        engine.set_processing_ms(Some(hook));
+        let scored = outputs.scores.len();
+        engine.process_batch(&events[start..end], outputs)?;
+        for row in &mut outputs.scores[scored..] {
+            row.event += start;
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 fn commit(
     engine: &mut Engine,
     sinks: &mut ReplaySinks<'_>,
-    source: &str,
-    position: u64,
+    positions: &[(&str, u64)],
 ) -> Result<()> {
     sinks
         .output
@@ -294,7 +377,7 @@ fn commit(
             .flush()
             .map_err(|e| Error::io("flushing scores", e))?;
     }
-    engine.commit(&[(source, position)])?;
+    engine.commit(positions)?;
     Ok(())
 }
 

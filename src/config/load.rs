@@ -76,6 +76,14 @@ struct DetectorsSpec {
 struct RegistrySpec {
     file: Option<PathBuf>,
     topic: Option<String>,
+    enforce: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeSpec {
+    max_ahead: Option<String>,
+    max_behind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,10 +98,11 @@ struct ShutdownSpec {
     timeout: Option<String>,
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "kafka",
     "state",
     "input",
+    "time",
     "metrics",
     "log",
     "detectors",
@@ -139,9 +148,15 @@ impl Checker<'_> {
     }
 
     fn duration(&mut self, key: &str, text: Option<&str>, default: Duration) -> Duration {
+        let default_ms = i64::try_from(default.as_millis()).unwrap_or(i64::MAX);
+        Duration::from_millis(self.duration_ms(key, text, default_ms).unsigned_abs())
+    }
+
+    /// Like [`Checker::duration`], in milliseconds.
+    fn duration_ms(&mut self, key: &str, text: Option<&str>, default: i64) -> i64 {
         let Some(text) = text else { return default };
         match parse_duration_ms(text) {
-            Some(ms) if ms > 0 => Duration::from_millis(ms as u64),
+            Some(ms) if ms > 0 => ms,
             _ => {
                 self.at(
                     key,
@@ -190,6 +205,7 @@ impl ServiceConfig {
         let kafka: KafkaSpec = check.section(&mut table, "kafka");
         let state: StateSpec = check.section(&mut table, "state");
         let input: InputSpec = check.section(&mut table, "input");
+        let time: TimeSpec = check.section(&mut table, "time");
         let metrics: MetricsSpec = check.section(&mut table, "metrics");
         let log: LogSpec = check.section(&mut table, "log");
         let detectors: DetectorsSpec = check.section(&mut table, "detectors");
@@ -220,6 +236,16 @@ impl ServiceConfig {
             Some(bytes) => config.max_event_bytes = bytes,
             None => {}
         }
+        config.time.max_ahead_ms = check.duration_ms(
+            "max_ahead",
+            time.max_ahead.as_deref(),
+            config.time.max_ahead_ms,
+        );
+        config.time.max_behind_ms = check.duration_ms(
+            "max_behind",
+            time.max_behind.as_deref(),
+            config.time.max_behind_ms,
+        );
         if let Some(listen) = metrics.listen {
             match listen.parse::<SocketAddr>() {
                 Ok(addr) => config.metrics_listen = addr,
@@ -243,6 +269,7 @@ impl ServiceConfig {
             config.progress_interval,
         );
         config.detectors_dir = detectors.dir;
+        config.registry.enforce = registry.enforce.unwrap_or(registry.file.is_some());
         config.registry.file = registry.file;
         if let Some(topic) = registry.topic {
             if !valid_topic_name(&topic) {
@@ -416,6 +443,11 @@ mod tests {
     fn empty_file_gives_safe_defaults() {
         let config = ServiceConfig::parse("svc.toml", "", &env).unwrap();
         assert_eq!(config.kafka.topics, Topics::default());
+        assert_eq!(config.time, crate::model::watermark::TimeBounds::default());
+        assert!(
+            !config.registry.enforce,
+            "no registry file: nothing to enforce"
+        );
         assert!(config.metrics_listen.ip().is_loopback());
         assert_eq!(config.kafka.offset_reset, OffsetReset::Earliest);
         assert!(!config.kafka.create_topics);
@@ -503,6 +535,56 @@ listen = \"localhost\"
             .iter()
             .any(|p| p.starts_with("svc.toml:4:") && p.contains("MISSING_VAR")));
         assert!(found.iter().any(|p| p.contains("must all differ")));
+    }
+
+    #[test]
+    fn time_bounds_are_read_and_checked() {
+        use crate::model::time::{DAY_MS, HOUR_MS};
+        let text = "[time]\nmax_ahead = \"15m\"\nmax_behind = \"30d\"\n";
+        let config = ServiceConfig::parse("svc.toml", text, &env).unwrap();
+        assert_eq!(config.time.max_ahead_ms, 15 * 60_000);
+        assert_eq!(config.time.max_behind_ms, 30 * DAY_MS);
+        let config = ServiceConfig::parse("svc.toml", "[time]\n", &env).unwrap();
+        assert_eq!(config.time.max_ahead_ms, HOUR_MS);
+
+        let found = problems("[kafka]\n[time]\nmax_ahead = \"soon\"\nmax_behind = \"0s\"\n");
+        for (line, needle) in [
+            ("svc.toml:3:", "max_ahead \"soon\""),
+            ("svc.toml:4:", "max_behind \"0s\""),
+        ] {
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.starts_with(line) && p.contains(needle)),
+                "{line} {needle} missing from {found:#?}"
+            );
+        }
+        let found = problems("[time]\nmax_lag = \"1h\"\n");
+        assert!(
+            found[0].starts_with("svc.toml:2:") && found[0].contains("max_lag"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn registry_enforcement_defaults_to_whether_a_file_is_given() {
+        let config =
+            ServiceConfig::parse("svc.toml", "[registry]\nfile = \"r.toml\"\n", &env).unwrap();
+        assert!(
+            config.registry.enforce,
+            "a registry file is enforced by default"
+        );
+        let text = "[registry]\nfile = \"r.toml\"\nenforce = false\n";
+        let config = ServiceConfig::parse("svc.toml", text, &env).unwrap();
+        assert!(!config.registry.enforce);
+        let text = "[registry]\ntopic = \"ids\"\nenforce = true\n";
+        let config = ServiceConfig::parse("svc.toml", text, &env).unwrap();
+        assert!(config.registry.enforce && config.registry.file.is_none());
+        let found = problems("[kafka]\n[registry]\nenforce = \"yes\"\n");
+        assert!(
+            found.len() == 1 && found[0].contains("[registry]"),
+            "{found:?}"
+        );
     }
 
     #[test]

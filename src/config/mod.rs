@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub use secret::Secret;
 
+use crate::model::watermark::TimeBounds;
 use crate::telemetry::LogFormat;
 
 /// Where consumption starts on a partition for which neither the state store nor the
@@ -114,6 +115,9 @@ pub struct ServiceConfig {
     pub registry: RegistryConfig,
     /// The key commands are signed with (`None`: `$AGENTWATCH_SIGNING_KEY`, if set).
     pub signing_key_file: Option<PathBuf>,
+    /// How far event time may stray from each partition's watermark and the wall clock
+    /// before an event goes to the dead-letter topic as `time_out_of_range`.
+    pub time: TimeBounds,
 }
 
 /// Where agent identities come from. Both sources may be used: the file is the base, the
@@ -127,6 +131,11 @@ pub struct RegistryConfig {
     /// True when the topic was named in the config: then it must exist (or be created),
     /// while the default name is only read if it exists.
     pub topic_required: bool,
+    /// Whether agents missing from the registry (or registered without an owner) are
+    /// flagged as `unregistered_agent`. Default: on when a `file` is given (a file is
+    /// meant to list the whole fleet), off otherwise. Records on the topic never switch
+    /// it on by themselves: they only supply facts about the agents they name.
+    pub enforce: bool,
 }
 
 impl Default for RegistryConfig {
@@ -135,6 +144,7 @@ impl Default for RegistryConfig {
             file: None,
             topic: "agent-registry".into(),
             topic_required: false,
+            enforce: false,
         }
     }
 }
@@ -162,6 +172,7 @@ impl Default for ServiceConfig {
             progress_interval: Duration::from_secs(10),
             registry: RegistryConfig::default(),
             signing_key_file: None,
+            time: TimeBounds::default(),
         }
     }
 }

@@ -46,6 +46,7 @@ pub struct Observation<'a> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Identity<'a> {
     /// The registry, when one is configured (`None`: agentwatch is purely behavioural).
+    /// [`Registry::enforces`] says whether agents it does not list are to be flagged.
     pub registry: Option<&'a Registry>,
     /// The agent's registry record.
     pub record: Option<&'a AgentRecord>,

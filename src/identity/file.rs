@@ -179,6 +179,40 @@ owner = "bo@example.com"
     }
 
     #[test]
+    fn time_zones_are_checked_with_the_line_of_their_record() {
+        let text = "\
+[[agent]]
+agent_id = \"berlin\"
+owner = \"o\"
+working_hours = { days = [\"mon\"], start = \"09:00\", end = \"17:00\", timezone = \"Europe/Berlin\" }
+
+[[agent]]
+agent_id = \"nowhere\"
+owner = \"o\"
+working_hours = { days = [\"mon\"], start = \"09:00\", end = \"17:00\", timezone = \"Mars/Olympus\" }
+
+[[agent]]
+agent_id = \"torn\"
+owner = \"o\"
+working_hours = { days = [\"mon\"], start = \"09:00\", end = \"17:00\", timezone = \"UTC\", utc_offset = \"+01:00\" }
+";
+        let err = parse_records("r.toml", text, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("r.toml:6: working_hours timezone \"Mars/Olympus\" is not an IANA"),
+            "{err}"
+        );
+        assert!(
+            err.contains("r.toml:11: working_hours gives both utc_offset and timezone"),
+            "{err}"
+        );
+        assert!(err.starts_with("2 registry problem(s)"), "{err}");
+        let good: String = text.lines().take(4).collect::<Vec<_>>().join("\n");
+        assert_eq!(parse_records("r.toml", &good, false).unwrap().len(), 1);
+    }
+
+    #[test]
     fn unknown_keys_and_json_errors_have_lines() {
         let typo = "[[agent]]\nagent_id = \"a\"\nowner = \"o\"\nalowed_systems = []\n";
         let err = parse_records("r.toml", typo, false)

@@ -40,8 +40,34 @@ pub struct AgentRecord {
     high_risk: Vec<Pattern>,
     /// Issued credentials.
     pub credentials: Vec<Credential>,
-    /// Declared working hours: one flag per local hour of the week, plus the offset.
-    working: Option<(Box<[bool; 168]>, i64)>,
+    /// Declared working hours: one flag per local hour of the week, plus how local
+    /// time is found.
+    working: Option<(Box<[bool; 168]>, LocalTime)>,
+}
+
+/// How an owner's local time follows from UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalTime {
+    /// A fixed offset in milliseconds (`utc_offset`, or UTC when nothing is declared).
+    Fixed(i64),
+    /// An IANA zone: the offset depends on the instant (daylight saving time).
+    Zone(chrono_tz::Tz),
+}
+
+impl LocalTime {
+    /// Milliseconds to add to `time_ms` (UTC) to get local time at that instant.
+    fn offset_ms(self, time_ms: i64) -> i64 {
+        use chrono::{Offset, TimeZone};
+        match self {
+            LocalTime::Fixed(offset_ms) => offset_ms,
+            LocalTime::Zone(zone) => chrono::DateTime::from_timestamp_millis(time_ms)
+                .map(|utc| {
+                    let offset = zone.offset_from_utc_datetime(&utc.naive_utc()).fix();
+                    i64::from(offset.local_minus_utc()) * 1_000
+                })
+                .unwrap_or(0),
+        }
+    }
 }
 
 impl AgentRecord {
@@ -141,11 +167,13 @@ impl AgentRecord {
         self.credentials.iter().find(|c| c.id == id)
     }
 
-    /// Whether `time_ms` falls inside declared working hours (`None`: none declared).
+    /// Whether `time_ms` falls inside declared working hours (`None`: none declared),
+    /// judged in the owner's local time at that instant (so a `timezone` follows
+    /// daylight saving time).
     pub fn within_working_hours(&self, time_ms: i64) -> Option<bool> {
-        self.working
-            .as_ref()
-            .map(|(mask, offset_ms)| mask[HourOfWeek::slot(time_ms + offset_ms)])
+        self.working.as_ref().map(|(mask, local)| {
+            mask[HourOfWeek::slot(time_ms.saturating_add(local.offset_ms(time_ms)))]
+        })
     }
 }
 
@@ -169,7 +197,7 @@ fn parse_offset(text: &str) -> Option<i64> {
         .then_some(sign * (h * HOUR_MS + m * 60_000))
 }
 
-fn compile_hours(hours: &WorkingHours) -> Result<(Box<[bool; 168]>, i64), String> {
+fn compile_hours(hours: &WorkingHours) -> Result<(Box<[bool; 168]>, LocalTime), String> {
     let (Some(start), Some(end)) = (parse_hour(&hours.start), parse_hour(&hours.end)) else {
         return Err(format!(
             "working_hours start {:?} and end {:?} must be whole hours like 08:00 and 18:00",
@@ -179,10 +207,20 @@ fn compile_hours(hours: &WorkingHours) -> Result<(Box<[bool; 168]>, i64), String
     if start == 24 || start == end {
         return Err("working_hours must span at least one hour, starting before 24:00".into());
     }
-    let offset_ms = match hours.utc_offset.as_deref() {
-        None => 0,
-        Some(text) => parse_offset(text)
-            .ok_or_else(|| format!("working_hours utc_offset {text:?} must look like +01:00"))?,
+    let local = match (hours.utc_offset.as_deref(), hours.timezone.as_deref()) {
+        (None, None) => LocalTime::Fixed(0),
+        (Some(text), None) => LocalTime::Fixed(parse_offset(text).ok_or_else(|| {
+            format!("working_hours utc_offset {text:?} must look like +01:00")
+        })?),
+        (None, Some(name)) => LocalTime::Zone(name.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!("working_hours timezone {name:?} is not an IANA time zone name like Europe/Berlin")
+        })?),
+        (Some(_), Some(_)) => {
+            return Err(
+                "working_hours gives both utc_offset and timezone; keep one (timezone follows daylight saving time)"
+                    .into(),
+            )
+        }
     };
     if hours.days.is_empty() {
         return Err("working_hours days must name at least one day".into());
@@ -198,24 +236,49 @@ fn compile_hours(hours: &WorkingHours) -> Result<(Box<[bool; 168]>, i64), String
             mask[(day.index() * 24 + start + h) % 168] = true;
         }
     }
-    Ok((mask, offset_ms))
+    Ok((mask, local))
 }
 
 /// All known agents, with an index from credential id to the agent it was issued to.
+///
+/// Whether the registry is *enforced* is a separate, explicit choice: an enforced
+/// registry claims to list the whole fleet, so an agent missing from it (or registered
+/// without an owner) is an `unregistered_agent`; a registry that is not enforced only
+/// supplies owners, boundaries, credentials and working hours for the agents it names.
+/// A list of records (a registry file) is enforced unless told otherwise; an empty
+/// registry that the registry topic fills record by record is not, because a topic
+/// carrying a few identities says nothing about the agents it does not name.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     agents: HashMap<String, Arc<AgentRecord>>,
     issued_to: HashMap<String, String>,
+    enforce: bool,
 }
 
 impl Registry {
-    /// A registry holding `records` (later records for the same agent win).
+    /// An enforced registry holding `records` (later records for the same agent win).
     pub fn new(records: impl IntoIterator<Item = AgentRecord>) -> Self {
-        let mut registry = Registry::default();
+        let mut registry = Registry {
+            enforce: true,
+            ..Registry::default()
+        };
         for record in records {
             registry.upsert(record);
         }
         registry
+    }
+
+    /// The same registry, enforced or not (see [`Registry::enforces`]).
+    pub fn with_enforce(mut self, enforce: bool) -> Self {
+        self.enforce = enforce;
+        self
+    }
+
+    /// Whether agents missing from the registry, or registered without an owner, are to
+    /// be flagged as `unregistered_agent`. Changes applied with [`Registry::apply`]
+    /// never alter it.
+    pub fn enforces(&self) -> bool {
+        self.enforce
     }
 
     /// Adds or replaces an agent's record.
@@ -318,6 +381,7 @@ mod tests {
                 start: "22:00".into(),
                 end: "02:00".into(),
                 utc_offset: Some("+01:00".into()),
+                timezone: None,
             }),
         }
     }
@@ -343,6 +407,75 @@ mod tests {
         assert_eq!(record.within_working_hours(sunday), Some(false));
     }
 
+    fn berlin_office() -> AgentRecord {
+        let mut spec = spec("berlin");
+        spec.working_hours = Some(WorkingHours {
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            start: "09:00".into(),
+            end: "17:00".into(),
+            utc_offset: None,
+            timezone: Some("Europe/Berlin".into()),
+        });
+        AgentRecord::compile(spec, true).unwrap()
+    }
+
+    #[test]
+    fn a_time_zone_follows_daylight_saving_time() {
+        let record = berlin_office();
+        let at = |text: &str| record.within_working_hours(parse_rfc3339(text).unwrap());
+        // Thursday 2026-01-15: 08:30 UTC is 09:30 CET, inside; 07:30 UTC is 08:30 CET.
+        assert_eq!(at("2026-01-15T08:30:00Z"), Some(true));
+        assert_eq!(at("2026-01-15T07:30:00Z"), Some(false));
+        // Thursday 2026-07-16: 07:30 UTC is 09:30 CEST, inside; a fixed +01:00 would say
+        // 08:30 and get it wrong.
+        assert_eq!(at("2026-07-16T07:30:00Z"), Some(true));
+        assert_eq!(at("2026-07-16T06:30:00Z"), Some(false));
+        // The end moves with the clocks too: 16:30 UTC is 17:30 CET but 18:30 CEST.
+        assert_eq!(at("2026-01-15T15:30:00Z"), Some(true));
+        assert_eq!(at("2026-01-15T16:30:00Z"), Some(false));
+        assert_eq!(at("2026-07-16T14:30:00Z"), Some(true));
+        assert_eq!(at("2026-07-16T15:30:00Z"), Some(false));
+        // Saturday 2026-07-18 10:00 local is not a working day.
+        assert_eq!(at("2026-07-18T08:00:00Z"), Some(false));
+        // Around the switch to summer time (Sunday 2026-03-29 01:00 UTC): Monday
+        // 2026-03-30 07:00 UTC is already 09:00 CEST, while the Friday before, 07:00 UTC
+        // was 08:00 CET.
+        assert_eq!(at("2026-03-30T07:00:00Z"), Some(true));
+        assert_eq!(at("2026-03-27T07:00:00Z"), Some(false));
+    }
+
+    #[test]
+    fn a_zone_and_an_offset_exclude_each_other_and_bad_zones_are_refused() {
+        let mut both = spec("a");
+        both.working_hours.as_mut().unwrap().timezone = Some("Europe/Berlin".into());
+        let problems = AgentRecord::compile(both, true).unwrap_err();
+        assert!(
+            problems[0].contains("both utc_offset and timezone"),
+            "{problems:?}"
+        );
+        let mut bad = spec("a");
+        let hours = bad.working_hours.as_mut().unwrap();
+        hours.utc_offset = None;
+        hours.timezone = Some("Europe/Atlantis".into());
+        let problems = AgentRecord::compile(bad, true).unwrap_err();
+        assert!(
+            problems[0].contains("\"Europe/Atlantis\" is not an IANA time zone"),
+            "{problems:?}"
+        );
+        // Neither: UTC.
+        let mut utc = spec("a");
+        utc.working_hours.as_mut().unwrap().utc_offset = None;
+        let record = AgentRecord::compile(utc, true).unwrap();
+        let monday_late = parse_rfc3339("2026-01-05T22:30:00Z").unwrap();
+        assert_eq!(record.within_working_hours(monday_late), Some(true));
+    }
+
     #[test]
     fn replacing_or_removing_an_agent_updates_the_credential_index() {
         let mut registry = Registry::new([AgentRecord::compile(spec("a"), true).unwrap()]);
@@ -355,6 +488,21 @@ mod tests {
         assert!(registry.remove("a"));
         assert_eq!(registry.issued_to("k2"), None);
         assert!(registry.agent("a").is_none());
+    }
+
+    #[test]
+    fn enforcement_is_explicit_and_changes_do_not_alter_it() {
+        let record = || AgentRecord::compile(spec("a"), true).unwrap();
+        assert!(Registry::new([record()]).enforces());
+        assert!(!Registry::new([record()]).with_enforce(false).enforces());
+        let mut from_topic = Registry::default();
+        from_topic.apply(RegistryUpdate::Upsert(Box::new(record())));
+        from_topic.apply(RegistryUpdate::Remove("b".into()));
+        assert!(!from_topic.enforces());
+        assert_eq!(from_topic.len(), 1);
+        let mut enforced = Registry::default().with_enforce(true);
+        enforced.apply(RegistryUpdate::Remove("a".into()));
+        assert!(enforced.enforces());
     }
 
     #[test]

@@ -68,6 +68,17 @@ pub enum Weekday {
     Sun,
 }
 
+impl WorkingHours {
+    /// How local time is declared, for people: the zone name, `UTC+01:00`, or `UTC`.
+    pub fn zone_label(&self) -> String {
+        match (&self.timezone, &self.utc_offset) {
+            (Some(zone), _) => zone.clone(),
+            (None, Some(offset)) => format!("UTC{offset}"),
+            (None, None) => "UTC".to_owned(),
+        }
+    }
+}
+
 impl Weekday {
     /// Monday = 0.
     pub fn index(self) -> usize {
@@ -76,8 +87,12 @@ impl Weekday {
 }
 
 /// When an agent is expected to work, in its owner's local time.
+///
+/// Local time is given either by an IANA zone (`timezone`, daylight saving time
+/// included) or by a fixed `utc_offset`, never both; with neither it is UTC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("not" = { "required": ["utc_offset", "timezone"] }))]
 pub struct WorkingHours {
     /// Days on which it works.
     #[schemars(length(min = 1))]
@@ -89,11 +104,18 @@ pub struct WorkingHours {
     /// before the start wraps past midnight (a night shift).
     #[schemars(regex(pattern = r"^([01][0-9]|2[0-4]):00$"))]
     pub end: String,
-    /// Offset of local time from UTC (`+01:00`, `-05:00`; default `+00:00`). A fixed
-    /// offset rather than a zone name: the engine carries no time-zone database.
+    /// Fixed offset of local time from UTC (`+01:00`, `-05:00`; default `+00:00`). It
+    /// does not follow daylight saving time: for owners whose clocks change, use
+    /// `timezone` instead. Not together with `timezone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[+-]([01][0-9]|2[0-3]):[0-5][0-9]$"))]
     pub utc_offset: Option<String>,
+    /// IANA time zone of local time (`Europe/Berlin`, `America/New_York`). Each instant
+    /// is judged in the zone's local time at that instant, so 09:00 stays 09:00 on both
+    /// sides of a daylight-saving change. Not together with `utc_offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub timezone: Option<String>,
 }
 
 /// agent-record v1: one agent's identity, owner and access boundary (Kafka topic

@@ -1,4 +1,5 @@
-//! Dead-letter records: what the service writes for an event it cannot decode.
+//! Dead-letter records: what the service writes for an event it cannot decode, or whose
+//! time is out of range (`time_out_of_range`).
 //!
 //! The record keeps the original key, payload and headers, so nothing is lost and the
 //! event can be repaired and re-sent, and adds headers saying why it was rejected and
@@ -10,7 +11,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use super::batch::Record;
 use crate::model::DecodeError;
 
-/// The decoder's error code (see `DecodeError::code`).
+/// The rejection's error code (see `DecodeError::code`).
 pub const HEADER_ERROR_CODE: &str = "agentwatch.error.code";
 /// A human-readable description of the error.
 pub const HEADER_ERROR_DETAIL: &str = "agentwatch.error.detail";

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::event::{Event, Outcome};
 use super::scan;
 use super::time::{parse_rfc3339, MAX_TIME_MS};
+use super::watermark::OutOfRange;
 use super::SCHEMA_VERSION;
 
 /// Size bounds applied before and during decoding.
@@ -100,6 +101,13 @@ pub enum DecodeError {
         /// The limit.
         max: usize,
     },
+    /// A well-formed event whose time is too far from its source's watermark or the wall
+    /// clock (see [`super::watermark`]). Not raised by [`decode_event`], which sees one
+    /// message alone, but by the drivers right after it, so that such an event takes
+    /// the same road as undecodable ones: an invalid line in `replay`, a dead letter in
+    /// `run`, counted under its own code either way.
+    #[error("time out of range: {0}")]
+    TimeOutOfRange(#[from] OutOfRange),
 }
 
 impl DecodeError {
@@ -114,11 +122,12 @@ impl DecodeError {
             DecodeError::TooLong { .. } => "too_long",
             DecodeError::InvalidValue { .. } => "invalid_value",
             DecodeError::TooManyAttributes { .. } => "too_many_attributes",
+            DecodeError::TimeOutOfRange(_) => "time_out_of_range",
         }
     }
 
-    /// Every code this decoder can produce, for pre-registering metric series.
-    pub const CODES: [&'static str; 8] = [
+    /// Every code a rejected event can carry, for pre-registering metric series.
+    pub const CODES: [&'static str; 9] = [
         "too_large",
         "not_utf8",
         "not_json",
@@ -127,6 +136,7 @@ impl DecodeError {
         "too_long",
         "invalid_value",
         "too_many_attributes",
+        "time_out_of_range",
     ];
 
     fn from_json(err: serde_json::Error) -> Self {

@@ -9,11 +9,13 @@ mod decode;
 mod event;
 mod scan;
 pub mod time;
+pub mod watermark;
 
 pub use alert::{Alert, Anomaly, DetectorRef, Evidence, FleetScopeEvidence, Severity};
 pub use command::{Command, CommandAction, CommandReason, CommandSignature};
 pub use decode::{decode_event, DecodeError, Limits};
 pub use event::{AgentEventV1, Event, EventTime, Outcome};
+pub use watermark::{TimeBounds, Watermark};
 
 /// The only schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;

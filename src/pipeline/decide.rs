@@ -99,13 +99,15 @@ pub(super) struct AgentDecisionState<'a> {
 
 /// Decides what an anomalous finding becomes. Returns `None` while the agent is in
 /// warm-up or the finding falls in the cooldown of an earlier alert (then counted in
-/// `suppressed`, reported on the next alert).
+/// `suppressed`, reported on the next alert). Command expiry counts from the later of
+/// event time and `processing_ms` (see `Engine::set_processing_ms`).
 pub(super) fn decide(
     policy: &Policy,
     instance: &Instance,
     obs: &Observation<'_>,
     finding: &Finding,
     agent: AgentDecisionState<'_>,
+    processing_ms: Option<i64>,
 ) -> Option<(Alert, Vec<Command>)> {
     let event = obs.event;
     let now = event.time_ms;
@@ -148,6 +150,7 @@ pub(super) fn decide(
             alert_id: &id,
             summary: &summary,
             time_ms: now,
+            processing_ms,
             agent_id: &event.agent_id,
             credential_id: credential_id.as_deref(),
             owner: owner.as_deref(),
@@ -246,6 +249,7 @@ struct Issue<'a> {
     alert_id: &'a str,
     summary: &'a str,
     time_ms: i64,
+    processing_ms: Option<i64>,
     agent_id: &'a str,
     credential_id: Option<&'a str>,
     owner: Option<&'a str>,
@@ -277,7 +281,12 @@ fn respond(
     }
     let offences = &mut response.offences[action as usize];
     *offences = offences.saturating_add(1);
-    let expires = issue.time_ms + policy.expiry_ms(action, *offences);
+    // From the later of event and processing time: a late event's command must not be
+    // born expired.
+    let from = issue
+        .processing_ms
+        .map_or(issue.time_ms, |p| p.max(issue.time_ms));
+    let expires = from.saturating_add(policy.expiry_ms(action, *offences));
     response.active = Some(action);
     response.until_ms = expires;
     vec![Command {

@@ -84,6 +84,7 @@ pub struct Engine {
     peers: PeerIndex,
     fleet: FleetContext,
     signer: Option<Arc<Signer>>,
+    processing_ms: Option<i64>,
 }
 
 impl Engine {
@@ -110,6 +111,7 @@ impl Engine {
             peers,
             fleet,
             signer: None,
+            processing_ms: None,
         })
     }
 
@@ -130,12 +132,22 @@ impl Engine {
         self.registry.as_ref()
     }
 
-    /// Applies a registry change between batches. Turns the registry on if it was off:
-    /// the first record on the registry topic is what makes a deployment registry-backed.
+    /// Applies a registry change between batches. The first change creates a registry
+    /// that is not enforced (see [`Registry::enforces`]): a record or tombstone supplies
+    /// facts about the agent it names, never flags the agents it does not.
     pub fn apply(&mut self, update: RegistryUpdate) {
         self.registry
             .get_or_insert_with(Registry::default)
             .apply(update);
+    }
+
+    /// Sets the processing time for the batches that follow (`None`, the default: event
+    /// time only). A command's expiry counts from the later of its event's time and this,
+    /// so an event that arrives late is not answered by a command that is already
+    /// expired. Drivers set it before each batch: `run` to the wall clock, `replay` to the
+    /// input's watermark (which keeps replays deterministic).
+    pub fn set_processing_ms(&mut self, processing_ms: Option<i64>) {
+        self.processing_ms = processing_ms;
     }
 
     /// Publishes counters to `metrics` from now on (once per batch, not per event).
@@ -312,6 +324,7 @@ impl Engine {
                                     risk,
                                     response,
                                 },
+                                self.processing_ms,
                             );
                             if let Some((alert, mut commands)) = decision {
                                 recent.remember(RecentAlert {

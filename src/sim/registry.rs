@@ -50,6 +50,8 @@ pub fn fleet_registry(agents: &[AgentSpec], start_ms: i64, days: u32) -> Vec<Age
                     if agent.utc_offset_h < 0 { '-' } else { '+' },
                     agent.utc_offset_h.abs()
                 )),
+                // Simulated schedules keep a fixed offset all year.
+                timezone: None,
             });
             AgentRecordV1 {
                 schema_version: None,

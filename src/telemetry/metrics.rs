@@ -71,7 +71,7 @@ impl Metrics {
         let decode_errors = counter(
             &registry,
             "agentwatch_decode_errors_total",
-            "Events rejected by the decoder, by error code.",
+            "Events rejected as invalid (by the decoder, or time_out_of_range against the time bounds), by error code.",
             &["code"],
         );
         let findings = counter(
@@ -400,6 +400,7 @@ mod tests {
         );
         assert!(text.contains("agentwatch_events_total{result=\"invalid\"} 1"));
         assert!(text.contains("agentwatch_decode_errors_total{code=\"not_utf8\"} 1"));
+        assert!(text.contains("agentwatch_dlq_records_total{code=\"time_out_of_range\"} 0"));
         assert!(text.contains("agentwatch_commands_total{action=\"suspend_agent\"} 0"));
     }
 }

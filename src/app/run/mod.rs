@@ -146,6 +146,7 @@ pub fn run_service(
     if let Some(registry) = opened.registry {
         tracing::info!(
             agents = registry.len(),
+            enforce = registry.enforces(),
             "registry in force: policy detectors and owners on"
         );
         metrics.set_registry_agents(registry.len());
@@ -174,6 +175,7 @@ pub fn run_service(
             flush_interval: config.flush_interval,
             settle_budget: config.shutdown_timeout,
             progress_interval: config.progress_interval,
+            time: config.time,
         },
         opened.feed,
     )?;

@@ -69,6 +69,15 @@ pub(super) fn open_registry(
         });
         opened.registry = Some(registry);
     }
+    // Enforcement is the config's word alone: an enforced registry exists from the
+    // start, even empty (every agent is then unregistered until a record names it), and
+    // a file's registry is not enforced when the config says so.
+    if config.registry.enforce {
+        opened.registry.get_or_insert_with(Registry::default);
+    }
+    if let Some(registry) = opened.registry.take() {
+        opened.registry = Some(registry.with_enforce(config.registry.enforce));
+    }
     let kafka = &config.kafka;
     let topic = &config.registry.topic;
     if !topic_exists(kafka, topic)? {
@@ -82,8 +91,8 @@ pub(super) fn open_registry(
         }
     }
     let follower = follow(kafka, topic, stop)?;
-    // An empty topic does not switch the registry on (every agent would be flagged as
-    // unregistered); its first record will, through `Engine::apply`.
+    // Without a file or enforcement, the topic's records make a registry that is not
+    // enforced: they supply facts about the agents they name and flag no other.
     if !follower.initial.is_empty() {
         let registry = opened.registry.get_or_insert_with(Registry::default);
         for update in follower.initial {

@@ -19,7 +19,7 @@ use crate::kafka::batch::RecordBatch;
 use crate::kafka::consumer::Partition;
 use crate::kafka::producer::{Output, OutputProducer};
 use crate::kafka::{dead_letter, source_name};
-use crate::model::{decode_event, Limits};
+use crate::model::{decode_event, DecodeError, Limits, TimeBounds, Watermark};
 use crate::pipeline::{Engine, Outputs};
 use crate::telemetry::Metrics;
 
@@ -49,6 +49,7 @@ pub(super) struct WorkerOptions {
     pub flush_interval: Duration,
     pub settle_budget: Duration,
     pub progress_interval: Duration,
+    pub time: TimeBounds,
 }
 
 /// The engine and everything that must change together with it.
@@ -60,6 +61,8 @@ pub(super) struct Worker {
     outputs: Outputs,
     /// Next offset per partition of the events topic, as processed.
     positions: BTreeMap<i32, u64>,
+    /// Latest accepted event time per partition of the events topic.
+    watermarks: BTreeMap<i32, Watermark>,
     /// Offsets of the state batch being written in the background.
     in_flight: Option<Vec<(Partition, u64)>>,
     dirty: bool,
@@ -93,6 +96,7 @@ impl Worker {
             options,
             outputs: Outputs::default(),
             positions: BTreeMap::new(),
+            watermarks: BTreeMap::new(),
             in_flight: None,
             dirty: false,
             report: RunReport::default(),
@@ -131,6 +135,7 @@ impl Worker {
                     let result = self.commit(self.options.settle_budget, true);
                     for (_, partition) in &revoked {
                         self.positions.remove(partition);
+                        self.watermarks.remove(partition);
                     }
                     let failed = result.is_err();
                     let _ = reply.send(result);
@@ -170,10 +175,19 @@ impl Worker {
 
     fn process(&mut self, batch: &RecordBatch) -> Result<()> {
         self.first_record.get_or_insert_with(Instant::now);
+        // Processing time: event times are bounded against it, and commands expire
+        // counting from it when their event is late.
+        let now_ms = wall_clock_ms();
+        let bounds = self.options.time;
         let mut events = Vec::with_capacity(batch.len());
         for record in batch.records() {
             let payload = batch.payload(record);
-            match decode_event(payload, &self.options.limits) {
+            let watermark = self.watermarks.entry(record.partition).or_default();
+            let admitted = decode_event(payload, &self.options.limits).and_then(|event| {
+                watermark.admit(event.time_ms, &bounds, Some(now_ms))?;
+                Ok(event)
+            });
+            match admitted {
                 Ok(event) => events.push(event),
                 Err(error) => {
                     tracing::debug!(
@@ -182,17 +196,7 @@ impl Worker {
                         code = error.code(),
                         "event rejected to the dead-letter topic"
                     );
-                    self.metrics.record_invalid(&error);
-                    self.metrics.record_dead_letter(error.code());
-                    let headers = dead_letter::headers(&self.options.topics.events, record, &error);
-                    self.producer.send(
-                        Output::DeadLetter,
-                        &self.options.topics.dlq,
-                        batch.key(record),
-                        payload,
-                        Some(headers),
-                    )?;
-                    self.report.dead_letters += 1;
+                    self.dead_letter(batch, record, &error)?;
                 }
             }
             let previous = self
@@ -205,6 +209,7 @@ impl Worker {
             }
         }
         self.outputs.clear();
+        self.engine.set_processing_ms(Some(now_ms));
         self.engine.process_batch(&events, &mut self.outputs)?;
         drop(events);
         self.publish_outputs()?;
@@ -213,6 +218,28 @@ impl Worker {
         self.report.commands += self.outputs.commands.len() as u64;
         self.dirty = true;
         self.record_latency(batch);
+        Ok(())
+    }
+
+    /// Sends a rejected record to the dead-letter topic, unchanged, with headers naming
+    /// the error code and where it came from; counts it as invalid.
+    fn dead_letter(
+        &mut self,
+        batch: &RecordBatch,
+        record: &crate::kafka::batch::Record,
+        error: &DecodeError,
+    ) -> Result<()> {
+        self.metrics.record_invalid(error);
+        self.metrics.record_dead_letter(error.code());
+        let headers = dead_letter::headers(&self.options.topics.events, record, error);
+        self.producer.send(
+            Output::DeadLetter,
+            &self.options.topics.dlq,
+            batch.key(record),
+            batch.payload(record),
+            Some(headers),
+        )?;
+        self.report.dead_letters += 1;
         Ok(())
     }
 
@@ -314,6 +341,13 @@ impl Worker {
         report.latency = LatencySummary::of(&self.latency);
         report
     }
+}
+
+/// Milliseconds since the Unix epoch by the system clock (0 if the clock is before it).
+fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Produces JSON records keyed by agent id, reusing one encoding buffer.

@@ -208,7 +208,10 @@ impl Detector for OffHours {
                 .identity
                 .record
                 .and_then(|r| r.spec.working_hours.as_ref())
-                .map(|w| format!("{}-{}", w.start, w.end))
+                .map(|w| match (&w.timezone, &w.utc_offset) {
+                    (None, None) => format!("{}-{}", w.start, w.end),
+                    _ => format!("{}-{} {}", w.start, w.end, w.zone_label()),
+                })
                 .unwrap_or_default();
             return format!(
                 "{} ran {} on {} at {when}, outside its declared working hours ({hours})",

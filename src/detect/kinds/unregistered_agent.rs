@@ -3,7 +3,8 @@
 //!
 //! Zero Trust starts from identity: an agent nobody registered is a shadow agent (or a
 //! stolen identity), and an agent nobody owns has nobody to answer its alerts. Silent
-//! when no registry is configured.
+//! unless the registry is enforced (`[registry] enforce`, on by default with a registry
+//! file): a registry topic that names a few agents says nothing about the others.
 
 use serde::Deserialize;
 
@@ -41,7 +42,9 @@ impl Detector for UnregisteredAgent {
     }
 
     fn score(&self, obs: &Observation<'_>, _state: &mut KindState) -> Option<Finding> {
-        obs.identity.registry?;
+        if !obs.identity.registry?.enforces() {
+            return None;
+        }
         match obs.identity.record {
             None => Some(fact(Anomaly::Policy, "agent not in registry", UNKNOWN)),
             Some(record) if record.owner().is_none() => Some(fact(
