@@ -254,6 +254,7 @@ fn run(command: Command) -> Result<()> {
                     days,
                     seed,
                     attacks: true,
+                    ..SimConfig::default()
                 },
                 detectors,
                 metrics_addr: Some(metrics_addr),
@@ -305,6 +306,7 @@ fn run(command: Command) -> Result<()> {
                 days,
                 seed,
                 attacks: !no_attacks,
+                ..SimConfig::default()
             };
             let mut writer: Box<dyn Write> = if output == "-" {
                 Box::new(BufWriter::new(std::io::stdout().lock()))
@@ -600,6 +602,7 @@ fn stream_simulation(
                     days,
                     seed,
                     attacks,
+                    ..SimConfig::default()
                 },
                 registry,
             )?;

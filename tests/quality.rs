@@ -34,6 +34,7 @@ fn detects_injected_incidents_with_few_false_alerts() {
         days: 14,
         seed: 42,
         attacks: true,
+        ..SimConfig::default()
     });
     let dir = tempfile::tempdir().unwrap();
     let (summary, evaluation) = replay(common::engine(dir.path()), &simulation);
@@ -72,6 +73,7 @@ fn policy_violations_are_all_caught_and_benign_traffic_raises_no_policy_alert() 
         days: 14,
         seed: 42,
         attacks: true,
+        ..SimConfig::default()
     });
     let registry = Registry::new(
         simulation

@@ -158,6 +158,7 @@ mod tests {
             days: 1,
             seed: 1,
             attacks: false,
+            ..SimConfig::default()
         });
         let reader = SimReader::simulation(&simulation);
         let mut count = 0;
