@@ -25,7 +25,7 @@ use agentwatch::app::tail::{tail, TailOptions};
 use agentwatch::app::verify::verify_commands;
 use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::detect::DetectorSet;
-use agentwatch::eval::{load_labels, Evaluation};
+use agentwatch::eval::load_labels;
 use agentwatch::identity::Registry;
 use agentwatch::model::time::parse_rfc3339;
 use agentwatch::pipeline::{Engine, EngineOptions};
@@ -750,7 +750,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         eprintln!("peak memory: {:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
     }
     if let Some(incidents) = labels {
-        let evaluation = Evaluation::new(&incidents, &summary.marks, summary.events)?;
+        let evaluation = summary.evaluate(&incidents)?;
         eprint!("{}", evaluation.render());
     }
     Ok(())
