@@ -56,6 +56,7 @@ fn main() {
         days: 14,
         seed: 42,
         attacks: true,
+        ..SimConfig::default()
     });
     let mut agents: HashMap<String, Agent> = HashMap::new();
     let mut marks = Vec::new();

@@ -27,8 +27,9 @@
 //! - [`identity`]: the agent registry (owners, boundaries, credentials, working hours)
 //!   that the policy detectors check events against; optional.
 //! - [`signing`]: Ed25519 signatures on commands and the check enforcers run on them.
-//! - [`sim`] and [`eval`]: labelled synthetic traffic and the recall/false-alert scoring
-//!   that holds the detectors to a measurable quality bar.
+//! - [`sim`] and [`eval`]: labelled synthetic traffic (strong and moderate attacks,
+//!   legitimate change, chosen by scenario) and the scoring (recall, false alerts,
+//!   commands on healthy agents) that holds the detectors to a measurable quality bar.
 //! - [`config`] and [`kafka`]: the service's config file, and the Kafka glue of
 //!   `agentwatch run` (consumer whose partitions start at the offsets RocksDB holds,
 //!   idempotent output producer, dead letters, topic checks).

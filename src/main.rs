@@ -19,19 +19,21 @@ use agentwatch::app::replay::{
     peak_rss_bytes, run_replay, ReplayConfig, ReplaySinks, SCORES_HEADER,
 };
 use agentwatch::app::run::RunOptions;
-use agentwatch::app::simulate::{plan_simulation, simulate, write_events};
+use agentwatch::app::simulate::{
+    plan_simulation, simulate, write_events, write_plan, SimulateFiles,
+};
 use agentwatch::app::stream::{stream_events, StreamTarget};
 use agentwatch::app::tail::{tail, TailOptions};
 use agentwatch::app::verify::verify_commands;
 use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::detect::DetectorSet;
-use agentwatch::eval::{load_labels, Evaluation};
+use agentwatch::eval::load_labels;
 use agentwatch::identity::Registry;
 use agentwatch::model::time::{parse_duration_ms, parse_rfc3339};
 use agentwatch::model::TimeBounds;
 use agentwatch::pipeline::{Engine, EngineOptions};
 use agentwatch::signing::{Signer, Verifier};
-use agentwatch::sim::{flat_load, SimConfig};
+use agentwatch::sim::{flat_load, Scenario, SimConfig};
 use agentwatch::state::StateStore;
 use agentwatch::telemetry::{init_logging, LogFormat};
 
@@ -78,7 +80,9 @@ enum Command {
     },
     /// Run a file of agent events through the engine.
     Replay(ReplayArgs),
-    /// Write realistic simulated agent traffic with labelled attacks.
+    /// Write realistic simulated agent traffic with labelled attacks and, by scenario,
+    /// legitimate changes.
+    #[command(after_help = scenario_help())]
     Simulate {
         /// Agents to simulate.
         #[arg(long, default_value_t = 200)]
@@ -95,6 +99,14 @@ enum Command {
         /// Where to write the labelled incidents (JSON).
         #[arg(long)]
         labels: Option<PathBuf>,
+        /// What happens to the fleet: attack families and legitimate changes, as a
+        /// comma-separated list (e.g. `moderate,outage`; see below).
+        #[arg(long, default_value = "strong", conflicts_with = "flat_events")]
+        scenario: Scenario,
+        /// Where to write the legitimate changes the scenario made (JSON: kind, agents,
+        /// start, end, system, detail). They are not incidents.
+        #[arg(long, conflicts_with = "flat_events")]
+        changes: Option<PathBuf>,
         /// Leave out the attacks.
         #[arg(long)]
         no_attacks: bool,
@@ -255,6 +267,7 @@ fn run(command: Command) -> Result<()> {
                     days,
                     seed,
                     attacks: true,
+                    ..SimConfig::default()
                 },
                 detectors,
                 metrics_addr: Some(metrics_addr),
@@ -272,6 +285,8 @@ fn run(command: Command) -> Result<()> {
             seed,
             output,
             labels,
+            scenario,
+            changes,
             no_attacks,
             registry,
             flat_events,
@@ -282,30 +297,25 @@ fn run(command: Command) -> Result<()> {
             if agents == 0 || days == 0 {
                 bail!("--agents and --days must be at least 1");
             }
-            if let (Some(brokers), Some(topic)) = (to_kafka, topic) {
-                return stream_simulation(
-                    agents,
-                    days,
-                    seed,
-                    !no_attacks,
-                    flat_events,
-                    brokers,
-                    topic,
-                    rate,
-                    labels.as_deref(),
-                    registry.as_deref(),
-                );
-            }
-            let Some(output) = output else {
-                bail!(
-                    "say where the events go: --output FILE (or -) or --to-kafka BROKERS --topic T"
-                );
-            };
             let config = SimConfig {
                 agents,
                 days,
                 seed,
                 attacks: !no_attacks,
+                scenario,
+            };
+            let files = SimulateFiles {
+                registry: registry.as_deref(),
+                labels: labels.as_deref(),
+                changes: changes.as_deref(),
+            };
+            if let (Some(brokers), Some(topic)) = (to_kafka, topic) {
+                return stream_simulation(config, flat_events, brokers, topic, rate, files);
+            }
+            let Some(output) = output else {
+                bail!(
+                    "say where the events go: --output FILE (or -) or --to-kafka BROKERS --topic T"
+                );
             };
             let mut writer: Box<dyn Write> = if output == "-" {
                 Box::new(BufWriter::new(std::io::stdout().lock()))
@@ -320,27 +330,12 @@ fn run(command: Command) -> Result<()> {
                 eprintln!("wrote {written} flat-load events for {agents} agents (seed {seed})");
                 return Ok(());
             }
-            let report = simulate(
-                config,
-                registry.as_deref(),
-                &mut writer,
-                labels.as_deref(),
-                &mut progress,
-            )?;
-            let incidents: Vec<String> = report
-                .incidents
-                .iter()
-                .map(|(kind, n)| format!("{kind} {n}"))
-                .collect();
+            let report = simulate(config, files, &mut writer, &mut progress)?;
             eprintln!(
-                "wrote {} events for {} agents over {days} days (seed {seed}); incidents: {}",
+                "wrote {} events for {} agents over {days} days (seed {seed}, scenario {scenario}); {}",
                 report.events,
                 report.agents,
-                if incidents.is_empty() {
-                    "none".into()
-                } else {
-                    incidents.join(", ")
-                }
+                report.describe()
             );
             Ok(())
         }
@@ -570,6 +565,15 @@ fn load_registry(path: &Path) -> Result<Registry> {
 }
 
 /// The command signer: `--signing-key` if given, else `$AGENTWATCH_SIGNING_KEY`.
+/// The `simulate --help` epilogue: every scenario part and what it adds.
+fn scenario_help() -> String {
+    let mut text = String::from("Scenario parts (combine with commas):\n");
+    for (name, what) in Scenario::PARTS {
+        text += &format!("  {name:<13} {what}\n");
+    }
+    text
+}
+
 fn signer_from(file: Option<&Path>) -> Result<Option<Arc<Signer>>> {
     let signer = Signer::resolve(file)?;
     if let Some(signer) = &signer {
@@ -578,18 +582,13 @@ fn signer_from(file: Option<&Path>) -> Result<Option<Arc<Signer>>> {
     Ok(signer.map(Arc::new))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn stream_simulation(
-    agents: usize,
-    days: u32,
-    seed: u64,
-    attacks: bool,
+    config: SimConfig,
     flat_events: Option<u64>,
     brokers: String,
     topic: String,
     rate: Option<f64>,
-    labels: Option<&Path>,
-    registry: Option<&Path>,
+    files: SimulateFiles<'_>,
 ) -> Result<()> {
     if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         bail!("--rate must be a positive number of events per second");
@@ -605,22 +604,14 @@ fn stream_simulation(
     };
     let started = std::time::Instant::now();
     let sent = match flat_events {
-        Some(events) => stream_events(flat_load(agents, events, seed), &target, &mut report)?,
+        Some(events) => stream_events(
+            flat_load(config.agents, events, config.seed),
+            &target,
+            &mut report,
+        )?,
         None => {
-            let simulation = plan_simulation(
-                SimConfig {
-                    agents,
-                    days,
-                    seed,
-                    attacks,
-                },
-                registry,
-            )?;
-            if let Some(path) = labels {
-                let text = serde_json::to_string_pretty(&simulation.labels())?;
-                std::fs::write(path, text + "\n")
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
+            let simulation = plan_simulation(config, files.registry)?;
+            write_plan(&simulation, files)?;
             stream_events(simulation.events(), &target, &mut report)?
         }
     };
@@ -779,7 +770,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         eprintln!("peak memory: {:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
     }
     if let Some(incidents) = labels {
-        let evaluation = Evaluation::new(&incidents, &summary.marks, summary.events)?;
+        let evaluation = summary.evaluate(&incidents)?;
         eprint!("{}", evaluation.render());
     }
     Ok(())

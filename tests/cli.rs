@@ -222,6 +222,59 @@ fn simulate_then_replay_with_labels_prints_quality() {
 }
 
 #[test]
+fn simulate_writes_a_scenario_with_its_changes_and_refuses_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let changes = dir.path().join("changes.json");
+    let labels = dir.path().join("labels.json");
+    let out = agentwatch(&[
+        "simulate",
+        "--agents",
+        "40",
+        "--days",
+        "14",
+        "--scenario",
+        "moderate,rollout,outage",
+        "--output",
+        dir.path().join("sim.jsonl").to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--changes",
+        changes.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("scenario moderate,rollout,outage"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("moderate_exfiltration 4"), "{stderr}");
+    assert!(stderr.contains("changes: outage 1, rollout 1"), "{stderr}");
+    let written: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&changes).unwrap()).unwrap();
+    let kinds: Vec<&str> = written
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{written:?}");
+    assert!(kinds.contains(&"rollout") && kinds.contains(&"outage"));
+    assert!(written
+        .iter()
+        .all(|c| c["agents"].as_array().is_some_and(|a| !a.is_empty())));
+
+    let out = agentwatch(&["simulate", "--scenario", "strong,flood", "--output", "-"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown part \"flood\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let help = text(&agentwatch(&["simulate", "--help"]).stdout);
+    for part in ["moderate", "mixed", "job_change", "--changes"] {
+        assert!(help.contains(part), "{help}");
+    }
+}
+
+#[test]
 fn demo_runs_end_to_end_and_explains_alerts() {
     let out = agentwatch(&[
         "demo",

@@ -63,6 +63,7 @@ fn every_alert_and_command_the_engine_emits_is_valid() {
         days: 8,
         seed: 5,
         attacks: true,
+        ..SimConfig::default()
     });
     let dir = tempfile::tempdir().unwrap();
     let mut engine = common::engine(dir.path());

@@ -32,6 +32,7 @@ fn simulation(agents: usize, days: u32, seed: u64) -> (Simulation, Vec<AgentEven
         days,
         seed,
         attacks: true,
+        ..SimConfig::default()
     });
     let events = simulation.events().collect();
     (simulation, events)

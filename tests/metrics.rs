@@ -52,6 +52,7 @@ fn scraped_counters_match_what_was_processed() {
         days: 7,
         seed: 2,
         attacks: true,
+        ..SimConfig::default()
     });
     let dir = tempfile::tempdir().unwrap();
     let mut engine = common::engine(dir.path()).with_metrics(Arc::clone(&metrics));

@@ -17,6 +17,7 @@ fn sim() -> Simulation {
         days: 7,
         seed: 11,
         attacks: true,
+        ..SimConfig::default()
     })
 }
 

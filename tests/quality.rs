@@ -3,29 +3,9 @@
 
 mod common;
 
-use agentwatch::app::replay::{run_replay, ReplayConfig, ReplaySinks, ReplaySummary};
-use agentwatch::app::simulate::SimReader;
-use agentwatch::eval::Evaluation;
 use agentwatch::identity::{AgentRecord, Registry};
-use agentwatch::pipeline::Engine;
 use agentwatch::sim::{SimConfig, Simulation};
-
-/// Replays the whole simulation through `engine` and scores it against its labels.
-fn replay(mut engine: Engine, simulation: &Simulation) -> (ReplaySummary, Evaluation) {
-    let summary = run_replay(
-        &mut engine,
-        SimReader::simulation(simulation),
-        &ReplayConfig::default(),
-        ReplaySinks {
-            output: &mut std::io::sink(),
-            scores: None,
-        },
-        &mut |_| {},
-    )
-    .unwrap();
-    let evaluation = Evaluation::new(&simulation.labels(), &summary.marks, summary.events).unwrap();
-    (summary, evaluation)
-}
+use common::replay::replay;
 
 #[test]
 fn detects_injected_incidents_with_few_false_alerts() {
@@ -34,10 +14,12 @@ fn detects_injected_incidents_with_few_false_alerts() {
         days: 14,
         seed: 42,
         attacks: true,
+        ..SimConfig::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let (summary, evaluation) = replay(common::engine(dir.path()), &simulation);
-    println!("{}{}", summary.render(), evaluation.render());
+    let replayed = replay(common::engine(dir.path()), &simulation);
+    let (summary, evaluation) = (&replayed.summary, &replayed.evaluation);
+    println!("{}", replayed.report());
     assert!(summary.events > 500_000, "{} events", summary.events);
     assert_eq!(evaluation.per_kind.len(), 3);
     for (kind, recall) in &evaluation.per_kind {
@@ -72,6 +54,7 @@ fn policy_violations_are_all_caught_and_benign_traffic_raises_no_policy_alert() 
         days: 14,
         seed: 42,
         attacks: true,
+        ..SimConfig::default()
     });
     let registry = Registry::new(
         simulation
@@ -80,11 +63,12 @@ fn policy_violations_are_all_caught_and_benign_traffic_raises_no_policy_alert() 
             .map(|spec| AgentRecord::compile(spec, true).unwrap()),
     );
     let dir = tempfile::tempdir().unwrap();
-    let (summary, evaluation) = replay(
+    let replayed = replay(
         common::engine(dir.path()).with_registry(registry),
         &simulation,
     );
-    let report = format!("{}{}", summary.render(), evaluation.render());
+    let evaluation = &replayed.evaluation;
+    let report = replayed.report();
     println!("{report}");
     let bar = |kind: &str| match kind {
         "scope_violation"

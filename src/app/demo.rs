@@ -140,7 +140,7 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     )?;
     progress.finish();
     printed?;
-    let evaluation = Evaluation::new(&simulation.labels(), &summary.marks, summary.events)?;
+    let evaluation = summary.evaluate(&simulation.labels())?;
     let pacing = if options.pace.is_zero() {
         String::new()
     } else {

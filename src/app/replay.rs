@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::LineBatcher;
 use crate::error::{Error, Result};
-use crate::eval::AlertMark;
+use crate::eval::{AgentDays, AlertMark, CommandMark, Evaluation, Incident, Observed};
 use crate::model::time::{format_rfc3339, parse_rfc3339};
 use crate::model::{
     decode_event, CommandAction, DecodeError, Event, Limits, Severity, TimeBounds, Watermark,
@@ -102,6 +102,10 @@ pub struct ReplaySummary {
     pub commands_by: BTreeMap<CommandAction, u64>,
     /// Alert marks, for evaluation against labels.
     pub marks: Vec<AlertMark>,
+    /// Command marks, for naming the healthy agents that were commanded.
+    pub command_marks: Vec<CommandMark>,
+    /// Distinct (agent, UTC day) pairs with valid events in this run.
+    pub agent_days: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -122,6 +126,17 @@ impl ReplaySummary {
     /// Commands in this run.
     pub fn commands(&self) -> u64 {
         self.commands_by.values().sum()
+    }
+
+    /// This run's alerts and commands scored against `incidents`: recall per kind,
+    /// false alerts per 10,000 events and per agent-day, commanded healthy agents.
+    pub fn evaluate(&self, incidents: &[Incident]) -> Result<Evaluation> {
+        let observed = Observed {
+            events: self.events,
+            agent_days: Some(self.agent_days),
+            commands: Some(&self.command_marks),
+        };
+        Evaluation::of(incidents, &self.marks, observed)
     }
 
     /// Events per second of wall time.
@@ -234,6 +249,7 @@ pub fn run_replay<R: BufRead>(
     }
     let detector_ids: Vec<String> = engine.detectors().iter().map(|i| i.id.clone()).collect();
     let mut outputs = Outputs::default();
+    let mut agent_days = AgentDays::default();
     let mut since_commit = 0u64;
     let mut json = Vec::with_capacity(1024);
     loop {
@@ -273,6 +289,10 @@ pub fn run_replay<R: BufRead>(
         }
         outputs.clear();
         process_in_order(engine, &events, &processing, &mut outputs)?;
+        for event in &events {
+            agent_days.observe(&event.agent_id, event.time_ms);
+        }
+        summary.agent_days = agent_days.count();
         summary.events += events.len() as u64;
         since_commit += events.len() as u64;
         write_outputs(&outputs, &mut *sinks.output, &mut json)?;
@@ -452,6 +472,17 @@ fn tally(outputs: &Outputs, summary: &mut ReplaySummary) {
     }
     for command in &outputs.commands {
         *summary.commands_by.entry(command.action).or_default() += 1;
+        let alert = outputs
+            .alerts
+            .iter()
+            .find(|a| a.alert_id == command.reason.alert_id);
+        summary.command_marks.push(CommandMark {
+            agent_id: command.agent_id.clone(),
+            time_ms: parse_rfc3339(&command.time).unwrap_or_default(),
+            action: command.action,
+            detector: alert.map(|a| a.detector.id.clone()).unwrap_or_default(),
+            system: alert.and_then(|a| a.evidence.context.get("system").cloned()),
+        });
     }
 }
 

@@ -74,6 +74,38 @@ pub struct SimulateReport {
     pub agents: usize,
     /// Incidents per kind.
     pub incidents: BTreeMap<String, usize>,
+    /// Legitimate changes per kind (records in the changes file).
+    pub changes: BTreeMap<String, usize>,
+}
+
+impl SimulateReport {
+    /// One line for the terminal: incidents and changes per kind.
+    pub fn describe(&self) -> String {
+        let list = |counts: &BTreeMap<String, usize>| {
+            if counts.is_empty() {
+                "none".to_owned()
+            } else {
+                let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                parts.join(", ")
+            }
+        };
+        let mut text = format!("incidents: {}", list(&self.incidents));
+        if !self.changes.is_empty() {
+            text += &format!("; changes: {}", list(&self.changes));
+        }
+        text
+    }
+}
+
+/// Where `simulate` writes what it planned, besides the events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimulateFiles<'a> {
+    /// The fleet's registry (TOML, or JSON for `.json`); also turns on policy attacks.
+    pub registry: Option<&'a Path>,
+    /// The labelled incidents (JSON).
+    pub labels: Option<&'a Path>,
+    /// The legitimate changes (JSON), which are not incidents.
+    pub changes: Option<&'a Path>,
 }
 
 /// Plans a simulation. With `registry`, the fleet's registry is written there (TOML, or
@@ -88,32 +120,49 @@ pub fn plan_simulation(config: SimConfig, registry: Option<&Path>) -> Result<Sim
     Ok(simulation)
 }
 
-/// Writes the events of `config` to `output` and, if asked, the labels to `labels` and
-/// the fleet's registry to `registry` (see [`plan_simulation`]). Calls `progress` with
-/// the running event count every million events.
+/// Writes the events of `config` to `output` and, if asked, the registry, labels and
+/// changes to `files` (see [`plan_simulation`] and [`write_plan`]). Calls `progress`
+/// with the running event count every million events.
 pub fn simulate(
     config: SimConfig,
-    registry: Option<&Path>,
+    files: SimulateFiles<'_>,
     output: &mut dyn Write,
-    labels: Option<&Path>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<SimulateReport> {
-    let simulation = plan_simulation(config, registry)?;
+    let simulation = plan_simulation(config, files.registry)?;
+    let mut report = write_plan(&simulation, files)?;
+    report.events = write_events(simulation.events(), output, progress)?;
+    Ok(report)
+}
+
+/// Writes the labels and the changes of `simulation` where `files` says (the registry
+/// is written by [`plan_simulation`]), and reports what they hold.
+pub fn write_plan(simulation: &Simulation, files: SimulateFiles<'_>) -> Result<SimulateReport> {
     let mut report = SimulateReport {
         agents: simulation.agents().len(),
         ..SimulateReport::default()
     };
-    for incident in simulation.labels() {
-        *report.incidents.entry(incident.kind).or_default() += 1;
+    let labels = simulation.labels();
+    for incident in &labels {
+        *report.incidents.entry(incident.kind.clone()).or_default() += 1;
     }
-    if let Some(path) = labels {
-        let text = serde_json::to_string_pretty(&simulation.labels())
-            .map_err(|e| Error::io("encoding labels", e.into()))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| Error::io(format!("writing labels {}", path.display()), e))?;
+    for change in simulation.changes() {
+        *report.changes.entry(change.kind.clone()).or_default() += 1;
     }
-    report.events = write_events(simulation.events(), output, progress)?;
+    if let Some(path) = files.labels {
+        write_json(path, &labels, "labels")?;
+    }
+    if let Some(path) = files.changes {
+        write_json(path, simulation.changes(), "changes")?;
+    }
     Ok(report)
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T, what: &str) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::io(format!("encoding {what}"), e.into()))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| Error::io(format!("writing {what} {}", path.display()), e))
 }
 
 /// Writes `events` as JSON lines, calling `progress` every million events. Returns how
@@ -151,6 +200,45 @@ mod tests {
     use super::*;
     use crate::model::{decode_event, Limits};
 
+    /// The default scenario must write exactly what earlier versions wrote, because
+    /// tests, benchmarks and docs quote its numbers. The hashes are of
+    /// `simulate --agents 30 --days 8 --seed 42 --registry r.toml --labels l.json`
+    /// as written before scenarios existed.
+    #[test]
+    fn the_default_scenario_writes_what_earlier_versions_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SimulateFiles {
+            registry: Some(&dir.path().join("r.toml")),
+            labels: Some(&dir.path().join("l.json")),
+            changes: Some(&dir.path().join("c.json")),
+        };
+        let config = SimConfig {
+            agents: 30,
+            days: 8,
+            seed: 42,
+            ..SimConfig::default()
+        };
+        let mut events = Vec::new();
+        let report = simulate(config, files, &mut events, &mut |_| {}).unwrap();
+        assert_eq!(report.events, 85_922);
+        assert!(report.changes.is_empty());
+        let hash = |bytes: &[u8]| blake3::hash(bytes).to_hex().to_string();
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        assert_eq!(
+            hash(&events),
+            "4d6e270e0a95cab8d14d07e16d1ea31c2ef345e865eb377b40f4c4ac026e43dd"
+        );
+        assert_eq!(
+            hash(&read("l.json")),
+            "de8f62012daefa9178010a8f6d5effa072b3bf717a09584488a8122f57bb7aa6"
+        );
+        assert_eq!(
+            hash(&read("r.toml")),
+            "f0a2b584f94ec0a96246118ac054eb9e6915aaf3f7e8ac913357d6cb47f9c081"
+        );
+        assert_eq!(read("c.json"), b"[]\n");
+    }
+
     #[test]
     fn every_simulated_line_decodes() {
         let simulation = Simulation::new(SimConfig {
@@ -158,6 +246,7 @@ mod tests {
             days: 1,
             seed: 1,
             attacks: false,
+            ..SimConfig::default()
         });
         let reader = SimReader::simulation(&simulation);
         let mut count = 0;

@@ -1,6 +1,12 @@
-//! Scoring detections against labelled incidents: recall per incident kind and false
-//! alerts per 10,000 events. This is how the quality bar is measured, by tests and by
-//! `replay --labels`.
+//! Scoring detections against labelled incidents: recall per incident kind, false
+//! alerts per 10,000 events and per agent-day, and commands on healthy agents. This is
+//! how the quality bar is measured, by tests and by `replay --labels`.
+
+mod agent_days;
+mod commands;
+
+pub use agent_days::AgentDays;
+pub use commands::{healthy_commands, CommandMark, HealthyCommands};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::time::parse_rfc3339;
+use crate::model::CommandAction;
 
 /// An alert counts for an incident if it is raised up to this long after the incident's
 /// last event (a window-based detector may need its window to fill).
@@ -73,6 +80,17 @@ impl KindRecall {
     }
 }
 
+/// Everything a run produced that an evaluation looks at, beyond its alerts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observed<'a> {
+    /// Events processed.
+    pub events: u64,
+    /// Distinct (agent, day) pairs with events, if counted.
+    pub agent_days: Option<u64>,
+    /// The commands issued, if known.
+    pub commands: Option<&'a [CommandMark]>,
+}
+
 /// The result of comparing alerts with labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
@@ -86,11 +104,33 @@ pub struct Evaluation {
     pub events: u64,
     /// Incidents that no alert matched (for tuning).
     pub missed: Vec<Incident>,
+    /// Distinct (agent, day) pairs with events, when the run counted them.
+    pub agent_days: Option<u64>,
+    /// Commands on agents without any labelled incident, per agent and action, when the
+    /// run's commands are known.
+    pub healthy_commands: Option<HealthyCommands>,
 }
 
 impl Evaluation {
     /// Compares `alerts` with `incidents` over `events` processed events.
     pub fn new(incidents: &[Incident], alerts: &[AlertMark], events: u64) -> Result<Self> {
+        Self::of(
+            incidents,
+            alerts,
+            Observed {
+                events,
+                ..Observed::default()
+            },
+        )
+    }
+
+    /// Compares `alerts` and what else was `observed` with `incidents`.
+    pub fn of(
+        incidents: &[Incident],
+        alerts: &[AlertMark],
+        observed: Observed<'_>,
+    ) -> Result<Self> {
+        let events = observed.events;
         let mut spans = Vec::with_capacity(incidents.len());
         for incident in incidents {
             let parse = |text: &str| {
@@ -135,6 +175,10 @@ impl Evaluation {
             alerts: alerts.len() as u64,
             events,
             missed,
+            agent_days: observed.agent_days,
+            healthy_commands: observed
+                .commands
+                .map(|commands| healthy_commands(incidents, commands)),
         })
     }
 
@@ -165,19 +209,40 @@ impl Evaluation {
         }
     }
 
+    /// False alerts per agent-day, when agent-days were counted.
+    pub fn false_per_agent_day(&self) -> Option<f64> {
+        self.agent_days
+            .map(|days| self.false_alerts() as f64 / days.max(1) as f64)
+    }
+
+    /// Healthy agents (no labelled incident) that received any of `actions`, sorted.
+    /// Empty when the run's commands are unknown.
+    pub fn healthy_agents_with(&self, actions: &[CommandAction]) -> Vec<&str> {
+        self.healthy_commands
+            .iter()
+            .flatten()
+            .filter(|(_, got)| actions.iter().any(|a| got.contains_key(a)))
+            .map(|(agent, _)| agent.as_str())
+            .collect()
+    }
+
     /// A readable report.
     pub fn render(&self) -> String {
         let mut out = String::from("quality against labels:\n");
         for (kind, recall) in &self.per_kind {
             let _ = writeln!(
                 out,
-                "  recall {kind:<14} {:.3}  ({}/{})",
+                "  recall {kind:<21} {:.3}  ({}/{})",
                 recall.recall(),
                 recall.detected,
                 recall.incidents
             );
         }
-        let _ = writeln!(out, "  recall overall        {:.3}", self.overall_recall());
+        let _ = writeln!(
+            out,
+            "  recall overall               {:.3}",
+            self.overall_recall()
+        );
         let _ = writeln!(
             out,
             "  false alerts          {} of {} alerts = {:.3} per 10,000 events",
@@ -187,6 +252,32 @@ impl Evaluation {
         );
         for (detector, count) in &self.false_by_detector {
             let _ = writeln!(out, "    {detector:<20} {count}");
+        }
+        if let (Some(days), Some(rate)) = (self.agent_days, self.false_per_agent_day()) {
+            let _ = writeln!(
+                out,
+                "  false alerts per agent-day {rate:.4}  ({days} agent-days)"
+            );
+        }
+        if self.healthy_commands.is_some() {
+            let tiers: [(&str, &[CommandAction]); 2] = [
+                (
+                    "revoke_credential/suspend_agent",
+                    &[CommandAction::RevokeCredential, CommandAction::SuspendAgent],
+                ),
+                ("require_approval", &[CommandAction::RequireApproval]),
+            ];
+            for (name, actions) in tiers {
+                let agents = self.healthy_agents_with(actions);
+                let shown: Vec<&str> = agents.iter().take(8).copied().collect();
+                let list = match (shown.is_empty(), agents.len() > shown.len()) {
+                    (true, _) => String::new(),
+                    (false, more) => {
+                        format!(" ({}{})", shown.join(", "), if more { ", ..." } else { "" })
+                    }
+                };
+                let _ = writeln!(out, "  healthy agents with {name}: {}{list}", agents.len());
+            }
         }
         for incident in self.missed.iter().take(10) {
             let _ = writeln!(
@@ -241,5 +332,60 @@ mod tests {
         assert!((eval.false_per_10k() - 1.0).abs() < 1e-12);
         assert_eq!(eval.missed.len(), 1);
         assert!(eval.render().contains("recall exfiltration"));
+        assert_eq!(eval.false_per_agent_day(), None);
+        assert!(!eval.render().contains("healthy agents"));
+    }
+
+    fn command(agent: &str, action: CommandAction) -> CommandMark {
+        CommandMark {
+            agent_id: agent.into(),
+            time_ms: 0,
+            action,
+            detector: "d".into(),
+            system: None,
+        }
+    }
+
+    #[test]
+    fn names_healthy_agents_that_were_commanded_and_rates_per_agent_day() {
+        let incidents = [incident("a", "exfiltration")];
+        let alerts = [
+            alert("b", "2026-01-05T10:05:00Z"),
+            alert("c", "2026-01-06T10:05:00Z"),
+        ];
+        let commands = [
+            command("a", CommandAction::SuspendAgent),
+            command("b", CommandAction::RevokeCredential),
+            command("b", CommandAction::RevokeCredential),
+            command("c", CommandAction::RequireApproval),
+        ];
+        let observed = Observed {
+            events: 1_000,
+            agent_days: Some(8),
+            commands: Some(&commands),
+        };
+        let eval = Evaluation::of(&incidents, &alerts, observed).unwrap();
+        let strong = [CommandAction::RevokeCredential, CommandAction::SuspendAgent];
+        assert_eq!(eval.healthy_agents_with(&strong), ["b"]);
+        assert_eq!(
+            eval.healthy_agents_with(&[CommandAction::RequireApproval]),
+            ["c"]
+        );
+        let healthy = eval.healthy_commands.as_ref().unwrap();
+        assert_eq!(healthy["b"][&CommandAction::RevokeCredential], 2);
+        assert_eq!(eval.false_per_agent_day(), Some(0.25));
+        let report = eval.render();
+        assert!(
+            report.contains("false alerts per agent-day 0.2500  (8 agent-days)"),
+            "{report}"
+        );
+        assert!(
+            report.contains("healthy agents with revoke_credential/suspend_agent: 1 (b)"),
+            "{report}"
+        );
+        assert!(
+            report.contains("healthy agents with require_approval: 1 (c)"),
+            "{report}"
+        );
     }
 }

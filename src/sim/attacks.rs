@@ -1,5 +1,6 @@
 //! Labelled attacks injected into simulated traffic.
 
+use super::dynamics::Dynamics;
 use super::profiles::{AgentSpec, Profile};
 use super::rng::SimRng;
 use super::SimConfig;
@@ -39,6 +40,17 @@ pub enum AttackKind {
     UnregisteredAgent,
     /// The agent collects a burst of denials, probing its boundaries.
     DeniedBurst,
+    /// Data leaves in moderate pieces: 15-40 transfers, each 8-20 times the agent's
+    /// typical size, within 10 minutes.
+    ModerateExfiltration,
+    /// Data leaves slowly: every transfer about 3 times the agent's typical size for
+    /// 2-6 hours.
+    SlowExfiltration,
+    /// The agent calls at 5 times its own pace for 10 minutes (slow agents too).
+    ModerateRunaway,
+    /// The agent touches, for the first time, a system other agents of the fleet use
+    /// (another team's), not a sensitive one.
+    PeerSystemAccess,
 }
 
 /// The behavioural attacks, injected in every simulation with attacks.
@@ -76,6 +88,10 @@ impl AttackKind {
             AttackKind::OffHours => "off_hours",
             AttackKind::UnregisteredAgent => "unregistered_agent",
             AttackKind::DeniedBurst => "denied_burst",
+            AttackKind::ModerateExfiltration => "moderate_exfiltration",
+            AttackKind::SlowExfiltration => "slow_exfiltration",
+            AttackKind::ModerateRunaway => "moderate_runaway",
+            AttackKind::PeerSystemAccess => "peer_system_access",
         }
     }
 
@@ -83,7 +99,13 @@ impl AttackKind {
     /// identity attacks are held to their own detector, not to whichever fires first).
     pub fn detector(self) -> Option<&'static str> {
         match self {
-            AttackKind::Exfiltration | AttackKind::FirstAccess | AttackKind::RunawayLoop => None,
+            AttackKind::Exfiltration
+            | AttackKind::FirstAccess
+            | AttackKind::RunawayLoop
+            | AttackKind::ModerateExfiltration
+            | AttackKind::SlowExfiltration
+            | AttackKind::ModerateRunaway
+            | AttackKind::PeerSystemAccess => None,
             AttackKind::ScopeViolation => Some("scope_violation"),
             AttackKind::UnapprovedHighRisk => Some("high_risk_action"),
             AttackKind::CredentialReuse | AttackKind::ExpiredCredential => {
@@ -115,6 +137,27 @@ pub struct AttackCall {
     pub credential: Option<String>,
 }
 
+impl AttackCall {
+    /// A successful call with the agent's current credential.
+    pub(super) fn new(
+        time_ms: i64,
+        action: &str,
+        system: &str,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) -> Self {
+        AttackCall {
+            time_ms,
+            action: action.to_owned(),
+            system: system.to_owned(),
+            bytes_in,
+            bytes_out,
+            outcome: Outcome::Success,
+            credential: None,
+        }
+    }
+}
+
 /// An attack with its exact calls, planned before any traffic is generated so that the
 /// labels are known up front.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,26 +170,40 @@ pub struct PlannedAttack {
     pub calls: Vec<AttackCall>,
     /// The agent id the calls carry, when not the victim's (an impostor).
     pub impostor: Option<String>,
+    /// A span (start, end) in which the victim's own transfers are inflated rather
+    /// than calls added (slow exfiltration hides in the agent's normal traffic).
+    pub inflated: Option<(i64, i64)>,
 }
 
 impl PlannedAttack {
-    /// First call's time.
+    /// First call's time (or the start of the inflated span).
     pub fn start_ms(&self) -> i64 {
-        self.calls.first().map_or(0, |c| c.time_ms)
+        let first = self.calls.first().map(|c| c.time_ms);
+        first
+            .into_iter()
+            .chain(self.inflated.map(|(start, _)| start))
+            .min()
+            .unwrap_or(0)
     }
 
-    /// Last call's time.
+    /// Last call's time (or the end of the inflated span).
     pub fn end_ms(&self) -> i64 {
-        self.calls.last().map_or(0, |c| c.time_ms)
+        let last = self.calls.last().map(|c| c.time_ms);
+        last.into_iter()
+            .chain(self.inflated.map(|(_, end)| end))
+            .max()
+            .unwrap_or(0)
     }
 }
 
 /// Plans about one attack of each kind per five agents, each on a distinct agent per
 /// kind, at an active time of the victim after its first third of the simulation (so
-/// that it has a baseline to deviate from). Needs at least four days of traffic.
+/// that it has a baseline to deviate from; an agent that joins late gets four days of
+/// its own first). Needs at least four days of traffic.
 pub(super) fn plan(
     agents: &[AgentSpec],
     config: &SimConfig,
+    dynamics: &Dynamics,
     start_ms: i64,
     kinds: &[AttackKind],
 ) -> Vec<PlannedAttack> {
@@ -165,17 +222,20 @@ pub(super) fn plan(
         for _ in 0..per_kind.min(victims.len()) {
             let pick = rng.below(victims.len() as u64) as usize;
             let agent = &agents[victims.swap_remove(pick)];
+            let joined = dynamics.first_day(agent);
+            let own_first = |first: i64| {
+                if joined > 0 {
+                    first.max(joined + 4)
+                } else {
+                    first
+                }
+            };
             let at = if kind == AttackKind::OffHours {
-                quiet_minute(
-                    agent,
-                    config.seed,
-                    start_ms,
-                    first_day.max(4),
-                    last_day,
-                    &mut rng,
-                )
+                let span = (own_first(first_day.max(4)), last_day);
+                quiet_minute(agent, dynamics, start_ms, span, &mut rng)
             } else {
-                active_minute(agent, config.seed, start_ms, first_day, last_day, &mut rng)
+                let span = (own_first(first_day), last_day);
+                active_minute(agent, dynamics, start_ms, span, &mut rng)
             };
             let Some(at) = at else {
                 continue;
@@ -192,6 +252,7 @@ pub(super) fn plan(
                 calls: calls(kind, agent, other, at, start_ms, &mut rng),
                 impostor: (kind == AttackKind::UnregisteredAgent)
                     .then(|| format!("agent-shadow-{:04}", agent.index)),
+                inflated: None,
             });
         }
     }
@@ -199,23 +260,24 @@ pub(super) fn plan(
     attacks
 }
 
-/// A minute in which `agent` is normally active, between `first_day` and `last_day`.
-fn active_minute(
+/// A minute in which `agent` is normally active, from day `first_day` to before day
+/// `last_day` (`days`).
+pub(super) fn active_minute(
     agent: &AgentSpec,
-    seed: u64,
+    dynamics: &Dynamics,
     start_ms: i64,
-    first_day: i64,
-    last_day: i64,
+    (first_day, last_day): (i64, i64),
     rng: &mut SimRng,
 ) -> Option<i64> {
+    if first_day > last_day {
+        return None;
+    }
     let span = (last_day - first_day).max(1) as u64;
     for _ in 0..5_000 {
         let day = first_day + rng.below(span) as i64;
         let minute = rng.below(24 * 60 - 30) as i64;
         let at = start_ms + day * DAY_MS + minute * 60_000;
-        if agent.rate_at(seed, start_ms, at) > 0.0
-            && agent.rate_at(seed, start_ms, at + 20 * 60_000) > 0.0
-        {
+        if dynamics.rate_at(agent, at) > 0.0 && dynamics.rate_at(agent, at + 20 * 60_000) > 0.0 {
             return Some(at);
         }
     }
@@ -226,12 +288,14 @@ fn active_minute(
 /// never active (so it has a history of not working then).
 fn quiet_minute(
     agent: &AgentSpec,
-    seed: u64,
+    dynamics: &Dynamics,
     start_ms: i64,
-    first_day: i64,
-    last_day: i64,
+    (first_day, last_day): (i64, i64),
     rng: &mut SimRng,
 ) -> Option<i64> {
+    if first_day > last_day {
+        return None;
+    }
     let span = (last_day - first_day).max(1) as u64;
     for _ in 0..5_000 {
         let day = first_day + rng.below(span) as i64;
@@ -240,8 +304,8 @@ fn quiet_minute(
         // Quiet at this hour on every day so far, and for the whole attack.
         let never = (0..=day).all(|d| {
             let same_hour = start_ms + d * DAY_MS + hour * HOUR_MS;
-            agent.rate_at(seed, start_ms, same_hour) == 0.0
-                && agent.rate_at(seed, start_ms, same_hour + 30 * 60_000) == 0.0
+            dynamics.rate_at(agent, same_hour) == 0.0
+                && dynamics.rate_at(agent, same_hour + 30 * 60_000) == 0.0
         });
         if never {
             return Some(at);
@@ -271,16 +335,7 @@ fn calls(
 ) -> Vec<AttackCall> {
     let main = agent.systems[0].name.clone();
     let typical = agent.typical_bytes();
-    let call =
-        |time_ms: i64, action: &str, system: &str, bytes_in: u64, bytes_out: u64| AttackCall {
-            time_ms,
-            action: action.to_owned(),
-            system: system.to_owned(),
-            bytes_in,
-            bytes_out,
-            outcome: Outcome::Success,
-            credential: None,
-        };
+    let call = AttackCall::new;
     let with_credential = |mut calls: Vec<AttackCall>, credential: String| {
         for c in &mut calls {
             c.credential = Some(credential.clone());
@@ -352,5 +407,10 @@ fn calls(
             }
             calls
         }
+        // Planned by `moderate::plan`, which knows the agent's pace and sizes at the time.
+        AttackKind::ModerateExfiltration
+        | AttackKind::SlowExfiltration
+        | AttackKind::ModerateRunaway
+        | AttackKind::PeerSystemAccess => Vec::new(),
     }
 }

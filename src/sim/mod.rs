@@ -1,32 +1,43 @@
-//! Realistic synthetic agent traffic with labelled attacks.
+//! Realistic synthetic agent traffic with labelled attacks and legitimate change.
 //!
 //! A fleet of agents with distinct profiles (office-hours assistants, nightly batch
 //! jobs, always-on bots, exploratory researchers), each with its own systems, transfer
-//! sizes, pace and schedule, plus injected attacks whose exact times are written to a
-//! labels file: exfiltration (one huge transfer or a burst), first access to a
-//! sensitive system, and runaway loops. Deterministic for a seed, on every platform.
+//! sizes, pace and schedule. A [`Scenario`] chooses what happens to it: strong attacks
+//! (exfiltration as one huge transfer or a burst, first access to a sensitive system,
+//! runaway loops), moderate attacks within a small multiple of the agent's own behaviour,
+//! and legitimate changes (a rollout, an outage, job and shift changes, daylight saving,
+//! joiners and leavers). Attacks are written to a labels file with their exact times,
+//! changes to a changes file. Deterministic for a seed, on every platform.
 
 mod attacks;
+mod changes;
+mod dynamics;
 mod load;
+mod moderate;
 mod profiles;
 mod registry;
 mod rng;
+mod scenario;
+mod stream;
 
 pub use attacks::{AttackKind, PlannedAttack};
+pub use changes::Change;
+pub use dynamics::ROLLOUT_SYSTEM;
 pub use load::flat_load;
 pub use profiles::{AgentSpec, Profile};
 pub use registry::fleet_registry;
 pub use rng::SimRng;
+pub use scenario::{ChangeKind, Scenario};
+pub use stream::EventStream;
 
-use std::collections::VecDeque;
+use std::collections::BTreeSet;
 
 use crate::eval::Incident;
 use crate::model::time::{format_rfc3339, parse_rfc3339, DAY_MS};
-use crate::model::{AgentEventV1, EventTime, Outcome, SCHEMA_VERSION};
+use dynamics::Dynamics;
 
 /// The Monday on which every simulation starts (event time; fixed for determinism).
 pub const SIM_START: &str = "2026-01-05T00:00:00Z";
-const MINUTE_MS: i64 = 60_000;
 
 /// What to simulate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,29 +48,45 @@ pub struct SimConfig {
     pub days: u32,
     /// Seed; the same seed gives the same events and labels.
     pub seed: u64,
-    /// Inject labelled attacks.
+    /// Inject labelled attacks (those the scenario names; `false` leaves out all).
     pub attacks: bool,
+    /// Which attacks and legitimate changes happen.
+    pub scenario: Scenario,
 }
 
-/// A planned simulation: the fleet and its attacks.
+impl Default for SimConfig {
+    /// The `simulate` command's defaults: 200 agents, 14 days, seed 1, strong attacks.
+    fn default() -> Self {
+        SimConfig {
+            agents: 200,
+            days: 14,
+            seed: 1,
+            attacks: true,
+            scenario: Scenario::default(),
+        }
+    }
+}
+
+/// A planned simulation: the fleet, its changes and its attacks.
 #[derive(Debug, Clone)]
 pub struct Simulation {
     config: SimConfig,
     start_ms: i64,
     agents: Vec<AgentSpec>,
+    dynamics: Dynamics,
     attacks: Vec<PlannedAttack>,
 }
 
 impl Simulation {
-    /// Plans the fleet and the behavioural attacks for `config`.
+    /// Plans the fleet, the changes and the behavioural attacks of `config`'s scenario.
     pub fn new(config: SimConfig) -> Self {
         Self::plan(config, &attacks::BEHAVIOURAL)
     }
 
-    /// Like [`Simulation::new`], plus attacks on identity and policy (scope violations,
-    /// unapproved high-risk actions, credential misuse, off-hours work, an unregistered
-    /// agent, denial bursts), which only a registry ([`Simulation::registry`]) lets the
-    /// engine recognise.
+    /// Like [`Simulation::new`], plus (when the scenario has strong attacks) attacks on
+    /// identity and policy (scope violations, unapproved high-risk actions, credential
+    /// misuse, off-hours work, an unregistered agent, denial bursts), which only a
+    /// registry ([`Simulation::registry`]) lets the engine recognise.
     pub fn with_policy(config: SimConfig) -> Self {
         let kinds: Vec<AttackKind> = attacks::BEHAVIOURAL
             .iter()
@@ -85,17 +112,30 @@ impl Simulation {
                 AgentSpec::generate(index, profile, &mut rng)
             })
             .collect();
-        let attacks = if config.attacks {
-            attacks::plan(&agents, &config, start_ms, kinds)
-        } else {
-            Vec::new()
-        };
+        let dynamics = Dynamics::plan(&agents, config.seed, start_ms, config.days, config.scenario);
+        let mut attacks = Vec::new();
+        if config.attacks && config.scenario.strong() {
+            attacks = attacks::plan(&agents, &config, &dynamics, start_ms, kinds);
+        }
+        if config.attacks && config.scenario.moderate() {
+            let taken: BTreeSet<usize> = attacks.iter().map(|a| a.agent).collect();
+            attacks.extend(moderate::plan(
+                &agents, &config, &dynamics, start_ms, &taken,
+            ));
+            attacks.sort_by_key(|a| (a.start_ms(), a.agent));
+        }
         Simulation {
             config,
             start_ms,
             agents,
+            dynamics,
             attacks,
         }
+    }
+
+    /// What it simulates.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
     }
 
     /// The simulated fleet.
@@ -106,6 +146,12 @@ impl Simulation {
     /// The planned attacks.
     pub fn attacks(&self) -> &[PlannedAttack] {
         &self.attacks
+    }
+
+    /// The legitimate changes, in start order, as `simulate --changes` writes them.
+    /// None is an incident.
+    pub fn changes(&self) -> &[Change] {
+        self.dynamics.changes()
     }
 
     /// Event time of the first simulated minute.
@@ -136,197 +182,40 @@ impl Simulation {
     }
 
     /// The fleet's registry records: owners, boundaries, weekly credentials and, for
-    /// office assistants, declared working hours.
+    /// office assistants, declared working hours. Agents that adopt a rolled-out system
+    /// are granted it, as an organisation rolling it out would; other changes (a new
+    /// shift, daylight saving) are not reflected: the records describe the fleet as
+    /// declared at the start.
     pub fn registry(&self) -> Vec<crate::identity::AgentRecordV1> {
-        fleet_registry(&self.agents, self.start_ms, self.config.days)
+        let mut records = fleet_registry(&self.agents, self.start_ms, self.config.days);
+        for index in self.dynamics.adopters() {
+            if let Some(systems) = records
+                .get_mut(index)
+                .and_then(|r| r.allowed_systems.as_mut())
+            {
+                systems.push(ROLLOUT_SYSTEM.to_owned());
+            }
+        }
+        records
     }
 
     /// The events, in event-time order (minute by minute, across the whole fleet).
     pub fn events(&self) -> EventStream<'_> {
-        let mut injected: Vec<(i64, usize, usize)> = self
-            .attacks
-            .iter()
-            .enumerate()
-            .flat_map(|(a, attack)| {
-                attack
-                    .calls
-                    .iter()
-                    .enumerate()
-                    .map(move |(c, call)| (call.time_ms, a, c))
-            })
-            .collect();
-        injected.sort_unstable();
-        EventStream {
-            sim: self,
-            rng: SimRng::new(self.config.seed ^ 0xE7E7_E7E7),
-            minute_ms: self.start_ms,
-            buffer: VecDeque::new(),
-            next_id: 0,
-            explored: vec![0; self.agents.len()],
-            injected,
-            next_injected: 0,
-        }
-    }
-}
-
-/// Iterator over simulated events.
-pub struct EventStream<'a> {
-    sim: &'a Simulation,
-    rng: SimRng,
-    minute_ms: i64,
-    buffer: VecDeque<AgentEventV1>,
-    next_id: u64,
-    explored: Vec<u32>,
-    injected: Vec<(i64, usize, usize)>,
-    next_injected: usize,
-}
-
-struct Call<'s> {
-    time_ms: i64,
-    agent_id: &'s str,
-    action: &'s str,
-    system: &'s str,
-    bytes_in: u64,
-    bytes_out: u64,
-    outcome: Outcome,
-    credential: Option<&'s str>,
-}
-
-impl EventStream<'_> {
-    fn fill_minute(&mut self) {
-        let sim = self.sim;
-        let minute = self.minute_ms;
-        let mut pending: Vec<(i64, usize, AgentEventV1)> = Vec::new();
-        for agent in &sim.agents {
-            let lambda = agent.rate_at(sim.config.seed, sim.start_ms, minute);
-            let calls = self.rng.poisson(lambda);
-            for _ in 0..calls {
-                let time_ms = minute + self.rng.below(MINUTE_MS as u64) as i64;
-                let action = agent.pick_action(&mut self.rng);
-                let explore = agent.explore > 0.0 && self.rng.chance(agent.explore);
-                let revisit = !explore
-                    && self.explored[agent.index] > 0
-                    && agent.explore > 0.0
-                    && self.rng.chance(0.3);
-                let (system, median) = if explore || revisit {
-                    let k = if explore {
-                        self.explored[agent.index] += 1;
-                        self.explored[agent.index]
-                    } else {
-                        1 + self.rng.below(u64::from(self.explored[agent.index])) as u32
-                    };
-                    (
-                        format!("source-{k:03}.r{}", agent.index),
-                        agent.typical_bytes(),
-                    )
-                } else {
-                    let spec = agent.pick_system(&mut self.rng);
-                    (spec.name.clone(), spec.median_bytes)
-                };
-                let bytes = self.rng.log_normal(median, agent.bytes_sigma).round() as u64;
-                let (bytes_in, bytes_out) = if action == "write" {
-                    (0, bytes)
-                } else {
-                    (bytes, 0)
-                };
-                let roll = self.rng.unit();
-                let outcome = if roll < 0.003 {
-                    Outcome::Denied
-                } else if roll < 0.018 {
-                    Outcome::Failure
-                } else {
-                    Outcome::Success
-                };
-                let call = Call {
-                    time_ms,
-                    agent_id: &agent.id,
-                    action,
-                    system: &system,
-                    bytes_in,
-                    bytes_out,
-                    outcome,
-                    credential: None,
-                };
-                let event = self.event(agent, &call, false);
-                pending.push((time_ms, agent.index, event));
-            }
-        }
-        while let Some(&(time_ms, a, c)) = self.injected.get(self.next_injected) {
-            if time_ms >= minute + MINUTE_MS {
-                break;
-            }
-            self.next_injected += 1;
-            let attack = &sim.attacks[a];
-            let spec = &attack.calls[c];
-            let agent = &sim.agents[attack.agent];
-            let call = Call {
-                time_ms: spec.time_ms,
-                agent_id: attack.impostor.as_deref().unwrap_or(&agent.id),
-                action: &spec.action,
-                system: &spec.system,
-                bytes_in: spec.bytes_in,
-                bytes_out: spec.bytes_out,
-                outcome: spec.outcome,
-                credential: spec.credential.as_deref(),
-            };
-            let event = self.event(agent, &call, true);
-            pending.push((time_ms, agent.index, event));
-        }
-        pending.sort_by_key(|(time, agent, _)| (*time, *agent));
-        self.buffer.extend(pending.into_iter().map(|(_, _, e)| e));
-    }
-
-    /// An event for `call`. Benign high-risk actions (nightly deletes) carry a standing
-    /// change approval, as they would in a fleet that follows its own policy; the
-    /// injected ones (`injected`) carry none.
-    fn event(&mut self, agent: &AgentSpec, call: &Call<'_>, injected: bool) -> AgentEventV1 {
-        self.next_id += 1;
-        let day = (call.time_ms - self.sim.start_ms).div_euclid(DAY_MS);
-        let approval_id = (!injected && call.action == "delete")
-            .then(|| format!("chg-{:04}-d{day}", agent.index));
-        AgentEventV1 {
-            schema_version: Some(SCHEMA_VERSION),
-            event_id: format!("evt-{:x}-{:09}", self.sim.config.seed, self.next_id),
-            time: EventTime::Rfc3339(format_rfc3339(call.time_ms)),
-            agent_id: call.agent_id.to_owned(),
-            action: call.action.to_owned(),
-            system: call.system.to_owned(),
-            owner: Some(agent.owner.clone()),
-            credential_id: Some(call.credential.map_or_else(
-                || attacks::weekly_credential(agent, self.sim.start_ms, call.time_ms),
-                str::to_owned,
-            )),
-            session_id: None,
-            resource: None,
-            bytes_in: call.bytes_in,
-            bytes_out: call.bytes_out,
-            outcome: (call.outcome != Outcome::Success).then_some(call.outcome),
-            approval_id,
-            attributes: Default::default(),
-        }
-    }
-}
-
-impl Iterator for EventStream<'_> {
-    type Item = AgentEventV1;
-
-    fn next(&mut self) -> Option<AgentEventV1> {
-        loop {
-            if let Some(event) = self.buffer.pop_front() {
-                return Some(event);
-            }
-            if self.minute_ms >= self.sim.end_ms() {
-                return None;
-            }
-            self.fill_minute();
-            self.minute_ms += MINUTE_MS;
-        }
+        EventStream::new(self)
     }
 }
 
 #[cfg(test)]
+mod dynamics_tests;
+#[cfg(test)]
+mod moderate_tests;
+#[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EventTime;
 
     fn config() -> SimConfig {
         SimConfig {
@@ -334,6 +223,7 @@ mod tests {
             days: 6,
             seed: 3,
             attacks: true,
+            ..SimConfig::default()
         }
     }
 
@@ -383,6 +273,7 @@ mod tests {
             days: 2,
             seed: 9,
             attacks: false,
+            ..SimConfig::default()
         });
         for agent in sim.agents() {
             let active: Vec<i64> = (0..24)

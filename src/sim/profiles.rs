@@ -155,6 +155,19 @@ impl AgentSpec {
     /// Expected calls in the minute starting at `minute_ms` (`start_ms` is the Monday the
     /// simulation starts on). Zero outside the agent's schedule.
     pub fn rate_at(&self, seed: u64, start_ms: i64, minute_ms: i64) -> f64 {
+        self.rate_with_offset(seed, start_ms, minute_ms, self.utc_offset_h)
+    }
+
+    /// Like [`AgentSpec::rate_at`], with local time at `utc_offset_h` instead of the
+    /// agent's own offset: how a schedule kept in local time moves in UTC when the
+    /// agent's day shifts or its zone's clocks change.
+    pub fn rate_with_offset(
+        &self,
+        seed: u64,
+        start_ms: i64,
+        minute_ms: i64,
+        utc_offset_h: i64,
+    ) -> f64 {
         let elapsed = minute_ms - start_ms;
         let day = elapsed.div_euclid(DAY_MS);
         let utc_hour = elapsed.rem_euclid(DAY_MS) / HOUR_MS;
@@ -162,14 +175,10 @@ impl AgentSpec {
             |salt: u64| hash_unit(&[seed, self.index as u64, day as u64, utc_hour as u64, salt]);
         match self.profile {
             Profile::OfficeAssistant | Profile::Researcher => {
-                let local = elapsed + self.utc_offset_h * HOUR_MS;
+                let local = elapsed + utc_offset_h * HOUR_MS;
                 let local_day = local.div_euclid(DAY_MS);
                 let local_hour = local.rem_euclid(DAY_MS) / HOUR_MS;
-                let (open, close) = if self.profile == Profile::Researcher {
-                    (9, 19)
-                } else {
-                    (8, 18)
-                };
+                let (open, close) = self.working_hours().unwrap_or((8, 18));
                 let weekday = local_day.rem_euclid(7) < 5;
                 if !weekday || local_hour < open || local_hour >= close {
                     return 0.0;
@@ -186,6 +195,16 @@ impl AgentSpec {
                 }
             }
             Profile::AlwaysOnBot => self.per_minute * (0.7 + 0.6 * noise(3)),
+        }
+    }
+
+    /// Local opening and closing hour of an office-hours agent's working day (`None` for
+    /// agents whose schedule is kept in UTC).
+    pub fn working_hours(&self) -> Option<(i64, i64)> {
+        match self.profile {
+            Profile::OfficeAssistant => Some((8, 18)),
+            Profile::Researcher => Some((9, 19)),
+            Profile::NightlyBatch | Profile::AlwaysOnBot => None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod replay;
+
 use agentwatch::detect::DetectorSet;
 use agentwatch::model::time::{format_rfc3339, parse_rfc3339, HOUR_MS};
 use agentwatch::model::{decode_event, AgentEventV1, EventTime, Limits};
