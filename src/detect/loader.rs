@@ -72,6 +72,18 @@ impl Instance {
         }
     }
 
+    /// The factor an agent's p-values are scaled by before the budget applies: how much
+    /// more often than nominal its ordinary events reach small p-values (see
+    /// [`crate::state::Calibration`]). Only budgeted (statistical) instances are
+    /// calibrated; a broken rule is a fact.
+    pub fn calibration_factor(&self, calibration: &crate::state::Calibration) -> f64 {
+        if self.budget.is_some() {
+            calibration.inflation()
+        } else {
+            1.0
+        }
+    }
+
     /// True if this instance looks at `event`.
     pub fn matches(&self, event: &Event<'_>) -> bool {
         self.actions.matches(&event.action) && self.systems.matches(&event.system)

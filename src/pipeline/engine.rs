@@ -258,8 +258,12 @@ impl Engine {
             // about (most have nothing).
             let flagged = finding.and_then(|f| {
                 let gate = instance.alert_p(baseline, now);
-                (f.p_value <= gate && instance.warmed_up(baseline, now)).then_some((f, gate))
+                let calibrated = f.p_value * instance.calibration_factor(&slot.calibration);
+                (calibrated <= gate && instance.warmed_up(baseline, now)).then_some((f, gate))
             });
+            if flagged.is_none() && instance.budget.is_some() {
+                slot.calibration.observe(finding.map(|f| f.p_value));
+            }
             let verdict = match flagged {
                 None => Verdict::Normal,
                 Some((finding, gate)) => {

@@ -58,16 +58,17 @@ impl Baseline {
     /// Folds every aspect of an event into what is normal for this agent (an event no
     /// detector flagged). Returns true if the event's credential was new to the agent.
     pub fn learn(&mut self, event: &Event<'_>) -> bool {
-        self.learn_system(event);
+        let _ = self.learn_system(event);
         self.learn_hour(event.time_ms);
         self.learn_credential(event)
     }
 
-    fn learn_system(&mut self, event: &Event<'_>) {
-        self.systems
-            .record(&event.system, event.time_ms, MAX_SYSTEMS);
+    /// Returns true if the system was new to the agent.
+    fn learn_system(&mut self, event: &Event<'_>) -> bool {
         self.actions
             .record(&event.action, event.time_ms, MAX_ACTIONS);
+        self.systems
+            .record(&event.system, event.time_ms, MAX_SYSTEMS)
     }
 
     fn learn_hour(&mut self, time_ms: i64) {
@@ -107,6 +108,58 @@ pub struct DetectorSlot {
     pub last_alert_ms: Option<i64>,
     /// Findings swallowed by the cooldown since that alert.
     pub suppressed: u64,
+    /// How often this agent's ordinary events reach small p-values.
+    pub calibration: Calibration,
+}
+
+/// Levels at which an instance's p-values are checked against their nominal rate.
+pub const CALIBRATION_LEVELS: [f64; 2] = [1e-3, 1e-4];
+
+/// How often an agent's *ordinary* events (those not flagged) reach p-values below
+/// [`CALIBRATION_LEVELS`], against how often they nominally should.
+///
+/// A detector's model is an approximation: an agent whose transfer sizes have a heavier
+/// tail, or whose pace is burstier, than the model assumes produces small p-values more
+/// often than nominal, and would spend its false-alarm budget many times over. The
+/// engine measures that per agent and scales the agent's p-values by the observed excess
+/// ([`Calibration::inflation`]) before comparing them with the budget, so the budget
+/// holds on traffic whose shape nobody tuned the models to. Flagged events are not
+/// counted, so an attack cannot buy itself a looser standard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Ordinary events tested (halved with the counts beyond 2^20).
+    pub tests: f32,
+    /// Of those, how many had a p-value at or below each level.
+    pub below: [f32; 2],
+}
+
+impl Calibration {
+    /// Counts one ordinary event's p-value (`None`: the detector had nothing to say).
+    pub fn observe(&mut self, p_value: Option<f64>) {
+        if self.tests >= 1_048_576.0 {
+            self.tests /= 2.0;
+            self.below = self.below.map(|b| b / 2.0);
+        }
+        self.tests += 1.0;
+        if let Some(p) = p_value {
+            for (count, level) in self.below.iter_mut().zip(CALIBRATION_LEVELS) {
+                if p <= level {
+                    *count += 1.0;
+                }
+            }
+        }
+    }
+
+    /// How many times more often than nominal this agent's ordinary events reach small
+    /// p-values (at least 1): the observed count at each level over the expected, both
+    /// with one pseudo-count so a young agent is taken at the model's word.
+    pub fn inflation(&self) -> f64 {
+        CALIBRATION_LEVELS
+            .iter()
+            .zip(self.below)
+            .map(|(level, below)| (f64::from(below) + 1.0) / (f64::from(self.tests) * level + 1.0))
+            .fold(1.0, f64::max)
+    }
 }
 
 /// Accumulated risk: findings add to it, and it decays with a half-life.
@@ -251,10 +304,9 @@ impl AgentState {
         let mut new_system = None;
         match verdicts.systems {
             Verdict::Normal => {
-                if baseline.systems.get(&event.system).is_none() {
+                if baseline.learn_system(event) {
                     new_system = Some(CompactString::new(&event.system));
                 }
-                baseline.learn_system(event);
             }
             Verdict::Flagged => {
                 baseline
@@ -331,6 +383,7 @@ impl DetectorSlot {
             state: fresh(),
             last_alert_ms: None,
             suppressed: 0,
+            calibration: Calibration::default(),
         });
         slots.len() - 1
     }

@@ -15,11 +15,33 @@ use crate::error::{Error, Result};
 /// a retired variant is reset on first use). Versions 1 and 2 are still read.
 pub const FORMAT_VERSION: u8 = 3;
 
+/// A detector slot as formats 1 and 2 stored it (before `calibration`).
+#[derive(Deserialize)]
+struct DetectorSlotV2 {
+    key: u32,
+    state: crate::detect::KindState,
+    last_alert_ms: Option<i64>,
+    suppressed: u64,
+}
+
+fn migrate_slots(slots: Vec<DetectorSlotV2>) -> Vec<DetectorSlot> {
+    slots
+        .into_iter()
+        .map(|slot| DetectorSlot {
+            key: slot.key,
+            state: slot.state,
+            last_alert_ms: slot.last_alert_ms,
+            suppressed: slot.suppressed,
+            calibration: Default::default(),
+        })
+        .collect()
+}
+
 /// An agent as format version 1 stored it (before `recent`).
 #[derive(Deserialize)]
 struct AgentStateV1 {
     baseline: Baseline,
-    slots: Vec<DetectorSlot>,
+    slots: Vec<DetectorSlotV2>,
     risk: RiskState,
     response: ResponseState,
 }
@@ -28,7 +50,7 @@ struct AgentStateV1 {
 #[derive(Deserialize)]
 struct AgentStateV2 {
     baseline: Baseline,
-    slots: Vec<DetectorSlot>,
+    slots: Vec<DetectorSlotV2>,
     risk: RiskState,
     response: ResponseState,
     recent: RecentAlerts,
@@ -60,7 +82,7 @@ pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
         Some((2, body)) => postcard::from_bytes::<AgentStateV2>(body)
             .map(|v2| AgentState {
                 baseline: v2.baseline,
-                slots: v2.slots,
+                slots: migrate_slots(v2.slots),
                 risk: v2.risk,
                 response: v2.response,
                 recent: v2.recent,
@@ -71,7 +93,7 @@ pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
         Some((1, body)) => postcard::from_bytes::<AgentStateV1>(body)
             .map(|v1| AgentState {
                 baseline: v1.baseline,
-                slots: v1.slots,
+                slots: migrate_slots(v1.slots),
                 risk: v1.risk,
                 response: v1.response,
                 recent: Default::default(),

@@ -14,8 +14,8 @@ mod store;
 mod table;
 
 pub use agent::{
-    AgentState, AspectVerdicts, Baseline, DetectorSlot, Learned, PeerCounts, RecentAlert,
-    RecentAlerts, ResponseState, RiskState, MAX_RECENT_ALERTS,
+    AgentState, AspectVerdicts, Baseline, Calibration, DetectorSlot, Learned, PeerCounts,
+    RecentAlert, RecentAlerts, ResponseState, RiskState, MAX_RECENT_ALERTS,
 };
 pub use cache::{AgentCache, CacheStats};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};

@@ -28,13 +28,19 @@ impl Default for LogHistogram {
 impl LogHistogram {
     /// The bin of a transfer of `bytes`.
     pub fn bin(bytes: f64) -> usize {
-        let position = (bytes.max(0.0) + 1.0).log2() * BINS_PER_OCTAVE;
+        Self::bin_of_ln(bytes.max(0.0).ln_1p())
+    }
+
+    /// The bin of a transfer whose `ln(1 + bytes)` is `ln_size` (callers that already
+    /// have the logarithm skip a second one).
+    pub fn bin_of_ln(ln_size: f64) -> usize {
+        let position = ln_size.max(0.0) * (BINS_PER_OCTAVE / std::f64::consts::LN_2);
         (position as usize).min(BINS - 1)
     }
 
-    /// Counts one transfer.
-    pub fn record(&mut self, bytes: f64) {
-        let bin = Self::bin(bytes);
+    /// Counts one transfer of `ln(1 + bytes)` = `ln_size`.
+    pub fn record_ln(&mut self, ln_size: f64) {
+        let bin = Self::bin_of_ln(ln_size);
         if self.counts[bin] == u16::MAX {
             for count in &mut self.counts {
                 *count /= 2;
@@ -52,7 +58,12 @@ impl LogHistogram {
     /// of its own bin counts), with half a pseudo-transfer beyond anything seen, so a
     /// size never seen is rare but not impossible.
     pub fn upper_tail(&self, bytes: f64) -> f64 {
-        let bin = Self::bin(bytes);
+        self.upper_tail_ln(bytes.max(0.0).ln_1p())
+    }
+
+    /// [`LogHistogram::upper_tail`] of a transfer whose `ln(1 + bytes)` is `ln_size`.
+    pub fn upper_tail_ln(&self, ln_size: f64) -> f64 {
+        let bin = Self::bin_of_ln(ln_size);
         let above: u32 = self.counts[bin + 1..].iter().map(|&c| u32::from(c)).sum();
         let tail = f64::from(above) + 0.5 * f64::from(self.counts[bin]) + 0.5;
         (tail / (f64::from(self.total()) + 1.0)).min(1.0)
@@ -116,7 +127,7 @@ mod tests {
     fn the_tail_of_a_size_never_seen_is_small_but_not_zero() {
         let mut h = LogHistogram::default();
         for i in 0..999 {
-            h.record(1_000.0 + f64::from(i));
+            h.record_ln((1_000.0 + f64::from(i)).ln_1p());
         }
         let huge = h.upper_tail(1e9);
         assert!(huge > 0.0 && huge < 1e-3, "{huge}");
@@ -129,7 +140,7 @@ mod tests {
     fn shifting_moves_the_distribution_by_octaves() {
         let mut h = LogHistogram::default();
         for _ in 0..100 {
-            h.record(1_000.0);
+            h.record_ln(1_000f64.ln_1p());
         }
         h.shift(3f64.log2());
         assert!(
@@ -142,8 +153,8 @@ mod tests {
     #[test]
     fn serializes_only_used_bins() {
         let mut h = LogHistogram::default();
-        h.record(10.0);
-        h.record(1e6);
+        h.record_ln(10f64.ln_1p());
+        h.record_ln(1e6f64.ln_1p());
         let bytes = postcard::to_stdvec(&h).unwrap();
         assert!(bytes.len() < 10, "{} bytes", bytes.len());
         assert_eq!(postcard::from_bytes::<LogHistogram>(&bytes).unwrap(), h);

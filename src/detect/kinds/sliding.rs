@@ -16,6 +16,8 @@ pub struct SlidingCount {
     counts: [u16; BUCKETS],
     /// Index (time / bucket width) of the newest bucket.
     newest: i64,
+    /// The sum of `counts`, kept as buckets slide out so an event costs no sum.
+    total: u32,
 }
 
 impl SlidingCount {
@@ -27,16 +29,22 @@ impl SlidingCount {
             let gap = bucket - self.newest;
             if gap >= BUCKETS as i64 || self.newest == 0 {
                 self.counts = [0; BUCKETS];
+                self.total = 0;
             } else {
                 for step in 1..=gap {
-                    self.counts[((self.newest + step).rem_euclid(BUCKETS as i64)) as usize] = 0;
+                    let slot = ((self.newest + step).rem_euclid(BUCKETS as i64)) as usize;
+                    self.total -= u32::from(self.counts[slot]);
+                    self.counts[slot] = 0;
                 }
             }
             self.newest = bucket;
         }
         let slot = self.newest.rem_euclid(BUCKETS as i64) as usize;
-        self.counts[slot] = self.counts[slot].saturating_add(1);
-        self.counts.iter().map(|&c| u32::from(c)).sum()
+        if self.counts[slot] < u16::MAX {
+            self.counts[slot] += 1;
+            self.total += 1;
+        }
+        self.total
     }
 }
 

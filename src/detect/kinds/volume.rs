@@ -111,17 +111,24 @@ impl Volume {
         Volume { params }
     }
 
-    fn test(&self, bytes: f64, stats: &EwStats, statistic: &'static str) -> Option<Finding> {
+    /// The parametric test of an amount of `bytes`, whose `ln(1 + bytes)` is `ln_bytes`.
+    fn test(
+        &self,
+        bytes: f64,
+        ln_bytes: f64,
+        stats: &EwStats,
+        statistic: &'static str,
+    ) -> Option<Finding> {
         if stats.n < self.params.min_samples || bytes <= 0.0 {
             return None;
         }
-        let typical = stats.mean.exp_m1().max(1.0);
-        let t = (bytes.ln_1p() - stats.mean) / stats.sd(self.params.sd_floor.0);
+        let t = (ln_bytes - stats.mean) / stats.sd(self.params.sd_floor.0);
         // Within three standard deviations the tail is a few per mille at the least,
         // far above any alert threshold: skip the incomplete beta function.
         if t < 3.0 {
             return None;
         }
+        let typical = stats.mean.exp_m1().max(1.0);
         Some(finding(
             student_t_sf(t, f64::from(stats.n - 1)),
             bytes,
@@ -133,12 +140,16 @@ impl Volume {
     }
 
     /// The sequential test: folds this transfer's surprise into the CUSUM.
-    fn sequential(&self, bytes: f64, state: &mut State) -> Option<Finding> {
+    fn sequential(&self, bytes: f64, ln_bytes: f64, state: &mut State) -> Option<Finding> {
         let samples = state.sizes.total();
         if samples < self.params.min_samples || bytes <= 0.0 {
             return None;
         }
-        let p = state.cusum.observe(state.sizes.upper_tail(bytes));
+        let p = state.cusum.observe(state.sizes.upper_tail_ln(ln_bytes));
+        // An ordinary sum says nothing worth the arithmetic of a finding.
+        if p > 1e-3 {
+            return None;
+        }
         let typical = state.transfers.mean.exp_m1().max(1.0);
         Some(finding(
             p,
@@ -152,9 +163,9 @@ impl Volume {
 
     /// p-value of a transfer under the pending model, when it is mature: two-sided, as
     /// the question is whether the transfer looks like the new behaviour.
-    fn pending_p(&self, bytes: f64, state: &State, now_ms: i64) -> Option<f64> {
+    fn pending_p(&self, ln_bytes: f64, state: &State, now_ms: i64) -> Option<f64> {
         let shadow = state.pending.mature(now_ms)?;
-        let t = (bytes.ln_1p() - shadow.mean).abs() / shadow.sd(self.params.sd_floor.0);
+        let t = (ln_bytes - shadow.mean).abs() / shadow.sd(self.params.sd_floor.0);
         Some((2.0 * student_t_sf(t, f64::from(shadow.n - 1))).min(1.0) * TESTS)
     }
 
@@ -207,13 +218,15 @@ impl Detector for Volume {
                 .update(closed.sum.ln_1p(), self.params.window_horizon);
         }
         state.window.add(bytes);
-        let single = self.test(bytes, &state.transfers, STAT_TRANSFER);
+        let ln_bytes = bytes.ln_1p();
+        let single = self.test(bytes, ln_bytes, &state.transfers, STAT_TRANSFER);
         let burst = if state.window.events >= 2 {
-            self.test(state.window.sum, &state.windows, STAT_WINDOW)
+            let sum = state.window.sum;
+            self.test(sum, sum.ln_1p(), &state.windows, STAT_WINDOW)
         } else {
             None
         };
-        let sustained = self.sequential(bytes, state);
+        let sustained = self.sequential(bytes, ln_bytes, state);
         // One transfer that is itself anomalous is explained as such, even though it
         // also inflates its window; the window explains findings made of many transfers.
         let burst = match (&single, burst) {
@@ -225,7 +238,7 @@ impl Detector for Volume {
             .flatten()
             .min_by(|a, b| a.p_value.total_cmp(&b.p_value))?;
         best.p_value = (best.p_value * TESTS).min(1.0);
-        best.pending_p = self.pending_p(bytes, state, now);
+        best.pending_p = self.pending_p(ln_bytes, state, now);
         best.learning = state.pending.live(now);
         Some(best)
     }
@@ -237,10 +250,9 @@ impl Detector for Volume {
         match verdict {
             Verdict::Normal => {
                 if bytes > 0 {
-                    state
-                        .transfers
-                        .update((bytes as f64).ln_1p(), self.params.horizon);
-                    state.sizes.record(bytes as f64);
+                    let ln_bytes = (bytes as f64).ln_1p();
+                    state.transfers.update(ln_bytes, self.params.horizon);
+                    state.sizes.record_ln(ln_bytes);
                 }
             }
             Verdict::Flagged => {
