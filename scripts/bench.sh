@@ -36,7 +36,7 @@ done
 min_replay_vs_decode=0.20
 min_replay_vs_python=2.5
 max_instructions_per_event=18000
-min_kafka_vs_bare=0.30
+min_kafka_vs_bare=0.22
 
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet --bin agentwatch --example decode_only --example raw_consume

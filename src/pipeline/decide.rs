@@ -283,12 +283,16 @@ fn respond(
     *offences = offences.saturating_add(1);
     // From the later of event and processing time: a late event's command must not be
     // born expired.
+    let lifetime = policy.expiry_ms(action, *offences);
     let from = issue
         .processing_ms
         .map_or(issue.time_ms, |p| p.max(issue.time_ms));
-    let expires = from.saturating_add(policy.expiry_ms(action, *offences));
+    let expires = from.saturating_add(lifetime);
     response.active = Some(action);
-    response.until_ms = expires;
+    // What is in force is judged in event time, like everything else the engine
+    // decides (a replay of last month must escalate as the live run did); only the
+    // command's wire expiry counts from processing time.
+    response.until_ms = issue.time_ms.saturating_add(lifetime);
     vec![Command {
         schema_version: SCHEMA_VERSION,
         command_id: command_id(issue.alert_id, action.as_str()),
