@@ -77,12 +77,15 @@ fn policy_violations_are_all_caught_and_benign_traffic_raises_no_policy_alert() 
         | "expired_credential"
         | "unregistered_agent" => 1.0,
         // The simulator's off-hours attacks also land on agents without declared
-        // working hours (researchers, batch jobs), at the edges of their day. Learned
-        // hours are judged against the off_hours budget (0.01 false alerts per
-        // agent-day), and a fortnight of history cannot make five calls at 07:10
-        // improbable enough: those are missed (recall 0.725 on this seed). Declared
-        // working hours are facts and are always caught. Issue 9 notes this trade.
-        "off_hours" => 0.7,
+        // working hours (researchers, batch jobs), often at the edges of their day.
+        // Learned hours are judged against the off_hours budget (0.002 false alerts per
+        // agent-day, one test per active hour), and a fortnight of history cannot make
+        // five calls at 07:10 improbable enough: those are missed (recall 0.600 on this
+        // seed). A looser budget of 0.01 caught 0.725 here but raised five times the
+        // false off-hours alerts on independently generated fleets (574 against 108 in
+        // 546k events), so the budget stays strict. Declared working hours are facts
+        // and are always caught. Issue 9 stays open on this.
+        "off_hours" => 0.55,
         "denied_burst" => 0.9,
         _ => 0.95,
     };
