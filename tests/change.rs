@@ -5,6 +5,7 @@ mod common;
 
 use agentwatch::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use agentwatch::model::{AgentEventV1, Alert, CommandAction, Outcome};
+use agentwatch::pipeline::Outputs;
 use common::{engine, event, monday, office_agent, run};
 
 /// Events of `agents` office agents (`office-0`, ...) over `days` days, merged in time
@@ -34,6 +35,18 @@ fn sort(events: &mut [AgentEventV1]) {
 
 fn by_detector<'a>(alerts: &'a [Alert], id: &str) -> Vec<&'a Alert> {
     alerts.iter().filter(|a| a.detector.id == id).collect()
+}
+
+/// Fails unless every command asks for approval: healthy agents must never have a
+/// credential revoked or be suspended.
+fn assert_only_approvals(out: &Outputs, why: &str) {
+    assert!(
+        out.commands
+            .iter()
+            .all(|c| c.action == CommandAction::RequireApproval),
+        "{why}: {:#?}",
+        out.commands
+    );
 }
 
 #[test]
@@ -81,13 +94,7 @@ fn a_rollout_to_the_fleet_is_one_fleet_alert_and_no_commands() {
         "{individual} per-agent alerts: {:#?}",
         out.alerts
     );
-    assert!(
-        out.commands
-            .iter()
-            .all(|c| c.action == CommandAction::RequireApproval),
-        "{:#?}",
-        out.commands
-    );
+    assert_only_approvals(&out, "healthy agents keep their credentials");
     // After a few distinct hours the system is learned: the agent's baseline knows it.
     let state = engine.agent("office-29").unwrap().unwrap();
     assert!(state.baseline.systems.get("ai.gateway").is_some());
@@ -151,13 +158,7 @@ fn a_job_change_alerts_at_most_once_per_detector_and_never_revokes() {
         let alerts = by_detector(&out.alerts, id);
         assert!(alerts.len() <= 2, "{id}: {:#?}", alerts);
     }
-    assert!(
-        out.commands
-            .iter()
-            .all(|c| c.action == CommandAction::RequireApproval),
-        "a job change is not an attack: {:#?}",
-        out.commands
-    );
+    assert_only_approvals(&out, "a job change is not an attack");
     // The last week of the new job raises nothing: it is the agent's normal now.
     let last_week = monday() + 21 * DAY_MS;
     let late: Vec<_> = out
@@ -198,13 +199,7 @@ fn an_outage_of_a_shared_system_is_one_fleet_alert_without_commands() {
     assert_eq!(fleet_alerts[0].fleet.as_ref().unwrap().pattern, "failures");
     let individual = by_detector(&out.alerts, "denied_burst").len() - 1;
     assert!(individual <= 2, "{:#?}", out.alerts);
-    assert!(
-        out.commands
-            .iter()
-            .all(|c| c.action == CommandAction::RequireApproval),
-        "{:#?}",
-        out.commands
-    );
+    assert_only_approvals(&out, "healthy agents keep their credentials");
 }
 
 #[test]
