@@ -12,18 +12,23 @@
 //!  (file, memory,              │  state::AgentCache (hot agents)
 //!   Kafka)                     │  state::StateStore (RocksDB: agents + source offsets)
 //!                              │  detect::DetectorSet (kinds × TOML instances)
-//!                              └► pipeline::decide (warm-up, cooldown, risk, response tiers)
+//!                              │  pipeline::fleet, pipeline::peers (cross-agent context)
+//!                              └► pipeline::decide (budget gate, cooldown, risk, tiers)
 //! ```
 //!
 //! - [`model`]: the wire contracts (agent-event v1 in, alert v1 and command v1 out) and the
 //!   strict, bounded decoder that gives every kind of bad input its own error code.
 //! - [`stats`]: the small statistical toolkit the detectors share (exponentially weighted
-//!   moments, tail probabilities, half-life decay).
+//!   moments, tail probabilities, half-life decay, an empirical log-size histogram and a
+//!   calibrated CUSUM).
 //! - [`state`]: per-agent baselines, their versioned binary encoding, the write-back cache
 //!   and the RocksDB store that commits agent state and consumed offsets in one batch.
 //! - [`detect`]: the [`Detector`](detect::Detector) trait, the explicit registry of kinds,
 //!   and the loader that turns `detectors/*.toml` into running instances.
-//! - [`pipeline`]: the engine that scores, decides and learns, in that order, per event.
+//! - [`pipeline`]: the engine that scores, decides and learns, in that order, per event:
+//!   a finding is an anomaly within its instance's false-alarm budget, unless the agent's
+//!   pending model explains it (new behaviour being learned) or many agents show it at
+//!   once (a fleet event); the peer index weighs first uses by the owner's other agents.
 //! - [`identity`]: the agent registry (owners, boundaries, credentials, working hours)
 //!   that the policy detectors check events against; optional.
 //! - [`signing`]: Ed25519 signatures on commands and the check enforcers run on them.
