@@ -410,13 +410,7 @@ mod tests {
     fn berlin_office() -> AgentRecord {
         let mut spec = spec("berlin");
         spec.working_hours = Some(WorkingHours {
-            days: vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
+            days: Weekday::WORKDAYS.to_vec(),
             start: "09:00".into(),
             end: "17:00".into(),
             utc_offset: None,

@@ -68,6 +68,17 @@ pub enum Weekday {
     Sun,
 }
 
+impl Weekday {
+    /// Monday to Friday: the working week most declared schedules use.
+    pub const WORKDAYS: [Weekday; 5] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+    ];
+}
+
 impl WorkingHours {
     /// How local time is declared, for people: the zone name, `UTC+01:00`, or `UTC`.
     pub fn zone_label(&self) -> String {

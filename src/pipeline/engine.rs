@@ -8,7 +8,7 @@ use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy
 use super::fleet::{FleetContext, FleetParams, FleetVerdict};
 use super::peers::PeerIndex;
 use super::writer::StateWriter;
-use crate::detect::{DetectorSet, FleetScope, Identity, Observation, Verdict};
+use crate::detect::{DetectorSet, Identity, Observation, Verdict};
 use crate::error::Result;
 use crate::identity::{Registry, RegistryUpdate};
 use crate::model::{Alert, Command, CommandAction, Event};
@@ -203,14 +203,12 @@ impl Engine {
         let record = registry.and_then(|r| r.agent(&event.agent_id));
         // Owners named by the registry or the event are borrowed; only an agent whose
         // events stopped naming one costs a copy of the earlier claim.
-        let remembered_owner = match record.and_then(|r| r.owner()).or(event.owner.as_deref()) {
-            Some(_) => None,
-            None => state.baseline.owner.clone(),
-        };
-        let owner = record
-            .and_then(|r| r.owner())
-            .or(event.owner.as_deref())
-            .or(remembered_owner.as_deref());
+        let claimed = record.and_then(|r| r.owner()).or(event.owner.as_deref());
+        let remembered_owner = claimed
+            .is_none()
+            .then(|| state.baseline.owner.clone())
+            .flatten();
+        let owner = claimed.or(remembered_owner.as_deref());
         let identity = Identity {
             registry,
             record,
@@ -300,6 +298,8 @@ impl Engine {
                         (
                             false,
                             FleetVerdict::Fleet {
+                                scope,
+                                window_ms,
                                 announce,
                                 agents,
                                 sample,
@@ -307,10 +307,10 @@ impl Engine {
                         ) => {
                             if announce {
                                 let report = FleetReport {
-                                    scope: instance.fleet.unwrap_or(FleetScope::Novelty),
+                                    scope,
                                     agents,
                                     sample: &sample,
-                                    window_ms: self.fleet.window_ms(instance.fleet),
+                                    window_ms,
                                 };
                                 let risk_now = risk.at(now, self.options.policy.risk_half_life_ms);
                                 out.alerts

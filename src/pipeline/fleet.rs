@@ -52,6 +52,10 @@ pub enum FleetVerdict {
     Individual,
     /// Part of a fleet pattern.
     Fleet {
+        /// The pattern.
+        scope: FleetScope,
+        /// The window the agents fell in.
+        window_ms: i64,
         /// True for the finding that should carry the fleet alert (the first one that
         /// makes the pattern fleet-wide, then at most once per window).
         announce: bool,
@@ -89,14 +93,6 @@ impl FleetContext {
         FleetContext {
             params,
             ..FleetContext::default()
-        }
-    }
-
-    /// The window of a pattern (that of first uses when there is no scope).
-    pub fn window_ms(&self, scope: Option<FleetScope>) -> i64 {
-        match scope {
-            Some(FleetScope::Failures) => self.params.failures_window_ms,
-            _ => self.params.novelty_window_ms,
         }
     }
 
@@ -145,6 +141,8 @@ impl FleetContext {
         let announce = now_ms >= pattern.announced_until_ms;
         pattern.announced_until_ms = pattern.announced_until_ms.max(now_ms + window);
         FleetVerdict::Fleet {
+            scope,
+            window_ms: window,
             announce,
             agents: pattern.agents.len(),
             sample: pattern

@@ -36,13 +36,7 @@ pub fn fleet_registry(agents: &[AgentSpec], start_ms: i64, days: u32) -> Vec<Age
                 expires_at: Some(format_rfc3339(start_ms - 4 * DAY_MS)),
             });
             let working_hours = (agent.profile == Profile::OfficeAssistant).then(|| WorkingHours {
-                days: vec![
-                    Weekday::Mon,
-                    Weekday::Tue,
-                    Weekday::Wed,
-                    Weekday::Thu,
-                    Weekday::Fri,
-                ],
+                days: Weekday::WORKDAYS.to_vec(),
                 start: "08:00".into(),
                 end: "18:00".into(),
                 utc_offset: Some(format!(

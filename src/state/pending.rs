@@ -50,11 +50,8 @@ pub struct PendingBaseline {
 /// What happened to a pending entry after an observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
-    /// Held apart; `recurring` when this is not its first distinct hour (or day).
-    Held {
-        /// The behaviour was already pending before this observation.
-        recurring: bool,
-    },
+    /// Held apart until it has recurred enough.
+    Held,
     /// It has persisted long enough and now belongs to the baseline: here is its entry.
     Promoted(Seen),
 }
@@ -79,10 +76,10 @@ impl PendingBaseline {
     /// caller moves it into the baseline.
     pub fn hold_system(&mut self, system: &str, time_ms: i64) -> Pending {
         let hour = time_ms.div_euclid(HOUR_MS);
-        let (recurring, new_hour) = match self.systems.get(system) {
-            Some(seen) => (true, seen.last_ms.div_euclid(HOUR_MS) != hour),
-            None => (false, true),
-        };
+        let new_hour = self
+            .systems
+            .get(system)
+            .is_none_or(|seen| seen.last_ms.div_euclid(HOUR_MS) != hour);
         if new_hour {
             self.systems.record(system, time_ms, MAX_PENDING_SYSTEMS);
         }
@@ -90,9 +87,9 @@ impl PendingBaseline {
             Some(seen) if seen.count >= SYSTEM_PROMOTION_HOURS => match self.systems.remove(system)
             {
                 Some(entry) => Pending::Promoted(entry),
-                None => Pending::Held { recurring },
+                None => Pending::Held,
             },
-            _ => Pending::Held { recurring },
+            _ => Pending::Held,
         }
     }
 
@@ -162,15 +159,12 @@ mod tests {
     #[test]
     fn a_system_is_promoted_after_three_distinct_hours() {
         let mut pending = PendingBaseline::default();
-        assert_eq!(
-            pending.hold_system("ai.gateway", T0),
-            Pending::Held { recurring: false }
-        );
+        assert_eq!(pending.hold_system("ai.gateway", T0), Pending::Held);
         // Many uses within the same hour are one hour of evidence.
         for minute in 1..50 {
             assert_eq!(
                 pending.hold_system("ai.gateway", T0 + minute * 60_000),
-                Pending::Held { recurring: true }
+                Pending::Held
             );
         }
         assert!(pending.has_system("ai.gateway"));

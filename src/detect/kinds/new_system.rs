@@ -24,8 +24,15 @@
 //! an agent that explores from the start keeps the allowance it earns. A *rare* system (seen
 //! at most `rare_max_count` times) scores `p_novel · (1 + count)`: each earlier sighting
 //! makes it less surprising. Systems matching `sensitive_systems` have their p-value
-//! multiplied by `sensitive_weight`: the first touch of a payroll or secrets system
-//! deserves attention even from an exploratory agent.
+//! multiplied by the agent's own share of sensitive first uses (Beta posterior starting
+//! from `sensitive_weight`): the more ordinary systems an agent has branched out to, the
+//! more telling its first payroll or secrets system. Finally the p-value is weighed by
+//! the agent's peers (see [`crate::pipeline::PeerIndex`]): a first use among systems the
+//! owner's other agents use is likelier than one outside them.
+//!
+//! Whether a finding alerts is decided by the instance's false-alarm budget against the
+//! agent's events per day, not by a fixed p-value. A system already pending (flagged
+//! before, being watched) is reported as being learned, not as a new discovery.
 
 use serde::{Deserialize, Serialize};
 
@@ -244,5 +251,39 @@ impl Detector for NewSystem {
                 format_p(finding.p_value)
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Identity;
+    use crate::model::{decode_event, Limits};
+    use crate::state::{Baseline, PendingBaseline};
+
+    #[test]
+    fn a_pending_system_is_new_behaviour_being_learned_not_a_new_discovery() {
+        let detector = NewSystem::new(Params::default());
+        let line = br#"{"event_id":"e","time":1767605400000,"agent_id":"a","action":"read","system":"ai.gateway"}"#;
+        let event = decode_event(line, &Limits::default()).unwrap();
+        let baseline = Baseline::default();
+        let mut pending = PendingBaseline::default();
+        let mut state = detector.new_state();
+        let score = |pending: &PendingBaseline, state: &mut KindState| {
+            let obs = Observation {
+                event: &event,
+                baseline: &baseline,
+                pending,
+                identity: Identity::default(),
+            };
+            detector.score(&obs, state).unwrap()
+        };
+        assert_eq!(
+            score(&pending, &mut state).pending_p,
+            None,
+            "first sighting"
+        );
+        pending.hold_system("ai.gateway", event.time_ms);
+        assert_eq!(score(&pending, &mut state).pending_p, Some(1.0));
     }
 }

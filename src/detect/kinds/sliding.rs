@@ -27,7 +27,7 @@ impl SlidingCount {
         let bucket = time_ms.div_euclid(bucket_ms);
         if bucket > self.newest {
             let gap = bucket - self.newest;
-            if gap >= BUCKETS as i64 || self.newest == 0 {
+            if gap >= BUCKETS as i64 {
                 self.counts = [0; BUCKETS];
                 self.total = 0;
             } else {
