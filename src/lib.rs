@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod approvals;
 pub mod config;
 pub mod detect;
 pub mod error;

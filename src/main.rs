@@ -199,6 +199,18 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Sign approval or registry records read on stdin (one JSON object, a JSON list,
+    /// or JSON lines), so that an engine with trusted_keys accepts them; writes them to
+    /// stdout.
+    SignRecord {
+        /// The signing key file written by `keygen` (default: $AGENTWATCH_SIGNING_KEY).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The records' contract (default: told by their fields; an approval_id makes
+        /// an approval).
+        #[arg(long, value_enum)]
+        kind: Option<RecordKindArg>,
+    },
     /// Show what the engine believes is normal for an agent, its recent alerts and its
     /// registry record.
     Inspect {
@@ -226,6 +238,15 @@ enum Command {
         #[arg(long, default_value = "schemas")]
         dir: PathBuf,
     },
+}
+
+/// The contracts `sign-record` signs.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RecordKindArg {
+    /// agent-approval v1.
+    Approval,
+    /// agent-record v1 (the agent registry).
+    Registry,
 }
 
 fn main() {
@@ -462,6 +483,29 @@ fn run(command: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::SignRecord { key, kind } => {
+            let Some(signer) = Signer::resolve(key.as_deref())? else {
+                bail!(
+                    "say which key signs: --key FILE (or set ${})",
+                    agentwatch::signing::SIGNING_KEY_ENV
+                );
+            };
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)
+                .context("reading records from stdin")?;
+            let kind = kind.map(|k| match k {
+                RecordKindArg::Approval => agentwatch::signing::RecordKind::Approval,
+                RecordKindArg::Registry => agentwatch::signing::RecordKind::AgentRecord,
+            });
+            let signed = agentwatch::app::sign_record::sign_records(
+                &signer,
+                kind,
+                &input,
+                &mut std::io::stdout().lock(),
+            )?;
+            eprintln!("signed {signed} record(s) with key {}", signer.key_id());
+            Ok(())
+        }
         Command::Schemas { write, check, dir } => {
             if write {
                 for path in agentwatch::schema::write(&dir)? {
@@ -555,6 +599,14 @@ fn positive_duration_ms(text: &str) -> std::result::Result<i64, String> {
     parse_duration_ms(text)
         .filter(|ms| *ms > 0)
         .ok_or_else(|| format!("{text:?} is not a positive duration like 30m, 1h or 7d"))
+}
+
+/// A clap parser for durations that may be zero (`0`, `90s`, `2m`).
+fn duration_ms_or_zero(text: &str) -> std::result::Result<i64, String> {
+    if matches!(text, "0" | "0s") {
+        return Ok(0);
+    }
+    positive_duration_ms(text)
 }
 
 /// Loads a registry file and logs what it holds.
@@ -670,6 +722,17 @@ struct ReplayArgs {
     /// Sign commands with this key (default: $AGENTWATCH_SIGNING_KEY if set).
     #[arg(long)]
     signing_key: Option<PathBuf>,
+    /// Approvals (agent-approval v1; JSON lines or a JSON list): high_risk_action then
+    /// accepts only approval_ids they grant. Without it, ANY approval_id passes.
+    #[arg(long)]
+    approvals: Option<PathBuf>,
+    /// How late an approval may be and still cover its action (event time), e.g. 2m.
+    #[arg(long, default_value = "2m", value_parser = duration_ms_or_zero, requires = "approvals")]
+    approval_grace: i64,
+    /// A public key whose signature an approval needs to count (repeatable; key files
+    /// written by `keygen`). Without one, approvals are not signature-checked.
+    #[arg(long, requires = "approvals")]
+    trusted_key: Vec<String>,
 }
 
 fn replay(args: ReplayArgs) -> Result<()> {
@@ -699,6 +762,19 @@ fn replay(args: ReplayArgs) -> Result<()> {
     }
     if let Some(signer) = signer_from(args.signing_key.as_deref())? {
         engine = engine.with_signer(signer);
+    }
+    match &args.approvals {
+        Some(path) => {
+            let trust = agentwatch::signing::TrustedKeys::load(&args.trusted_key)?;
+            let store = agentwatch::app::approvals::load_approval_store(
+                path,
+                args.approval_grace,
+                Some(&trust),
+                None,
+            )?;
+            engine = engine.with_approvals(store);
+        }
+        None => tracing::warn!("{}", agentwatch::app::approvals::UNVERIFIED_WARNING),
     }
     let (reader, source): (Box<dyn BufRead>, String) = if args.input == "-" {
         (

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::approvals::AgentApprovalV1;
 use crate::error::{Error, Result};
 use crate::identity::AgentRecordV1;
 use crate::model::{AgentEventV1, Alert, Command};
@@ -27,6 +28,10 @@ pub fn generate() -> Vec<(&'static str, String)> {
         (
             "agent-record.v1.schema.json",
             render(schemars::schema_for!(AgentRecordV1)),
+        ),
+        (
+            "agent-approval.v1.schema.json",
+            render(schemars::schema_for!(AgentApprovalV1)),
         ),
     ]
 }

@@ -22,10 +22,16 @@ fn examples_are_valid_and_event_examples_decode() {
     for entry in std::fs::read_dir(schemas_dir().join("examples")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let schema = ["agent-event", "alert", "command", "agent-record"]
-            .into_iter()
-            .find(|prefix| name.starts_with(&format!("{prefix}.")))
-            .unwrap_or_else(|| panic!("{name} names no schema"));
+        let schema = [
+            "agent-event",
+            "alert",
+            "command",
+            "agent-record",
+            "agent-approval",
+        ]
+        .into_iter()
+        .find(|prefix| name.starts_with(&format!("{prefix}.")))
+        .unwrap_or_else(|| panic!("{name} names no schema"));
         let text = std::fs::read_to_string(&path).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
         assert_valid(
@@ -40,6 +46,11 @@ fn examples_are_valid_and_event_examples_decode() {
         if schema == "agent-record" {
             let records = agentwatch::identity::parse_records(&name, &text, true).unwrap();
             assert_eq!(records.len(), 1);
+        }
+        if schema == "agent-approval" {
+            let found = agentwatch::approvals::source::parse_file_text(&text, None);
+            assert!(found.problems.is_empty(), "{name}: {:?}", found.problems);
+            assert_eq!(found.approvals.len(), 1, "{name}");
         }
         checked += 1;
     }

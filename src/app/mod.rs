@@ -1,12 +1,14 @@
 //! The commands behind the CLI. They live in the library so that tests exercise exactly
 //! what users run; `main.rs` only parses arguments and prints errors.
 
+pub mod approvals;
 pub mod demo;
 pub mod inspect;
 mod lines;
 pub mod progress;
 pub mod replay;
 pub mod run;
+pub mod sign_record;
 pub mod simulate;
 pub mod stream;
 pub mod tail;

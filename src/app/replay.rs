@@ -252,16 +252,20 @@ pub fn run_replay<R: BufRead>(
     let mut agent_days = AgentDays::default();
     let mut since_commit = 0u64;
     let mut json = Vec::with_capacity(1024);
+    let mut ended = false;
     loop {
         let budget = config.max_lines.map_or(config.batch_size as u64, |max| {
             max.saturating_sub(summary.lines)
                 .min(config.batch_size as u64)
         });
-        if budget == 0
-            || !lines
-                .fill(budget as usize)
-                .map_err(|e| Error::io("reading input", e))?
+        if budget == 0 {
+            break;
+        }
+        if !lines
+            .fill(budget as usize)
+            .map_err(|e| Error::io("reading input", e))?
         {
+            ended = true;
             break;
         }
         summary.lines += lines.lines().len() as u64;
@@ -313,6 +317,15 @@ pub fn run_replay<R: BufRead>(
             commit(engine, &mut sinks, &positions)?;
             since_commit = 0;
         }
+    }
+    if ended {
+        // The input has ended, so no approval can arrive any more: events still waiting
+        // for one are decided now (see `crate::approvals`). A run cut short by
+        // `max_lines` leaves them waiting in the state for the next run.
+        outputs.clear();
+        engine.release_all(&mut outputs)?;
+        write_outputs(&outputs, &mut *sinks.output, &mut json)?;
+        tally(&outputs, &mut summary);
     }
     let positions = positions(&config.source, lines.position(), &watermark_key, watermark);
     commit(engine, &mut sinks, &positions)?;

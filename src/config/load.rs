@@ -77,6 +77,18 @@ struct RegistrySpec {
     file: Option<PathBuf>,
     topic: Option<String>,
     enforce: Option<bool>,
+    #[serde(default)]
+    trusted_keys: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsSpec {
+    file: Option<PathBuf>,
+    topic: Option<String>,
+    grace: Option<String>,
+    #[serde(default)]
+    trusted_keys: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,7 +110,7 @@ struct ShutdownSpec {
     timeout: Option<String>,
 }
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "kafka",
     "state",
     "input",
@@ -107,6 +119,7 @@ const SECTIONS: [&str; 10] = [
     "log",
     "detectors",
     "registry",
+    "approvals",
     "signing",
     "shutdown",
 ];
@@ -211,6 +224,7 @@ impl ServiceConfig {
         let detectors: DetectorsSpec = check.section(&mut table, "detectors");
         let shutdown: ShutdownSpec = check.section(&mut table, "shutdown");
         let registry: RegistrySpec = check.section(&mut table, "registry");
+        let approvals: ApprovalsSpec = check.section(&mut table, "approvals");
         let signing: SigningSpec = check.section(&mut table, "signing");
 
         let mut config = ServiceConfig::default();
@@ -283,6 +297,8 @@ impl ServiceConfig {
             config.registry.topic = topic;
             config.registry.topic_required = true;
         }
+        config.registry.trusted_keys = resolve_keys(&mut check, registry.trusted_keys, env);
+        apply_approvals(&mut check, &mut config, approvals, env);
         config.signing_key_file = signing.key_file;
         config.shutdown_timeout = check.duration(
             "timeout",
@@ -294,6 +310,64 @@ impl ServiceConfig {
         } else {
             Err(Error::Config(check.problems))
         }
+    }
+}
+
+/// Trusted keys may be written as `${NAME}` (a base64 key line from the environment).
+fn resolve_keys(
+    check: &mut Checker<'_>,
+    keys: Vec<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter_map(|key| match expand_env(&key, env) {
+            Ok((text, _)) if text.trim().is_empty() => {
+                check.at(
+                    "trusted_keys",
+                    "trusted_keys entries must not be empty".into(),
+                );
+                None
+            }
+            Ok((text, _)) => Some(text),
+            Err(name) => {
+                check.at(
+                    "trusted_keys",
+                    format!("trusted_keys: environment variable {name} is not set"),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+fn apply_approvals(
+    check: &mut Checker<'_>,
+    config: &mut ServiceConfig,
+    spec: ApprovalsSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) {
+    let target = &mut config.approvals;
+    target.file = spec.file;
+    if let Some(topic) = spec.topic {
+        if !valid_topic_name(&topic) {
+            check.at(
+                "topic",
+                format!("approvals topic {topic:?} must be 1-249 characters of a-z A-Z 0-9 . _ -"),
+            );
+        }
+        target.topic = Some(topic);
+    }
+    target.grace_ms = match spec.grace.as_deref() {
+        None => target.grace_ms,
+        Some("0") | Some("0s") => 0,
+        Some(text) => check.duration_ms("grace", Some(text), target.grace_ms),
+    };
+    target.trusted_keys = resolve_keys(check, spec.trusted_keys, env);
+    if !target.trusted_keys.is_empty() && !target.enabled() {
+        check.at(
+            "trusted_keys",
+            "[approvals] trusted_keys needs an approval source (file or topic)".into(),
+        );
     }
 }
 
@@ -562,6 +636,38 @@ listen = \"localhost\"
         let found = problems("[time]\nmax_lag = \"1h\"\n");
         assert!(
             found[0].starts_with("svc.toml:2:") && found[0].contains("max_lag"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn approvals_are_off_by_default_and_configured_in_their_section() {
+        let config = ServiceConfig::parse("svc.toml", "", &env).unwrap();
+        assert!(!config.approvals.enabled());
+        let text = "[approvals]\ntopic = \"agent-approvals\"\nfile = \"a.jsonl\"\ngrace = \"5m\"\ntrusted_keys = [\"k.pub\", \"${KAFKA_PASSWORD}\"]\n[registry]\ntrusted_keys = [\"r.pub\"]\n";
+        let config = ServiceConfig::parse("svc.toml", text, &env).unwrap();
+        assert!(config.approvals.enabled());
+        assert_eq!(config.approvals.grace_ms, 300_000);
+        assert_eq!(config.approvals.trusted_keys, ["k.pub", "s3cret"]);
+        assert_eq!(config.registry.trusted_keys, ["r.pub"]);
+        let config = ServiceConfig::parse(
+            "svc.toml",
+            "[approvals]\nfile = \"a\"\ngrace = \"0s\"\n",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(config.approvals.grace_ms, 0);
+        let found =
+            problems("[approvals]\ngrace = \"soon\"\ntrusted_keys = [\"${NOPE}\", \"k.pub\"]\n");
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("svc.toml:2:") && p.contains("grace")),
+            "{found:?}"
+        );
+        assert!(found.iter().any(|p| p.contains("NOPE")), "{found:?}");
+        assert!(
+            found.iter().any(|p| p.contains("needs an approval source")),
             "{found:?}"
         );
     }

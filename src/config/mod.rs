@@ -113,6 +113,8 @@ pub struct ServiceConfig {
     pub progress_interval: Duration,
     /// Where agent identities come from.
     pub registry: RegistryConfig,
+    /// Where human approvals of high-risk actions come from.
+    pub approvals: ApprovalsConfig,
     /// The key commands are signed with (`None`: `$AGENTWATCH_SIGNING_KEY`, if set).
     pub signing_key_file: Option<PathBuf>,
     /// How far event time may stray from each partition's watermark and the wall clock
@@ -136,6 +138,46 @@ pub struct RegistryConfig {
     /// meant to list the whole fleet), off otherwise. Records on the topic never switch
     /// it on by themselves: they only supply facts about the agents they name.
     pub enforce: bool,
+    /// Public keys (key files, or base64 lines) whose signatures a record on the topic
+    /// needs to take effect. Empty: records are not checked.
+    pub trusted_keys: Vec<String>,
+}
+
+/// Where approvals come from (see [`crate::approvals`]). With neither a file nor a
+/// topic, approvals are not verified: `high_risk_action` accepts any `approval_id`,
+/// and the service warns at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalsConfig {
+    /// An approvals file (JSON lines or a JSON list), re-read when it changes.
+    pub file: Option<PathBuf>,
+    /// The compacted approvals topic (key = approval_id, empty value withdraws).
+    pub topic: Option<String>,
+    /// How late an approval may be and still cover its action, in event time.
+    pub grace_ms: i64,
+    /// Public keys (key files, or base64 lines) whose signatures an approval needs to
+    /// take effect. Empty: approvals are not checked.
+    pub trusted_keys: Vec<String>,
+}
+
+impl ApprovalsConfig {
+    /// The default grace: two minutes covers clock skew and ordinary topic lag.
+    pub const DEFAULT_GRACE_MS: i64 = 120_000;
+
+    /// True when an approval source is configured (and so approvals are verified).
+    pub fn enabled(&self) -> bool {
+        self.file.is_some() || self.topic.is_some()
+    }
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            file: None,
+            topic: None,
+            grace_ms: Self::DEFAULT_GRACE_MS,
+            trusted_keys: Vec::new(),
+        }
+    }
 }
 
 impl Default for RegistryConfig {
@@ -145,6 +187,7 @@ impl Default for RegistryConfig {
             topic: "agent-registry".into(),
             topic_required: false,
             enforce: false,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -171,6 +214,7 @@ impl Default for ServiceConfig {
             detectors_dir: None,
             progress_interval: Duration::from_secs(10),
             registry: RegistryConfig::default(),
+            approvals: ApprovalsConfig::default(),
             signing_key_file: None,
             time: TimeBounds::default(),
         }

@@ -22,6 +22,7 @@ pub use registry::{KindSpec, KindState};
 
 use std::collections::BTreeMap;
 
+use crate::approvals::ApprovalContext;
 use crate::identity::{AgentRecord, Registry};
 use crate::model::{Anomaly, Event};
 use crate::pipeline::{PeerContext, PeerIndex};
@@ -58,6 +59,9 @@ pub struct Identity<'a> {
     pub owner: Option<&'a str>,
     /// Which systems each owner's agents use (see [`PeerIndex`]).
     pub peers: Option<&'a PeerIndex>,
+    /// The approvals in force, when an approval source is configured (`None`: any
+    /// `approval_id` is taken at its word; see [`crate::approvals`]).
+    pub approvals: Option<ApprovalContext<'a>>,
 }
 
 impl Identity<'_> {

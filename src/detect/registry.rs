@@ -69,6 +69,19 @@ pub enum KindState {
     Rate(Box<rate::State>),
     /// See [`new_system`].
     NewSystem(new_system::State),
+    /// See [`high_risk_action`]: approval uses and events waiting for an approval.
+    /// (Agents stored before it existed hold `Stateless` here, which is reset to an
+    /// empty ledger on first use: nothing was counted before verification existed.)
+    HighRiskAction(Box<crate::approvals::Ledger>),
+}
+
+impl KindState {
+    /// True if the state holds events waiting to be decided later (see
+    /// [`crate::approvals`]): the engine keeps such agents in a small index so that it
+    /// can release them when their approval arrives or their wait ends.
+    pub fn holds_events(&self) -> bool {
+        matches!(self, KindState::HighRiskAction(ledger) if ledger.is_holding())
+    }
 }
 
 /// State shapes that older builds stored, kept only so their records still decode.
@@ -171,6 +184,7 @@ macro_rules! boxed_kind_state_of {
 
 boxed_kind_state_of!(Volume, volume::State);
 boxed_kind_state_of!(Rate, rate::State);
+boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 
 /// Parses the `[params]` table of an instance file into a kind's typed parameters.
 pub fn parse_params<P: serde::de::DeserializeOwned + Default>(

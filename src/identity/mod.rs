@@ -383,6 +383,7 @@ mod tests {
                 utc_offset: Some("+01:00".into()),
                 timezone: None,
             }),
+            signature: None,
         }
     }
 

@@ -170,4 +170,9 @@ pub struct AgentRecordV1 {
     /// Declared working hours; activity outside them is `off_hours`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_hours: Option<WorkingHours>,
+    /// Ed25519 signature over the record's canonical encoding behind the prefix
+    /// `agentwatch.agent-record.v1\n` (see `agentwatch sign-record`). Required on the
+    /// registry topic when `[registry] trusted_keys` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::model::CommandSignature>,
 }

@@ -6,8 +6,10 @@
 //! nothing but hops between executors, so the service loop polls the consumer directly
 //! and hands whole batches to the engine (see `app::run`).
 
+pub mod approvals_topic;
 pub mod batch;
 pub mod client;
+pub mod compacted;
 pub mod consumer;
 pub mod dead_letter;
 pub mod producer;

@@ -1,14 +1,18 @@
 //! The engine that owns detectors, agent state and the store.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
+
+use compact_str::CompactString;
 
 use super::credentials::CredentialLedger;
 use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
 use super::fleet::{FleetContext, FleetParams, FleetVerdict};
 use super::peers::PeerIndex;
 use super::writer::StateWriter;
-use crate::detect::{DetectorSet, Identity, Observation, Verdict};
+use crate::approvals::{ApprovalContext, ApprovalStore, ApprovalUpdate, HeldEvent};
+use crate::detect::{DetectorSet, Identity, KindState, Observation, Verdict};
 use crate::error::Result;
 use crate::identity::{Registry, RegistryUpdate};
 use crate::model::{Alert, Command, CommandAction, Event};
@@ -85,6 +89,21 @@ pub struct Engine {
     fleet: FleetContext,
     signer: Option<Arc<Signer>>,
     processing_ms: Option<i64>,
+    approvals: Option<ApprovalStore>,
+    /// Agents with events waiting for an approval (see [`crate::approvals`]); rebuilt
+    /// from the stored states on start, like the other cross-agent indexes.
+    held: HashSet<CompactString>,
+    /// Latest event time processed: held events are released once it passes their
+    /// time plus the grace.
+    watermark_ms: i64,
+}
+
+/// Whether [`Engine::process_event`] sees an event for the first time, or decides an
+/// event a detector held back (only that detector runs, nothing is learned again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Fresh,
+    Released { detector: u32 },
 }
 
 impl Engine {
@@ -94,9 +113,13 @@ impl Engine {
         // One pass over the stored agents rebuilds both cross-agent indexes.
         let mut credentials = CredentialLedger::default();
         let mut peers = PeerIndex::default();
+        let mut held = HashSet::new();
         store.for_each_agent(|agent_id, state| {
             credentials.add_agent(agent_id, &state);
             peers.add_agent(&state);
+            if state.slots.iter().any(|s| s.state.holds_events()) {
+                held.insert(CompactString::new(agent_id));
+            }
         })?;
         let fleet = FleetContext::new(options.fleet.clone());
         Ok(Engine {
@@ -112,7 +135,35 @@ impl Engine {
             fleet,
             signer: None,
             processing_ms: None,
+            approvals: None,
+            held,
+            watermark_ms: i64::MIN,
         })
+    }
+
+    /// Verifies approvals against `store` from now on (see [`crate::approvals`]).
+    /// Without it, `high_risk_action` accepts any `approval_id`.
+    pub fn with_approvals(mut self, store: ApprovalStore) -> Self {
+        self.approvals = Some(store);
+        self
+    }
+
+    /// The approvals in force, if an approval source is configured.
+    pub fn approvals(&self) -> Option<&ApprovalStore> {
+        self.approvals.as_ref()
+    }
+
+    /// Applies an approval change between batches. Events that waited for an approval
+    /// that has now arrived are decided at the start of the next batch.
+    pub fn apply_approval(&mut self, update: ApprovalUpdate) {
+        if let Some(store) = &mut self.approvals {
+            store.apply(update);
+        }
+    }
+
+    /// Agents with events waiting for an approval.
+    pub fn agents_holding(&self) -> usize {
+        self.held.len()
     }
 
     /// Checks agents against `registry` from now on (policy detectors, owners on alerts).
@@ -180,9 +231,11 @@ impl Engine {
         self.cache.prefetch(&mut ids, &self.store)?;
         let alerts_before = out.alerts.len();
         let commands_before = out.commands.len();
+        self.release_held(Some(self.watermark_ms), out)?;
         for (index, event) in events.iter().enumerate() {
-            self.process_event(index, event, out)?;
+            self.process_event(index, event, out, Pass::Fresh)?;
         }
+        self.release_held(Some(self.watermark_ms), out)?;
         if let Some(metrics) = &self.metrics {
             metrics.record_batch(
                 events.len() as u64,
@@ -194,10 +247,86 @@ impl Engine {
         Ok(())
     }
 
-    fn process_event(&mut self, index: usize, event: &Event<'_>, out: &mut Outputs) -> Result<()> {
+    /// Decides held events that are due at `now_ms` (their approval arrived, or their
+    /// wait ended; `None`: every one), in event order per agent. `run` and `replay` call
+    /// it through [`Engine::process_batch`]; [`Engine::release_all`] ends an input.
+    fn release_held(&mut self, now_ms: Option<i64>, out: &mut Outputs) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let mut agents: Vec<CompactString> = self.held.iter().cloned().collect();
+        agents.sort_unstable();
+        for agent in agents {
+            self.release_agent(&agent, now_ms, out)?;
+        }
+        Ok(())
+    }
+
+    /// Decides every event still waiting for an approval, as if each wait had ended:
+    /// for the end of a replay's input, after which nothing can arrive.
+    pub fn release_all(&mut self, out: &mut Outputs) -> Result<()> {
+        self.release_held(None, out)
+    }
+
+    fn release_agent(
+        &mut self,
+        agent_id: &str,
+        now_ms: Option<i64>,
+        out: &mut Outputs,
+    ) -> Result<()> {
+        let Some(store) = &self.approvals else {
+            return Ok(());
+        };
+        let state = self.cache.get_mut(agent_id);
+        let mut released: Vec<(u32, HeldEvent)> = Vec::new();
+        for slot in &mut state.slots {
+            if let KindState::HighRiskAction(ledger) = &mut slot.state {
+                released.extend(
+                    ledger
+                        .take_due(now_ms, store)
+                        .into_iter()
+                        .map(|h| (slot.key, h)),
+                );
+            }
+        }
+        if !state.slots.iter().any(|s| s.state.holds_events()) {
+            self.held.remove(agent_id);
+        }
+        released.sort_by_key(|(_, held)| held.time_ms());
+        for (detector, held) in &released {
+            let event = held.event();
+            self.process_event(
+                usize::MAX,
+                &event,
+                out,
+                Pass::Released {
+                    detector: *detector,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    fn process_event(
+        &mut self,
+        index: usize,
+        event: &Event<'_>,
+        out: &mut Outputs,
+        pass: Pass,
+    ) -> Result<()> {
+        if pass == Pass::Fresh {
+            self.watermark_ms = self.watermark_ms.max(event.time_ms);
+            // An agent's held events are decided before its own later events, so the
+            // decision falls at the same point of its sequence however input is batched.
+            if !self.held.is_empty() && self.held.contains(event.agent_id.as_ref()) {
+                self.release_agent(&event.agent_id, Some(event.time_ms), out)?;
+            }
+        }
         let fleet_size = self.cache.len();
         let state = self.cache.get_mut(&event.agent_id);
-        state.baseline.count(event);
+        if pass == Pass::Fresh {
+            state.baseline.count(event);
+        }
         let now = event.time_ms;
         let registry = self.registry.as_ref();
         let record = registry.and_then(|r| r.agent(&event.agent_id));
@@ -218,11 +347,20 @@ impl Engine {
                 .and_then(|c| self.credentials.first_use(c)),
             owner,
             peers: Some(&self.peers),
+            approvals: self.approvals.as_ref().map(|store| ApprovalContext {
+                store,
+                may_hold: pass == Pass::Fresh,
+            }),
         };
         let mut aspects = AspectVerdicts::default();
         for (detector_index, instance) in self.detectors.iter().enumerate() {
             if !instance.matches(event) {
                 continue;
+            }
+            if let Pass::Released { detector } = pass {
+                if instance.key != detector {
+                    continue;
+                }
             }
             let AgentState {
                 baseline,
@@ -243,7 +381,7 @@ impl Engine {
                 identity,
             };
             let finding = instance.detector.score(&obs, &mut slot.state);
-            if self.options.record_scores {
+            if self.options.record_scores && pass == Pass::Fresh {
                 out.scores.push(ScoreRow {
                     event: index,
                     detector: detector_index,
@@ -360,6 +498,10 @@ impl Engine {
                     }
                 }
             };
+            if pass != Pass::Fresh {
+                // A released event was learned from when it was first seen.
+                continue;
+            }
             aspects.set(instance.guards, verdict);
             let obs = Observation {
                 event,
@@ -370,6 +512,15 @@ impl Engine {
             instance
                 .detector
                 .learn(&obs, &mut slots[slot_index].state, verdict);
+        }
+        if pass != Pass::Fresh {
+            return Ok(());
+        }
+        if event.approval_id.is_some()
+            && self.approvals.is_some()
+            && state.slots.iter().any(|s| s.state.holds_events())
+        {
+            self.held.insert(CompactString::new(&event.agent_id));
         }
         // The cross-agent indexes only need what is new to the agent (one hash lookup
         // per new credential or system, not one per event).

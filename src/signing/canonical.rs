@@ -20,8 +20,16 @@ pub const DOMAIN: &[u8] = b"agentwatch.command.v1\n";
 /// The bytes a signature covers for `command` (a JSON object; its `signature` field, if
 /// any, is left out).
 pub fn signed_bytes(command: &Value) -> Vec<u8> {
-    let mut out = DOMAIN.to_vec();
-    match command {
+    signed_bytes_in(DOMAIN, command)
+}
+
+/// The bytes a signature covers for `value` under another contract's `domain` prefix
+/// (signed approval and registry records, see [`super::record`]): the same canonical
+/// JSON, so one verifier implementation serves every signed message, while the prefix
+/// keeps a signature made for one contract from verifying as another.
+pub fn signed_bytes_in(domain: &[u8], value: &Value) -> Vec<u8> {
+    let mut out = domain.to_vec();
+    match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map
                 .iter()

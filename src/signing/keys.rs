@@ -101,6 +101,15 @@ impl Signer {
         self.key.verifying_key()
     }
 
+    /// A signature over `bytes` (already canonical and domain-prefixed), with this key's id.
+    pub(super) fn signature_over(&self, bytes: &[u8]) -> CommandSignature {
+        CommandSignature {
+            algorithm: "ed25519".into(),
+            key_id: self.key_id.clone(),
+            value: BASE64.encode(self.key.sign(bytes).to_bytes()),
+        }
+    }
+
     /// Signs `command` in place (replacing any earlier signature).
     pub fn sign(&self, command: &mut Command) -> Result<()> {
         command.signature = None;
@@ -108,12 +117,7 @@ impl Signer {
             context: format!("encoding command {}", command.command_id),
             detail: e.to_string(),
         })?;
-        let signature = self.key.sign(&signed_bytes(&value));
-        command.signature = Some(CommandSignature {
-            algorithm: "ed25519".into(),
-            key_id: self.key_id.clone(),
-            value: BASE64.encode(signature.to_bytes()),
-        });
+        command.signature = Some(self.signature_over(&signed_bytes(&value)));
         Ok(())
     }
 }

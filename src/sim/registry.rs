@@ -69,6 +69,7 @@ pub fn fleet_registry(agents: &[AgentSpec], start_ms: i64, days: u32) -> Vec<Age
                 high_risk_actions: Vec::new(),
                 credentials,
                 working_hours,
+                signature: None,
             }
         })
         .collect()

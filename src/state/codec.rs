@@ -12,8 +12,16 @@ use crate::error::{Error, Result};
 /// The format this build writes. Bump it whenever a stored struct changes shape.
 /// Version 2 added the recent-alert list, version 3 the pending baseline (and new
 /// detector state variants, appended so that older variants still decode; a slot of
-/// a retired variant is reset on first use). Versions 1 and 2 are still read.
-pub const FORMAT_VERSION: u8 = 3;
+/// a retired variant is reset on first use). Version 4 may hold the `high_risk_action`
+/// ledger (approval uses and held events), an appended state variant: a version 3
+/// record has the same shape and decodes unchanged (its `high_risk_action` slots are
+/// `Stateless` and become an empty ledger on first use); the bump makes an older build
+/// refuse a version 4 record by name instead of misreading the new variant. Versions
+/// 1 to 3 are still read.
+pub const FORMAT_VERSION: u8 = 4;
+
+/// The last format whose records decode as [`AgentState`] without migration.
+const SAME_SHAPE_SINCE: u8 = 3;
 
 /// A detector slot as formats 1 and 2 stored it (before `calibration`).
 #[derive(Deserialize)]
@@ -76,7 +84,7 @@ pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
     };
     match bytes.split_first() {
         None => Err(corrupt("empty record".into())),
-        Some((&FORMAT_VERSION, body)) => {
+        Some((&version, body)) if (SAME_SHAPE_SINCE..=FORMAT_VERSION).contains(&version) => {
             postcard::from_bytes(body).map_err(|e| corrupt(format!("postcard: {e}")))
         }
         Some((2, body)) => postcard::from_bytes::<AgentStateV2>(body)
@@ -164,6 +172,45 @@ mod tests {
         );
         let mut bytes = vec![2u8];
         bytes.extend(postcard::to_stdvec(&v2).unwrap());
+        assert_eq!(decode_state("a", &bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn format_3_records_decode_and_their_policy_slots_become_ledgers() {
+        let mut state = sample();
+        state.slots.push(DetectorSlot {
+            key: 7,
+            state: crate::detect::KindState::Stateless,
+            last_alert_ms: None,
+            suppressed: 0,
+            calibration: Default::default(),
+        });
+        let mut bytes = vec![3u8];
+        bytes.extend(postcard::to_stdvec(&state).unwrap());
+        let mut decoded = decode_state("a", &bytes).unwrap();
+        assert_eq!(decoded, state);
+        use crate::detect::registry::KindStateOf;
+        let ledger = crate::approvals::Ledger::of(&mut decoded.slots[0].state);
+        assert_eq!(ledger.uses("apr-1"), 0);
+    }
+
+    #[test]
+    fn approval_uses_and_held_events_round_trip() {
+        let mut state = sample();
+        let line = br#"{"event_id":"e","time":1767605400000,"agent_id":"a","action":"delete","system":"crm","approval_id":"apr-9"}"#;
+        let event = decode_event(line, &Limits::default()).unwrap();
+        let mut ledger = crate::approvals::Ledger::default();
+        ledger.record_use("apr-1", 1_767_700_000_000, 1_767_605_400_000);
+        assert!(ledger.hold(&event, "apr-9"));
+        state.slots.push(DetectorSlot {
+            key: 7,
+            state: crate::detect::KindState::HighRiskAction(Box::new(ledger)),
+            last_alert_ms: None,
+            suppressed: 0,
+            calibration: Default::default(),
+        });
+        let mut bytes = Vec::new();
+        encode_state(&state, &mut bytes).unwrap();
         assert_eq!(decode_state("a", &bytes).unwrap(), state);
     }
 

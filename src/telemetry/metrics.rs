@@ -34,7 +34,24 @@ pub struct Metrics {
     registry_agents: IntGauge,
     consumer_lag: IntGaugeVec,
     decision_latency: Histogram,
+    records_rejected: IntCounterVec,
+    approval_changes: IntCounterVec,
+    approvals: IntGauge,
+    agents_waiting: IntGauge,
 }
+
+/// Where input records (approvals, registry records) come from, as metric labels.
+pub const RECORD_SOURCES: [&str; 3] = ["approvals_file", "approvals_topic", "registry_topic"];
+
+/// Codes of refused input records, pre-registered as metric labels.
+pub const RECORD_REJECTIONS: [&str; 6] = [
+    "malformed",
+    "invalid",
+    "key_mismatch",
+    "unsigned",
+    "unknown_key",
+    "bad_signature",
+];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,6 +163,28 @@ impl Metrics {
             "Re-reads of a changed registry file, by result (applied, or rejected as invalid).",
             &["result"],
         );
+        let records_rejected = counter(
+            &registry,
+            "agentwatch_records_rejected_total",
+            "Approval and registry records refused (they never take effect), by source and code: unsigned, unknown_key and bad_signature mean a record failed the trusted-key check.",
+            &["source", "code"],
+        );
+        let approval_changes = counter(
+            &registry,
+            "agentwatch_approval_changes_total",
+            "Approvals granted or withdrawn while running, by source (file or topic).",
+            &["source"],
+        );
+        let approvals = IntGauge::new(
+            "agentwatch_approvals",
+            "Approvals known to the engine (0 without an approval source).",
+        )
+        .unwrap_or_else(|e| unreachable!("static gauge: {e}"));
+        let agents_waiting = IntGauge::new(
+            "agentwatch_agents_waiting_for_approval",
+            "Agents with high-risk events held back until their approval arrives or the grace period ends.",
+        )
+        .unwrap_or_else(|e| unreachable!("static gauge: {e}"));
         let registry_agents = IntGauge::new(
             "agentwatch_registry_agents",
             "Agents in the registry in force (0 without a registry).",
@@ -174,6 +213,8 @@ impl Metrics {
             Box::new(consumer_lag.clone()),
             Box::new(decision_latency.clone()),
             Box::new(registry_agents.clone()),
+            Box::new(approvals.clone()),
+            Box::new(agents_waiting.clone()),
         ] {
             registry
                 .register(metric)
@@ -197,6 +238,14 @@ impl Metrics {
         }
         for result in ["applied", "rejected"] {
             registry_reloads.with_label_values(&[result]);
+        }
+        for source in RECORD_SOURCES {
+            for code in RECORD_REJECTIONS {
+                records_rejected.with_label_values(&[source, code]);
+            }
+        }
+        for source in ["file", "topic"] {
+            approval_changes.with_label_values(&[source]);
         }
         for severity in Severity::ALL {
             alerts.with_label_values(&[severity.as_str()]);
@@ -223,6 +272,10 @@ impl Metrics {
             registry_agents,
             consumer_lag,
             decision_latency,
+            records_rejected,
+            approval_changes,
+            approvals,
+            agents_waiting,
         }
     }
 
@@ -344,6 +397,27 @@ impl Metrics {
     /// Counts a registry file re-read, `applied` or `rejected`.
     pub fn record_registry_reload(&self, result: &str) {
         self.registry_reloads.with_label_values(&[result]).inc();
+    }
+
+    /// Counts an approval or registry record refused at `source` (one of
+    /// [`RECORD_SOURCES`]) with `code` (one of [`RECORD_REJECTIONS`]).
+    pub fn record_rejected(&self, source: &str, code: &str) {
+        self.records_rejected
+            .with_label_values(&[source, code])
+            .inc();
+    }
+
+    /// Counts approval changes applied from `source` (`file` or `topic`).
+    pub fn record_approval_changes(&self, source: &str, changes: usize) {
+        self.approval_changes
+            .with_label_values(&[source])
+            .inc_by(changes as u64);
+    }
+
+    /// Sets the number of known approvals and of agents waiting for one.
+    pub fn set_approvals(&self, approvals: usize, agents_waiting: usize) {
+        self.approvals.set(approvals as i64);
+        self.agents_waiting.set(agents_waiting as i64);
     }
 
     /// Sets the number of registered agents.

@@ -6,4 +6,4 @@ mod metrics;
 
 pub use http::MetricsServer;
 pub use logging::{init_logging, LogFormat};
-pub use metrics::{Absorbed, Metrics, OUTPUTS};
+pub use metrics::{Absorbed, Metrics, OUTPUTS, RECORD_REJECTIONS, RECORD_SOURCES};

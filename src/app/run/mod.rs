@@ -17,6 +17,7 @@
 //! Assigned partitions start at the offsets RocksDB holds. No async runtime is involved:
 //! every stage is CPU-bound or blocking, and whole batches (not records) cross threads.
 
+mod approvals;
 mod registry;
 mod report;
 mod worker;
@@ -133,7 +134,9 @@ pub fn run_service(
         ],
     )?;
     let registry_stop = Arc::new(AtomicBool::new(false));
-    let opened = registry::open_registry(config, Arc::clone(&registry_stop))?;
+    let opened = registry::open_registry(config, Arc::clone(&metrics), Arc::clone(&registry_stop))?;
+    let approvals =
+        approvals::open_approvals(config, Arc::clone(&metrics), Arc::clone(&registry_stop))?;
     let mut engine = Engine::new(
         detectors,
         StateStore::open(&config.state_dir)?,
@@ -151,6 +154,9 @@ pub fn run_service(
         );
         metrics.set_registry_agents(registry.len());
         engine = engine.with_registry(registry);
+    }
+    if let Some(store) = approvals.store {
+        engine = engine.with_approvals(store);
     }
     match Signer::resolve(config.signing_key_file.as_deref())? {
         Some(signer) => {
@@ -178,6 +184,7 @@ pub fn run_service(
             time: config.time,
         },
         opened.feed,
+        approvals.feed,
     )?;
     let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
     let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
@@ -220,7 +227,7 @@ pub fn run_service(
     // (returned in `outcome`) comes next.
     let joined = join(engine_thread);
     registry_stop.store(true, Ordering::Relaxed);
-    if let Some(reader) = opened.reader {
+    for reader in [opened.reader, approvals.reader].into_iter().flatten() {
         let _ = reader.join();
     }
     let report = match (joined, outcome) {

@@ -17,6 +17,7 @@ use crate::identity::{load_file, Registry, RegistryUpdate};
 use crate::kafka::registry_topic::follow;
 use crate::kafka::topics::{create_compacted_topic, topic_exists};
 use crate::pipeline::Engine;
+use crate::signing::TrustedKeys;
 use crate::telemetry::Metrics;
 
 /// How often the registry file's modification time is checked.
@@ -51,6 +52,7 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
 /// Loads the registry file and the registry topic named by `config`.
 pub(super) fn open_registry(
     config: &ServiceConfig,
+    metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> Result<OpenedRegistry> {
     let mut opened = OpenedRegistry {
@@ -90,7 +92,13 @@ pub(super) fn open_registry(
             (true, false) => return Err(Error::MissingTopics(vec![topic.clone()])),
         }
     }
-    let follower = follow(kafka, topic, stop)?;
+    let trust = TrustedKeys::load(&config.registry.trusted_keys)?;
+    if trust.is_empty() {
+        tracing::warn!(topic = %topic, "registry topic records are not signature-checked: anyone who can write to it can register agents or widen boundaries ([registry] trusted_keys)");
+    } else {
+        tracing::info!(topic = %topic, keys = ?trust.key_ids(), "registry topic records need a trusted signature");
+    }
+    let follower = follow(kafka, topic, Some(trust), metrics, stop)?;
     // Without a file or enforcement, the topic's records make a registry that is not
     // enforced: they supply facts about the agents they name and flag no other.
     if !follower.initial.is_empty() {

@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::approvals::ApprovalFeed;
 use super::registry::RegistryFeed;
 use super::report::{LatencySummary, RunReport};
 use crate::config::Topics;
@@ -72,6 +73,7 @@ pub(super) struct Worker {
     latency: hdrhistogram::Histogram<u64>,
     scratch: Vec<u8>,
     registry: RegistryFeed,
+    approvals: ApprovalFeed,
 }
 
 impl Worker {
@@ -81,6 +83,7 @@ impl Worker {
         metrics: Arc<Metrics>,
         options: WorkerOptions,
         registry: RegistryFeed,
+        approvals: ApprovalFeed,
     ) -> Result<Self> {
         let latency =
             hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| {
@@ -105,6 +108,7 @@ impl Worker {
             latency,
             scratch: Vec::with_capacity(2048),
             registry,
+            approvals,
         })
     }
 
@@ -125,6 +129,7 @@ impl Worker {
                 .saturating_sub(last_commit.elapsed());
             let received = jobs.recv_timeout(wait);
             self.registry.poll(&mut self.engine, &self.metrics);
+            self.approvals.poll(&mut self.engine, &self.metrics);
             match received {
                 Ok(Job::Batch(mut batch)) => {
                     self.process(&batch)?;

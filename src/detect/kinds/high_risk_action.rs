@@ -5,14 +5,20 @@
 //! instance's global list, plus the agent's own `high_risk_actions` from the registry,
 //! plus `restricted_actions` for agents in the `restricted` trust tier. Works without a
 //! registry (the global list alone). The default response is `require_approval`.
+//!
+//! With an approval source configured (see [`crate::approvals`]) the `approval_id` must
+//! name a known approval for this agent, action and system, valid at the event's time
+//! and not used up; the finding names the broken [`ApprovalRule`]. Uses are counted in
+//! the instance's per-agent state ([`Ledger`]). Without one, any `approval_id` passes.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::fact;
+use crate::approvals::{check, ApprovalContext, ApprovalRule, Ledger, Request};
 use crate::detect::matcher::Pattern;
-use crate::detect::registry::{parse_params, KindSpec, KindState};
+use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::identity::TrustTier;
 use crate::model::Anomaly;
@@ -80,16 +86,24 @@ impl Detector for HighRiskAction {
         KindState::Stateless
     }
 
-    fn score(&self, obs: &Observation<'_>, _state: &mut KindState) -> Option<Finding> {
-        if obs.event.approval_id.is_some() {
-            return None;
-        }
+    fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
+        let Some(approvals) = obs.identity.approvals else {
+            // No approval source: any approval_id passes (the warned-about default).
+            if obs.event.approval_id.is_some() {
+                return None;
+            }
+            let code = self.listed_by(obs)?;
+            return Some(broken(ApprovalRule::ApprovalMissing, code));
+        };
         let code = self.listed_by(obs)?;
-        Some(fact(
-            Anomaly::Policy,
-            "high-risk action without approval",
-            code,
-        ))
+        verify(obs, approvals, state).map(|(rule, uses)| {
+            let mut finding = broken(rule, code);
+            if rule == ApprovalRule::ApprovalExhausted {
+                finding.observed = f64::from(uses) + 1.0;
+                finding.unit = "uses";
+            }
+            finding
+        })
     }
 
     fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
@@ -100,9 +114,18 @@ impl Detector for HighRiskAction {
             TIER => "high-risk for restricted-tier agents",
             _ => "on the global high-risk list",
         };
+        let rule =
+            ApprovalRule::from_name(finding.statistic).unwrap_or(ApprovalRule::ApprovalMissing);
+        let named = match (rule, obs.event.approval_id.as_deref()) {
+            (ApprovalRule::ApprovalMissing, _) | (_, None) => String::new(),
+            (_, Some(id)) => format!(" ({id})"),
+        };
         format!(
-            "{} ran {} on {} without an approval_id; the action is {why} and needs a human's approval",
-            obs.event.agent_id, obs.event.action, obs.event.system
+            "{} ran {} on {} {}{named}; the action is {why} and needs a human's approval",
+            obs.event.agent_id,
+            obs.event.action,
+            obs.event.system,
+            rule.explain()
         )
     }
 
@@ -116,5 +139,75 @@ impl Detector for HighRiskAction {
         if let Some(record) = obs.identity.record {
             context.insert("tier".into(), record.spec.tier.as_str().into());
         }
+        let Some(id) = obs.event.approval_id.as_deref() else {
+            return;
+        };
+        context.insert("approval.id".into(), id.into());
+        let Some(approval) = obs.identity.approvals.and_then(|a| a.store.get(id)) else {
+            return;
+        };
+        let spec = &approval.spec;
+        let mut put = |key: &str, value: String| {
+            context.insert(format!("approval.{key}"), value);
+        };
+        put("agent_id", spec.agent_id.clone());
+        put("approved_by", spec.approved_by.clone());
+        put("actions", spec.actions.join(","));
+        put(
+            "systems",
+            spec.systems.as_ref().map_or("*".into(), |s| s.join(",")),
+        );
+        put("issued_at", spec.issued_at.clone());
+        put("expires_at", spec.expires_at.clone());
+        put("max_uses", approval.max_uses.to_string());
+        if finding.unit == "uses" {
+            put("use", format!("{}", finding.observed));
+        }
+        if let Some(request) = &spec.request_id {
+            put("request_id", request.clone());
+        }
+    }
+}
+
+/// A finding for a broken approval rule; `code` says which list made the action
+/// high-risk (for the summary).
+fn broken(rule: ApprovalRule, code: f64) -> Finding {
+    fact(Anomaly::Policy, rule.as_str(), code)
+}
+
+/// Checks the event's approval. `None`: it passes (its use is counted), or it is held
+/// to wait for an approval that has not arrived yet. `Some((rule, uses))`: the rule it
+/// breaks, and how often the approval had been used.
+fn verify(
+    obs: &Observation<'_>,
+    approvals: ApprovalContext<'_>,
+    state: &mut KindState,
+) -> Option<(ApprovalRule, u32)> {
+    let event = obs.event;
+    let Some(id) = event.approval_id.as_deref() else {
+        return Some((ApprovalRule::ApprovalMissing, 0));
+    };
+    let store = approvals.store;
+    let Some(approval) = store.get(id) else {
+        let wait = approvals.may_hold && store.grace_ms() > 0;
+        if wait && Ledger::of(state).hold(event, id) {
+            return None;
+        }
+        return Some((ApprovalRule::ApprovalUnknown, 0));
+    };
+    let ledger = Ledger::of(state);
+    let uses = ledger.uses(id);
+    let request = Request {
+        agent_id: &event.agent_id,
+        action: &event.action,
+        system: &event.system,
+        time_ms: event.time_ms,
+    };
+    match check(approval, request, uses, store.grace_ms()) {
+        Ok(()) => {
+            ledger.record_use(id, approval.expires_ms, event.time_ms);
+            None
+        }
+        Err(rule) => Some((rule, uses)),
     }
 }

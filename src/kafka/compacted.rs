@@ -1,0 +1,162 @@
+//! Following a compacted topic of records keyed by id (the agent registry, approvals):
+//! read it from the beginning up to the end found at start, hand that over as the
+//! initial state, then keep reading on a thread of its own and send each later change
+//! to the engine thread over a channel.
+//!
+//! No consumer group shares the partitions out: each instance needs every record, not a
+//! share of them. The caller's `decode` turns a record into a change, or into `None`
+//! for a record it refused (and logged and counted itself): one bad record must not
+//! stop the changes for everything else.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::client::{client_config, Role};
+use crate::config::KafkaConfig;
+use crate::error::{Error, Result};
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the service waits at start for a topic to load.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a record was read, for the logs of a refused one (never its content).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordAt<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+}
+
+/// What [`follow`] hands the service.
+pub struct Follower<T> {
+    /// The changes up to the end of the topic at start, in topic order.
+    pub initial: Vec<T>,
+    /// Later changes, as they arrive.
+    pub updates: Receiver<T>,
+    /// The reading thread; it stops when `stop` is set or `updates` is dropped.
+    pub thread: JoinHandle<()>,
+}
+
+/// A record decoder: key and value (`None` for a tombstone) to a change, or `None`
+/// for a refused record.
+pub type Decode<T> = Box<dyn Fn(RecordAt<'_>, Option<&[u8]>, Option<&[u8]>) -> Option<T> + Send>;
+
+/// Reads `topic` up to its current end, then follows it on a thread named `name` until
+/// `stop`. `name` also suffixes the client's group id (for broker-side visibility).
+pub fn follow<T: Send + 'static>(
+    kafka: &KafkaConfig,
+    topic: &str,
+    name: &str,
+    decode: Decode<T>,
+    stop: Arc<AtomicBool>,
+) -> Result<Follower<T>> {
+    let mut config = client_config(kafka, Role::Reader);
+    config.set("group.id", format!("{}-{name}", kafka.group_id));
+    let consumer: BaseConsumer = config
+        .create()
+        .map_err(|e| Error::kafka(format!("creating the {name} reader"), e))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(|e| Error::kafka(format!("reading metadata of {topic}"), e))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = Vec::with_capacity(partitions.len());
+    for &partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, METADATA_TIMEOUT)
+            .map_err(|e| Error::kafka(format!("reading the end of {topic}/{partition}"), e))?;
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(|e| Error::kafka(format!("assigning the {name} topic"), e))?;
+        if high > low {
+            ends.push((partition, high));
+        }
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| Error::kafka(format!("assigning the {name} topic"), e))?;
+
+    let mut initial = Vec::new();
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    let mut next: Vec<(i32, i64)> = ends.iter().map(|(p, _)| (*p, 0)).collect();
+    let caught_up = |next: &[(i32, i64)]| {
+        ends.iter()
+            .all(|(p, high)| next.iter().any(|(q, at)| q == p && at >= high))
+    };
+    while !caught_up(&next) {
+        if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+            return Err(Error::Stopped(format!(
+                "the {name} topic {topic} did not load within {}s",
+                CATCH_UP_TIMEOUT.as_secs()
+            )));
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.map_err(|e| Error::kafka(format!("reading {topic}"), e))?;
+            if let Some(slot) = next.iter_mut().find(|(p, _)| *p == message.partition()) {
+                slot.1 = message.offset() + 1;
+            }
+            if let Some(update) = apply_decode(&decode, topic, &message) {
+                initial.push(update);
+            }
+        }
+    }
+    tracing::info!(topic, records = initial.len(), "{name} topic loaded");
+    let (sender, updates) = channel();
+    let topic = topic.to_owned();
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || keep_following(&consumer, &topic, &decode, &sender, &stop))
+        .map_err(|e| Error::io(format!("starting the {name} reader"), e))?;
+    Ok(Follower {
+        initial,
+        updates,
+        thread,
+    })
+}
+
+fn apply_decode<T>(decode: &Decode<T>, topic: &str, message: &BorrowedMessage<'_>) -> Option<T> {
+    let at = RecordAt {
+        topic,
+        partition: message.partition(),
+        offset: message.offset(),
+    };
+    decode(at, message.key(), message.payload())
+}
+
+fn keep_following<T>(
+    consumer: &BaseConsumer,
+    topic: &str,
+    decode: &Decode<T>,
+    sender: &Sender<T>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(e)) => {
+                tracing::warn!(topic, error = %e, "compacted topic read failed; retrying")
+            }
+            Some(Ok(message)) => {
+                if let Some(update) = apply_decode(decode, topic, &message) {
+                    if sender.send(update).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
