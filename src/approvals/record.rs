@@ -89,7 +89,9 @@ impl RecordError {
     }
 }
 
-/// Where a JSON parse failed, without the text around it.
+/// Where and how a JSON parse failed, without the text around it: records may be
+/// forged and approvals name people, so values never reach logs. A missing field is
+/// named (a schema name, not content).
 pub fn describe_json_error(error: &serde_json::Error) -> String {
     let class = match error.classify() {
         serde_json::error::Category::Io => "unreadable",
@@ -97,7 +99,19 @@ pub fn describe_json_error(error: &serde_json::Error) -> String {
         serde_json::error::Category::Data => "wrong fields or types",
         serde_json::error::Category::Eof => "truncated",
     };
-    format!("{class} at line {} column {}", error.line(), error.column())
+    let message = error.to_string();
+    let class = match message.strip_prefix("missing field `") {
+        Some(rest) => format!(
+            "missing field {}",
+            rest.split('`').next().unwrap_or_default()
+        ),
+        None => class.to_owned(),
+    };
+    if error.line() == 0 {
+        class
+    } else {
+        format!("{class} at line {} column {}", error.line(), error.column())
+    }
 }
 
 /// A validated approval, compiled for per-event checks.
