@@ -31,7 +31,11 @@
 //!   once (a fleet event); the peer index weighs first uses by the owner's other agents.
 //! - [`identity`]: the agent registry (owners, boundaries, credentials, working hours)
 //!   that the policy detectors check events against; optional.
-//! - [`signing`]: Ed25519 signatures on commands and the check enforcers run on them.
+//! - [`approvals`]: human approvals of high-risk actions (agent-approval v1 from a file
+//!   or a compacted topic), the check `high_risk_action` runs on each `approval_id`,
+//!   per-agent use counts and the event-time grace for approvals that arrive late.
+//! - [`signing`]: Ed25519 signatures on commands and the check enforcers run on them,
+//!   and on approval and registry records read from topics (`trusted_keys`).
 //! - [`sim`] and [`eval`]: labelled synthetic traffic (strong and moderate attacks,
 //!   legitimate change, chosen by scenario) and the scoring (recall, false alerts,
 //!   commands on healthy agents) that holds the detectors to a measurable quality bar.
@@ -39,7 +43,7 @@
 //!   `agentwatch run` (consumer whose partitions start at the offsets RocksDB holds,
 //!   idempotent output producer, dead letters, topic checks).
 //! - [`app`]: the commands behind the CLI (`run`, `replay`, `simulate`, `tail`, `demo`,
-//!   `inspect`, `verify`, `validate`, `schemas`), kept in the library so tests drive
+//!   `inspect`, `verify`, `sign-record`, `validate`, `schemas`), kept in the library so tests drive
 //!   exactly what users run.
 //! - [`telemetry`]: Prometheus metrics, the HTTP endpoint and log set-up.
 //!
