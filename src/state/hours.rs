@@ -13,6 +13,10 @@ const FIRST_MONDAY_HOUR: i64 = 96;
 /// One byte per hour keeps this at 168 bytes per agent. When an hour's counter would
 /// overflow, every counter is halved: the *shape* of the week (which hours are normal)
 /// is what detectors and owners need, and halving keeps it while adapting slowly.
+/// Halving rounds up, so an hour the agent has worked in never reads as one it has
+/// never worked in: a busy agent's peak hours saturate the counters again and again,
+/// and rounding down would erase its quieter hours (and with them its count of active
+/// hours, which sets `off_hours`' test rate).
 ///
 /// The counters are stored inline (no separate allocation to chase on the hot path) and
 /// serialized as one byte string.
@@ -66,7 +70,7 @@ impl HourOfWeek {
         let slot = Self::slot(time_ms);
         if self.counts[slot] == u8::MAX {
             for count in &mut self.counts {
-                *count /= 2;
+                *count = count.div_ceil(2);
             }
         }
         self.counts[slot] += 1;
@@ -104,5 +108,18 @@ mod tests {
         }
         let counts = week.counts();
         assert!(counts[9] > counts[10] && counts[10] > 0);
+    }
+
+    #[test]
+    fn an_hour_once_worked_in_survives_any_number_of_halvings() {
+        let mut week = HourOfWeek::default();
+        let busy = parse_rfc3339("2026-01-05T09:00:00Z").unwrap();
+        let once = parse_rfc3339("2026-01-05T03:00:00Z").unwrap();
+        week.record(once);
+        for _ in 0..10_000 {
+            week.record(busy);
+        }
+        assert_eq!(week.counts()[3], 1);
+        assert!(week.counts()[9] > 100);
     }
 }
