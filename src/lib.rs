@@ -52,11 +52,13 @@
 pub mod app;
 pub mod config;
 pub mod detect;
+pub mod diagnostics;
 pub mod error;
 pub mod eval;
 pub mod identity;
 pub mod kafka;
 pub mod model;
+pub mod pattern;
 pub mod pipeline;
 pub mod schema;
 pub mod signing;

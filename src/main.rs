@@ -29,12 +29,12 @@ use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::detect::DetectorSet;
 use agentwatch::eval::load_labels;
 use agentwatch::identity::Registry;
-use agentwatch::model::time::{parse_duration_ms, parse_rfc3339};
+use agentwatch::model::time::{parse_positive_duration_ms, parse_rfc3339};
 use agentwatch::model::TimeBounds;
 use agentwatch::pipeline::{Engine, EngineOptions};
 use agentwatch::signing::{Signer, Verifier};
 use agentwatch::sim::{flat_load, Scenario, SimConfig};
-use agentwatch::state::StateStore;
+use agentwatch::state::{PositionKey, StateStore};
 use agentwatch::telemetry::{init_logging, LogFormat};
 
 #[derive(Parser)]
@@ -552,8 +552,7 @@ fn verify(public_key: &Path, input: &str, at: Option<&str>) -> Result<()> {
 
 /// A clap parser for durations such as `90s`, `1h` or `7d` (milliseconds, above zero).
 fn positive_duration_ms(text: &str) -> std::result::Result<i64, String> {
-    parse_duration_ms(text)
-        .filter(|ms| *ms > 0)
+    parse_positive_duration_ms(text)
         .ok_or_else(|| format!("{text:?} is not a positive duration like 30m, 1h or 7d"))
 }
 
@@ -700,10 +699,10 @@ fn replay(args: ReplayArgs) -> Result<()> {
     if let Some(signer) = signer_from(args.signing_key.as_deref())? {
         engine = engine.with_signer(signer);
     }
-    let (reader, source): (Box<dyn BufRead>, String) = if args.input == "-" {
+    let (reader, source): (Box<dyn BufRead>, PositionKey) = if args.input == "-" {
         (
             Box::new(BufReader::new(std::io::stdin().lock())),
-            "replay:-".into(),
+            PositionKey::replay_stdin(),
         )
     } else {
         let path = Path::new(&args.input);
@@ -711,7 +710,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
         (
             Box::new(BufReader::with_capacity(1 << 20, file)),
-            format!("replay:{}", canonical.display()),
+            PositionKey::replay_file(&canonical),
         )
     };
     let mut output: Box<dyn Write> = match &args.output {

@@ -17,7 +17,7 @@ use crate::model::{Alert, Command, Severity};
 use crate::pipeline::{Engine, EngineOptions, Outputs};
 use crate::signing::Signer;
 use crate::sim::{SimConfig, Simulation};
-use crate::state::StateStore;
+use crate::state::{PositionKey, StateStore};
 use crate::telemetry::{Metrics, MetricsServer};
 
 /// Demo settings.
@@ -94,7 +94,7 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     }
 
     let config = ReplayConfig {
-        source: "demo".into(),
+        source: PositionKey::named("demo"),
         metrics: Some(Arc::clone(&metrics)),
         ..ReplayConfig::default()
     };

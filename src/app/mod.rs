@@ -7,6 +7,7 @@ mod lines;
 pub mod progress;
 pub mod replay;
 pub mod run;
+pub mod setup;
 pub mod simulate;
 pub mod stream;
 pub mod tail;
