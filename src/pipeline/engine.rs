@@ -452,7 +452,7 @@ impl Engine {
 
     /// The next position recorded for `source` by an earlier commit.
     pub fn offset(&self, source: &PositionKey) -> Result<Option<u64>> {
-        self.store.offset(source)
+        self.store.offset(source.as_str())
     }
 
     /// The current state of an agent: from memory if it is hot, else from RocksDB.

@@ -190,8 +190,7 @@ impl StateStore {
     }
 
     /// The next position to consume for `source`, if any flush recorded one.
-    pub fn offset(&self, source: impl AsRef<str>) -> Result<Option<u64>> {
-        let source = source.as_ref();
+    pub fn offset(&self, source: &str) -> Result<Option<u64>> {
         let cf = self.cf(CF_OFFSETS)?;
         let Some(bytes) = self
             .db

@@ -85,7 +85,7 @@ fn engine_stopped() -> Error {
 
 impl PartitionOwner for Owner {
     fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>> {
-        self.store.offset(&source_name(topic, partition))
+        self.store.offset(source_name(topic, partition).as_str())
     }
 
     fn release(&self, partitions: &[Partition]) -> Vec<(Partition, u64)> {
