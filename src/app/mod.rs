@@ -1,12 +1,15 @@
 //! The commands behind the CLI. They live in the library so that tests exercise exactly
 //! what users run; `main.rs` only parses arguments and prints errors.
 
+pub mod cli;
 pub mod demo;
 pub mod inspect;
 mod lines;
 pub mod progress;
+pub mod render;
 pub mod replay;
 pub mod run;
+pub mod setup;
 pub mod simulate;
 pub mod stream;
 pub mod tail;

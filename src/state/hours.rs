@@ -2,11 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::time::HOUR_MS;
-
-const HOURS_PER_WEEK: usize = 168;
-/// 1970-01-01 was a Thursday; Monday 1970-01-05 00:00 UTC is hour 96.
-const FIRST_MONDAY_HOUR: i64 = 96;
+use crate::model::time::{hour_of_week, HOURS_PER_WEEK};
 
 /// How active the agent is in each of the 168 hours of the week (UTC, Monday 00:00 first).
 ///
@@ -61,8 +57,7 @@ impl<'de> Deserialize<'de> for HourOfWeek {
 impl HourOfWeek {
     /// The hour-of-week slot (0 = Monday 00:00-01:00 UTC) of an event time.
     pub fn slot(time_ms: i64) -> usize {
-        let hour = time_ms.div_euclid(HOUR_MS) - FIRST_MONDAY_HOUR;
-        hour.rem_euclid(HOURS_PER_WEEK as i64) as usize
+        hour_of_week(time_ms)
     }
 
     /// Records one event.

@@ -32,8 +32,8 @@ use rdkafka::consumer::{CommitMode, Consumer};
 pub use report::{LatencySummary, RunReport};
 use worker::{Job, Landed, Worker, WorkerOptions};
 
+use crate::app::setup::{self, EngineSetup, WithoutKey};
 use crate::config::ServiceConfig;
-use crate::detect::DetectorSet;
 use crate::error::{Error, Result};
 use crate::kafka::batch::RecordBatch;
 use crate::kafka::consumer::{
@@ -43,8 +43,6 @@ use crate::kafka::producer::OutputProducer;
 use crate::kafka::source_name;
 use crate::kafka::topics::ensure_topics;
 use crate::model::Limits;
-use crate::pipeline::{Engine, EngineOptions};
-use crate::signing::Signer;
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, MetricsServer};
 
@@ -87,7 +85,7 @@ fn engine_stopped() -> Error {
 
 impl PartitionOwner for Owner {
     fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>> {
-        self.store.offset(&source_name(topic, partition))
+        self.store.offset(source_name(topic, partition).as_str())
     }
 
     fn release(&self, partitions: &[Partition]) -> Vec<(Partition, u64)> {
@@ -116,10 +114,7 @@ pub fn run_service(
     shutdown: &AtomicBool,
     options: &RunOptions,
 ) -> Result<RunReport> {
-    let detectors = match &config.detectors_dir {
-        Some(dir) => DetectorSet::load_dir(dir)?,
-        None => DetectorSet::builtin()?,
-    };
+    let mut setup = EngineSetup::new(setup::detectors(config.detectors_dir.as_deref())?);
     let metrics = Arc::new(Metrics::new());
     let server = MetricsServer::start(&config.metrics_listen.to_string(), Arc::clone(&metrics))?;
     let topics = &config.kafka.topics;
@@ -134,15 +129,8 @@ pub fn run_service(
     )?;
     let registry_stop = Arc::new(AtomicBool::new(false));
     let opened = registry::open_registry(config, Arc::clone(&registry_stop))?;
-    let mut engine = Engine::new(
-        detectors,
-        StateStore::open(&config.state_dir)?,
-        EngineOptions {
-            cache_capacity: config.cache_capacity,
-            ..EngineOptions::default()
-        },
-    )?
-    .with_metrics(Arc::clone(&metrics));
+    setup.options.cache_capacity = config.cache_capacity;
+    setup.metrics = Some(Arc::clone(&metrics));
     if let Some(registry) = opened.registry {
         tracing::info!(
             agents = registry.len(),
@@ -150,17 +138,10 @@ pub fn run_service(
             "registry in force: policy detectors and owners on"
         );
         metrics.set_registry_agents(registry.len());
-        engine = engine.with_registry(registry);
+        setup.registry = Some(registry);
     }
-    match Signer::resolve(config.signing_key_file.as_deref())? {
-        Some(signer) => {
-            tracing::info!(key_id = signer.key_id(), "commands will be signed");
-            engine = engine.with_signer(Arc::new(signer));
-        }
-        None => tracing::warn!(
-            "no signing key ([signing] key_file or $AGENTWATCH_SIGNING_KEY): commands are unsigned and enforcers that verify will refuse them"
-        ),
-    }
+    setup.signer = setup::signer(config.signing_key_file.as_deref(), WithoutKey::WarnUnsigned)?;
+    let engine = setup.build(StateStore::open(&config.state_dir)?)?;
     let store = engine.store_handle();
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
     let worker = Worker::new(

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::fact;
-use crate::detect::matcher::Pattern;
-use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
+use crate::detect::{parse_params, KindSpec, KindState};
+use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::identity::TrustTier;
 use crate::model::Anomaly;
+use crate::pattern::Pattern;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -35,10 +35,6 @@ pub struct Params {
     pub restricted_actions: Vec<String>,
 }
 
-const GLOBAL: f64 = 1.0;
-const AGENT: f64 = 2.0;
-const TIER: f64 = 3.0;
-
 /// The detector.
 #[derive(Debug)]
 pub struct HighRiskAction {
@@ -57,18 +53,18 @@ impl HighRiskAction {
     }
 
     /// Which list makes `obs`'s action high-risk, if any.
-    fn listed_by(&self, obs: &Observation<'_>) -> Option<f64> {
+    fn listed_by(&self, obs: &Observation<'_>) -> Option<Rule> {
         let action = obs.event.action.as_ref();
         if self.actions.iter().any(|p| p.matches(action)) {
-            return Some(GLOBAL);
+            return Some(Rule::GlobalHighRisk);
         }
         let record = obs.identity.record?;
         if record.is_high_risk(action) {
-            Some(AGENT)
+            Some(Rule::AgentHighRisk)
         } else if record.spec.tier == TrustTier::Restricted
             && self.restricted.iter().any(|p| p.matches(action))
         {
-            Some(TIER)
+            Some(Rule::RestrictedTierHighRisk)
         } else {
             None
         }
@@ -84,20 +80,16 @@ impl Detector for HighRiskAction {
         if obs.event.approval_id.is_some() {
             return None;
         }
-        let code = self.listed_by(obs)?;
-        Some(fact(
-            Anomaly::Policy,
-            "high-risk action without approval",
-            code,
-        ))
+        let rule = self.listed_by(obs)?;
+        Some(fact(Anomaly::Policy, rule))
     }
 
     fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
-        let why = match finding.statistic_value {
-            AGENT => "on the agent's own high-risk list",
-            TIER => "high-risk for restricted-tier agents",
+        let why = match finding.rule {
+            Some(Rule::AgentHighRisk) => "on the agent's own high-risk list",
+            Some(Rule::RestrictedTierHighRisk) => "high-risk for restricted-tier agents",
             _ => "on the global high-risk list",
         };
         format!(
