@@ -55,6 +55,10 @@ pub enum Error {
     /// Committed JSON Schemas differ from the ones the Rust types generate.
     #[error("schemas out of date: {} (run `agentwatch schemas --write`)", .0.join(", "))]
     SchemaDrift(Vec<String>),
+    /// A command was given flags that cannot work together or values out of range;
+    /// printed as it is, like clap's own usage errors.
+    #[error("{0}")]
+    Usage(String),
     /// The service config file is invalid; every problem is listed with its line.
     #[error("{} configuration problem(s):\n{}", .0.len(), .0.join("\n"))]
     Config(Vec<String>),
@@ -112,6 +116,7 @@ impl Error {
             Error::Stopped(_) => "stopped",
             Error::Registry(_) => "registry",
             Error::SigningKey(_) => "signing_key",
+            Error::Usage(_) => "usage",
         }
     }
 
@@ -159,6 +164,7 @@ mod tests {
             Error::Stopped("x".into()),
             Error::Registry(vec!["x".into()]),
             Error::SigningKey("x".into()),
+            Error::Usage("x".into()),
             Error::Undelivered {
                 count: 1,
                 waited_ms: 1,

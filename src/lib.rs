@@ -16,36 +16,47 @@
 //!                              └► pipeline::decide (budget gate, cooldown, risk, tiers)
 //! ```
 //!
-//! - [`model`]: the wire contracts (agent-event v1 in, alert v1 and command v1 out) and the
-//!   strict, bounded decoder that gives every kind of bad input its own error code.
-//! - [`stats`]: the small statistical toolkit the detectors share (exponentially weighted
-//!   moments, tail probabilities, half-life decay, an empirical log-size histogram and a
-//!   calibrated CUSUM).
-//! - [`state`]: per-agent baselines, their versioned binary encoding, the write-back cache
-//!   and the RocksDB store that commits agent state and consumed offsets in one batch.
-//! - [`detect`]: the [`Detector`](detect::Detector) trait, the explicit registry of kinds,
-//!   and the loader that turns `detectors/*.toml` into running instances.
-//! - [`pipeline`]: the engine that scores, decides and learns, in that order, per event:
-//!   a finding is an anomaly within its instance's false-alarm budget, unless the agent's
-//!   pending model explains it (new behaviour being learned) or many agents show it at
-//!   once (a fleet event); the peer index weighs first uses by the owner's other agents.
-//! - [`identity`]: the agent registry (owners, boundaries, credentials, working hours)
-//!   that the policy detectors check events against; optional.
-//! - [`approvals`]: human approvals of high-risk actions (agent-approval v1 from a file
-//!   or a compacted topic), the check `high_risk_action` runs on each `approval_id`,
-//!   per-agent use counts and the event-time grace for approvals that arrive late.
-//! - [`signing`]: Ed25519 signatures on commands and the check enforcers run on them,
-//!   and on approval and registry records read from topics (`trusted_keys`).
-//! - [`sim`] and [`eval`]: labelled synthetic traffic (strong and moderate attacks,
-//!   legitimate change, chosen by scenario) and the scoring (recall, false alerts,
-//!   commands on healthy agents) that holds the detectors to a measurable quality bar.
-//! - [`config`] and [`kafka`]: the service's config file, and the Kafka glue of
-//!   `agentwatch run` (consumer whose partitions start at the offsets RocksDB holds,
-//!   idempotent output producer, dead letters, topic checks).
-//! - [`app`]: the commands behind the CLI (`run`, `replay`, `simulate`, `tail`, `demo`,
-//!   `inspect`, `verify`, `sign-record`, `validate`, `schemas`), kept in the library so tests drive
-//!   exactly what users run.
-//! - [`telemetry`]: Prometheus metrics, the HTTP endpoint and log set-up.
+//! ### Layers (lowest first; `tests/layering.rs` fails on a new import circle)
+//!
+//! 1. [`error`], [`model`] (wire contracts, decoder, time), [`stats`], [`pattern`] (`*`
+//!    names), [`diagnostics`] (`file:line` problems): leaves everything may use.
+//! 2. [`telemetry`] (metrics and their label enums, logs), [`signing`] (commands, and
+//!    approval and registry records read from topics: `trusted_keys`), [`identity`]
+//!    (the agent registry: the only thing "registry" means here), [`approvals`] (human
+//!    approvals of high-risk actions: records, the check, per-agent use counts, the
+//!    event-time grace for late approvals), [`eval`].
+//! 3. [`state`] ⇄ [`detect`] ⇄ [`pipeline`]: baselines, cache and RocksDB store with
+//!    typed [`state::PositionKey`]s; the [`Detector`](detect::Detector) trait, the
+//!    kinds, their [`catalogue`](detect::catalogue) and the instance loader; the engine.
+//!    Two edges still point back up and are allowed by name in the layering test:
+//!    `state → detect` (agent state stores each instance's `KindState` while kinds read
+//!    the `Baseline`) and `detect → pipeline` (`Identity` carries the engine's
+//!    `PeerIndex`). Untying them means moving `Baseline` below `state` and the peer
+//!    index below `detect`, both in files under active change.
+//! 4. [`config`] (the service config file), [`kafka`] (consumer whose partitions start
+//!    at the offsets RocksDB holds, idempotent producer, dead letters, topic checks),
+//!    [`sim`] (labelled synthetic traffic), [`schema`].
+//! 5. [`app`]: the commands (`run`, `replay`, `simulate`, `tail`, `demo`, `inspect`,
+//!    `verify`, `sign-record`, `validate`, `schemas`), kept in the library so tests drive exactly what
+//!    users run. `app::cli` holds each command's flags, [`app::setup`] assembles every
+//!    engine (detectors, registry, approvals, signer, options, metrics), [`app::render`] formats
+//!    alerts for people. `main.rs` parses and dispatches only.
+//!
+//! ### Where to add
+//!
+//! - **A detector kind**: `detect/kinds/<name>.rs` with its `Params`, `State`, detector
+//!   and `SPEC`; a [`KindState`](detect::KindState) variant if it keeps state; its
+//!   `SPEC` in [`detect::catalogue::KINDS`]. Policy kinds report a
+//!   [`Rule`](detect::Rule), never a number.
+//! - **An input**: file, stdin and simulation go through [`app::replay::run_replay`]
+//!   (JSON lines from a `BufRead`), Kafka through `app::run` (consumer thread →
+//!   engine thread). Its stored position is a new [`state::PositionKey`] constructor.
+//!   The single `Source`/`Sink` driver of issue 12 is not in yet: replay and demo share
+//!   one loop, `run` has its own.
+//! - **An output**: JSON lines in [`app::replay`], Kafka records in `app::run` via
+//!   [`kafka::producer`]; readable text in [`app::render`].
+//! - **A metric**: a field of [`telemetry::Metrics`]; fixed label values are enums in
+//!   `telemetry::labels` with `as_str`, pre-registered at zero.
 //!
 //! Time comes from events, bounded against each source's watermark (and, in `run`, the
 //! wall clock: [`model::watermark`]); a replay never reads the wall clock, so a replay of
@@ -57,11 +68,13 @@ pub mod app;
 pub mod approvals;
 pub mod config;
 pub mod detect;
+pub mod diagnostics;
 pub mod error;
 pub mod eval;
 pub mod identity;
 pub mod kafka;
 pub mod model;
+pub mod pattern;
 pub mod pipeline;
 pub mod schema;
 pub mod signing;

@@ -9,6 +9,7 @@ use agentwatch::approvals::{ApprovalStore, ApprovalUpdate};
 use agentwatch::model::time::{format_rfc3339, MINUTE_MS};
 use agentwatch::model::{AgentEventV1, Alert, CommandAction};
 use agentwatch::pipeline::{Engine, Outputs};
+use agentwatch::state::PositionKey;
 use common::{event, monday, run};
 
 const GRACE_MS: i64 = 2 * MINUTE_MS;
@@ -238,7 +239,7 @@ fn use_counts_and_held_events_survive_a_restart() {
             ],
         );
         assert!(rules(&out).is_empty());
-        engine.commit(&[("test", 2)]).unwrap();
+        engine.commit(&[(PositionKey::named("test"), 2)]).unwrap();
     }
     let mut approvals = standard_approvals();
     approvals.push(approval(

@@ -7,10 +7,7 @@ use crate::approvals::source::{load_file, FileApprovals};
 use crate::approvals::{ApprovalStore, ApprovalUpdate};
 use crate::error::Result;
 use crate::signing::TrustedKeys;
-use crate::telemetry::Metrics;
-
-/// Metric label of records refused from a file.
-const FILE_SOURCE: &str = "approvals_file";
+use crate::telemetry::{Metrics, RecordSource};
 
 /// Reads an approvals file, logging (by line and code, never by content) and counting
 /// every refused record. An unreadable file is an error; a bad record is not.
@@ -29,7 +26,7 @@ pub fn read_approvals_file(
             "approval record refused"
         );
         if let Some(metrics) = metrics {
-            metrics.record_rejected(FILE_SOURCE, problem.error.code());
+            metrics.record_rejected(RecordSource::ApprovalsFile, problem.error.code());
         }
     }
     Ok(found)

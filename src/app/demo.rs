@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::progress::Progress;
+use super::render::format_alert;
 use super::replay::{run_replay, BatchReport, ReplayConfig, ReplaySinks, ReplaySummary};
+use super::setup::{self, EngineSetup, WithoutKey};
 use super::simulate::SimReader;
-use crate::detect::DetectorSet;
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
 use crate::identity::{AgentRecord, Registry};
-use crate::model::time::{format_short, parse_rfc3339};
-use crate::model::{Alert, Command, Severity};
-use crate::pipeline::{Engine, EngineOptions, Outputs};
-use crate::signing::Signer;
+use crate::model::time::format_short;
+use crate::model::Severity;
+use crate::pipeline::Outputs;
 use crate::sim::{SimConfig, Simulation};
-use crate::state::StateStore;
+use crate::state::{PositionKey, StateStore};
 use crate::telemetry::{Metrics, MetricsServer};
 
 /// Demo settings.
@@ -47,10 +47,7 @@ pub struct DemoReport {
 /// Runs the demo, printing alerts and commands to `out` as they happen and a progress
 /// line to stderr.
 pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport> {
-    let detectors = match &options.detectors {
-        Some(dir) => DetectorSet::load_dir(dir)?,
-        None => DetectorSet::builtin()?,
-    };
+    let mut setup = EngineSetup::new(setup::detectors(options.detectors.as_deref())?);
     let state_dir =
         tempfile::tempdir().map_err(|e| Error::io("creating a temporary state directory", e))?;
     let store = StateStore::open(state_dir.path())?;
@@ -68,15 +65,15 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(Error::Registry)?,
     );
-    let signer = match Signer::resolve(options.signing_key.as_deref())? {
-        Some(signer) => signer,
-        None => Signer::generate()?,
-    };
-    let key_id = signer.key_id().to_owned();
-    let mut engine = Engine::new(detectors, store, EngineOptions::default())?
-        .with_metrics(Arc::clone(&metrics))
-        .with_registry(registry)
-        .with_signer(Arc::new(signer));
+    setup.signer = setup::signer(options.signing_key.as_deref(), WithoutKey::Throwaway)?;
+    let key_id = setup
+        .signer
+        .as_ref()
+        .map(|s| s.key_id().to_owned())
+        .unwrap_or_default();
+    setup.metrics = Some(Arc::clone(&metrics));
+    setup.registry = Some(registry);
+    let mut engine = setup.build(store)?;
     let days = options.sim.days;
     let header = format!(
         "agentwatch demo: {} registered agents over {days} days ({} labelled attacks); commands signed with key {key_id}; state in {}{}\n",
@@ -94,7 +91,7 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
     }
 
     let config = ReplayConfig {
-        source: "demo".into(),
+        source: PositionKey::named("demo"),
         metrics: Some(Arc::clone(&metrics)),
         ..ReplayConfig::default()
     };
@@ -173,44 +170,6 @@ fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("writing demo output", e))
-}
-
-/// One line per alert and one indented line per command, for people.
-pub fn format_alert(alert: &Alert, commands: &[Command]) -> String {
-    let time = parse_rfc3339(&alert.time)
-        .map(format_short)
-        .unwrap_or_default();
-    let severity = alert.severity.as_str().to_uppercase();
-    let mut text = format!(
-        "{time}  {severity:<8} {:<11} {}\n",
-        alert.detector.id, alert.summary
-    );
-    if alert.suppressed > 0 {
-        text.push_str(&format!(
-            "{:>18}  (+{} similar findings held back by the cooldown)\n",
-            "", alert.suppressed
-        ));
-    }
-    for id in &alert.commands {
-        if let Some(command) = commands.iter().find(|c| &c.command_id == id) {
-            let until = parse_rfc3339(&command.expires_at)
-                .map(format_short)
-                .unwrap_or_default();
-            let credential = command
-                .credential_id
-                .as_deref()
-                .map(|c| format!(" (credential {c})"))
-                .unwrap_or_default();
-            text.push_str(&format!(
-                "{:>18}  -> {} for {}{credential} until {until}; risk {:.1}\n",
-                "",
-                command.action.as_str(),
-                command.agent_id,
-                alert.risk
-            ));
-        }
-    }
-    text
 }
 
 fn print_outputs(out: &mut dyn Write, outputs: &Outputs) -> Result<()> {

@@ -2,12 +2,15 @@
 //! what users run; `main.rs` only parses arguments and prints errors.
 
 pub mod approvals;
+pub mod cli;
 pub mod demo;
 pub mod inspect;
 mod lines;
 pub mod progress;
+pub mod render;
 pub mod replay;
 pub mod run;
+pub mod setup;
 pub mod sign_record;
 pub mod simulate;
 pub mod stream;

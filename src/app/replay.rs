@@ -14,6 +14,7 @@ use crate::model::{
     decode_event, CommandAction, DecodeError, Event, Limits, Severity, TimeBounds, Watermark,
 };
 use crate::pipeline::{Engine, Outputs};
+use crate::state::PositionKey;
 use crate::telemetry::Metrics;
 
 /// How a replay runs.
@@ -21,7 +22,7 @@ use crate::telemetry::Metrics;
 pub struct ReplayConfig {
     /// Name under which the input position is stored with the state (so a second run
     /// on the same state directory resumes after the last committed line).
-    pub source: String,
+    pub source: PositionKey,
     /// Lines decoded and processed together.
     pub batch_size: usize,
     /// Events between state commits.
@@ -42,7 +43,7 @@ pub struct ReplayConfig {
 impl Default for ReplayConfig {
     fn default() -> Self {
         ReplayConfig {
-            source: "replay:-".into(),
+            source: PositionKey::replay_stdin(),
             batch_size: 1_024,
             commit_every: 500_000,
             limits: Limits::default(),
@@ -234,7 +235,7 @@ pub fn run_replay<R: BufRead>(
     let mut summary = ReplaySummary::default();
     let mut lines = LineBatcher::new(reader);
     let resume_at = engine.offset(&config.source)?.unwrap_or(0);
-    let watermark_key = watermark_key(&config.source);
+    let watermark_key = config.source.watermark();
     let mut watermark = Watermark::at(
         engine
             .offset(&watermark_key)?
@@ -334,21 +335,16 @@ pub fn run_replay<R: BufRead>(
     Ok(summary)
 }
 
-/// Where an input's watermark is kept in the state store, beside its position.
-fn watermark_key(source: &str) -> String {
-    format!("{source}#watermark")
-}
-
 /// The input's position and watermark, as the state store records them.
-fn positions<'a>(
-    source: &'a str,
+fn positions(
+    source: &PositionKey,
     position: u64,
-    watermark_key: &'a str,
+    watermark_key: &PositionKey,
     watermark: Watermark,
-) -> Vec<(&'a str, u64)> {
-    let mut positions = vec![(source, position)];
+) -> Vec<(PositionKey, u64)> {
+    let mut positions = vec![(source.clone(), position)];
     if let Some(ms) = watermark.get().and_then(|ms| u64::try_from(ms).ok()) {
-        positions.push((watermark_key, ms));
+        positions.push((watermark_key.clone(), ms));
     }
     positions
 }
@@ -399,7 +395,7 @@ fn process_in_order(
 fn commit(
     engine: &mut Engine,
     sinks: &mut ReplaySinks<'_>,
-    positions: &[(&str, u64)],
+    positions: &[(PositionKey, u64)],
 ) -> Result<()> {
     sinks
         .output

@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::Message;
 
-use super::demo::format_alert;
+use super::render::format_alert;
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
 use crate::kafka::client::{client_config, Role};

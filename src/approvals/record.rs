@@ -5,9 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::detect::Pattern;
 use crate::model::time::parse_rfc3339;
 use crate::model::CommandSignature;
+use crate::pattern::Pattern;
 use crate::signing::{RecordKind, Rejection, TrustedKeys};
 
 /// agent-approval v1 (Kafka topic `agent-approvals`, key = `approval_id`; an empty value

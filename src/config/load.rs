@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::lines::{line_of_key, toml_problem};
 use super::secret::{is_secret_property, Secret};
 use super::{OffsetReset, ServiceConfig, Topics};
+use crate::diagnostics::{toml_problem, Diagnostics};
 use crate::error::{Error, Result};
-use crate::model::time::parse_duration_ms;
+use crate::model::time::parse_positive_duration_ms;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,16 +126,12 @@ const SECTIONS: [&str; 11] = [
 
 /// Collects problems with their lines while one file is checked.
 struct Checker<'a> {
-    file: &'a str,
-    text: &'a str,
-    problems: Vec<String>,
+    found: Diagnostics<'a>,
 }
 
 impl Checker<'_> {
     fn at(&mut self, key: &str, message: String) {
-        let line = line_of_key(self.text, key);
-        self.problems
-            .push(format!("{}:{line}: {message}", self.file));
+        self.found.at_key(key, message);
     }
 
     /// Deserializes one section; a problem names the offending key's line when serde says
@@ -151,7 +147,7 @@ impl Checker<'_> {
                 let key = message
                     .split('`')
                     .nth(1)
-                    .filter(|key| line_of_key(self.text, key) > 1)
+                    .filter(|key| self.found.line_of(key) > 1)
                     .unwrap_or(name)
                     .to_string();
                 self.at(&key, format!("[{name}] {message}"));
@@ -168,9 +164,9 @@ impl Checker<'_> {
     /// Like [`Checker::duration`], in milliseconds.
     fn duration_ms(&mut self, key: &str, text: Option<&str>, default: i64) -> i64 {
         let Some(text) = text else { return default };
-        match parse_duration_ms(text) {
-            Some(ms) if ms > 0 => ms,
-            _ => {
+        match parse_positive_duration_ms(text) {
+            Some(ms) => ms,
+            None => {
                 self.at(
                     key,
                     format!("{key} {text:?} is not a positive duration like 500ms, 1s or 5m"),
@@ -197,9 +193,7 @@ impl ServiceConfig {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| Error::Config(vec![toml_problem(file, text, &e)]))?;
         let mut check = Checker {
-            file,
-            text,
-            problems: Vec::new(),
+            found: Diagnostics::new(file, text),
         };
         let unknown: Vec<String> = table
             .keys()
@@ -305,10 +299,10 @@ impl ServiceConfig {
             shutdown.timeout.as_deref(),
             config.shutdown_timeout,
         );
-        if check.problems.is_empty() {
+        if check.found.is_empty() {
             Ok(config)
         } else {
-            Err(Error::Config(check.problems))
+            Err(Error::Config(check.found.into_problems()))
         }
     }
 }

@@ -9,7 +9,6 @@
 //! is how SASL passwords and TLS key passphrases reach librdkafka without being written in
 //! the file; such values are kept out of `Debug` output and logs (see [`Secret`]).
 
-pub(crate) mod lines;
 mod load;
 mod secret;
 
@@ -206,7 +205,7 @@ impl Default for ServiceConfig {
             },
             state_dir: PathBuf::from("agentwatch-state"),
             flush_interval: Duration::from_secs(1),
-            cache_capacity: 100_000,
+            cache_capacity: crate::state::DEFAULT_CACHE_CAPACITY,
             max_event_bytes: crate::model::Limits::default().max_message_bytes,
             shutdown_timeout: Duration::from_secs(30),
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),

@@ -16,7 +16,7 @@ pub(super) struct InstanceSpec {
     pub description: String,
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
-    /// Read by the kind itself (see `registry::parse_params`).
+    /// Read by the kind itself (see [`parse_params`](super::parse_params)).
     #[serde(default)]
     #[allow(dead_code)]
     pub params: Option<toml::Table>,

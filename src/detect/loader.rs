@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::config::{InstanceSpec, Response, Thresholds, Warmup};
 use super::matcher::FieldMatcher;
-use super::{registry, Aspect, Detector, FleetScope};
-use crate::config::lines::{line_of_key, toml_problem};
+use super::{catalogue, Aspect, Detector, FleetScope};
+use crate::diagnostics::Diagnostics;
 use crate::error::{Error, Result};
 use crate::model::time::parse_duration_ms;
 use crate::model::Event;
@@ -166,26 +166,29 @@ impl DetectorSet {
         let mut instances: Vec<Instance> = Vec::new();
         let mut seen_ids: Vec<(String, String)> = Vec::new();
         for (file, text) in files {
-            let Some((instance, enabled)) = build_instance(&file, &text, &mut problems) else {
+            let mut found = Diagnostics::new(&file, &text);
+            let built = build_instance(&mut found);
+            if let Some((instance, _)) = &built {
+                if let Some((_, other)) = seen_ids.iter().find(|(id, _)| *id == instance.id) {
+                    found.at_key(
+                        "id",
+                        format_args!("id {:?} is already used by {other}", instance.id),
+                    );
+                } else if let Some(other) = instances.iter().find(|i| i.key == instance.key) {
+                    found.at_key(
+                        "id",
+                        format_args!(
+                            "id {:?} hashes like {:?}; rename one of them",
+                            instance.id, other.id
+                        ),
+                    );
+                }
+            }
+            let clean = found.is_empty();
+            problems.extend(found.into_problems());
+            let Some((instance, enabled)) = built.filter(|_| clean) else {
                 continue;
             };
-            if let Some((_, other)) = seen_ids.iter().find(|(id, _)| *id == instance.id) {
-                problems.push(format!(
-                    "{file}:{}: id {:?} is already used by {other}",
-                    line_of_key(&text, "id"),
-                    instance.id
-                ));
-                continue;
-            }
-            if let Some(other) = instances.iter().find(|i| i.key == instance.key) {
-                problems.push(format!(
-                    "{file}:{}: id {:?} hashes like {:?}; rename one of them",
-                    line_of_key(&text, "id"),
-                    instance.id,
-                    other.id
-                ));
-                continue;
-            }
             seen_ids.push((instance.id.clone(), file.clone()));
             if enabled {
                 instances.push(instance);
@@ -214,117 +217,126 @@ impl DetectorSet {
     }
 }
 
-fn build_instance(file: &str, text: &str, problems: &mut Vec<String>) -> Option<(Instance, bool)> {
-    let before = problems.len();
+/// Builds one instance from its file, reporting every problem into `found`.
+fn build_instance(found: &mut Diagnostics<'_>) -> Option<(Instance, bool)> {
+    let text = found.text();
     let spec: InstanceSpec = match toml::from_str(text) {
         Ok(spec) => spec,
         Err(e) => {
-            problems.push(toml_problem(file, text, &e));
+            found.toml(&e);
             return None;
         }
     };
-    let at = |key: &str| format!("{file}:{}", line_of_key(text, key));
     if spec.id.is_empty()
         || !spec
             .id
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
     {
-        problems.push(format!(
-            "{}: id {:?} must be non-empty lowercase letters, digits, '_' or '-'",
-            at("id"),
-            spec.id
-        ));
+        found.at_key(
+            "id",
+            format_args!(
+                "id {:?} must be non-empty lowercase letters, digits, '_' or '-'",
+                spec.id
+            ),
+        );
     }
     if spec.description.trim().is_empty() {
-        problems.push(format!(
-            "{}: description must say what the detector is for",
-            at("description")
-        ));
+        found.at_key(
+            "description",
+            "description must say what the detector is for",
+        );
     }
     let cooldown_ms = parse_duration_ms(&spec.cooldown).unwrap_or_else(|| {
-        problems.push(format!(
-            "{}: cooldown {:?} is not a duration like 30m, 1h or 2d",
-            at("cooldown"),
-            spec.cooldown
-        ));
+        found.at_key(
+            "cooldown",
+            format_args!(
+                "cooldown {:?} is not a duration like 30m, 1h or 2d",
+                spec.cooldown
+            ),
+        );
         0
     });
     if spec.warmup.hours < 0.0 || !spec.warmup.hours.is_finite() {
-        problems.push(format!(
-            "{}: warmup hours must be a non-negative number",
-            at("hours")
-        ));
+        found.at_key("hours", "warmup hours must be a non-negative number");
     }
     let levels = spec.thresholds.pairs();
     if levels.is_empty() {
-        problems.push(format!(
-            "{}: thresholds need at least one of info, low, medium, high, critical",
-            at("thresholds")
-        ));
+        found.at_key(
+            "thresholds",
+            "thresholds need at least one of info, low, medium, high, critical",
+        );
     }
     for (severity, score) in &levels {
         if !(*score > 0.0 && *score <= 1.0) {
-            problems.push(format!(
-                "{}: threshold {} = {score} must be in (0, 1]",
-                at(severity.as_str()),
-                severity.as_str()
-            ));
+            found.at_key(
+                severity.as_str(),
+                format_args!(
+                    "threshold {} = {score} must be in (0, 1]",
+                    severity.as_str()
+                ),
+            );
         }
     }
     if levels.windows(2).any(|w| w[0].1 >= w[1].1) {
-        problems.push(format!(
-            "{}: thresholds must increase with severity ({})",
-            at("thresholds"),
-            levels
-                .iter()
-                .map(|(s, v)| format!("{}={v}", s.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        found.at_key(
+            "thresholds",
+            format_args!(
+                "thresholds must increase with severity ({})",
+                levels
+                    .iter()
+                    .map(|(s, v)| format!("{}={v}", s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
     }
     if let Some(budget) = spec.budget {
         if !(budget > 0.0 && budget <= 10.0) {
-            problems.push(format!(
-                "{}: budget = {budget} must be false alerts per agent per day in (0, 10]",
-                at("budget")
-            ));
+            found.at_key(
+                "budget",
+                format_args!("budget = {budget} must be false alerts per agent per day in (0, 10]"),
+            );
         }
     }
     if let Some(on_alert) = spec.response.on_alert {
         if on_alert > spec.response.max {
-            problems.push(format!(
-                "{}: response.on_alert {} is stronger than response.max {}",
-                at("on_alert"),
-                on_alert.as_str(),
-                spec.response.max.as_str()
-            ));
+            found.at_key(
+                "on_alert",
+                format_args!(
+                    "response.on_alert {} is stronger than response.max {}",
+                    on_alert.as_str(),
+                    spec.response.max.as_str()
+                ),
+            );
         }
     }
-    let detector = match registry::find(&spec.kind) {
+    let detector = match catalogue::find(&spec.kind) {
         None => {
-            problems.push(format!(
-                "{}: unknown kind {:?} (known: {})",
-                at("kind"),
-                spec.kind,
-                registry::KINDS
-                    .iter()
-                    .map(|k| k.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            found.at_key(
+                "kind",
+                format_args!(
+                    "unknown kind {:?} (known: {})",
+                    spec.kind,
+                    catalogue::KINDS
+                        .iter()
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
             None
         }
         Some(kind) => match (kind.build)(text) {
             Ok(detector) => Some((kind, detector)),
             Err(e) => {
-                problems.push(toml_problem(file, text, &e));
+                found.toml(&e);
                 None
             }
         },
     };
     let (kind, detector) = detector?;
-    if problems.len() > before {
+    if !found.is_empty() {
         return None;
     }
     let instance = Instance {

@@ -1,5 +1,5 @@
 //! Detectors: a *kind* is Rust code (one file under `kinds/`), an *instance* is data
-//! (`detectors/<id>.toml`). Kinds are listed in one explicit [`registry`]; the
+//! (`detectors/<id>.toml`). Kinds are listed in one explicit [`catalogue`]; the
 //! [`loader`] validates instance files and builds a [`DetectorSet`].
 //!
 //! A detector is pure: given an event, the agent's shared [`Baseline`] and its own
@@ -8,17 +8,20 @@
 //! whether to alert; warm-up, thresholds, cooldown, risk and responses belong to
 //! [`crate::pipeline::decide`], so every kind gets them identically.
 
+pub mod catalogue;
 mod config;
 pub mod kinds;
 mod loader;
 mod matcher;
-pub mod registry;
+mod rule;
+mod spec;
 
 pub use config::{Response, Thresholds, Warmup};
 pub use kinds::fact;
+pub use kinds::{KindState, KindStateOf};
 pub use loader::{instance_key, DetectorSet, Instance};
-pub use matcher::Pattern;
-pub use registry::{KindSpec, KindState};
+pub use rule::Rule;
+pub use spec::{parse_params, KindSpec};
 
 use std::collections::BTreeMap;
 
@@ -84,10 +87,13 @@ pub struct Finding {
     pub expected: f64,
     /// Unit of `observed` and `expected`.
     pub unit: &'static str,
-    /// Name of the statistic.
+    /// Name of the statistic (for a policy fact, the rule's text: [`Rule::statistic`]).
     pub statistic: &'static str,
-    /// Its value.
+    /// Its value (for a policy fact, [`Rule::wire_value`], kept for the alert format).
     pub statistic_value: f64,
+    /// The rule a policy fact broke (`None` for statistical findings): what a policy
+    /// kind's `summarize` and `explain` read, rather than a number.
+    pub rule: Option<Rule>,
     /// Observations behind the baseline that was used.
     pub baseline_size: u64,
     /// The p-value of the same observation under the agent's *pending* model: what it

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{AgentRecord, AgentRecordV1, Registry};
-use crate::config::lines::toml_problem;
+use crate::diagnostics::{toml_problem, Diagnostics};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -77,27 +77,30 @@ pub fn parse_records(file: &str, text: &str, json: bool) -> Result<Vec<AgentReco
             .map_err(|e| Error::Registry(vec![toml_problem(file, text, &e)]))?;
         (parsed.agent, record_lines(text, "[[agent]]"))
     };
-    let mut problems = Vec::new();
+    let mut found = Diagnostics::new(file, text);
     let mut records = Vec::with_capacity(specs.len());
     let mut seen = std::collections::HashMap::new();
     for (index, spec) in specs.into_iter().enumerate() {
         let line = starts.get(index).copied().unwrap_or(1);
         if let Some(first) = seen.insert(spec.agent_id.clone(), line) {
-            problems.push(format!(
-                "{file}:{line}: agent {:?} is already declared at line {first}",
-                spec.agent_id
-            ));
+            found.at_line(
+                line,
+                format_args!(
+                    "agent {:?} is already declared at line {first}",
+                    spec.agent_id
+                ),
+            );
             continue;
         }
         match AgentRecord::compile(spec, true) {
             Ok(record) => records.push(record),
-            Err(found) => problems.extend(found.into_iter().map(|p| format!("{file}:{line}: {p}"))),
+            Err(problems) => problems.iter().for_each(|p| found.at_line(line, p)),
         }
     }
-    if problems.is_empty() {
+    if found.is_empty() {
         Ok(records)
     } else {
-        Err(Error::Registry(problems))
+        Err(Error::Registry(found.into_problems()))
     }
 }
 

@@ -15,9 +15,8 @@ pub use record::{AgentRecordV1, IssuedCredential, TrustTier, Weekday, WorkingHou
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::detect::Pattern;
-use crate::model::time::{parse_rfc3339, HOUR_MS};
-use crate::state::HourOfWeek;
+use crate::model::time::{hour_of_week, parse_rfc3339, HOUR_MS};
+use crate::pattern::Pattern;
 
 /// A credential as the policy detectors check it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +171,7 @@ impl AgentRecord {
     /// daylight saving time).
     pub fn within_working_hours(&self, time_ms: i64) -> Option<bool> {
         self.working.as_ref().map(|(mask, local)| {
-            mask[HourOfWeek::slot(time_ms.saturating_add(local.offset_ms(time_ms)))]
+            mask[hour_of_week(time_ms.saturating_add(local.offset_ms(time_ms)))]
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::approvals::ApprovalUpdate;
 use crate::config::KafkaConfig;
 use crate::error::Result;
 use crate::signing::TrustedKeys;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, RecordSource};
 
 /// Reads `topic` up to its current end, then follows it on a thread until `stop`.
 /// Refused records are logged by position and code (never by content) and counted in
@@ -35,7 +35,7 @@ pub fn follow(
                     %error,
                     "approval record refused"
                 );
-                metrics.record_rejected("approvals_topic", error.code());
+                metrics.record_rejected(RecordSource::ApprovalsTopic, error.code());
                 None
             }
         }

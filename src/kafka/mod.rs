@@ -16,7 +16,7 @@ pub mod producer;
 pub mod registry_topic;
 pub mod topics;
 
-/// The name under which a partition's next offset is stored in RocksDB.
-pub fn source_name(topic: &str, partition: i32) -> String {
-    format!("kafka/{topic}/{partition}")
+/// The key under which a partition's next offset is stored in RocksDB.
+pub fn source_name(topic: &str, partition: i32) -> crate::state::PositionKey {
+    crate::state::PositionKey::kafka(topic, partition)
 }

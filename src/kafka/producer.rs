@@ -18,31 +18,20 @@ use super::client::{client_config, Role};
 use super::dead_letter::mark_truncated;
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
-use crate::telemetry::{Metrics, OUTPUTS};
+use crate::telemetry::Metrics;
+pub use crate::telemetry::Output;
 
-/// What a record is, for metrics and for how a refusal is handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    /// An alert (alert v1 JSON).
-    Alert = 0,
-    /// A response command (command v1 JSON).
-    Command = 1,
-    /// A dead letter (original bytes).
-    DeadLetter = 2,
+/// The `Output` behind a delivery report's opaque index (see [`output_index`]).
+fn output_from_index(index: usize) -> Output {
+    Output::ALL
+        .get(index)
+        .copied()
+        .unwrap_or(Output::DeadLetter)
 }
 
-impl Output {
-    fn from_index(index: usize) -> Output {
-        match index {
-            0 => Output::Alert,
-            1 => Output::Command,
-            _ => Output::DeadLetter,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        OUTPUTS[self as usize]
-    }
+/// The index a record's [`Output`] travels as through librdkafka's delivery opaque.
+fn output_index(output: Output) -> usize {
+    Output::ALL.iter().position(|o| *o == output).unwrap_or(0)
 }
 
 struct Refused {
@@ -67,18 +56,18 @@ impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, output: usize) {
-        let output = Output::from_index(output);
+        let output = output_from_index(output);
         match result {
             Ok(_) => {
                 if let Some(metrics) = &self.metrics {
-                    metrics.record_delivered(output.label());
+                    metrics.record_delivered(output);
                 }
             }
             Err((error, message)) => {
                 if let Some(metrics) = &self.metrics {
-                    metrics.record_delivery_failure(output.label());
+                    metrics.record_delivery_failure(output);
                 }
-                tracing::warn!(output = output.label(), topic = message.topic(), %error, "delivery failed; will retry");
+                tracing::warn!(output = output.as_str(), topic = message.topic(), %error, "delivery failed; will retry");
                 if let Ok(mut refused) = self.refused.lock() {
                     refused.push(Refused {
                         output,
@@ -128,7 +117,7 @@ impl OutputProducer {
         payload: &[u8],
         headers: Option<OwnedHeaders>,
     ) -> Result<()> {
-        let mut record = BaseRecord::with_opaque_to(topic, output as usize).payload(payload);
+        let mut record = BaseRecord::with_opaque_to(topic, output_index(output)).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
         }

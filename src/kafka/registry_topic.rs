@@ -19,7 +19,7 @@ use crate::config::KafkaConfig;
 use crate::error::Result;
 use crate::identity::{AgentRecord, AgentRecordV1, RegistryUpdate};
 use crate::signing::{RecordKind, Rejection, TrustedKeys};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, RecordSource};
 
 /// Why a registry record was refused. It never takes effect; its content is not
 /// repeated in the message.
@@ -116,7 +116,7 @@ pub fn follow(
                     %error,
                     "registry record refused"
                 );
-                metrics.record_rejected("registry_topic", error.code());
+                metrics.record_rejected(RecordSource::RegistryTopic, error.code());
                 None
             }
         };

@@ -109,6 +109,18 @@ pub fn format_short(ms: i64) -> String {
         .to_string()
 }
 
+/// Hours in a week: the slots of an hour-of-week profile.
+pub const HOURS_PER_WEEK: usize = 168;
+/// 1970-01-01 was a Thursday; Monday 1970-01-05 00:00 UTC is hour 96.
+const FIRST_MONDAY_HOUR: i64 = 96;
+
+/// The hour of the week (0 = Monday 00:00-01:00 UTC) of a time: the slot the learned
+/// activity profile and the registry's declared working hours are both indexed by.
+pub fn hour_of_week(time_ms: i64) -> usize {
+    let hour = time_ms.div_euclid(HOUR_MS) - FIRST_MONDAY_HOUR;
+    hour.rem_euclid(HOURS_PER_WEEK as i64) as usize
+}
+
 /// Parses durations such as `90s`, `10m`, `1h`, `7d` (integer amount plus one unit).
 pub fn parse_duration_ms(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -124,6 +136,13 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
         _ => return None,
     };
     amount.checked_mul(unit_ms)
+}
+
+/// Parses a duration that must be above zero (timeouts, windows, bounds): the one rule
+/// shared by CLI flags, the service config and detector parameters, each of which adds
+/// its own message naming the flag, key or parameter.
+pub fn parse_positive_duration_ms(text: &str) -> Option<i64> {
+    parse_duration_ms(text).filter(|ms| *ms > 0)
 }
 
 /// Renders a duration in the largest whole unit that fits (`2h`, `90m`, `3d`).

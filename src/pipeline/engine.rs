@@ -17,7 +17,9 @@ use crate::error::Result;
 use crate::identity::{Registry, RegistryUpdate};
 use crate::model::{Alert, Command, CommandAction, Event};
 use crate::signing::Signer;
-use crate::state::{AgentCache, AgentState, AspectVerdicts, DetectorSlot, RecentAlert, StateStore};
+use crate::state::{
+    AgentCache, AgentState, AspectVerdicts, DetectorSlot, PositionKey, RecentAlert, StateStore,
+};
 use crate::telemetry::{Absorbed, Metrics};
 
 /// Tuning knobs that are not detector configuration.
@@ -36,7 +38,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            cache_capacity: 1_000_000,
+            cache_capacity: crate::state::DEFAULT_CACHE_CAPACITY,
             policy: Policy::default(),
             record_scores: false,
             fleet: FleetParams::default(),
@@ -242,7 +244,8 @@ impl Engine {
                 &out.alerts[alerts_before..],
                 &out.commands[commands_before..],
             );
-            metrics.record_cache(self.cache.len(), self.cache.stats());
+            let stats = self.cache.stats();
+            metrics.record_cache(self.cache.len(), stats.hits, stats.misses);
         }
         Ok(())
     }
@@ -543,7 +546,9 @@ impl Engine {
     /// one RocksDB batch. Call only after the outputs of the covered events have been
     /// delivered: that ordering is what makes outputs at-least-once and state
     /// exactly-once.
-    pub fn commit(&mut self, offsets: &[(&str, u64)]) -> Result<usize> {
+    pub fn commit(&mut self, positions: &[(PositionKey, u64)]) -> Result<usize> {
+        let offsets = store_offsets(positions);
+        let offsets = offsets.as_slice();
         self.wait_for_commit()?;
         let started = Instant::now();
         let written = self.cache.flush(&self.store, offsets)?;
@@ -561,7 +566,9 @@ impl Engine {
     /// Like [`Engine::commit`], but the RocksDB write happens on a background thread
     /// while this one goes on processing; only the encoding is done here. Waits for the
     /// previous background commit first. [`Engine::wait_for_commit`] says when it landed.
-    pub fn commit_in_background(&mut self, offsets: &[(&str, u64)]) -> Result<()> {
+    pub fn commit_in_background(&mut self, positions: &[(PositionKey, u64)]) -> Result<()> {
+        let offsets = store_offsets(positions);
+        let offsets = offsets.as_slice();
         self.wait_for_commit()?;
         // The previous batch has landed: clean agents may now be evicted safely.
         self.cache.evict();
@@ -595,8 +602,8 @@ impl Engine {
     }
 
     /// The next position recorded for `source` by an earlier commit.
-    pub fn offset(&self, source: &str) -> Result<Option<u64>> {
-        self.store.offset(source)
+    pub fn offset(&self, source: &PositionKey) -> Result<Option<u64>> {
+        self.store.offset(source.as_str())
     }
 
     /// The current state of an agent: from memory if it is hot, else from RocksDB.
@@ -606,6 +613,14 @@ impl Engine {
             None => self.store.load_agent(agent_id),
         }
     }
+}
+
+/// Positions as the store writes them (once per commit, not per event).
+fn store_offsets(positions: &[(PositionKey, u64)]) -> Vec<(&str, u64)> {
+    positions
+        .iter()
+        .map(|(key, next)| (key.as_str(), *next))
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,6 +29,12 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+/// Clean agents kept in memory between flushes unless configured otherwise: the service
+/// config's documented `[state] cache_capacity` default, and the engine's for `replay`
+/// and `demo`. One constant, so every command behaves the same. At ≤ 512 B per agent
+/// it bounds the clean part of the cache near 50 MB.
+pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
+
 /// Hot agents in memory, written back to RocksDB once per flush.
 ///
 /// A RocksDB read costs 20–40× an in-memory state update (DESIGN §6), so the engine

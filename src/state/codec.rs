@@ -189,7 +189,7 @@ mod tests {
         bytes.extend(postcard::to_stdvec(&state).unwrap());
         let mut decoded = decode_state("a", &bytes).unwrap();
         assert_eq!(decoded, state);
-        use crate::detect::registry::KindStateOf;
+        use crate::detect::KindStateOf;
         let ledger = crate::approvals::Ledger::of(&mut decoded.slots[0].state);
         assert_eq!(ledger.uses("apr-1"), 0);
     }

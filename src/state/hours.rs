@@ -2,17 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::time::HOUR_MS;
-
-const HOURS_PER_WEEK: usize = 168;
-/// 1970-01-01 was a Thursday; Monday 1970-01-05 00:00 UTC is hour 96.
-const FIRST_MONDAY_HOUR: i64 = 96;
+use crate::model::time::{hour_of_week, HOURS_PER_WEEK};
 
 /// How active the agent is in each of the 168 hours of the week (UTC, Monday 00:00 first).
 ///
 /// One byte per hour keeps this at 168 bytes per agent. When an hour's counter would
 /// overflow, every counter is halved: the *shape* of the week (which hours are normal)
 /// is what detectors and owners need, and halving keeps it while adapting slowly.
+/// Halving rounds up, so an hour the agent has worked in never reads as one it has
+/// never worked in: a busy agent's peak hours saturate the counters again and again,
+/// and rounding down would erase its quieter hours (and with them its count of active
+/// hours, which sets `off_hours`' test rate).
 ///
 /// The counters are stored inline (no separate allocation to chase on the hot path) and
 /// serialized as one byte string.
@@ -57,8 +57,7 @@ impl<'de> Deserialize<'de> for HourOfWeek {
 impl HourOfWeek {
     /// The hour-of-week slot (0 = Monday 00:00-01:00 UTC) of an event time.
     pub fn slot(time_ms: i64) -> usize {
-        let hour = time_ms.div_euclid(HOUR_MS) - FIRST_MONDAY_HOUR;
-        hour.rem_euclid(HOURS_PER_WEEK as i64) as usize
+        hour_of_week(time_ms)
     }
 
     /// Records one event.
@@ -66,7 +65,7 @@ impl HourOfWeek {
         let slot = Self::slot(time_ms);
         if self.counts[slot] == u8::MAX {
             for count in &mut self.counts {
-                *count /= 2;
+                *count = count.div_ceil(2);
             }
         }
         self.counts[slot] += 1;
@@ -104,5 +103,18 @@ mod tests {
         }
         let counts = week.counts();
         assert!(counts[9] > counts[10] && counts[10] > 0);
+    }
+
+    #[test]
+    fn an_hour_once_worked_in_survives_any_number_of_halvings() {
+        let mut week = HourOfWeek::default();
+        let busy = parse_rfc3339("2026-01-05T09:00:00Z").unwrap();
+        let once = parse_rfc3339("2026-01-05T03:00:00Z").unwrap();
+        week.record(once);
+        for _ in 0..10_000 {
+            week.record(busy);
+        }
+        assert_eq!(week.counts()[3], 1);
+        assert!(week.counts()[9] > 100);
     }
 }

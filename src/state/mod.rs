@@ -10,6 +10,7 @@ mod cache;
 mod codec;
 mod hours;
 mod pending;
+mod position;
 mod store;
 mod table;
 
@@ -17,9 +18,10 @@ pub use agent::{
     AgentState, AspectVerdicts, Baseline, Calibration, DetectorSlot, Learned, PeerCounts,
     RecentAlert, RecentAlerts, ResponseState, RiskState, MAX_RECENT_ALERTS,
 };
-pub use cache::{AgentCache, CacheStats};
+pub use cache::{AgentCache, CacheStats, DEFAULT_CACHE_CAPACITY};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use hours::HourOfWeek;
 pub use pending::{Pending, PendingBaseline, PendingHour};
+pub use position::PositionKey;
 pub use store::{StateBatch, StateStore};
 pub use table::{Seen, SeenTable};

@@ -4,19 +4,20 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry as MetricSet, TextEncoder,
 };
 
+use super::labels::{
+    Absorbed, ApprovalSource, EventResult, Output, RecordSource, RegistrySource, ReloadResult,
+    RECORD_REJECTION_CODES,
+};
 use crate::model::{Alert, Command, CommandAction, DecodeError, Severity};
-use crate::state::CacheStats;
 
-/// The output names used as the `output` label.
-pub const OUTPUTS: [&str; 3] = ["alerts", "commands", "dlq"];
-
-/// Every metric agentwatch exports, registered in its own registry.
+/// Every metric agentwatch exports, in its own Prometheus metric set ("registry" in
+/// prometheus' terms; in agentwatch the word means the agent registry only).
 pub struct Metrics {
-    registry: Registry,
+    set: MetricSet,
     events: IntCounterVec,
     decode_errors: IntCounterVec,
     findings: IntCounterVec,
@@ -40,30 +41,16 @@ pub struct Metrics {
     agents_waiting: IntGauge,
 }
 
-/// Where input records (approvals, registry records) come from, as metric labels.
-pub const RECORD_SOURCES: [&str; 3] = ["approvals_file", "approvals_topic", "registry_topic"];
-
-/// Codes of refused input records, pre-registered as metric labels.
-pub const RECORD_REJECTIONS: [&str; 6] = [
-    "malformed",
-    "invalid",
-    "key_mismatch",
-    "unsigned",
-    "unknown_key",
-    "bad_signature",
-];
-
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+fn counter(set: &MetricSet, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let vec = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| unreachable!("static metric definition {name}: {e}"));
-    registry
-        .register(Box::new(vec.clone()))
+    set.register(Box::new(vec.clone()))
         .unwrap_or_else(|e| unreachable!("metric {name} registered twice: {e}"));
     vec
 }
@@ -78,39 +65,39 @@ impl Metrics {
     /// Creates and registers every metric, with known label values pre-set to zero so
     /// that dashboards and rate() see series from the start.
     pub fn new() -> Self {
-        let registry = Registry::new();
+        let set = MetricSet::new();
         let events = counter(
-            &registry,
+            &set,
             "agentwatch_events_total",
             "Events consumed, by result (processed or invalid).",
             &["result"],
         );
         let decode_errors = counter(
-            &registry,
+            &set,
             "agentwatch_decode_errors_total",
             "Events rejected as invalid (by the decoder, or time_out_of_range against the time bounds), by error code.",
             &["code"],
         );
         let findings = counter(
-            &registry,
+            &set,
             "agentwatch_findings_total",
             "Findings above a detector's alert threshold (before warm-up and cooldown), by detector and severity.",
             &["detector", "severity"],
         );
         let absorbed = counter(
-            &registry,
+            &set,
             "agentwatch_findings_absorbed_total",
             "Anomalous findings that raised no per-agent alert because they were new behaviour being learned or part of a fleet-wide event, by detector and reason.",
             &["detector", "reason"],
         );
         let alerts = counter(
-            &registry,
+            &set,
             "agentwatch_alerts_total",
             "Alerts emitted, by severity.",
             &["severity"],
         );
         let commands = counter(
-            &registry,
+            &set,
             "agentwatch_commands_total",
             "Response commands emitted, by action.",
             &["action"],
@@ -134,43 +121,43 @@ impl Metrics {
         )
         .unwrap_or_else(|e| unreachable!("static gauge: {e}"));
         let dlq_records = counter(
-            &registry,
+            &set,
             "agentwatch_dlq_records_total",
             "Records sent to the dead-letter topic, by error code.",
             &["code"],
         );
         let produced = counter(
-            &registry,
+            &set,
             "agentwatch_records_produced_total",
             "Output records acknowledged by Kafka, by output (alerts, commands, dlq).",
             &["output"],
         );
         let delivery_failures = counter(
-            &registry,
+            &set,
             "agentwatch_delivery_failures_total",
             "Output records Kafka did not acknowledge (each is retried), by output.",
             &["output"],
         );
         let registry_changes = counter(
-            &registry,
+            &set,
             "agentwatch_registry_changes_total",
             "Agent registry changes applied while running, by source (file or topic).",
             &["source"],
         );
         let registry_reloads = counter(
-            &registry,
+            &set,
             "agentwatch_registry_reloads_total",
             "Re-reads of a changed registry file, by result (applied, or rejected as invalid).",
             &["result"],
         );
         let records_rejected = counter(
-            &registry,
+            &set,
             "agentwatch_records_rejected_total",
             "Approval and registry records refused (they never take effect), by source and code: unsigned, unknown_key and bad_signature mean a record failed the trusted-key check.",
             &["source", "code"],
         );
         let approval_changes = counter(
-            &registry,
+            &set,
             "agentwatch_approval_changes_total",
             "Approvals granted or withdrawn while running, by source (file or topic).",
             &["source"],
@@ -216,12 +203,11 @@ impl Metrics {
             Box::new(approvals.clone()),
             Box::new(agents_waiting.clone()),
         ] {
-            registry
-                .register(metric)
+            set.register(metric)
                 .unwrap_or_else(|e| unreachable!("metric registered twice: {e}"));
         }
-        for result in ["processed", "invalid"] {
-            events.with_label_values(&[result]);
+        for result in EventResult::ALL {
+            events.with_label_values(&[result.as_str()]);
         }
         for code in DecodeError::CODES {
             decode_errors.with_label_values(&[code]);
@@ -229,23 +215,23 @@ impl Metrics {
         for code in DecodeError::CODES {
             dlq_records.with_label_values(&[code]);
         }
-        for output in OUTPUTS {
-            produced.with_label_values(&[output]);
-            delivery_failures.with_label_values(&[output]);
+        for output in Output::ALL {
+            produced.with_label_values(&[output.as_str()]);
+            delivery_failures.with_label_values(&[output.as_str()]);
         }
-        for source in ["file", "topic"] {
-            registry_changes.with_label_values(&[source]);
+        for source in RegistrySource::ALL {
+            registry_changes.with_label_values(&[source.as_str()]);
         }
-        for result in ["applied", "rejected"] {
-            registry_reloads.with_label_values(&[result]);
+        for result in ReloadResult::ALL {
+            registry_reloads.with_label_values(&[result.as_str()]);
         }
-        for source in RECORD_SOURCES {
-            for code in RECORD_REJECTIONS {
-                records_rejected.with_label_values(&[source, code]);
+        for source in RecordSource::ALL {
+            for code in RECORD_REJECTION_CODES {
+                records_rejected.with_label_values(&[source.as_str(), code]);
             }
         }
-        for source in ["file", "topic"] {
-            approval_changes.with_label_values(&[source]);
+        for source in ApprovalSource::ALL {
+            approval_changes.with_label_values(&[source.as_str()]);
         }
         for severity in Severity::ALL {
             alerts.with_label_values(&[severity.as_str()]);
@@ -254,7 +240,7 @@ impl Metrics {
             commands.with_label_values(&[action.as_str()]);
         }
         Metrics {
-            registry,
+            set,
             events,
             decode_errors,
             findings,
@@ -293,7 +279,9 @@ impl Metrics {
 
     /// Counts a processed batch and what it produced.
     pub fn record_batch(&self, events: u64, alerts: &[Alert], commands: &[Command]) {
-        self.events.with_label_values(&["processed"]).inc_by(events);
+        self.events
+            .with_label_values(&[EventResult::Processed.as_str()])
+            .inc_by(events);
         for alert in alerts {
             self.alerts
                 .with_label_values(&[alert.severity.as_str()])
@@ -308,7 +296,9 @@ impl Metrics {
 
     /// Counts a rejected event.
     pub fn record_invalid(&self, error: &DecodeError) {
-        self.events.with_label_values(&["invalid"]).inc();
+        self.events
+            .with_label_values(&[EventResult::Invalid.as_str()])
+            .inc();
         self.decode_errors.with_label_values(&[error.code()]).inc();
     }
 
@@ -333,12 +323,13 @@ impl Metrics {
         self.flush_duration.observe(elapsed.as_secs_f64());
     }
 
-    /// Records the cache's state.
-    pub fn record_cache(&self, agents_in_memory: usize, stats: CacheStats) {
+    /// Records the cache's state: agents in memory and lookups answered from memory
+    /// (`hits`) or not (`misses`). Plain counts, so telemetry needs nothing from `state`.
+    pub fn record_cache(&self, agents_in_memory: usize, hits: u64, misses: u64) {
         self.agents_tracked.set(agents_in_memory as i64);
-        let total = stats.hits + stats.misses;
+        let total = hits + misses;
         if total > 0 {
-            self.cache_hit_ratio.set(stats.hits as f64 / total as f64);
+            self.cache_hit_ratio.set(hits as f64 / total as f64);
         }
     }
 
@@ -347,14 +338,16 @@ impl Metrics {
         self.dlq_records.with_label_values(&[code]).inc();
     }
 
-    /// Counts an output record acknowledged by Kafka (`output` is one of [`OUTPUTS`]).
-    pub fn record_delivered(&self, output: &str) {
-        self.produced.with_label_values(&[output]).inc();
+    /// Counts an output record acknowledged by Kafka.
+    pub fn record_delivered(&self, output: Output) {
+        self.produced.with_label_values(&[output.as_str()]).inc();
     }
 
     /// Counts an output record Kafka refused or timed out.
-    pub fn record_delivery_failure(&self, output: &str) {
-        self.delivery_failures.with_label_values(&[output]).inc();
+    pub fn record_delivery_failure(&self, output: Output) {
+        self.delivery_failures
+            .with_label_values(&[output.as_str()])
+            .inc();
     }
 
     /// Sets one partition's consumer lag.
@@ -387,30 +380,32 @@ impl Metrics {
         self.decision_latency.observe(latency.as_secs_f64());
     }
 
-    /// Counts registry changes applied from `source` (`file` or `topic`).
-    pub fn record_registry_changes(&self, source: &str, changes: usize) {
+    /// Counts agent registry changes applied from `source`.
+    pub fn record_registry_changes(&self, source: RegistrySource, changes: usize) {
         self.registry_changes
-            .with_label_values(&[source])
+            .with_label_values(&[source.as_str()])
             .inc_by(changes as u64);
     }
 
-    /// Counts a registry file re-read, `applied` or `rejected`.
-    pub fn record_registry_reload(&self, result: &str) {
-        self.registry_reloads.with_label_values(&[result]).inc();
-    }
-
-    /// Counts an approval or registry record refused at `source` (one of
-    /// [`RECORD_SOURCES`]) with `code` (one of [`RECORD_REJECTIONS`]).
-    pub fn record_rejected(&self, source: &str, code: &str) {
-        self.records_rejected
-            .with_label_values(&[source, code])
+    /// Counts a registry file re-read and what became of it.
+    pub fn record_registry_reload(&self, result: ReloadResult) {
+        self.registry_reloads
+            .with_label_values(&[result.as_str()])
             .inc();
     }
 
-    /// Counts approval changes applied from `source` (`file` or `topic`).
-    pub fn record_approval_changes(&self, source: &str, changes: usize) {
+    /// Counts an approval or registry record refused at `source` with `code` (the
+    /// record error's `code()`, one of [`RECORD_REJECTION_CODES`]).
+    pub fn record_rejected(&self, source: RecordSource, code: &str) {
+        self.records_rejected
+            .with_label_values(&[source.as_str(), code])
+            .inc();
+    }
+
+    /// Counts approval changes applied from `source`.
+    pub fn record_approval_changes(&self, source: ApprovalSource, changes: usize) {
         self.approval_changes
-            .with_label_values(&[source])
+            .with_label_values(&[source.as_str()])
             .inc_by(changes as u64);
     }
 
@@ -429,32 +424,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
         let encoder = TextEncoder::new();
-        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buffer) {
+        if let Err(e) = encoder.encode(&self.set.gather(), &mut buffer) {
             tracing::warn!(error = %e, "metrics encoding failed");
         }
         String::from_utf8(buffer).unwrap_or_default()
-    }
-}
-
-/// Why an anomalous finding raised no per-agent alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Absorbed {
-    /// The agent's pending model explains it: new behaviour being learned.
-    BeingLearned,
-    /// Many agents show it at once: part of a fleet event.
-    Fleet,
-}
-
-impl Absorbed {
-    /// Every reason.
-    pub const ALL: [Absorbed; 2] = [Absorbed::BeingLearned, Absorbed::Fleet];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Absorbed::BeingLearned => "being_learned",
-            Absorbed::Fleet => "fleet",
-        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::kafka::approvals_topic::follow;
 use crate::kafka::topics::{create_compacted_topic, topic_exists};
 use crate::pipeline::Engine;
 use crate::signing::TrustedKeys;
-use crate::telemetry::Metrics;
+use crate::telemetry::{ApprovalSource, Metrics};
 
 /// How often the approvals file's modification time is checked.
 const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -130,8 +130,8 @@ impl ApprovalFeed {
             None => 0,
         };
         if from_topic + from_file > 0 {
-            metrics.record_approval_changes("topic", from_topic);
-            metrics.record_approval_changes("file", from_file);
+            metrics.record_approval_changes(ApprovalSource::Topic, from_topic);
+            metrics.record_approval_changes(ApprovalSource::File, from_file);
         }
         if let Some(store) = engine.approvals() {
             metrics.set_approvals(store.len(), engine.agents_holding());

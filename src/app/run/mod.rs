@@ -33,8 +33,8 @@ use rdkafka::consumer::{CommitMode, Consumer};
 pub use report::{LatencySummary, RunReport};
 use worker::{Job, Landed, Worker, WorkerOptions};
 
+use crate::app::setup::{self, EngineSetup, WithoutKey};
 use crate::config::ServiceConfig;
-use crate::detect::DetectorSet;
 use crate::error::{Error, Result};
 use crate::kafka::batch::RecordBatch;
 use crate::kafka::consumer::{
@@ -44,8 +44,6 @@ use crate::kafka::producer::OutputProducer;
 use crate::kafka::source_name;
 use crate::kafka::topics::ensure_topics;
 use crate::model::Limits;
-use crate::pipeline::{Engine, EngineOptions};
-use crate::signing::Signer;
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, MetricsServer};
 
@@ -88,7 +86,7 @@ fn engine_stopped() -> Error {
 
 impl PartitionOwner for Owner {
     fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>> {
-        self.store.offset(&source_name(topic, partition))
+        self.store.offset(source_name(topic, partition).as_str())
     }
 
     fn release(&self, partitions: &[Partition]) -> Vec<(Partition, u64)> {
@@ -117,10 +115,7 @@ pub fn run_service(
     shutdown: &AtomicBool,
     options: &RunOptions,
 ) -> Result<RunReport> {
-    let detectors = match &config.detectors_dir {
-        Some(dir) => DetectorSet::load_dir(dir)?,
-        None => DetectorSet::builtin()?,
-    };
+    let mut setup = EngineSetup::new(setup::detectors(config.detectors_dir.as_deref())?);
     let metrics = Arc::new(Metrics::new());
     let server = MetricsServer::start(&config.metrics_listen.to_string(), Arc::clone(&metrics))?;
     let topics = &config.kafka.topics;
@@ -137,15 +132,9 @@ pub fn run_service(
     let opened = registry::open_registry(config, Arc::clone(&metrics), Arc::clone(&registry_stop))?;
     let approvals =
         approvals::open_approvals(config, Arc::clone(&metrics), Arc::clone(&registry_stop))?;
-    let mut engine = Engine::new(
-        detectors,
-        StateStore::open(&config.state_dir)?,
-        EngineOptions {
-            cache_capacity: config.cache_capacity,
-            ..EngineOptions::default()
-        },
-    )?
-    .with_metrics(Arc::clone(&metrics));
+    setup.options.cache_capacity = config.cache_capacity;
+    setup.metrics = Some(Arc::clone(&metrics));
+    setup.approvals = approvals.store;
     if let Some(registry) = opened.registry {
         tracing::info!(
             agents = registry.len(),
@@ -153,20 +142,10 @@ pub fn run_service(
             "registry in force: policy detectors and owners on"
         );
         metrics.set_registry_agents(registry.len());
-        engine = engine.with_registry(registry);
+        setup.registry = Some(registry);
     }
-    if let Some(store) = approvals.store {
-        engine = engine.with_approvals(store);
-    }
-    match Signer::resolve(config.signing_key_file.as_deref())? {
-        Some(signer) => {
-            tracing::info!(key_id = signer.key_id(), "commands will be signed");
-            engine = engine.with_signer(Arc::new(signer));
-        }
-        None => tracing::warn!(
-            "no signing key ([signing] key_file or $AGENTWATCH_SIGNING_KEY): commands are unsigned and enforcers that verify will refuse them"
-        ),
-    }
+    setup.signer = setup::signer(config.signing_key_file.as_deref(), WithoutKey::WarnUnsigned)?;
+    let engine = setup.build(StateStore::open(&config.state_dir)?)?;
     let store = engine.store_handle();
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
     let worker = Worker::new(

@@ -18,7 +18,7 @@ use crate::kafka::registry_topic::follow;
 use crate::kafka::topics::{create_compacted_topic, topic_exists};
 use crate::pipeline::Engine;
 use crate::signing::TrustedKeys;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, RegistrySource, ReloadResult};
 
 /// How often the registry file's modification time is checked.
 const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -128,8 +128,8 @@ impl RegistryFeed {
             None => 0,
         };
         if from_topic + from_file > 0 {
-            metrics.record_registry_changes("topic", from_topic);
-            metrics.record_registry_changes("file", from_file);
+            metrics.record_registry_changes(RegistrySource::Topic, from_topic);
+            metrics.record_registry_changes(RegistrySource::File, from_file);
             metrics.set_registry_agents(engine.registry().map_or(0, Registry::len));
         }
         from_topic + from_file
@@ -153,11 +153,11 @@ impl FileWatch {
             Ok(registry) => registry,
             Err(error) => {
                 tracing::warn!(file = %self.path.display(), %error, "registry file change ignored");
-                metrics.record_registry_reload("rejected");
+                metrics.record_registry_reload(ReloadResult::Rejected);
                 return 0;
             }
         };
-        metrics.record_registry_reload("applied");
+        metrics.record_registry_reload(ReloadResult::Applied);
         let agents: BTreeSet<String> = registry.agent_ids().map(str::to_owned).collect();
         let removed: Vec<String> = self.agents.difference(&agents).cloned().collect();
         for agent in &removed {

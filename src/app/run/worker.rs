@@ -296,14 +296,13 @@ impl Worker {
         if self.dirty {
             self.producer.settle(settle_budget)?;
             let events = &self.options.topics.events;
-            let sources: Vec<(String, u64)> = self
+            let positions: Vec<_> = self
                 .positions
                 .iter()
                 .map(|(partition, next)| (source_name(events, *partition), *next))
                 .collect();
-            let offsets: Vec<(&str, u64)> = sources.iter().map(|(s, n)| (s.as_str(), *n)).collect();
             // Waits for the previous batch, which has therefore landed.
-            self.engine.commit_in_background(&offsets)?;
+            self.engine.commit_in_background(&positions)?;
             let submitted = self
                 .positions
                 .iter()

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{fact, format_age, DurationParam};
-use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
+use crate::detect::{parse_params, KindSpec, KindState};
+use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::model::time::{format_rfc3339, DAY_MS};
 use crate::model::Anomaly;
 
@@ -127,16 +127,28 @@ impl CredentialMisuse {
     }
 }
 
-const RULES: [(Check, &str); 5] = [
-    (Check::WrongAgent, "credential issued to another agent"),
-    (Check::NotIssued, "credential not issued to this agent"),
-    (Check::Expired, "credential used after expiry"),
-    (Check::Shared, "credential shared between agents"),
-    (Check::MaxAge, "credential older than max_age"),
-];
+impl Check {
+    /// The rule a failed check reports.
+    fn rule(self) -> Rule {
+        match self {
+            Check::WrongAgent => Rule::CredentialOfAnotherAgent,
+            Check::NotIssued => Rule::CredentialNotIssued,
+            Check::Expired => Rule::CredentialExpired,
+            Check::Shared => Rule::CredentialShared,
+            Check::MaxAge => Rule::CredentialTooOld,
+        }
+    }
+}
 
+/// The check behind one of this kind's findings.
 fn check_of(finding: &Finding) -> Check {
-    RULES[(finding.statistic_value as usize).min(RULES.len() - 1)].0
+    match finding.rule {
+        Some(Rule::CredentialOfAnotherAgent) => Check::WrongAgent,
+        Some(Rule::CredentialNotIssued) => Check::NotIssued,
+        Some(Rule::CredentialExpired) => Check::Expired,
+        Some(Rule::CredentialShared) => Check::Shared,
+        _ => Check::MaxAge,
+    }
 }
 
 impl Detector for CredentialMisuse {
@@ -146,8 +158,7 @@ impl Detector for CredentialMisuse {
 
     fn score(&self, obs: &Observation<'_>, _state: &mut KindState) -> Option<Finding> {
         let check = self.failed(obs)?;
-        let index = RULES.iter().position(|(c, _)| *c == check)?;
-        Some(fact(Anomaly::Policy, RULES[index].1, index as f64))
+        Some(fact(Anomaly::Policy, check.rule()))
     }
 
     fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, DiscreteCDF};
 
 use super::{format_p, DurationParam, Positive, TumblingWindow};
-use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
+use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::{Anomaly, Outcome};
@@ -119,6 +119,7 @@ impl Detector for DeniedBurst {
             unit: "denied or failed calls per window",
             statistic: "binomial tail of failures in the window",
             statistic_value: rate,
+            rule: None,
             baseline_size: state.calls as u64,
             pending_p: None,
             magnitude: failures as f64 / (rate * calls as f64).max(1e-9),

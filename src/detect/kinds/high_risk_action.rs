@@ -15,13 +15,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::fact;
+use super::{fact, KindStateOf};
 use crate::approvals::{check, ApprovalContext, ApprovalRule, Ledger, Request};
-use crate::detect::matcher::Pattern;
-use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
-use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
+use crate::detect::{parse_params, KindSpec, KindState};
+use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::identity::TrustTier;
 use crate::model::Anomaly;
+use crate::pattern::Pattern;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -41,10 +41,6 @@ pub struct Params {
     pub restricted_actions: Vec<String>,
 }
 
-const GLOBAL: f64 = 1.0;
-const AGENT: f64 = 2.0;
-const TIER: f64 = 3.0;
-
 /// The detector.
 #[derive(Debug)]
 pub struct HighRiskAction {
@@ -63,18 +59,18 @@ impl HighRiskAction {
     }
 
     /// Which list makes `obs`'s action high-risk, if any.
-    fn listed_by(&self, obs: &Observation<'_>) -> Option<f64> {
+    fn listed_by(&self, obs: &Observation<'_>) -> Option<Rule> {
         let action = obs.event.action.as_ref();
         if self.actions.iter().any(|p| p.matches(action)) {
-            return Some(GLOBAL);
+            return Some(Rule::GlobalHighRisk);
         }
         let record = obs.identity.record?;
         if record.is_high_risk(action) {
-            Some(AGENT)
+            Some(Rule::AgentHighRisk)
         } else if record.spec.tier == TrustTier::Restricted
             && self.restricted.iter().any(|p| p.matches(action))
         {
-            Some(TIER)
+            Some(Rule::RestrictedTierHighRisk)
         } else {
             None
         }
@@ -92,12 +88,12 @@ impl Detector for HighRiskAction {
             if obs.event.approval_id.is_some() {
                 return None;
             }
-            let code = self.listed_by(obs)?;
-            return Some(broken(ApprovalRule::ApprovalMissing, code));
+            self.listed_by(obs)?;
+            return Some(fact(Anomaly::Policy, Rule::ApprovalMissing));
         };
-        let code = self.listed_by(obs)?;
+        self.listed_by(obs)?;
         verify(obs, approvals, state).map(|(rule, uses)| {
-            let mut finding = broken(rule, code);
+            let mut finding = fact(Anomaly::Policy, rule.into());
             if rule == ApprovalRule::ApprovalExhausted {
                 finding.observed = f64::from(uses) + 1.0;
                 finding.unit = "uses";
@@ -109,13 +105,12 @@ impl Detector for HighRiskAction {
     fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
-        let why = match finding.statistic_value {
-            AGENT => "on the agent's own high-risk list",
-            TIER => "high-risk for restricted-tier agents",
+        let why = match self.listed_by(obs) {
+            Some(Rule::AgentHighRisk) => "on the agent's own high-risk list",
+            Some(Rule::RestrictedTierHighRisk) => "high-risk for restricted-tier agents",
             _ => "on the global high-risk list",
         };
-        let rule =
-            ApprovalRule::from_name(finding.statistic).unwrap_or(ApprovalRule::ApprovalMissing);
+        let rule = approval_rule(finding);
         let named = match (rule, obs.event.approval_id.as_deref()) {
             (ApprovalRule::ApprovalMissing, _) | (_, None) => String::new(),
             (_, Some(id)) => format!(" ({id})"),
@@ -135,7 +130,11 @@ impl Detector for HighRiskAction {
         finding: &Finding,
         context: &mut BTreeMap<String, String>,
     ) {
-        context.insert("rule".into(), finding.statistic.into());
+        // The typed rule by name (`approval_missing`, ...), as SIEM rules match on it.
+        context.insert("rule".into(), approval_rule(finding).as_str().into());
+        if let Some(listed) = self.listed_by(obs) {
+            context.insert("listed_by".into(), listed.name().into());
+        }
         if let Some(record) = obs.identity.record {
             context.insert("tier".into(), record.spec.tier.as_str().into());
         }
@@ -169,10 +168,12 @@ impl Detector for HighRiskAction {
     }
 }
 
-/// A finding for a broken approval rule; `code` says which list made the action
-/// high-risk (for the summary).
-fn broken(rule: ApprovalRule, code: f64) -> Finding {
-    fact(Anomaly::Policy, rule.as_str(), code)
+/// The approval rule a finding of this kind broke.
+fn approval_rule(finding: &Finding) -> ApprovalRule {
+    finding
+        .rule
+        .and_then(|rule| ApprovalRule::from_name(rule.name()))
+        .unwrap_or(ApprovalRule::ApprovalMissing)
 }
 
 /// Checks the event's approval. `None`: it passes (its use is counted), or it is held

@@ -1,4 +1,5 @@
-//! Detector kinds, one file each. See [`super::registry`] for the list.
+//! Detector kinds, one file each (the [`catalogue`](super::catalogue) lists them), and
+//! [`KindState`], the per-agent state of any of them.
 
 pub mod credential_misuse;
 pub mod denied_burst;
@@ -6,6 +7,7 @@ pub mod high_risk_action;
 pub mod new_system;
 pub mod off_hours;
 pub mod rate;
+pub mod retired;
 pub mod scope_violation;
 mod shadow;
 mod sliding;
@@ -17,30 +19,138 @@ pub use shadow::Shadow;
 pub use sliding::SlidingCount;
 pub use window::TumblingWindow;
 
-use crate::detect::Finding;
+use serde::{Deserialize, Serialize};
+
+use crate::detect::{Finding, Rule};
 use crate::model::Anomaly;
 
 /// The p-value given to a broken rule. Policy findings are facts, not statistics, so
 /// they score 1.0 (see [`crate::stats::score_from_p`]) and need no warm-up.
 pub const FACT_P: f64 = 1e-10;
 
-/// A finding for a broken rule: `rule` names it (it becomes the evidence's statistic),
-/// `code` tells the kind's `summarize`/`explain` which of its rules it was.
-pub fn fact(anomaly: Anomaly, rule: &'static str, code: f64) -> Finding {
+/// A finding for a broken `rule`: the kind's `summarize`/`explain` match on
+/// [`Finding::rule`]; the evidence names it (see [`Rule`]).
+pub fn fact(anomaly: Anomaly, rule: Rule) -> Finding {
     Finding {
         p_value: FACT_P,
         anomaly,
         observed: 1.0,
         expected: 0.0,
         unit: "violations",
-        statistic: rule,
-        statistic_value: code,
+        statistic: rule.statistic(),
+        statistic_value: rule.wire_value(),
         baseline_size: 0,
         pending_p: None,
         magnitude: f64::INFINITY,
         learning: false,
+        rule: Some(rule),
     }
 }
+
+/// Per-agent state of one detector instance, one variant per kind.
+///
+/// An enum rather than a boxed trait object keeps agent state in one allocation and
+/// serializable with the rest of the agent record.
+///
+/// Variants are only ever appended (postcard stores the variant's index): a kind whose
+/// state changes shape gets a new variant and its old one is kept, renamed `Retired*`,
+/// so that stored agents still decode; such a slot is reset on first use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KindState {
+    /// `new_system` state of state format 2 and earlier.
+    RetiredNewSystem(retired::NewSystemV2),
+    /// `volume` state of state format 2 and earlier.
+    RetiredVolume(retired::VolumeV2),
+    /// `rate` state of state format 2 and earlier.
+    RetiredRate(retired::RateV2),
+    /// Kinds that keep nothing per agent (policy checks, and `off_hours`, which reads
+    /// the shared baseline).
+    Stateless,
+    /// See [`denied_burst`].
+    DeniedBurst(denied_burst::State),
+    /// See [`volume`].
+    Volume(Box<volume::State>),
+    /// See [`rate`].
+    Rate(Box<rate::State>),
+    /// See [`new_system`].
+    NewSystem(new_system::State),
+    /// See [`high_risk_action`]: approval uses and events waiting for an approval.
+    /// (Agents stored before it existed hold `Stateless` here, which is reset to an
+    /// empty ledger on first use: nothing was counted before verification existed.)
+    HighRiskAction(Box<crate::approvals::Ledger>),
+}
+
+impl KindState {
+    /// True if the state holds events waiting to be decided later (see
+    /// [`crate::approvals`]): the engine keeps such agents in a small index so that it
+    /// can release them when their approval arrives or their wait ends.
+    pub fn holds_events(&self) -> bool {
+        matches!(self, KindState::HighRiskAction(ledger) if ledger.is_holding())
+    }
+}
+
+/// Typed access to one variant of [`KindState`].
+///
+/// If a slot holds another kind's state (an instance id was reused for a different kind
+/// after a configuration change), the slot is reset to a fresh state of the right kind:
+/// the old numbers mean nothing to the new detector.
+pub trait KindStateOf: Default + Sized {
+    /// Wraps a state.
+    fn wrap(self) -> KindState;
+    /// Unwraps, if `state` is this kind's.
+    fn project(state: &mut KindState) -> Option<&mut Self>;
+    /// The typed state, resetting the slot if it held another kind's state.
+    fn of(state: &mut KindState) -> &mut Self {
+        if Self::project(state).is_none() {
+            *state = Self::default().wrap();
+        }
+        match Self::project(state) {
+            Some(typed) => typed,
+            None => unreachable!("the slot was just reset to this kind"),
+        }
+    }
+}
+
+macro_rules! kind_state_of {
+    ($variant:ident, $state:ty) => {
+        impl KindStateOf for $state {
+            fn wrap(self) -> KindState {
+                KindState::$variant(self)
+            }
+            fn project(state: &mut KindState) -> Option<&mut Self> {
+                match state {
+                    KindState::$variant(typed) => Some(typed),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+kind_state_of!(NewSystem, new_system::State);
+kind_state_of!(DeniedBurst, denied_burst::State);
+
+/// Boxed states: the larger kinds live behind one pointer so that a slot stays small
+/// for agents that never use them.
+macro_rules! boxed_kind_state_of {
+    ($variant:ident, $state:ty) => {
+        impl KindStateOf for $state {
+            fn wrap(self) -> KindState {
+                KindState::$variant(Box::new(self))
+            }
+            fn project(state: &mut KindState) -> Option<&mut Self> {
+                match state {
+                    KindState::$variant(typed) => Some(typed),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+boxed_kind_state_of!(Volume, volume::State);
+boxed_kind_state_of!(Rate, rate::State);
+boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 
 /// A list of names for summaries: `crm, email` (or `nothing`).
 pub(crate) fn format_list(items: &[String]) -> String {
@@ -51,9 +161,9 @@ pub(crate) fn format_list(items: &[String]) -> String {
     }
 }
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserializer;
 
-use crate::model::time::parse_duration_ms;
+use crate::model::time::parse_positive_duration_ms;
 
 /// A duration parameter written as text (`10m`, `1h`, `14d`), validated at load time so
 /// that a typo is reported with its file and line.
@@ -63,9 +173,9 @@ pub struct DurationParam(pub i64);
 impl<'de> Deserialize<'de> for DurationParam {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        match parse_duration_ms(&text) {
-            Some(ms) if ms > 0 => Ok(DurationParam(ms)),
-            _ => Err(serde::de::Error::custom(format!(
+        match parse_positive_duration_ms(&text) {
+            Some(ms) => Ok(DurationParam(ms)),
+            None => Err(serde::de::Error::custom(format!(
                 "{text:?} is not a positive duration like 30s, 10m, 1h or 14d"
             ))),
         }
@@ -161,5 +271,24 @@ mod tests {
         assert_eq!(format_p(3.1e-12), "p = 3.1e-12");
         assert_eq!(format_age(30_000), "under a minute");
         assert_eq!(format_age(3 * 86_400_000), "3d");
+    }
+
+    #[test]
+    fn a_slot_of_another_kind_is_reset() {
+        let mut state = rate::State::default().wrap();
+        let _ = volume::State::of(&mut state);
+        assert!(matches!(state, KindState::Volume(_)));
+    }
+
+    #[test]
+    fn a_retired_state_decodes_and_is_reset_on_use() {
+        let old = KindState::RetiredRate(retired::RateV2 {
+            windows: crate::stats::EwStats::default(),
+            window: TumblingWindow::default(),
+        });
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(state, old);
+        assert_eq!(*rate::State::of(&mut state), rate::State::default());
     }
 }

@@ -37,11 +37,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{format_age, format_p, DurationParam, Fraction, Positive};
-use crate::detect::matcher::Pattern;
-use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
+use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::DAY_MS;
 use crate::model::Anomaly;
+use crate::pattern::Pattern;
 use crate::stats::decay_factor;
 use statrs::distribution::Beta;
 use statrs::statistics::Distribution;
@@ -188,6 +188,7 @@ impl Detector for NewSystem {
             unit: "prior uses of this system",
             statistic: "beta-binomial predictive novelty rate",
             statistic_value: rate,
+            rule: None,
             baseline_size: state.exposure.round() as u64,
             pending_p,
             magnitude: f64::INFINITY,

@@ -34,8 +34,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{fact, format_p, Positive};
-use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
+use crate::detect::{parse_params, KindSpec, KindState};
+use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::model::Anomaly;
 use crate::state::{Baseline, HourOfWeek};
 
@@ -69,9 +69,6 @@ impl Default for Params {
 
 /// Shares within this factor of each other are treated as equally likely.
 const TIES: f64 = 2.0;
-
-/// The rule code for declared working hours.
-const DECLARED: f64 = -1.0;
 
 /// The detector.
 #[derive(Debug)]
@@ -146,13 +143,7 @@ impl Detector for OffHours {
             .record
             .and_then(|r| r.within_working_hours(now))
         {
-            return (!inside).then(|| {
-                fact(
-                    Anomaly::OffHours,
-                    "outside declared working hours",
-                    DECLARED,
-                )
-            });
+            return (!inside).then(|| fact(Anomaly::OffHours, Rule::OutsideDeclaredHours));
         }
         let counts = obs.baseline.hours.counts();
         let slot = HourOfWeek::slot(now);
@@ -181,6 +172,7 @@ impl Detector for OffHours {
             unit: "share of activity in this hour of the week",
             statistic: "hierarchical hour-of-week share",
             statistic_value: f64::from(counts[slot]),
+            rule: None,
             baseline_size: obs.baseline.learned,
             // Flagged at this hour of the day on an earlier day too: a working day
             // that moved is being learned, not a new anomaly each morning.
@@ -203,7 +195,7 @@ impl Detector for OffHours {
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let when = crate::model::time::format_rfc3339(obs.event.time_ms);
-        if finding.statistic_value == DECLARED {
+        if finding.rule == Some(Rule::OutsideDeclaredHours) {
             let hours = obs
                 .identity
                 .record

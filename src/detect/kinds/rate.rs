@@ -26,7 +26,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{format_p, DurationParam, Shadow, SlidingCount};
-use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
+use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::Anomaly;
@@ -164,6 +164,7 @@ impl Detector for Rate {
             unit: "calls per window",
             statistic: "negative binomial tail of calls per sliding window",
             statistic_value: self.params.windows[scale].0 as f64,
+            rule: None,
             baseline_size: u64::from(stats.n),
             pending_p,
             magnitude: observed / stats.mean.max(1e-9),

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{fact, format_list};
-use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
+use crate::detect::{parse_params, KindSpec, KindState};
+use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::model::Anomaly;
 
 /// Registry entry.
@@ -30,10 +30,6 @@ pub const SPEC: KindSpec = KindSpec {
 #[serde(deny_unknown_fields)]
 pub struct Params {}
 
-const SYSTEM: f64 = 1.0;
-const ACTION: f64 = 2.0;
-const BOTH: f64 = 3.0;
-
 /// The detector.
 #[derive(Debug)]
 pub struct ScopeViolation;
@@ -47,13 +43,13 @@ impl Detector for ScopeViolation {
         let record = obs.identity.record?;
         let system_out = record.allows_system(&obs.event.system) == Some(false);
         let action_out = record.allows_action(&obs.event.action) == Some(false);
-        let (rule, code) = match (system_out, action_out) {
-            (true, true) => ("system and action outside the granted boundary", BOTH),
-            (true, false) => ("system outside allowed_systems", SYSTEM),
-            (false, true) => ("action outside allowed_actions", ACTION),
+        let rule = match (system_out, action_out) {
+            (true, true) => Rule::SystemAndActionOutOfScope,
+            (true, false) => Rule::SystemOutOfScope,
+            (false, true) => Rule::ActionOutOfScope,
             (false, false) => return None,
         };
-        Some(fact(Anomaly::Policy, rule, code))
+        Some(fact(Anomaly::Policy, rule))
     }
 
     fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
@@ -69,15 +65,19 @@ impl Detector for ScopeViolation {
             .and_then(|s| s.allowed_actions.as_deref())
             .map(format_list)
             .unwrap_or_default();
-        let code = finding.statistic_value;
+        let (system_out, action_out) = match finding.rule {
+            Some(Rule::SystemAndActionOutOfScope) => (true, true),
+            Some(Rule::ActionOutOfScope) => (false, true),
+            _ => (true, false),
+        };
         let mut parts = Vec::new();
-        if code == SYSTEM || code == BOTH {
+        if system_out {
             parts.push(format!(
                 "touched {}, outside its allowed systems ({systems})",
                 event.system
             ));
         }
-        if code == ACTION || code == BOTH {
+        if action_out {
             parts.push(format!(
                 "ran {}, outside its allowed actions ({actions})",
                 event.action

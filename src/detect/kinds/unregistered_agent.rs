@@ -9,8 +9,8 @@
 use serde::Deserialize;
 
 use super::fact;
-use crate::detect::registry::{parse_params, KindSpec, KindState};
-use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
+use crate::detect::{parse_params, KindSpec, KindState};
+use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::model::Anomaly;
 
 /// Registry entry.
@@ -29,9 +29,6 @@ pub const SPEC: KindSpec = KindSpec {
 #[serde(deny_unknown_fields)]
 pub struct Params {}
 
-const UNKNOWN: f64 = 1.0;
-const OWNERLESS: f64 = 2.0;
-
 /// The detector.
 #[derive(Debug)]
 pub struct UnregisteredAgent;
@@ -46,12 +43,8 @@ impl Detector for UnregisteredAgent {
             return None;
         }
         match obs.identity.record {
-            None => Some(fact(Anomaly::Policy, "agent not in registry", UNKNOWN)),
-            Some(record) if record.owner().is_none() => Some(fact(
-                Anomaly::Policy,
-                "registered agent has no owner",
-                OWNERLESS,
-            )),
+            None => Some(fact(Anomaly::Policy, Rule::NotInRegistry)),
+            Some(record) if record.owner().is_none() => Some(fact(Anomaly::Policy, Rule::NoOwner)),
             Some(_) => None,
         }
     }
@@ -60,7 +53,7 @@ impl Detector for UnregisteredAgent {
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let event = obs.event;
-        let what = if finding.statistic_value == OWNERLESS {
+        let what = if finding.rule == Some(Rule::NoOwner) {
             "is registered without an owner"
         } else {
             "is not in the agent registry"

@@ -33,7 +33,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{format_bytes, format_p, DurationParam, Positive, Shadow, TumblingWindow};
-use crate::detect::registry::{parse_params, KindSpec, KindState, KindStateOf};
+use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::Anomaly;
@@ -196,6 +196,7 @@ fn finding(
         unit: "bytes",
         statistic,
         statistic_value,
+        rule: None,
         baseline_size: u64::from(baseline_size),
         pending_p: None,
         magnitude: bytes / typical.max(1.0),

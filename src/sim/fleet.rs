@@ -1,4 +1,4 @@
-//! The simulated fleet's registry: what a well-run organisation would have declared
+//! The simulated fleet as the agent registry would declare it: what a well-run organisation would have declared
 //! about the agents it simulates.
 
 use super::attacks::retired_credential;

@@ -1,0 +1,37 @@
+//! State shapes that older builds stored, kept only so their records still decode.
+
+use serde::{Deserialize, Serialize};
+
+use super::TumblingWindow;
+use crate::stats::EwStats;
+
+/// `new_system` before state format 3.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NewSystemV2 {
+    /// Decayed novel events.
+    pub novel: f64,
+    /// Decayed events.
+    pub exposure: f64,
+    /// Time the counts are decayed to.
+    pub at_ms: i64,
+}
+
+/// `volume` before state format 3.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VolumeV2 {
+    /// Per-transfer log sizes.
+    pub transfers: EwStats,
+    /// Per-window log totals.
+    pub windows: EwStats,
+    /// The open window.
+    pub window: TumblingWindow,
+}
+
+/// `rate` before state format 3.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateV2 {
+    /// Calls per active window.
+    pub windows: EwStats,
+    /// The open window.
+    pub window: TumblingWindow,
+}
