@@ -20,13 +20,6 @@ pub struct Policy {
     /// Half-life of accumulated risk.
     pub risk_half_life_ms: i64,
     /// Risk added by an alert of each severity (info, low, medium, high, critical).
-    ///
-    /// Even a critical alert adds less than the revoke tier: one observation, however
-    /// extreme, is answered with `require_approval`, and a credential is revoked only
-    /// when a second alert within the risk half-life corroborates it. Heavy-tailed
-    /// agents make a single huge transfer now and then; a revoked healthy agent is an
-    /// outage, while an approval request costs a person a look. Policy kinds that must
-    /// act at once say so with `on_alert`.
     pub severity_weight: [f64; 5],
     /// Risk at which each command becomes due (require_approval, revoke, suspend).
     pub tier_risk: [f64; 3],
@@ -48,7 +41,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             risk_half_life_ms: 6 * HOUR_MS,
-            severity_weight: [0.0, 1.0, 2.0, 4.0, 6.0],
+            severity_weight: [0.0, 1.0, 2.0, 4.0, 8.0],
             tier_risk: [4.0, 8.0, 16.0],
             base_expiry_ms: [HOUR_MS, 4 * HOUR_MS, 24 * HOUR_MS],
             max_expiry_ms: 30 * DAY_MS,
