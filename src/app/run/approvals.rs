@@ -4,13 +4,12 @@
 //! batches; events that waited for an approval that has now arrived are decided at the
 //! start of the next batch (see [`crate::approvals`]).
 
+use super::watched_file::WatchedFile;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
 
 use crate::app::approvals::{read_approvals_file, UNVERIFIED_WARNING};
 use crate::approvals::{ApprovalStore, ApprovalUpdate};
@@ -22,9 +21,6 @@ use crate::pipeline::Engine;
 use crate::signing::TrustedKeys;
 use crate::telemetry::{ApprovalSource, Metrics};
 
-/// How often the approvals file's modification time is checked.
-const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
 /// Sources of approval changes after start.
 #[derive(Default)]
 pub(super) struct ApprovalFeed {
@@ -33,11 +29,8 @@ pub(super) struct ApprovalFeed {
 }
 
 struct FileWatch {
-    path: PathBuf,
+    file: WatchedFile,
     trust: TrustedKeys,
-    modified: Option<SystemTime>,
-    ids: BTreeSet<String>,
-    checked: Instant,
 }
 
 /// The approvals as they stand at start (`None`: no source, approvals unverified), the
@@ -46,10 +39,6 @@ pub(super) struct OpenedApprovals {
     pub store: Option<ApprovalStore>,
     pub feed: ApprovalFeed,
     pub reader: Option<JoinHandle<()>>,
-}
-
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Loads the approvals file and topic named by `config`.
@@ -83,11 +72,8 @@ pub(super) fn open_approvals(
         }
         tracing::info!(file = %path.display(), approvals = store.len(), refused = found.problems.len(), "approvals file loaded");
         opened.feed.file = Some(FileWatch {
-            path: path.clone(),
+            file: WatchedFile::new(path, ids),
             trust: trust.clone(),
-            modified: modified(path),
-            ids,
-            checked: Instant::now(),
         });
     }
     if let Some(topic) = &settings.topic {
@@ -144,24 +130,20 @@ impl FileWatch {
     /// Re-reads the file if its modification time changed: its records are applied,
     /// and approvals that were in the file and are gone from it are withdrawn.
     fn reload_if_changed(&mut self, engine: &mut Engine, metrics: &Metrics) -> usize {
-        if self.checked.elapsed() < FILE_CHECK_INTERVAL {
+        if !self.file.changed() {
             return 0;
         }
-        self.checked = Instant::now();
-        let now = modified(&self.path);
-        if now == self.modified {
-            return 0;
-        }
-        self.modified = now;
-        let found = match read_approvals_file(&self.path, Some(&self.trust), Some(metrics)) {
+        let path = &self.file.path;
+        let found = match read_approvals_file(path, Some(&self.trust), Some(metrics)) {
             Ok(found) => found,
             Err(error) => {
-                tracing::warn!(file = %self.path.display(), %error, code = error.code(), "approvals file unreadable; approvals in force kept");
+                tracing::warn!(file = %path.display(), %error, code = error.code(), "approvals file unreadable; approvals in force kept");
                 return 0;
             }
         };
         let ids: BTreeSet<String> = found.approvals.iter().map(|a| a.id().to_owned()).collect();
-        let withdrawn: Vec<String> = self.ids.difference(&ids).cloned().collect();
+        let count = ids.len();
+        let withdrawn = self.file.replace_keys(ids);
         let mut changes = withdrawn.len();
         for id in withdrawn {
             engine.apply_approval(ApprovalUpdate::Withdraw(id));
@@ -170,8 +152,7 @@ impl FileWatch {
             engine.apply_approval(ApprovalUpdate::Upsert(Box::new(approval)));
             changes += 1;
         }
-        tracing::info!(file = %self.path.display(), approvals = ids.len(), refused = found.problems.len(), "approvals file reloaded");
-        self.ids = ids;
+        tracing::info!(file = %self.file.path.display(), approvals = count, refused = found.problems.len(), "approvals file reloaded");
         changes
     }
 }

@@ -20,6 +20,7 @@
 mod approvals;
 mod registry;
 mod report;
+mod watched_file;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};

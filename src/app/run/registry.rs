@@ -3,13 +3,12 @@
 //! Both are applied on the engine thread between batches, so a change takes effect at a
 //! batch boundary and never in the middle of one.
 
+use super::watched_file::WatchedFile;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::ServiceConfig;
 use crate::error::{Error, Result};
@@ -20,9 +19,6 @@ use crate::pipeline::Engine;
 use crate::signing::TrustedKeys;
 use crate::telemetry::{Metrics, RegistrySource, ReloadResult};
 
-/// How often the registry file's modification time is checked.
-const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
 /// Sources of registry changes after start.
 #[derive(Default)]
 pub(super) struct RegistryFeed {
@@ -31,10 +27,7 @@ pub(super) struct RegistryFeed {
 }
 
 struct FileWatch {
-    path: PathBuf,
-    modified: Option<SystemTime>,
-    agents: BTreeSet<String>,
-    checked: Instant,
+    file: WatchedFile,
 }
 
 /// The registry as it stands at start, the feed of later changes, and the topic reader
@@ -43,10 +36,6 @@ pub(super) struct OpenedRegistry {
     pub registry: Option<Registry>,
     pub feed: RegistryFeed,
     pub reader: Option<JoinHandle<()>>,
-}
-
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Loads the registry file and the registry topic named by `config`.
@@ -64,10 +53,7 @@ pub(super) fn open_registry(
         let registry = load_file(path)?;
         tracing::info!(file = %path.display(), agents = registry.len(), "registry file loaded");
         opened.feed.file = Some(FileWatch {
-            path: path.clone(),
-            modified: modified(path),
-            agents: registry.agent_ids().map(str::to_owned).collect(),
-            checked: Instant::now(),
+            file: WatchedFile::new(path, registry.agent_ids().map(str::to_owned).collect()),
         });
         opened.registry = Some(registry);
     }
@@ -140,26 +126,21 @@ impl FileWatch {
     /// Re-reads the file if its modification time changed. An invalid new version is
     /// logged and ignored: the registry in force stays until the file is fixed.
     fn reload_if_changed(&mut self, engine: &mut Engine, metrics: &Metrics) -> usize {
-        if self.checked.elapsed() < FILE_CHECK_INTERVAL {
+        if !self.file.changed() {
             return 0;
         }
-        self.checked = Instant::now();
-        let now = modified(&self.path);
-        if now == self.modified {
-            return 0;
-        }
-        self.modified = now;
-        let registry = match load_file(&self.path) {
+        let registry = match load_file(&self.file.path) {
             Ok(registry) => registry,
             Err(error) => {
-                tracing::warn!(file = %self.path.display(), %error, "registry file change ignored");
+                tracing::warn!(file = %self.file.path.display(), %error, "registry file change ignored");
                 metrics.record_registry_reload(ReloadResult::Rejected);
                 return 0;
             }
         };
         metrics.record_registry_reload(ReloadResult::Applied);
         let agents: BTreeSet<String> = registry.agent_ids().map(str::to_owned).collect();
-        let removed: Vec<String> = self.agents.difference(&agents).cloned().collect();
+        let count = agents.len();
+        let removed = self.file.replace_keys(agents);
         for agent in &removed {
             engine.apply(RegistryUpdate::Remove(agent.clone()));
         }
@@ -168,8 +149,7 @@ impl FileWatch {
             engine.apply(RegistryUpdate::Upsert(Box::new(record)));
             changes += 1;
         }
-        tracing::info!(file = %self.path.display(), agents = agents.len(), removed = removed.len(), "registry file reloaded");
-        self.agents = agents;
+        tracing::info!(file = %self.file.path.display(), agents = count, removed = removed.len(), "registry file reloaded");
         changes
     }
 }
