@@ -13,6 +13,9 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 # The performance guard (scripts/bench.sh --check) counts instructions with callgrind.
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+# scripts/check-deploy.sh installs its validators into a virtualenv.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # bindgen needs libclang itself plus clang's builtin headers: the -dev package brings both.
 # (Do not mistake libclang-cpp, which many images ship, for libclang.)
 if command -v dpkg >/dev/null 2>&1; then

@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, and every unit, property and integration test
 # (release mode: the quality test replays ~800k simulated events), including the Kafka
 # tests against a real broker, and the performance guard (scripts/bench.sh --check).
-# Installs what it needs: libclang, valgrind, cargo-nextest, the broker.
+# Installs what it needs: libclang, valgrind, cargo-nextest, the broker, and the
+# deployment-file validators (scripts/check-deploy.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,6 +19,8 @@ cargo clippy --release --all-targets --quiet -- -D warnings
 echo "== detectors and schemas" >&2
 cargo run --release --quiet --bin agentwatch -- validate --detectors detectors
 cargo run --release --quiet --bin agentwatch -- schemas --check
+echo "== deployment files" >&2
+scripts/check-deploy.sh
 echo "== test broker" >&2
 if ! wait "$broker_install"; then
   cat "$broker_log" >&2

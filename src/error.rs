@@ -67,8 +67,9 @@ pub enum Error {
     Kafka {
         /// What was being done.
         context: String,
-        /// What librdkafka said.
-        source: rdkafka::error::KafkaError,
+        /// What the Kafka client said (kept opaque so that only `kafka` depends on the
+        /// client library).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Topics the service needs do not exist and `create_topics` is off.
     #[error("missing Kafka topic(s): {} (create them, or set create_topics = true in [kafka])", .0.join(", "))]
@@ -120,14 +121,6 @@ impl Error {
         }
     }
 
-    /// Wraps a Kafka client error with what was being attempted.
-    pub fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
-        Error::Kafka {
-            context: context.into(),
-            source,
-        }
-    }
-
     /// Wraps an I/O error with what was being attempted.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
@@ -158,7 +151,7 @@ mod tests {
             Error::Config(vec!["x".into()]),
             Error::Kafka {
                 context: "c".into(),
-                source: rdkafka::error::KafkaError::Canceled,
+                source: "cancelled".into(),
             },
             Error::MissingTopics(vec!["t".into()]),
             Error::Stopped("x".into()),

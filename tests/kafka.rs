@@ -8,10 +8,10 @@ mod kafka_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use agentwatch::app::stream::{stream_events, StreamTarget};
 use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::eval::{AlertMark, Evaluation};
 use agentwatch::kafka::dead_letter;
+use agentwatch::kafka::stream::{stream_events, StreamTarget};
 use agentwatch::model::time::parse_rfc3339;
 use agentwatch::model::{AgentEventV1, Alert, Command};
 use agentwatch::pipeline::Outputs;
@@ -250,6 +250,13 @@ fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_proces
             TestRecord::keyed("agent-dlq", br#"{"event_id":"e","time":"2026-01-05T10:00:00Z","agent_id":7,"action":"read","system":"crm"}"#.to_vec()),
         ),
         ("too_large", TestRecord::keyed("agent-dlq", huge.clone())),
+        // A valid event under another agent's key: in a group it could meet the wrong
+        // member's state.
+        ("key_mismatch", {
+            let mut record = valid(99);
+            record.key = Some(b"agent-other".to_vec());
+            record
+        }),
     ];
     let mut records: Vec<TestRecord> = (0..10).map(valid).collect();
     records.extend(bad.iter().map(|(_, r)| r.clone()));

@@ -115,3 +115,21 @@ fn top_level_modules_have_no_import_cycles() {
         "import cycles between modules: {cycles:#?}"
     );
 }
+
+#[test]
+fn only_the_kafka_module_names_the_kafka_client_library() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    visit(&src, &mut files);
+    let kafka = src.join("kafka");
+    let outside: Vec<String> = files
+        .iter()
+        .filter(|file| !file.starts_with(&kafka))
+        .filter(|file| strip_comments(&std::fs::read_to_string(file).unwrap()).contains("rdkafka"))
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "rdkafka named outside src/kafka/: {outside:?}"
+    );
+}

@@ -13,7 +13,6 @@ pub mod run;
 pub mod setup;
 pub mod sign_record;
 pub mod simulate;
-pub mod stream;
 pub mod tail;
 pub mod verify;
 

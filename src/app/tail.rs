@@ -5,14 +5,10 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
-use rdkafka::Message;
-
 use super::render::format_alert;
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
-use crate::kafka::client::{client_config, Role};
+use crate::kafka::reader::{read_topic, StartAt, TopicRecord};
 use crate::model::{Alert, Command};
 
 /// What to follow and when to stop.
@@ -34,70 +30,51 @@ pub struct TailOptions {
 
 /// Prints records until `stop` is set or a limit is reached; returns how many it printed.
 pub fn tail(options: &TailOptions, out: &mut dyn Write, stop: &AtomicBool) -> Result<u64> {
-    let unique = format!(
-        "{}-tail-{}-{}",
-        options.kafka.group_id,
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-    );
-    let consumer: BaseConsumer = client_config(&options.kafka, Role::Reader)
-        .set("group.id", &unique)
-        .set(
-            "auto.offset.reset",
-            if options.from_beginning {
-                "earliest"
-            } else {
-                "latest"
-            },
-        )
-        .create()
-        .map_err(|e| Error::kafka("creating consumer", e))?;
-    consumer
-        .subscribe(&[&options.topic])
-        .map_err(|e| Error::kafka(format!("subscribing to {}", options.topic), e))?;
     let mut printed = 0u64;
-    let mut last_record = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        if options.max_records.is_some_and(|max| printed >= max) {
-            break;
-        }
-        if options
-            .idle_timeout
-            .is_some_and(|idle| last_record.elapsed() >= idle)
-        {
-            break;
-        }
-        let message = match consumer.poll(Duration::from_millis(200)) {
-            None => continue,
-            Some(Err(error)) => {
-                tracing::warn!(%error, "consumer error");
-                continue;
-            }
-            Some(Ok(message)) => message,
-        };
-        last_record = Instant::now();
-        let payload = message.payload().unwrap_or_default();
+    let last_record = std::cell::Cell::new(Instant::now());
+    let start = if options.from_beginning {
+        StartAt::Beginning
+    } else {
+        StartAt::End
+    };
+    let mut keep_going = || {
+        !stop.load(Ordering::Relaxed)
+            && options
+                .idle_timeout
+                .is_none_or(|idle| last_record.get().elapsed() < idle)
+    };
+    let mut print = |record: TopicRecord<'_>| -> Result<bool> {
+        last_record.set(Instant::now());
         let text = if options.json {
-            format!("{}\n", String::from_utf8_lossy(payload))
+            format!("{}\n", String::from_utf8_lossy(record.payload))
         } else {
-            readable(payload, message.headers())
+            readable(record.payload, &record.agentwatch_headers)
         };
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Ok(()) => {}
             // The reader went away (`tail | head`): stop quietly, like other Unix tools.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(false),
             Err(e) => return Err(Error::io("writing to stdout", e)),
         }
         printed += 1;
+        Ok(options.max_records.is_none_or(|max| printed < max))
+    };
+    if options.max_records == Some(0) {
+        return Ok(0);
     }
+    read_topic(
+        &options.kafka,
+        &options.topic,
+        start,
+        &mut keep_going,
+        &mut print,
+    )?;
     Ok(printed)
 }
 
 /// An alert or command in the demo's readable form; anything else (dead letters) as its
 /// error headers and the start of its payload.
-fn readable(payload: &[u8], headers: Option<&rdkafka::message::BorrowedHeaders>) -> String {
+fn readable(payload: &[u8], headers: &[(&str, String)]) -> String {
     if let Ok(alert) = serde_json::from_slice::<Alert>(payload) {
         return format!("{}  {}", alert.agent_id, format_alert(&alert, &[]));
     }
@@ -116,16 +93,8 @@ fn readable(payload: &[u8], headers: Option<&rdkafka::message::BorrowedHeaders>)
         );
     }
     let mut text = String::from("record");
-    if let Some(headers) = headers {
-        for header in headers.iter() {
-            if header.key.starts_with("agentwatch.") {
-                let value = header
-                    .value
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
-                text.push_str(&format!(" {}={value}", header.key));
-            }
-        }
+    for (name, value) in headers {
+        text.push_str(&format!(" {name}={value}"));
     }
     let preview: String = String::from_utf8_lossy(&payload[..payload.len().min(120)]).into();
     format!("{text} payload[{}]: {preview:?}\n", payload.len())

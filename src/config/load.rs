@@ -36,6 +36,7 @@ struct TopicsSpec {
     alerts: Option<String>,
     commands: Option<String>,
     dlq: Option<String>,
+    changelog: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +45,7 @@ struct StateSpec {
     dir: Option<PathBuf>,
     flush_interval: Option<String>,
     cache_capacity: Option<usize>,
+    changelog: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,6 +238,7 @@ impl ServiceConfig {
             Some(capacity) => config.cache_capacity = capacity,
             None => {}
         }
+        config.changelog = state.changelog.unwrap_or(config.changelog);
         match input.max_event_bytes {
             Some(bytes) if !(256..=64 * 1024 * 1024).contains(&bytes) => check.at(
                 "max_event_bytes",
@@ -405,12 +408,16 @@ fn apply_kafka(
         alerts: topics.alerts.unwrap_or(defaults.alerts),
         commands: topics.commands.unwrap_or(defaults.commands),
         dlq: topics.dlq.unwrap_or(defaults.dlq),
+        changelog: topics
+            .changelog
+            .unwrap_or_else(|| super::changelog_topic(&target.group_id)),
     };
     let names = [
         ("events", &target.topics.events),
         ("alerts", &target.topics.alerts),
         ("commands", &target.topics.commands),
         ("dlq", &target.topics.dlq),
+        ("changelog", &target.topics.changelog),
     ];
     for (key, name) in names {
         if !valid_topic_name(name) {
@@ -426,7 +433,7 @@ fn apply_kafka(
     if distinct.len() < names.len() {
         check.at(
             "topics",
-            "the events, alerts, commands and dlq topics must all differ".into(),
+            "the events, alerts, commands, dlq and changelog topics must all differ".into(),
         );
     }
     for (name, value) in kafka.options {

@@ -53,6 +53,11 @@ pub struct Topics {
     pub commands: String,
     /// Records that could not be decoded, with the original bytes and an error code.
     pub dlq: String,
+    /// Agent states and partition positions, compacted, partitioned like `events`: what
+    /// an instance restores a partition from when it takes it over (see
+    /// [`crate::state::changelog`]). One per consumer group, so by default named after
+    /// it: `{group_id}-state-changelog`.
+    pub changelog: String,
 }
 
 impl Default for Topics {
@@ -62,8 +67,14 @@ impl Default for Topics {
             alerts: "agent-alerts".into(),
             commands: "agent-commands".into(),
             dlq: "agent-events-dlq".into(),
+            changelog: changelog_topic("agentwatch"),
         }
     }
+}
+
+/// The default changelog topic of a consumer group: two groups must never share one.
+pub fn changelog_topic(group_id: &str) -> String {
+    format!("{group_id}-state-changelog")
 }
 
 /// How to reach Kafka.
@@ -98,6 +109,11 @@ pub struct ServiceConfig {
     pub flush_interval: Duration,
     /// Agents kept in memory.
     pub cache_capacity: usize,
+    /// Write agent states to the changelog topic with each commit, and restore a
+    /// partition from it when the local state is missing or behind. Needed for a group of
+    /// instances (partitions move between them); a lone instance may turn it off to save
+    /// the traffic.
+    pub changelog: bool,
     /// Largest accepted event in bytes; bigger records go to the DLQ.
     pub max_event_bytes: usize,
     /// How long shutdown may take to finish the batch in flight and commit.
@@ -206,6 +222,7 @@ impl Default for ServiceConfig {
             state_dir: PathBuf::from("agentwatch-state"),
             flush_interval: Duration::from_secs(1),
             cache_capacity: crate::state::DEFAULT_CACHE_CAPACITY,
+            changelog: true,
             max_event_bytes: crate::model::Limits::default().max_message_bytes,
             shutdown_timeout: Duration::from_secs(30),
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),

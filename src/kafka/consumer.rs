@@ -7,7 +7,7 @@
 //! RocksDB holds (falling back to the group's committed offset, then to the reset policy).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
@@ -26,8 +26,9 @@ pub type Partition = (String, i32);
 
 /// What the consumer needs from whoever processes its partitions.
 pub trait PartitionOwner: Send + Sync + 'static {
-    /// The next offset to consume in a partition, if the state store has one.
-    fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>>;
+    /// A partition was assigned: bring its state up to date (restoring it if needed) and
+    /// say where to start consuming it (`None`: the group's offset or the reset policy).
+    fn start_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>>;
 
     /// Partitions are about to be taken away: finish and commit their work, and return the
     /// next offsets to commit to the group.
@@ -42,6 +43,8 @@ pub struct SourceContext<O> {
     owner: Arc<O>,
     metrics: Arc<Metrics>,
     rebalances: AtomicU64,
+    /// Partitions assigned or revoked since [`SourceContext::take_moved`] last ran.
+    moved: Mutex<Vec<i32>>,
 }
 
 /// The service's events consumer.
@@ -54,6 +57,21 @@ impl<O: PartitionOwner> SourceContext<O> {
         self.rebalances.load(Ordering::Acquire)
     }
 
+    /// The partitions assigned or revoked by rebalances since the last call: records
+    /// polled from them before the rebalance must not be processed.
+    pub fn take_moved(&self) -> Vec<i32> {
+        self.moved
+            .lock()
+            .map(|mut moved| std::mem::take(&mut *moved))
+            .unwrap_or_default()
+    }
+
+    fn note_moved(&self, partitions: &[Partition]) {
+        if let Ok(mut moved) = self.moved.lock() {
+            moved.extend(partitions.iter().map(|(_, p)| *p));
+        }
+    }
+
     /// The partition owner.
     pub fn owner(&self) -> &Arc<O> {
         &self.owner
@@ -61,20 +79,21 @@ impl<O: PartitionOwner> SourceContext<O> {
 
     fn assign(&self, consumer: &EventConsumer<O>, tpl: &mut TopicPartitionList) {
         let partitions = partitions_of(tpl);
+        self.note_moved(&partitions);
         for (topic, partition) in &partitions {
-            match self.owner.stored_offset(topic, *partition) {
+            match self.owner.start_offset(topic, *partition) {
                 Ok(Some(next)) => {
                     let offset = Offset::Offset(next as i64);
                     if let Err(e) = tpl.set_partition_offset(topic, *partition, offset) {
                         tracing::warn!(%topic, partition, error = %e, "cannot set start offset");
                     }
-                    tracing::info!(%topic, partition, offset = next, "partition assigned; resuming from state store");
+                    tracing::info!(%topic, partition, offset = next, "partition assigned; resuming from its state");
                 }
                 Ok(None) => {
-                    tracing::info!(%topic, partition, "partition assigned; no stored offset, using group offset or reset policy");
+                    tracing::info!(%topic, partition, "partition assigned; no state, using group offset or reset policy");
                 }
                 Err(e) => {
-                    tracing::error!(%topic, partition, error = %e, code = e.code(), "reading stored offset failed; using group offset");
+                    tracing::error!(%topic, partition, error = %e, code = e.code(), "preparing the partition's state failed; using group offset");
                 }
             }
         }
@@ -94,8 +113,9 @@ impl<O: PartitionOwner> SourceContext<O> {
 
     fn revoke(&self, consumer: &EventConsumer<O>, tpl: &TopicPartitionList) {
         let partitions = partitions_of(tpl);
+        self.note_moved(&partitions);
         let offsets = self.owner.release(&partitions);
-        if let Err(e) = commit_to_group(consumer, &offsets, CommitMode::Sync) {
+        if let Err(e) = commit_to_group(consumer, &offsets, GroupCommit::Sync) {
             tracing::warn!(error = %e, "committing offsets to the group on revocation failed");
         }
         for (topic, partition) in &partitions {
@@ -164,6 +184,7 @@ pub fn subscribe<O: PartitionOwner>(
         owner,
         metrics,
         rebalances: AtomicU64::new(0),
+        moved: Mutex::new(Vec::new()),
     };
     let consumer: EventConsumer<O> = client_config(kafka, Role::Consumer)
         .create_with_context(context)
@@ -174,21 +195,52 @@ pub fn subscribe<O: PartitionOwner>(
     Ok(consumer)
 }
 
-/// Commits next offsets to the consumer group, so standard lag tooling sees progress.
-/// The state store remains the source of truth for where consumption resumes.
+/// Commits next offsets to the consumer group, so standard lag tooling sees progress,
+/// for the partitions this member owns now only: offsets of a partition given up in a
+/// rebalance since they were computed belong to its new owner. The state store remains
+/// the source of truth for where consumption resumes.
 pub fn commit_to_group<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     offsets: &[(Partition, u64)],
-    mode: CommitMode,
+    mode: GroupCommit,
 ) -> KafkaResult<()> {
     if offsets.is_empty() {
         return Ok(());
     }
+    let owned = partitions_of(&consumer.assignment()?);
     let mut tpl = TopicPartitionList::with_capacity(offsets.len());
     for ((topic, partition), next) in offsets {
-        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next as i64))?;
+        if owned.iter().any(|(t, p)| t == topic && p == partition) {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next as i64))?;
+        }
     }
+    if tpl.count() == 0 {
+        return Ok(());
+    }
+    let mode = match mode {
+        GroupCommit::Sync => CommitMode::Sync,
+        GroupCommit::Async => CommitMode::Async,
+    };
     consumer.commit(&tpl, mode)
+}
+
+/// Whether a group commit waits for the broker's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupCommit {
+    /// Wait (on revocation and shutdown: the next owner reads these offsets).
+    Sync,
+    /// Do not wait (while running: the next commit supersedes a lost one).
+    Async,
+}
+
+/// The consumer's callbacks (rebalance count, moved partitions, the owner).
+pub fn callbacks<O: PartitionOwner>(consumer: &EventConsumer<O>) -> &SourceContext<O> {
+    consumer.context()
+}
+
+/// Leaves the group (partitions are revoked through the callbacks first).
+pub fn leave<O: PartitionOwner>(consumer: &EventConsumer<O>) {
+    consumer.unsubscribe();
 }
 
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<Partition> {

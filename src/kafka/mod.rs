@@ -8,13 +8,26 @@
 
 pub mod approvals_topic;
 pub mod batch;
+pub mod changelog;
 pub mod client;
 pub mod compacted;
 pub mod consumer;
 pub mod dead_letter;
 pub mod producer;
+pub mod reader;
 pub mod registry_topic;
+pub mod stream;
 pub mod topics;
+
+impl crate::error::Error {
+    /// Wraps a Kafka client error with what was being attempted.
+    pub(crate) fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        crate::error::Error::Kafka {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+}
 
 /// The key under which a partition's next offset is stored in RocksDB.
 pub fn source_name(topic: &str, partition: i32) -> crate::state::PositionKey {

@@ -117,7 +117,25 @@ impl OutputProducer {
         payload: &[u8],
         headers: Option<OwnedHeaders>,
     ) -> Result<()> {
+        self.send_to(output, topic, None, key, payload, headers)
+    }
+
+    /// Like [`OutputProducer::send`], to a chosen partition (`None`: the partitioner's
+    /// choice by key). The changelog needs this: an agent's state goes to the partition
+    /// its events came from, whatever partitioner their producer used.
+    pub fn send_to(
+        &self,
+        output: Output,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<()> {
         let mut record = BaseRecord::with_opaque_to(topic, output_index(output)).payload(payload);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -139,7 +157,7 @@ impl OutputProducer {
                 {
                     let headers = back.headers.unwrap_or_default();
                     let headers = mark_truncated(headers, payload.len());
-                    return self.send(output, topic, key, &[], Some(headers));
+                    return self.send_to(output, topic, partition, key, &[], Some(headers));
                 }
                 Err((error, _)) => {
                     return Err(Error::kafka(format!("producing to {topic}"), error))
@@ -202,9 +220,12 @@ impl OutputProducer {
                 Some(headers),
             );
         }
-        self.send(
+        // A changelog record must stay in its partition; the others may be placed anew.
+        let partition = (refused.output == Output::Changelog).then(|| message.partition());
+        self.send_to(
             refused.output,
             message.topic(),
+            partition,
             message.key(),
             payload,
             headers,

@@ -45,7 +45,27 @@ pub fn topic_exists(kafka: &KafkaConfig, topic: &str) -> Result<bool> {
 
 /// Creates a compacted topic (the registry: only each key's latest record matters).
 pub fn create_compacted_topic(kafka: &KafkaConfig, name: &str) -> Result<()> {
-    create(kafka, &[name.to_owned()], kafka.partitions, Some("compact"))
+    create_compacted(kafka, name, kafka.partitions)
+}
+
+/// Creates a compacted topic with `partitions` partitions.
+pub fn create_compacted(kafka: &KafkaConfig, name: &str, partitions: i32) -> Result<()> {
+    create(kafka, &[name.to_owned()], partitions, Some("compact"))
+}
+
+/// How many partitions `topic` has, or `None` if it does not exist.
+pub fn topic_partitions(kafka: &KafkaConfig, topic: &str) -> Result<Option<i32>> {
+    let probe: BaseConsumer = client_config(kafka, Role::Reader)
+        .create()
+        .map_err(|e| Error::kafka("creating metadata client", e))?;
+    let metadata = probe
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(|e| Error::kafka(format!("reading metadata of {topic}"), e))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len() as i32))
 }
 
 /// Fails with [`Error::MissingTopics`] naming every missing topic, or creates them when

@@ -108,6 +108,12 @@ pub enum DecodeError {
     /// `run`, counted under its own code either way.
     #[error("time out of range: {0}")]
     TimeOutOfRange(#[from] OutOfRange),
+    /// A well-formed event whose Kafka record key is not its `agent_id`. Partitions are
+    /// shared out among a group's instances by key, so such an event could land on an
+    /// instance that does not hold its agent's state; it is set aside, like the time
+    /// check raised by the service right after decoding.
+    #[error("the record key is not the event's agent_id")]
+    KeyMismatch,
 }
 
 impl DecodeError {
@@ -123,11 +129,12 @@ impl DecodeError {
             DecodeError::InvalidValue { .. } => "invalid_value",
             DecodeError::TooManyAttributes { .. } => "too_many_attributes",
             DecodeError::TimeOutOfRange(_) => "time_out_of_range",
+            DecodeError::KeyMismatch => "key_mismatch",
         }
     }
 
     /// Every code a rejected event can carry, for pre-registering metric series.
-    pub const CODES: [&'static str; 9] = [
+    pub const CODES: [&'static str; 10] = [
         "too_large",
         "not_utf8",
         "not_json",
@@ -137,6 +144,7 @@ impl DecodeError {
         "invalid_value",
         "too_many_attributes",
         "time_out_of_range",
+        "key_mismatch",
     ];
 
     fn from_json(err: serde_json::Error) -> Self {

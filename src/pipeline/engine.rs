@@ -18,7 +18,8 @@ use crate::identity::{Registry, RegistryUpdate};
 use crate::model::{Alert, Command, CommandAction, Event};
 use crate::signing::Signer;
 use crate::state::{
-    AgentCache, AgentState, AspectVerdicts, DetectorSlot, PositionKey, RecentAlert, StateStore,
+    AgentCache, AgentState, AspectVerdicts, DetectorSlot, OnEncoded, PositionKey, RecentAlert,
+    StateStore,
 };
 use crate::telemetry::{Absorbed, Metrics};
 
@@ -564,15 +565,20 @@ impl Engine {
     }
 
     /// Like [`Engine::commit`], but the RocksDB write happens on a background thread
-    /// while this one goes on processing; only the encoding is done here. Waits for the
+    /// while this one goes on processing; only the encoding is done here, and each
+    /// agent's encoding is shown to `on_encoded` (the service's changelog). Waits for the
     /// previous background commit first. [`Engine::wait_for_commit`] says when it landed.
-    pub fn commit_in_background(&mut self, positions: &[(PositionKey, u64)]) -> Result<()> {
+    pub fn commit_in_background(
+        &mut self,
+        positions: &[(PositionKey, u64)],
+        on_encoded: OnEncoded<'_>,
+    ) -> Result<()> {
         let offsets = store_offsets(positions);
         let offsets = offsets.as_slice();
         self.wait_for_commit()?;
         // The previous batch has landed: clean agents may now be evicted safely.
         self.cache.evict();
-        let batch = self.cache.take_dirty(&self.store, offsets)?;
+        let batch = self.cache.take_dirty(&self.store, offsets, on_encoded)?;
         let writer = match &mut self.writer {
             Some(writer) => writer,
             None => self.writer.insert(StateWriter::start(
@@ -599,6 +605,31 @@ impl Engine {
             }
             None => Ok(false),
         }
+    }
+
+    /// Replaces the stored states of agents with encoded ones read from elsewhere (a
+    /// partition's changelog) and records `position` for `source`, in one write, after
+    /// any background commit has landed; the agents' copies in memory are dropped so the
+    /// next event loads the restored state. Returns how many agents were restored.
+    pub fn restore(
+        &mut self,
+        states: &[(String, Vec<u8>)],
+        source: &PositionKey,
+        position: u64,
+    ) -> Result<usize> {
+        self.wait_for_commit()?;
+        let agents = states
+            .iter()
+            .map(|(id, state)| (id.as_str(), state.as_slice()));
+        let written = self
+            .store
+            .write_encoded(agents, &[(source.as_str(), position)])?;
+        for agent in &written {
+            if !self.cache.forget(agent) && self.cache.peek(agent).is_some() {
+                tracing::warn!(agent, source = %source, "restored agent has unwritten changes from another partition; they win");
+            }
+        }
+        Ok(written.len())
     }
 
     /// The next position recorded for `source` by an earlier commit.

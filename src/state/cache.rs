@@ -6,7 +6,7 @@ use compact_str::CompactString;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::{AgentState, StateBatch, StateStore};
+use super::{AgentState, OnEncoded, StateBatch, StateStore};
 use crate::error::Result;
 
 struct Entry {
@@ -140,27 +140,29 @@ impl AgentCache {
     /// Writes every dirty agent and `offsets` in one batch, marks them clean, then evicts
     /// clean agents beyond capacity. Returns how many agents were written.
     pub fn flush(&mut self, store: &StateStore, offsets: &[(&str, u64)]) -> Result<usize> {
-        let batch = self.take_dirty(store, offsets)?;
+        let batch = self.take_dirty(store, offsets, &mut |_, _| Ok(()))?;
         let count = batch.agents();
         store.write(batch)?;
         self.evict();
         Ok(count)
     }
 
-    /// Encodes every dirty agent and `offsets` into one batch and marks the agents clean.
+    /// Encodes every dirty agent and `offsets` into one batch (showing each encoding to
+    /// `on_encoded`) and marks the agents clean.
     /// The caller must write the batch before it calls [`AgentCache::evict`] again: an
     /// evicted agent is reloaded from the store, which must then hold its latest state.
     pub fn take_dirty(
         &mut self,
         store: &StateStore,
         offsets: &[(&str, u64)],
+        on_encoded: OnEncoded<'_>,
     ) -> Result<StateBatch> {
         let dirty = self
             .entries
             .iter()
             .filter(|e| e.dirty)
             .map(|e| (e.id.as_str(), &e.state));
-        let batch = store.encode(dirty, offsets)?;
+        let batch = store.encode(dirty, offsets, on_encoded)?;
         for entry in self.entries.iter_mut() {
             entry.dirty = false;
         }
@@ -179,6 +181,19 @@ impl AgentCache {
         let (_, threshold, _) = ages.select_nth_unstable(cut);
         let threshold = *threshold;
         self.entries.retain(|e| e.dirty || e.last_used >= threshold);
+    }
+
+    /// Forgets an agent (its stored state was replaced underneath, by a restore). A dirty
+    /// agent is kept: nothing unwritten is ever dropped. Returns true if it was dropped.
+    pub fn forget(&mut self, agent_id: &str) -> bool {
+        let hash = self.hasher.hash_one(agent_id);
+        match self.entries.find_entry(hash, |e| e.id == agent_id) {
+            Ok(entry) if !entry.get().dirty => {
+                entry.remove();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Agents currently in memory.

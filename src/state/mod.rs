@@ -7,6 +7,7 @@
 
 mod agent;
 mod cache;
+pub mod changelog;
 mod codec;
 mod hours;
 mod pending;
@@ -23,5 +24,5 @@ pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use hours::HourOfWeek;
 pub use pending::{Pending, PendingBaseline, PendingHour};
 pub use position::PositionKey;
-pub use store::{StateBatch, StateStore};
+pub use store::{OnEncoded, StateBatch, StateStore};
 pub use table::{Seen, SeenTable};

@@ -10,6 +10,10 @@ use crate::error::{Error, Result};
 const CF_AGENTS: &str = "agents";
 const CF_OFFSETS: &str = "offsets";
 
+/// Called with each agent's id and encoded state as a batch is encoded (the service
+/// sends them to the changelog topic as well); an error stops the encoding.
+pub type OnEncoded<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<()>;
+
 /// Agent states and offsets encoded for one atomic write (see [`StateStore::encode`]).
 pub struct StateBatch {
     batch: WriteBatch,
@@ -149,16 +153,18 @@ impl StateStore {
         agents: impl IntoIterator<Item = (&'a str, &'a AgentState)>,
         offsets: &[(&str, u64)],
     ) -> Result<usize> {
-        let batch = self.encode(agents, offsets)?;
+        let batch = self.encode(agents, offsets, &mut |_, _| Ok(()))?;
         self.write(batch)
     }
 
     /// Encodes agents and offsets into one batch without writing it, so that the write
-    /// (the slow half) can happen on another thread while the engine goes on.
+    /// (the slow half) can happen on another thread while the engine goes on. Each
+    /// agent's encoding is also shown to `on_encoded`.
     pub fn encode<'a>(
         &self,
         agents: impl IntoIterator<Item = (&'a str, &'a AgentState)>,
         offsets: &[(&str, u64)],
+        on_encoded: OnEncoded<'_>,
     ) -> Result<StateBatch> {
         let agents_cf = self.cf(CF_AGENTS)?;
         let offsets_cf = self.cf(CF_OFFSETS)?;
@@ -169,6 +175,7 @@ impl StateStore {
         for (id, state) in agents {
             buffer.clear();
             encode_state(state, &mut buffer)?;
+            on_encoded(id, &buffer)?;
             bytes += buffer.len();
             count += 1;
             batch.put_cf(agents_cf, id.as_bytes(), &buffer);
@@ -181,6 +188,34 @@ impl StateStore {
             agents: count,
             bytes,
         })
+    }
+
+    /// Replaces the states of `agents` with already encoded ones (a restore from the
+    /// changelog) and records `offsets`, in one atomic write. Each state is decoded
+    /// first: one that does not decode is skipped and logged, not stored. Returns the ids
+    /// of the agents written.
+    pub fn write_encoded<'a>(
+        &self,
+        agents: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        offsets: &[(&str, u64)],
+    ) -> Result<Vec<&'a str>> {
+        let agents_cf = self.cf(CF_AGENTS)?;
+        let offsets_cf = self.cf(CF_OFFSETS)?;
+        let mut batch = WriteBatch::default();
+        let mut written = Vec::new();
+        for (id, encoded) in agents {
+            if let Err(error) = decode_state(id, encoded) {
+                tracing::warn!(agent = id, %error, code = error.code(), "skipping a state that does not decode");
+                continue;
+            }
+            batch.put_cf(agents_cf, id.as_bytes(), encoded);
+            written.push(id);
+        }
+        for (source, next) in offsets {
+            batch.put_cf(offsets_cf, source.as_bytes(), next.to_be_bytes());
+        }
+        self.db.write(batch).map_err(|e| self.store_err(e))?;
+        Ok(written)
     }
 
     /// Writes an encoded batch atomically. Returns the bytes of agent values written.

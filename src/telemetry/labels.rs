@@ -46,6 +46,8 @@ label_enum! {
         Command => "commands",
         /// A dead letter (the original bytes).
         DeadLetter => "dlq",
+        /// An agent state or partition position on the changelog topic.
+        Changelog => "changelog",
     }
 }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry as MetricSet, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry as MetricSet, TextEncoder,
 };
 
 use super::labels::{
@@ -39,6 +39,9 @@ pub struct Metrics {
     approval_changes: IntCounterVec,
     approvals: IntGauge,
     agents_waiting: IntGauge,
+    restoring: IntGauge,
+    restored_agents: IntCounter,
+    restore_duration: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -193,8 +196,29 @@ impl Metrics {
             .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap_or_default()),
         )
         .unwrap_or_else(|e| unreachable!("static histogram: {e}"));
+        let restoring = IntGauge::new(
+            "agentwatch_changelog_restoring",
+            "Partitions being restored from the changelog topic right now (processing waits for them).",
+        )
+        .unwrap_or_else(|e| unreachable!("static gauge: {e}"));
+        let restored_agents = IntCounter::new(
+            "agentwatch_changelog_restored_agents_total",
+            "Agent states restored from the changelog topic on taking over a partition.",
+        )
+        .unwrap_or_else(|e| unreachable!("static counter: {e}"));
+        let restore_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "agentwatch_changelog_restore_seconds",
+                "Time to restore one partition from the changelog topic (reading it and writing RocksDB).",
+            )
+            .buckets(prometheus::exponential_buckets(0.01, 2.0, 14).unwrap_or_default()),
+        )
+        .unwrap_or_else(|e| unreachable!("static histogram: {e}"));
         for metric in [
             Box::new(flush_duration.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(restoring.clone()),
+            Box::new(restored_agents.clone()),
+            Box::new(restore_duration.clone()),
             Box::new(agents_tracked.clone()),
             Box::new(cache_hit_ratio.clone()),
             Box::new(consumer_lag.clone()),
@@ -262,6 +286,9 @@ impl Metrics {
             approval_changes,
             approvals,
             agents_waiting,
+            restoring,
+            restored_agents,
+            restore_duration,
         }
     }
 
@@ -413,6 +440,19 @@ impl Metrics {
     pub fn set_approvals(&self, approvals: usize, agents_waiting: usize) {
         self.approvals.set(approvals as i64);
         self.agents_waiting.set(agents_waiting as i64);
+    }
+
+    /// A partition restore from the changelog started.
+    pub fn restore_started(&self) {
+        self.restoring.inc();
+    }
+
+    /// A partition restore ended, having restored `agents` (0 when the local state was
+    /// current or the restore failed).
+    pub fn restore_finished(&self, agents: usize, elapsed: Duration) {
+        self.restoring.dec();
+        self.restored_agents.inc_by(agents as u64);
+        self.restore_duration.observe(elapsed.as_secs_f64());
     }
 
     /// Sets the number of registered agents.

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use super::{kafka_at, usage};
 use crate::app::progress::Progress;
 use crate::app::simulate::{plan_simulation, simulate, write_events, write_plan, SimulateFiles};
-use crate::app::stream::{stream_events, StreamTarget};
 use crate::error::{Error, Result};
+use crate::kafka::stream::{stream_events, StreamTarget};
 use crate::sim::{flat_load, Scenario, SimConfig};
 
 /// Write realistic simulated agent traffic with labelled attacks and, by scenario,

@@ -14,10 +14,14 @@
 //! state has exactly one writer. A revocation sends a commit job down the same channel as
 //! the batches, so it waits for precisely the records consumed before it, delivers their
 //! outputs, writes their state and offsets, and only then gives the partitions up.
-//! Assigned partitions start at the offsets RocksDB holds. No async runtime is involved:
+//! An assigned partition starts at the offset RocksDB holds, after its state is restored
+//! from the changelog topic if RocksDB lacks it or is behind ([`changelog`]); records
+//! polled before a rebalance from a partition it moved are dropped, and group offsets are
+//! committed only for partitions still owned. No async runtime is involved:
 //! every stage is CPU-bound or blocking, and whole batches (not records) cross threads.
 
 mod approvals;
+mod changelog;
 mod registry;
 mod report;
 mod watched_file;
@@ -29,8 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer};
-
+use changelog::Changelog;
 pub use report::{LatencySummary, RunReport};
 use worker::{Job, Landed, Worker, WorkerOptions};
 
@@ -38,11 +41,12 @@ use crate::app::setup::{self, EngineSetup, WithoutKey};
 use crate::config::ServiceConfig;
 use crate::error::{Error, Result};
 use crate::kafka::batch::RecordBatch;
+use crate::kafka::changelog::ensure_changelog;
 use crate::kafka::consumer::{
-    commit_to_group, subscribe, EventConsumer, Partition, PartitionOwner,
+    callbacks, commit_to_group, leave, subscribe, EventConsumer, GroupCommit, Partition,
+    PartitionOwner,
 };
 use crate::kafka::producer::OutputProducer;
-use crate::kafka::source_name;
 use crate::kafka::topics::ensure_topics;
 use crate::model::Limits;
 use crate::state::StateStore;
@@ -65,7 +69,7 @@ pub struct RunOptions {
 
 /// The consumer's view of the engine thread, used from the rebalance callbacks.
 struct Owner {
-    store: Arc<StateStore>,
+    events: String,
     jobs: SyncSender<Job>,
     ready: Arc<AtomicBool>,
 }
@@ -86,8 +90,15 @@ fn engine_stopped() -> Error {
 }
 
 impl PartitionOwner for Owner {
-    fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>> {
-        self.store.offset(source_name(topic, partition).as_str())
+    fn start_offset(&self, topic: &str, partition: i32) -> Result<Option<u64>> {
+        if topic != self.events {
+            return Ok(None);
+        }
+        let (reply, answer) = sync_channel(1);
+        self.jobs
+            .send(Job::Start { partition, reply })
+            .map_err(|_| engine_stopped())?;
+        answer.recv().map_err(|_| engine_stopped())?
     }
 
     fn release(&self, partitions: &[Partition]) -> Vec<(Partition, u64)> {
@@ -129,6 +140,9 @@ pub fn run_service(
             &topics.dlq,
         ],
     )?;
+    if config.changelog {
+        ensure_changelog(&config.kafka, &topics.events, &topics.changelog)?;
+    }
     let registry_stop = Arc::new(AtomicBool::new(false));
     let opened = registry::open_registry(config, Arc::clone(&metrics), Arc::clone(&registry_stop))?;
     let approvals =
@@ -147,7 +161,6 @@ pub fn run_service(
     }
     setup.signer = setup::signer(config.signing_key_file.as_deref(), WithoutKey::WarnUnsigned)?;
     let engine = setup.build(StateStore::open(&config.state_dir)?)?;
-    let store = engine.store_handle();
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
     let worker = Worker::new(
         engine,
@@ -165,6 +178,13 @@ pub fn run_service(
         },
         opened.feed,
         approvals.feed,
+        config.changelog.then(|| {
+            Changelog::new(
+                config.kafka.clone(),
+                topics.events.clone(),
+                topics.changelog.clone(),
+            )
+        }),
     )?;
     let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
     let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
@@ -177,7 +197,7 @@ pub fn run_service(
             .map_err(|e| Error::io("starting the engine thread", e))?
     };
     let owner = Arc::new(Owner {
-        store,
+        events: topics.events.clone(),
         jobs: jobs.clone(),
         ready: server.readiness(),
     });
@@ -193,13 +213,13 @@ pub fn run_service(
     let outcome = consumed.and_then(|()| {
         tracing::info!("stopping: committing the work in flight");
         let offsets = owner.commit_all(Vec::new())?;
-        if let Err(error) = commit_to_group(&consumer, &offsets, CommitMode::Sync) {
+        if let Err(error) = commit_to_group(&consumer, &offsets, GroupCommit::Sync) {
             tracing::warn!(%error, "committing offsets to the group failed (state store has them)");
         }
         Ok(())
     });
     server.set_ready(false);
-    consumer.unsubscribe();
+    leave(&consumer);
     drop(consumer);
     drop(owner);
     drop(jobs);
@@ -239,21 +259,27 @@ fn consume(
 ) -> Result<()> {
     let mut consumed = 0u64;
     let mut batch = RecordBatch::with_capacity(BATCH);
+    let mut generation = callbacks(consumer).rebalances();
     while !shutdown.load(Ordering::Relaxed) {
-        let mut generation = consumer.context().rebalances();
         let mut wait = POLL_WAIT;
         while batch.len() < BATCH {
-            let Some(result) = consumer.poll(wait) else {
+            let polled = consumer.poll(wait);
+            // A rebalance runs inside `poll`, which then returns nothing or a record
+            // fetched under the new assignment. Records collected before it from a
+            // partition it revoked are not ours any more, and a partition it assigned
+            // starts again from its committed offset: either way they are dropped here
+            // (and consumed again by whoever owns them now). Other partitions' records
+            // stay, since their positions did not move.
+            let now = callbacks(consumer).rebalances();
+            if now != generation {
+                let moved = callbacks(consumer).take_moved();
+                batch.retain(|record| !moved.contains(&record.partition));
+                generation = now;
+            }
+            let Some(result) = polled else {
                 break;
             };
             wait = Duration::ZERO;
-            let now = consumer.context().rebalances();
-            if now != generation {
-                // Records collected before a rebalance may belong to partitions that were
-                // revoked; they are consumed again from the committed offsets.
-                batch.clear();
-                generation = now;
-            }
             match result {
                 Ok(message) => batch.push(&message),
                 Err(error) => tracing::warn!(%error, "consumer error"),
@@ -269,7 +295,7 @@ fn consume(
         }
         let durable = landed.lock().ok().and_then(|mut slot| slot.take());
         if let Some(offsets) = durable {
-            if let Err(error) = commit_to_group(consumer, &offsets, CommitMode::Async) {
+            if let Err(error) = commit_to_group(consumer, &offsets, GroupCommit::Async) {
                 tracing::debug!(%error, "group offset commit failed; the next one supersedes it");
             }
         }

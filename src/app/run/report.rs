@@ -41,6 +41,9 @@ pub struct RunReport {
     pub alerts: u64,
     /// Commands published.
     pub commands: u64,
+    /// Events skipped because a state restored from the changelog already held them
+    /// (its writer stopped between a commit's states and its position record).
+    pub already_applied: u64,
     /// From the first record received to the last one processed.
     pub busy: Duration,
     /// Record timestamp to decision, over the whole run.

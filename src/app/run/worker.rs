@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::approvals::ApprovalFeed;
+use super::changelog::Changelog;
 use super::registry::RegistryFeed;
 use super::report::{LatencySummary, RunReport};
 use crate::config::Topics;
@@ -40,6 +41,13 @@ pub(super) enum Job {
     Commit {
         revoked: Vec<Partition>,
         reply: SyncSender<Result<Vec<(Partition, u64)>>>,
+    },
+    /// A partition of the events topic was assigned: bring its agents' state up to date
+    /// (from the changelog if the local state is missing or behind) and answer with the
+    /// offset to start from (`None`: the group's offset or the reset policy).
+    Start {
+        partition: i32,
+        reply: SyncSender<Result<Option<u64>>>,
     },
 }
 
@@ -74,6 +82,7 @@ pub(super) struct Worker {
     scratch: Vec<u8>,
     registry: RegistryFeed,
     approvals: ApprovalFeed,
+    changelog: Option<Changelog>,
 }
 
 impl Worker {
@@ -84,6 +93,7 @@ impl Worker {
         options: WorkerOptions,
         registry: RegistryFeed,
         approvals: ApprovalFeed,
+        changelog: Option<Changelog>,
     ) -> Result<Self> {
         let latency =
             hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| {
@@ -109,6 +119,7 @@ impl Worker {
             scratch: Vec::with_capacity(2048),
             registry,
             approvals,
+            changelog,
         })
     }
 
@@ -138,9 +149,13 @@ impl Worker {
                 }
                 Ok(Job::Commit { revoked, reply }) => {
                     let result = self.commit(self.options.settle_budget, true);
-                    for (_, partition) in &revoked {
+                    let revoked: Vec<i32> = revoked.iter().map(|(_, p)| *p).collect();
+                    for partition in &revoked {
                         self.positions.remove(partition);
                         self.watermarks.remove(partition);
+                    }
+                    if let Some(changelog) = &mut self.changelog {
+                        changelog.release(&revoked);
                     }
                     let failed = result.is_err();
                     let _ = reply.send(result);
@@ -149,6 +164,17 @@ impl Worker {
                             "a commit failed (its error was returned to the caller)".into(),
                         ));
                     }
+                }
+                Ok(Job::Start { partition, reply }) => {
+                    let start = match &mut self.changelog {
+                        Some(changelog) => {
+                            changelog.start(&mut self.engine, &self.metrics, partition)
+                        }
+                        None => self
+                            .engine
+                            .offset(&source_name(&self.options.topics.events, partition)),
+                    };
+                    let _ = reply.send(start);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -188,12 +214,25 @@ impl Worker {
         for record in batch.records() {
             let payload = batch.payload(record);
             let watermark = self.watermarks.entry(record.partition).or_default();
+            let key = batch.key(record);
             let admitted = decode_event(payload, &self.options.limits).and_then(|event| {
+                if key.is_some_and(|key| key != event.agent_id.as_bytes()) {
+                    return Err(DecodeError::KeyMismatch);
+                }
                 watermark.admit(event.time_ms, &bounds, Some(now_ms))?;
                 Ok(event)
             });
             match admitted {
-                Ok(event) => events.push(event),
+                Ok(event) => {
+                    let fresh = self.changelog.as_mut().is_none_or(|changelog| {
+                        changelog.admit(&event.agent_id, record.partition, record.offset)
+                    });
+                    if fresh {
+                        events.push(event);
+                    } else {
+                        self.report.already_applied += 1;
+                    }
+                }
                 Err(error) => {
                     tracing::debug!(
                         partition = record.partition,
@@ -301,8 +340,29 @@ impl Worker {
                 .iter()
                 .map(|(partition, next)| (source_name(events, *partition), *next))
                 .collect();
-            // Waits for the previous batch, which has therefore landed.
-            self.engine.commit_in_background(&positions)?;
+            // Waits for the previous batch, which has therefore landed. Each agent state
+            // goes to the changelog too, then every partition's position closes the
+            // commit there; the next commit's settle waits for them.
+            let producer = &self.producer;
+            let partition_positions = &self.positions;
+            let mut changelog = self.changelog.as_mut();
+            self.engine
+                .commit_in_background(&positions, &mut |agent, encoded| match changelog
+                    .as_deref_mut()
+                {
+                    Some(changelog) => {
+                        changelog.write_state(producer, partition_positions, agent, encoded)
+                    }
+                    None => Ok(()),
+                })?;
+            if let Some(changelog) = &self.changelog {
+                changelog.write_positions(&self.producer, &self.positions)?;
+                if wait {
+                    // Partitions may be handed over next: their new owner must find this
+                    // commit in the changelog.
+                    self.producer.settle(settle_budget)?;
+                }
+            }
             let submitted = self
                 .positions
                 .iter()

@@ -8,9 +8,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
+use super::client::{client_config, Role};
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
-use crate::kafka::client::{client_config, Role};
 use crate::model::AgentEventV1;
 
 /// Counts delivery failures; events are test traffic, so they are reported, not retried.

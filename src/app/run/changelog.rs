@@ -1,0 +1,212 @@
+//! The engine thread's side of the changelog: which partition each agent's events come
+//! from (its state is written there), writing states and positions with each commit,
+//! restoring a partition taken over, and skipping events a restored state already holds.
+//! The format is in [`crate::state::changelog`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use compact_str::CompactString;
+
+use crate::config::KafkaConfig;
+use crate::error::Result;
+use crate::kafka::changelog::read_partition;
+use crate::kafka::producer::{Output, OutputProducer};
+use crate::kafka::source_name;
+use crate::pipeline::Engine;
+use crate::state::changelog::{position_value, state_value, RestoreBuilder, POSITION_KEY};
+use crate::telemetry::Metrics;
+
+/// The changelog as the engine thread keeps it.
+pub(super) struct Changelog {
+    kafka: KafkaConfig,
+    events: String,
+    topic: String,
+    /// The partition each agent's latest event came from.
+    partitions: HashMap<CompactString, i32>,
+    /// Agents restored from a commit cut short: their events in that partition below the
+    /// offset are already in their state.
+    ahead: HashMap<CompactString, (i32, u64)>,
+    value: Vec<u8>,
+}
+
+impl Changelog {
+    pub(super) fn new(kafka: KafkaConfig, events: String, topic: String) -> Self {
+        Changelog {
+            kafka,
+            events,
+            topic,
+            partitions: HashMap::new(),
+            ahead: HashMap::new(),
+            value: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Notes an event of `agent` at `offset` of `partition`. Returns false if the agent's
+    /// restored state already holds it (the event must be skipped).
+    pub(super) fn admit(&mut self, agent: &str, partition: i32, offset: i64) -> bool {
+        if !self.ahead.is_empty() {
+            if let Some(&(from, covers)) = self.ahead.get(agent) {
+                if from == partition && (offset as u64) < covers {
+                    return false;
+                }
+                self.ahead.remove(agent);
+            }
+        }
+        match self.partitions.get_mut(agent) {
+            Some(known) => *known = partition,
+            None => {
+                self.partitions.insert(CompactString::new(agent), partition);
+            }
+        }
+        true
+    }
+
+    /// Queues one agent's encoded state for the partition its events come from, stamped
+    /// with that partition's next offset in this commit. An agent changed without an
+    /// event here (by an approval, say) has no partition and is not written.
+    pub(super) fn write_state(
+        &mut self,
+        producer: &OutputProducer,
+        positions: &BTreeMap<i32, u64>,
+        agent: &str,
+        encoded: &[u8],
+    ) -> Result<()> {
+        let Some(&partition) = self.partitions.get(agent) else {
+            tracing::debug!(
+                agent,
+                "changed agent without an event here; not in the changelog"
+            );
+            return Ok(());
+        };
+        let next = positions.get(&partition).copied().unwrap_or_default();
+        state_value(next, encoded, &mut self.value);
+        producer.send_to(
+            Output::Changelog,
+            &self.topic,
+            Some(partition),
+            Some(agent.as_bytes()),
+            &self.value,
+            None,
+        )
+    }
+
+    /// Queues every partition's position record: it closes the commit's states.
+    pub(super) fn write_positions(
+        &self,
+        producer: &OutputProducer,
+        positions: &BTreeMap<i32, u64>,
+    ) -> Result<()> {
+        for (&partition, &next) in positions {
+            producer.send_to(
+                Output::Changelog,
+                &self.topic,
+                Some(partition),
+                Some(POSITION_KEY),
+                &position_value(next),
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the agents of partitions given up.
+    pub(super) fn release(&mut self, partitions: &[i32]) {
+        self.partitions.retain(|_, p| !partitions.contains(p));
+        self.ahead.retain(|_, (p, _)| !partitions.contains(p));
+    }
+
+    /// Where to start `partition` taken over: the local position if it is at least the
+    /// changelog's, else the changelog's after restoring its states into the engine.
+    pub(super) fn start(
+        &mut self,
+        engine: &mut Engine,
+        metrics: &Metrics,
+        partition: i32,
+    ) -> Result<Option<u64>> {
+        let source = source_name(&self.events, partition);
+        let local = engine.offset(&source)?;
+        let started = Instant::now();
+        metrics.restore_started();
+        let restored = self.restore(engine, partition, local);
+        let agents = restored.as_ref().map_or(0, |r| r.1);
+        metrics.restore_finished(agents, started.elapsed());
+        let (start, agents) = restored?;
+        if start != local {
+            tracing::info!(
+                partition,
+                agents,
+                position = start,
+                local = ?local,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "partition restored from the changelog"
+            );
+        }
+        Ok(start)
+    }
+
+    fn restore(
+        &mut self,
+        engine: &mut Engine,
+        partition: i32,
+        local: Option<u64>,
+    ) -> Result<(Option<u64>, usize)> {
+        let mut builder = RestoreBuilder::default();
+        read_partition(&self.kafka, &self.topic, partition, &mut builder)?;
+        let Some(restored) = builder.finish() else {
+            return Ok((local, 0));
+        };
+        if local.is_some_and(|local| local >= restored.position) {
+            return Ok((local, 0));
+        }
+        let source = source_name(&self.events, partition);
+        let agents = engine.restore(&restored.states, &source, restored.position)?;
+        for (agent, covers) in restored.ahead {
+            self.ahead
+                .insert(CompactString::new(agent), (partition, covers));
+        }
+        Ok((Some(restored.position), agents))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changelog() -> Changelog {
+        Changelog::new(
+            crate::config::ServiceConfig::default().kafka,
+            "events".into(),
+            "events-changelog".into(),
+        )
+    }
+
+    #[test]
+    fn events_a_restored_state_already_holds_are_skipped_once() {
+        let mut changelog = changelog();
+        changelog.ahead.insert("a".into(), (1, 40));
+        assert!(
+            !changelog.admit("a", 1, 39),
+            "below the offset its state covers"
+        );
+        assert!(changelog.admit("b", 1, 39), "other agents are not affected");
+        assert!(
+            changelog.admit("a", 1, 40),
+            "from that offset on, processed"
+        );
+        assert!(changelog.ahead.is_empty());
+        assert_eq!(changelog.partitions.get("a"), Some(&1));
+    }
+
+    #[test]
+    fn releasing_a_partition_forgets_its_agents() {
+        let mut changelog = changelog();
+        assert!(changelog.admit("a", 0, 5));
+        assert!(changelog.admit("b", 1, 5));
+        changelog.ahead.insert("c".into(), (1, 9));
+        changelog.release(&[1]);
+        assert_eq!(changelog.partitions.len(), 1);
+        assert!(changelog.partitions.contains_key("a"));
+        assert!(changelog.ahead.is_empty());
+    }
+}

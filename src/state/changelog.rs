@@ -1,0 +1,231 @@
+//! The changelog: agent state that moves with its partition.
+//!
+//! `run` writes every agent state it commits to RocksDB also to a compacted Kafka topic,
+//! partitioned like the events topic (an agent's state goes to the partition its events
+//! came from), as Kafka Streams does. An instance that is assigned a partition whose
+//! local state is missing or older than the changelog rebuilds it from there before it
+//! processes a record, so a replacement with an empty disk resumes exactly where the
+//! previous owner committed.
+//!
+//! Two kinds of record, told apart by key:
+//!
+//! - **state**: key = agent id, value = the next events offset of the commit that wrote
+//!   it (8 bytes, big-endian) followed by the encoded [`super::AgentState`];
+//! - **position**: key = the single byte `0xFF` (never valid UTF-8, so never an agent
+//!   id; an empty key could read as a null one, which compaction refuses), value =
+//!   the partition's next events offset at that commit (8 bytes, big-endian). It follows
+//!   the commit's states in the partition, so it marks the commit as complete.
+//!
+//! A commit cut short (the writer crashed after some states and before the position)
+//! leaves states newer than the last position. They are kept, not thrown away, since
+//! compaction may already have dropped their older versions: a restore resumes at the
+//! last position and skips, for each such agent, the events its state already holds
+//! ([`Restored::ahead`]). That is what makes offsets and changelog reconcile exactly.
+//!
+//! This module is the format and the restore logic, free of Kafka; the topic I/O is in
+//! `kafka::changelog`.
+
+use std::collections::HashMap;
+
+/// Bytes of the offset that starts every changelog value.
+const POSITION_BYTES: usize = 8;
+
+/// Why a changelog record was not understood (it is skipped and counted; one bad
+/// record must not stop a partition from being assigned).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangelogError {
+    /// A value shorter than its leading offset.
+    #[error("changelog value of {0} bytes is shorter than its 8-byte position")]
+    Truncated(usize),
+    /// A position record whose value carries more than the offset.
+    #[error("changelog position record of {0} bytes; expected 8")]
+    OversizedPosition(usize),
+    /// A tombstone for the position key, which is never deleted.
+    #[error("tombstone for the changelog position key")]
+    PositionTombstone,
+}
+
+impl ChangelogError {
+    /// A stable, machine-readable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChangelogError::Truncated(_) => "truncated",
+            ChangelogError::OversizedPosition(_) => "oversized_position",
+            ChangelogError::PositionTombstone => "position_tombstone",
+        }
+    }
+}
+
+/// The key of a partition's position record.
+pub const POSITION_KEY: &[u8] = &[0xFF];
+
+/// Encodes a position record's value.
+pub fn position_value(next_offset: u64) -> [u8; POSITION_BYTES] {
+    next_offset.to_be_bytes()
+}
+
+/// Encodes a state record's value into `out` (cleared first).
+pub fn state_value(next_offset: u64, encoded_state: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&next_offset.to_be_bytes());
+    out.extend_from_slice(encoded_state);
+}
+
+fn split_position(value: &[u8]) -> Result<(u64, &[u8]), ChangelogError> {
+    if value.len() < POSITION_BYTES {
+        return Err(ChangelogError::Truncated(value.len()));
+    }
+    let (head, rest) = value.split_at(POSITION_BYTES);
+    let mut bytes = [0u8; POSITION_BYTES];
+    bytes.copy_from_slice(head);
+    Ok((u64::from_be_bytes(bytes), rest))
+}
+
+/// What a partition's changelog says, read from its beginning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The next events offset of the last complete commit: where processing resumes.
+    pub position: u64,
+    /// The latest state of every agent (its encoded bytes), in no particular order.
+    pub states: Vec<(String, Vec<u8>)>,
+    /// Agents whose latest state came from a commit cut short, with the offset that
+    /// state covers: their events below it, from `position` on, are already in it.
+    pub ahead: Vec<(String, u64)>,
+}
+
+/// Folds a partition's changelog records, in offset order, into what to restore.
+#[derive(Debug, Default)]
+pub struct RestoreBuilder {
+    latest: HashMap<String, (u64, Vec<u8>)>,
+    position: Option<u64>,
+    records: u64,
+}
+
+impl RestoreBuilder {
+    /// Takes one record (`value` is `None` for a tombstone).
+    pub fn add(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), ChangelogError> {
+        self.records += 1;
+        if key == POSITION_KEY {
+            let value = value.ok_or(ChangelogError::PositionTombstone)?;
+            let (next, rest) = split_position(value)?;
+            if !rest.is_empty() {
+                return Err(ChangelogError::OversizedPosition(value.len()));
+            }
+            self.position = Some(next);
+            return Ok(());
+        }
+        let agent = String::from_utf8_lossy(key).into_owned();
+        match value {
+            None => {
+                self.latest.remove(&agent);
+            }
+            Some(value) => {
+                let (next, state) = split_position(value)?;
+                self.latest.insert(agent, (next, state.to_vec()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records taken so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// What to restore, or `None` if no commit ever completed in this partition.
+    pub fn finish(self) -> Option<Restored> {
+        let position = self.position?;
+        let mut states = Vec::with_capacity(self.latest.len());
+        let mut ahead = Vec::new();
+        for (agent, (covers, state)) in self.latest {
+            if covers > position {
+                ahead.push((agent.clone(), covers));
+            }
+            states.push((agent, state));
+        }
+        Some(Restored {
+            position,
+            states,
+            ahead,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(next: u64, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        state_value(next, body, &mut out);
+        out
+    }
+
+    #[test]
+    fn the_last_complete_commit_is_the_position_and_each_agent_keeps_its_latest_state() {
+        let mut builder = RestoreBuilder::default();
+        builder.add(b"a", Some(&state(10, b"a1"))).unwrap();
+        builder.add(b"b", Some(&state(10, b"b1"))).unwrap();
+        builder
+            .add(POSITION_KEY, Some(&position_value(10)))
+            .unwrap();
+        builder.add(b"a", Some(&state(25, b"a2"))).unwrap();
+        builder
+            .add(POSITION_KEY, Some(&position_value(25)))
+            .unwrap();
+        assert_eq!(builder.records(), 5);
+        let mut restored = builder.finish().unwrap();
+        restored.states.sort();
+        assert_eq!(restored.position, 25);
+        assert_eq!(
+            restored.states,
+            [("a".into(), b"a2".to_vec()), ("b".into(), b"b1".to_vec())]
+        );
+        assert!(restored.ahead.is_empty());
+    }
+
+    #[test]
+    fn states_of_a_commit_cut_short_are_kept_and_marked_ahead() {
+        let mut builder = RestoreBuilder::default();
+        builder.add(b"a", Some(&state(10, b"a1"))).unwrap();
+        builder
+            .add(POSITION_KEY, Some(&position_value(10)))
+            .unwrap();
+        // The writer died after this state and before its position record.
+        builder.add(b"a", Some(&state(40, b"a2"))).unwrap();
+        let restored = builder.finish().unwrap();
+        assert_eq!(restored.position, 10);
+        assert_eq!(restored.states, [("a".into(), b"a2".to_vec())]);
+        assert_eq!(restored.ahead, [("a".into(), 40)]);
+    }
+
+    #[test]
+    fn no_position_means_nothing_to_restore_and_tombstones_delete() {
+        let mut builder = RestoreBuilder::default();
+        builder.add(b"a", Some(&state(3, b"a1"))).unwrap();
+        assert!(builder.finish().is_none());
+
+        let mut builder = RestoreBuilder::default();
+        builder.add(b"a", Some(&state(3, b"a1"))).unwrap();
+        builder.add(b"a", None).unwrap();
+        builder.add(POSITION_KEY, Some(&position_value(3))).unwrap();
+        assert!(builder.finish().unwrap().states.is_empty());
+    }
+
+    #[test]
+    fn malformed_records_are_refused_with_a_code() {
+        let mut builder = RestoreBuilder::default();
+        let short = builder.add(b"a", Some(b"abc")).unwrap_err();
+        assert_eq!(short.code(), "truncated");
+        let long = builder
+            .add(POSITION_KEY, Some(&state(1, b"x")))
+            .unwrap_err();
+        assert_eq!(long.code(), "oversized_position");
+        let gone = builder.add(POSITION_KEY, None).unwrap_err();
+        assert_eq!(gone.code(), "position_tombstone");
+        assert!(
+            builder.finish().is_none(),
+            "a refused record changes nothing"
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! Scale-out against a real Kafka-protocol broker (Tansu on 127.0.0.1): several
+//! `agentwatch run` processes in one consumer group, members killed and replaced
+//! mid-stream, and agent state that moves with its partition through the changelog.
+
+mod kafka_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use agentwatch::config::{KafkaConfig, ServiceConfig};
+use agentwatch::kafka::stream::{stream_events, StreamTarget};
+use agentwatch::model::{AgentEventV1, Alert};
+use agentwatch::sim::{SimConfig, Simulation};
+use agentwatch::state::StateStore;
+use kafka_support::{metric, service_config, Broker, ServiceProcess};
+use rdkafka::message::Message;
+
+const EVENTS: &str = "agent-events";
+const PARTITIONS: i32 = 4;
+const RESTORED: &str = "agentwatch_changelog_restored_agents_total";
+
+fn events(agents: usize, days: u32, seed: u64) -> Vec<AgentEventV1> {
+    Simulation::new(SimConfig {
+        agents,
+        days,
+        seed,
+        attacks: true,
+        ..SimConfig::default()
+    })
+    .events()
+    .collect()
+}
+
+/// Produces events keyed by agent, as `simulate --to-kafka` does.
+fn stream(brokers: &str, events: &[AgentEventV1]) {
+    let target = StreamTarget {
+        kafka: KafkaConfig {
+            brokers: brokers.to_owned(),
+            ..ServiceConfig::default().kafka
+        },
+        topic: EVENTS.into(),
+        rate: None,
+    };
+    let sent = stream_events(events.iter().cloned(), &target, &mut |_, _| {}).unwrap();
+    assert_eq!(sent, events.len() as u64);
+}
+
+/// A member of `group`, publishing to the group's own output topics.
+fn member(broker: &Broker, dir: &Path, group: &str, name: &str) -> ServiceProcess {
+    let extra = format!(
+        "[kafka.topics]\nalerts = \"{group}-alerts\"\ncommands = \"{group}-commands\"\ndlq = \"{group}-dlq\"\n"
+    );
+    let config = service_config(broker, &dir.join(name), group, "").replacen(
+        "[kafka.options]",
+        &format!("{extra}[kafka.options]"),
+        1,
+    );
+    ServiceProcess::start(dir, name, &config)
+}
+
+fn wait_committed(broker: &Broker, group: &str, total: usize, members: &[&ServiceProcess]) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let committed = broker.committed(group, EVENTS, PARTITIONS);
+        if committed >= total as i64 {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = members.iter().map(|m| m.log()).collect();
+            panic!(
+                "group {group} committed {committed} of {total}; logs:\n{}",
+                logs.join("\n-----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn alert_ids(broker: &Broker, topic: &str, at_least: usize) -> BTreeSet<String> {
+    broker
+        .read_all(topic, at_least, Duration::from_secs(60))
+        .iter()
+        .map(|m| {
+            let alert: Alert = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
+            alert.alert_id
+        })
+        .collect()
+}
+
+fn stop(member: &mut ServiceProcess) {
+    member.signal(libc::SIGTERM);
+    assert!(
+        member.wait(Duration::from_secs(60)).success(),
+        "{}",
+        member.log()
+    );
+}
+
+#[test]
+fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_does() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], PARTITIONS);
+    let events = events(80, 14, 23);
+    let split = events.len() * 7 / 10;
+    stream(&broker.address, &events[..split]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Two members share the partitions of the first 70%.
+    let mut first = member(&broker, dir.path(), "pair", "first");
+    let mut second = member(&broker, dir.path(), "pair", "second");
+    wait_committed(&broker, "pair", split, &[&first, &second]);
+    // The rest arrives; one member dies mid-way without a chance to commit, and a
+    // replacement with an empty state directory joins.
+    let rest = events[split..].to_vec();
+    let brokers = broker.address.clone();
+    let producer = std::thread::spawn(move || stream(&brokers, &rest));
+    wait_committed(
+        &broker,
+        "pair",
+        split + (events.len() - split) / 5,
+        &[&first, &second],
+    );
+    second.signal(libc::SIGKILL);
+    second.wait(Duration::from_secs(10));
+    producer.join().unwrap();
+    // The replacement joins once the session (6 s) has timed out. The test broker (Tansu
+    // 0.6) drops an expired member on the survivor's next heartbeat without starting a
+    // new generation, so the dead member's partitions wait for the next join to be
+    // assigned; a join that races the expiry leaves them with the dead member.
+    std::thread::sleep(Duration::from_secs(10));
+    assert!(
+        broker.committed("pair", EVENTS, PARTITIONS) < events.len() as i64,
+        "the killed member left work behind"
+    );
+    let mut replacement = member(&broker, dir.path(), "pair", "replacement");
+    wait_committed(&broker, "pair", events.len(), &[&first, &replacement]);
+    let restored = metric(&replacement.get("/metrics").1, RESTORED).unwrap_or(0.0)
+        + metric(&first.get("/metrics").1, RESTORED).unwrap_or(0.0);
+    stop(&mut first);
+    stop(&mut replacement);
+    assert!(
+        restored > 0.0,
+        "the killed member's partitions were restored from the changelog:\n{}\n-----\n{}",
+        first.log(),
+        replacement.log()
+    );
+
+    // One instance, same input, undisturbed.
+    let mut alone = member(&broker, dir.path(), "alone", "alone");
+    wait_committed(&broker, "alone", events.len(), &[&alone]);
+    stop(&mut alone);
+
+    // Every event counted once: per agent, the newest stored state among the members
+    // equals the lone instance's.
+    let store = |name: &str| StateStore::open(&dir.path().join(name)).unwrap();
+    let (first_store, replacement_store, alone_store) =
+        (store("first"), store("replacement"), store("alone"));
+    let agents: BTreeSet<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
+    for agent in agents {
+        let counted = |store: &StateStore| {
+            store
+                .load_agent(agent)
+                .unwrap()
+                .map_or(0, |state| state.baseline.events)
+        };
+        assert_eq!(
+            counted(&first_store).max(counted(&replacement_store)),
+            counted(&alone_store),
+            "{agent}: events counted once across the group"
+        );
+    }
+
+    let expected = alert_ids(&broker, "alone-alerts", 1);
+    let published = alert_ids(&broker, "pair-alerts", expected.len());
+    assert!(!expected.is_empty(), "the stream holds attacks");
+    let missing: Vec<&String> = expected.difference(&published).collect();
+    let extra: Vec<&String> = published.difference(&expected).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} alerts missing: {missing:?}",
+        missing.len(),
+        expected.len()
+    );
+    assert!(
+        extra.len() * 200 <= expected.len(),
+        "{} extra alerts (more than 0.5% of {}): {extra:?}",
+        extra.len(),
+        expected.len()
+    );
+}
