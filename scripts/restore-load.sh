@@ -13,10 +13,10 @@ per_agent=${2:-3}
 events=$((agents * per_agent))
 work="$(mktemp -d)"
 export AGENTWATCH_RUN="$work/broker"
-# Memory storage, as in kafka-load.sh: the SQLite engine would measure the broker. The
-# replacement reads the changelog from offset 0 and no events after its restored
-# position, so the memory engine's mid-batch resume flaw cannot occur.
-export AGENTWATCH_BROKER_STORAGE="memory://tansu/"
+# SQLite storage (the test broker's default), not the memory engine kafka-load.sh uses:
+# the memory engine loses records of a restore's long read (about 1 in 1,000 here), which
+# the exact check below catches. Set AGENTWATCH_BROKER_STORAGE to try another engine.
+export AGENTWATCH_BROKER_STORAGE="${AGENTWATCH_BROKER_STORAGE:-sqlite://tansu.db}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 brokers="127.0.0.1:$port"
@@ -73,7 +73,11 @@ grep 'partition restored from the changelog' "$work/replacement.log" >&2 || {
   cat "$work/replacement.log" >&2
   exit 1
 }
-python3 - "$work/replacement.log" "$agents" <<'PY'
+# Agents that got at least one event (the flat load picks agents at random): the same
+# seed written to stdout instead of Kafka.
+with_events=$("$bin" simulate --agents "$agents" --flat-events "$events" --output - 2>/dev/null \
+  | python3 -c 'import json, sys; print(len({json.loads(l)["agent_id"] for l in sys.stdin}))')
+python3 - "$work/replacement.log" "$with_events" <<'PY'
 import re, sys
 lines = [l for l in open(sys.argv[1]) if 'partition restored from the changelog' in l]
 agents = sum(int(re.search(r'agents=(\d+)', l).group(1)) for l in lines)
@@ -81,5 +85,5 @@ seconds = sum(int(re.search(r'elapsed_ms=(\d+)', l).group(1)) for l in lines) / 
 print(f"restored {agents} agents in {seconds:.2f} s over {len(lines)} partitions "
       f"({agents / max(seconds, 1e-9):.0f} agents/s; {seconds * 1e6 / max(agents, 1):.1f} s per million agents)")
 if agents != int(sys.argv[2]):
-    sys.exit(f"restore-load.sh: expected {sys.argv[2]} agents restored, got {agents}")
+    sys.exit(f"restore-load.sh: {sys.argv[2]} agents had events, but {agents} were restored")
 PY

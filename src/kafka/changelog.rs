@@ -45,6 +45,11 @@ pub fn read_partition(
     builder: &mut RestoreBuilder,
 ) -> Result<()> {
     let consumer: BaseConsumer = client_config(kafka, Role::Reader)
+        // Large fetches: a restore wants the whole partition as fast as it can get it,
+        // and brokers that cannot resume inside a record batch (Tansu's memory engine)
+        // then never have to.
+        .set("fetch.message.max.bytes", (16 * 1024 * 1024).to_string())
+        .set("fetch.max.bytes", (64 * 1024 * 1024).to_string())
         .create()
         .map_err(|e| Error::kafka("creating the changelog reader", e))?;
     let (low, high) = consumer
