@@ -20,8 +20,10 @@ use crate::error::{Error, Result};
 /// record has the same shape and decodes unchanged (its `high_risk_action` slots are
 /// `Stateless` and become an empty ledger on first use); the bump makes an older build
 /// refuse a version 4 record by name instead of misreading the new variant. Version 5
-/// gives each slot's calibration its open excursion (a version 3 or 4 record is
-/// migrated with none open). Versions 1 to 4 are still read.
+/// appends `denied_burst`'s state with failure clustering (the old variant is retired:
+/// such a slot restarts its rate on first use), the same way, and gives each slot's
+/// calibration its open excursions (a version 3 or 4 record is migrated with none
+/// open). Versions 1 to 4 are still read.
 pub const FORMAT_VERSION: u8 = 5;
 
 /// The last format whose records decode as [`AgentState`] without migration.
