@@ -115,6 +115,14 @@ pub struct DetectorSlot {
 /// Levels at which an instance's p-values are checked against their nominal rate.
 pub const CALIBRATION_LEVELS: [f64; 2] = [1e-3, 1e-4];
 
+/// Ordinary tests after an exceedance within which a further exceedance belongs to the
+/// same excursion (see [`Calibration`]); below 128, as it shares a byte with a flag.
+pub const EXCURSION_TESTS: u8 = 100;
+
+/// Bit of [`Calibration::open`] set once the open excursion was counted at the deeper
+/// level.
+const COUNTED_DEEP: u8 = 0x80;
+
 /// How often an agent's *ordinary* events (those not flagged) reach p-values below
 /// [`CALIBRATION_LEVELS`], against how often they nominally should.
 ///
@@ -125,12 +133,25 @@ pub const CALIBRATION_LEVELS: [f64; 2] = [1e-3, 1e-4];
 /// ([`Calibration::inflation`]) before comparing them with the budget, so the budget
 /// holds on traffic whose shape nobody tuned the models to. Flagged events are not
 /// counted, so an attack cannot buy itself a looser standard.
+///
+/// What is counted is *excursions*, not events: a run of exceedances of the first level,
+/// each within [`EXCURSION_TESTS`] ordinary tests of the previous one, counts once at
+/// each level it reaches. A burst of related events (a session of large transfers, a
+/// retry loop's failures) reaches small p-values on many consecutive events but can
+/// raise at most one alert, and counting each of its events would inflate the agent's
+/// calibration by the length of its bursts: the agent's own real anomalies would then
+/// be suppressed, the more so the longer an attack below the threshold lasts. Under the
+/// null, exceedances at 1e-3 are about a thousand tests apart, so merging those within
+/// a hundred loses about a tenth of them, erring towards keeping the budget's word.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     /// Ordinary events tested (halved with the counts beyond 2^20).
     pub tests: f32,
-    /// Of those, how many had a p-value at or below each level.
+    /// Of those, how many excursions reached a p-value at or below each level.
     pub below: [f32; 2],
+    /// The open excursion: tests left before it closes (0: none open), plus
+    /// [`COUNTED_DEEP`] once it was counted at the deeper level.
+    pub open: u8,
 }
 
 impl Calibration {
@@ -141,18 +162,31 @@ impl Calibration {
             self.below = self.below.map(|b| b / 2.0);
         }
         self.tests += 1.0;
-        if let Some(p) = p_value {
-            for (count, level) in self.below.iter_mut().zip(CALIBRATION_LEVELS) {
-                if p <= level {
-                    *count += 1.0;
+        let [first, deeper] = CALIBRATION_LEVELS;
+        let left = self.open & !COUNTED_DEEP;
+        let mut deep = self.open & COUNTED_DEEP;
+        match p_value {
+            Some(p) if p <= first => {
+                if left == 0 {
+                    self.below[0] += 1.0;
+                    deep = 0;
                 }
+                if p <= deeper && deep == 0 {
+                    self.below[1] += 1.0;
+                    deep = COUNTED_DEEP;
+                }
+                self.open = EXCURSION_TESTS | deep;
+            }
+            _ => {
+                let left = left.saturating_sub(1);
+                self.open = if left == 0 { 0 } else { left | deep };
             }
         }
     }
 
     /// How many times more often than nominal this agent's ordinary events reach small
-    /// p-values (at least 1): the observed count at each level over the expected, both
-    /// with one pseudo-count so a young agent is taken at the model's word.
+    /// p-values (at least 1): the observed excursions at each level over the expected
+    /// count, both with one pseudo-count so a young agent is taken at the model's word.
     pub fn inflation(&self) -> f64 {
         CALIBRATION_LEVELS
             .iter()
@@ -386,5 +420,56 @@ impl DetectorSlot {
             calibration: Calibration::default(),
         });
         slots.len() - 1
+    }
+}
+
+#[cfg(test)]
+mod calibration_tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_small_p_values_counts_as_one_excursion() {
+        let mut bursty = Calibration::default();
+        let mut scattered = Calibration::default();
+        for i in 0..10_000 {
+            // Ten bursts of 30 consecutive small p-values, with nothing or an
+            // ordinary p-value between the events of a burst.
+            let in_burst = i % 1_000 < 60;
+            let p = match (in_burst, i % 2) {
+                (true, 0) => Some(1e-5),
+                (true, _) => None,
+                (false, _) => Some(0.5),
+            };
+            bursty.observe(p);
+            // Small p-values, each far from the next.
+            scattered.observe(if i % 150 == 0 { Some(1e-5) } else { Some(0.5) });
+        }
+        assert_eq!(bursty.below, [10.0, 10.0]);
+        assert_eq!(scattered.below, [67.0, 67.0]);
+        // Ten excursions in 10,000 tests are nominal at 1e-3 and ten times it at 1e-4.
+        assert!(
+            (bursty.inflation() - 11.0 / 2.0).abs() < 1e-9,
+            "{}",
+            bursty.inflation()
+        );
+        assert!(scattered.inflation() > 25.0, "{}", scattered.inflation());
+    }
+
+    #[test]
+    fn an_excursion_that_deepens_is_counted_at_each_level_once() {
+        let mut calibration = Calibration::default();
+        for p in [5e-4, 2e-4, 5e-5, 1e-5, 5e-4] {
+            calibration.observe(Some(p));
+        }
+        assert_eq!(calibration.below, [1.0, 1.0]);
+        for _ in 0..u32::from(EXCURSION_TESTS) {
+            calibration.observe(None);
+        }
+        calibration.observe(Some(5e-4));
+        assert_eq!(
+            calibration.below,
+            [2.0, 1.0],
+            "a later excursion counts again"
+        );
     }
 }

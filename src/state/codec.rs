@@ -4,9 +4,12 @@
 //! typical agent is a few hundred bytes). The version byte lets a future build migrate
 //! or refuse old records explicitly instead of misreading them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{AgentState, Baseline, DetectorSlot, RecentAlerts, ResponseState, RiskState};
+use super::{
+    AgentState, Baseline, Calibration, DetectorSlot, PeerCounts, PendingBaseline, RecentAlerts,
+    ResponseState, RiskState,
+};
 use crate::error::{Error, Result};
 
 /// The format this build writes. Bump it whenever a stored struct changes shape.
@@ -16,12 +19,72 @@ use crate::error::{Error, Result};
 /// ledger (approval uses and held events), an appended state variant: a version 3
 /// record has the same shape and decodes unchanged (its `high_risk_action` slots are
 /// `Stateless` and become an empty ledger on first use); the bump makes an older build
-/// refuse a version 4 record by name instead of misreading the new variant. Versions
-/// 1 to 3 are still read.
-pub const FORMAT_VERSION: u8 = 4;
+/// refuse a version 4 record by name instead of misreading the new variant. Version 5
+/// appends `denied_burst`'s state with failure clustering (the old variant is retired:
+/// such a slot restarts its rate on first use), the same way, and gives each slot's
+/// calibration its open excursions (a version 3 or 4 record is migrated with none
+/// open). Versions 1 to 4 are still read.
+pub const FORMAT_VERSION: u8 = 5;
 
 /// The last format whose records decode as [`AgentState`] without migration.
-const SAME_SHAPE_SINCE: u8 = 3;
+const SAME_SHAPE_SINCE: u8 = 5;
+
+/// A slot's calibration as formats 3 and 4 stored it (counting events, not excursions).
+#[derive(Serialize, Deserialize)]
+struct CalibrationV4 {
+    tests: f32,
+    below: [f32; 2],
+}
+
+/// A detector slot as formats 3 and 4 stored it.
+#[derive(Serialize, Deserialize)]
+struct DetectorSlotV4 {
+    key: u32,
+    state: crate::detect::KindState,
+    last_alert_ms: Option<i64>,
+    suppressed: u64,
+    calibration: CalibrationV4,
+}
+
+/// An agent as formats 3 and 4 stored it.
+#[derive(Serialize, Deserialize)]
+struct AgentStateV4 {
+    baseline: Baseline,
+    slots: Vec<DetectorSlotV4>,
+    risk: RiskState,
+    response: ResponseState,
+    recent: RecentAlerts,
+    pending: PendingBaseline,
+    peers: PeerCounts,
+}
+
+impl From<AgentStateV4> for AgentState {
+    fn from(v4: AgentStateV4) -> Self {
+        AgentState {
+            baseline: v4.baseline,
+            slots: v4
+                .slots
+                .into_iter()
+                .map(|slot| DetectorSlot {
+                    key: slot.key,
+                    state: slot.state,
+                    last_alert_ms: slot.last_alert_ms,
+                    suppressed: slot.suppressed,
+                    calibration: Calibration {
+                        tests: slot.calibration.tests,
+                        below: slot.calibration.below,
+                        open: 0,
+                    },
+                })
+                .collect(),
+            risk: v4.risk,
+            response: v4.response,
+            recent: v4.recent,
+            pending: v4.pending,
+            peers: v4.peers,
+        }
+    }
+}
 
 /// A detector slot as formats 1 and 2 stored it (before `calibration`).
 #[derive(Deserialize)]
@@ -87,6 +150,9 @@ pub fn decode_state(agent_id: &str, bytes: &[u8]) -> Result<AgentState> {
         Some((&version, body)) if (SAME_SHAPE_SINCE..=FORMAT_VERSION).contains(&version) => {
             postcard::from_bytes(body).map_err(|e| corrupt(format!("postcard: {e}")))
         }
+        Some((3 | 4, body)) => postcard::from_bytes::<AgentStateV4>(body)
+            .map(AgentState::from)
+            .map_err(|e| corrupt(format!("postcard (format 3 or 4): {e}"))),
         Some((2, body)) => postcard::from_bytes::<AgentStateV2>(body)
             .map(|v2| AgentState {
                 baseline: v2.baseline,
@@ -175,6 +241,32 @@ mod tests {
         assert_eq!(decode_state("a", &bytes).unwrap(), state);
     }
 
+    /// `state` as formats 3 and 4 stored it.
+    fn as_v4(state: &AgentState) -> AgentStateV4 {
+        AgentStateV4 {
+            baseline: state.baseline.clone(),
+            slots: state
+                .slots
+                .iter()
+                .map(|slot| DetectorSlotV4 {
+                    key: slot.key,
+                    state: slot.state.clone(),
+                    last_alert_ms: slot.last_alert_ms,
+                    suppressed: slot.suppressed,
+                    calibration: CalibrationV4 {
+                        tests: slot.calibration.tests,
+                        below: slot.calibration.below,
+                    },
+                })
+                .collect(),
+            risk: state.risk,
+            response: state.response,
+            recent: state.recent.clone(),
+            pending: state.pending.clone(),
+            peers: state.peers,
+        }
+    }
+
     #[test]
     fn format_3_records_decode_and_their_policy_slots_become_ledgers() {
         let mut state = sample();
@@ -183,12 +275,18 @@ mod tests {
             state: crate::detect::KindState::Stateless,
             last_alert_ms: None,
             suppressed: 0,
-            calibration: Default::default(),
+            calibration: Calibration {
+                tests: 5_000.0,
+                below: [7.0, 1.0],
+                open: 0,
+            },
         });
         let mut bytes = vec![3u8];
-        bytes.extend(postcard::to_stdvec(&state).unwrap());
+        bytes.extend(postcard::to_stdvec(&as_v4(&state)).unwrap());
         let mut decoded = decode_state("a", &bytes).unwrap();
         assert_eq!(decoded, state);
+        bytes[0] = 4;
+        assert_eq!(decode_state("a", &bytes).unwrap(), state);
         use crate::detect::KindStateOf;
         let ledger = crate::approvals::Ledger::of(&mut decoded.slots[0].state);
         assert_eq!(ledger.uses("apr-1"), 0);

@@ -11,4 +11,6 @@ pub use cusum::Cusum;
 pub use decay::decay_factor;
 pub use ewma::EwStats;
 pub use histogram::LogHistogram;
-pub use tail::{negative_binomial_sf, p_from_score, score_from_p, student_t_sf, P_FLOOR};
+pub use tail::{
+    beta_binomial_sf, negative_binomial_sf, p_from_score, score_from_p, student_t_sf, P_FLOOR,
+};

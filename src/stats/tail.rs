@@ -1,6 +1,9 @@
 //! Tail probabilities and the score scale.
 
-use statrs::distribution::{ContinuousCDF, DiscreteCDF, NegativeBinomial, Poisson, StudentsT};
+use statrs::distribution::{
+    Binomial, ContinuousCDF, DiscreteCDF, NegativeBinomial, Poisson, StudentsT,
+};
+use statrs::function::gamma::ln_gamma;
 
 /// Smallest p-value we report; below this, floating point says nothing meaningful.
 pub const P_FLOOR: f64 = 1e-300;
@@ -52,6 +55,65 @@ pub fn negative_binomial_sf(k: u64, mean: f64, var: f64) -> f64 {
     sf.unwrap_or(1.0).clamp(P_FLOOR, 1.0)
 }
 
+/// Upper tail `P(X ≥ k)` of `k` successes in `m` trials whose success probability has
+/// mean `rate` and intra-class correlation `rho` (beta-binomial: each batch of trials
+/// draws its own probability from a Beta distribution). `rho = 0` is the binomial; the
+/// larger `rho`, the more the successes cluster and the heavier the tail.
+///
+/// A count at or below the mean is not surprising and is reported as 1 without
+/// summing. Otherwise the probabilities from `k` up are summed by their ratio
+/// recurrence, stopping once the terms are falling and negligible.
+pub fn beta_binomial_sf(k: u64, m: u64, rate: f64, rho: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > m {
+        return 0.0;
+    }
+    let rate = rate.clamp(1e-9, 1.0 - 1e-9);
+    if (k as f64) <= m as f64 * rate {
+        return 1.0;
+    }
+    if rho < 1e-9 {
+        return Binomial::new(rate, m)
+            .map(|d| d.sf(k - 1))
+            .unwrap_or(1.0)
+            .clamp(P_FLOOR, 1.0);
+    }
+    let rho = rho.min(1.0 - 1e-9);
+    let concentration = (1.0 - rho) / rho;
+    let (a, b) = (rate * concentration, (1.0 - rate) * concentration);
+    let (kf, mf) = (k as f64, m as f64);
+    // ln P(X = k) = ln C(m, k) + ln B(a + k, b + m − k) − ln B(a, b)
+    let ln_first = ln_gamma(mf + 1.0) - ln_gamma(kf + 1.0) - ln_gamma(mf - kf + 1.0)
+        + ln_gamma(a + kf)
+        + ln_gamma(b + mf - kf)
+        - ln_gamma(a + b + mf)
+        + ln_gamma(a + b)
+        - ln_gamma(a)
+        - ln_gamma(b);
+    let mut term = ln_first.exp();
+    let mut sum = term;
+    // With b ≥ 1 the probabilities above the mean only fall once they start falling
+    // (the distribution is unimodal, or decreasing); below 1 they may rise again at m.
+    let may_stop = b >= 1.0;
+    let mut j = kf;
+    while j < mf {
+        let ratio = (mf - j) * (a + j) / ((j + 1.0) * (b + mf - j - 1.0));
+        term *= ratio;
+        sum += term;
+        j += 1.0;
+        if may_stop && ratio < 1.0 && term <= sum * 1e-16 {
+            break;
+        }
+    }
+    if sum.is_finite() {
+        sum.clamp(P_FLOOR, 1.0)
+    } else {
+        1.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,7 +144,42 @@ mod tests {
         assert!(negative_binomial_sf(10, 3.0, 9.0) > p * 5.0);
     }
 
+    #[test]
+    fn beta_binomial_matches_its_sum_and_reduces_to_the_binomial() {
+        // Reference values: the pmf summed from k to m with log-gamma (Python).
+        for (k, m, rate, rho, expected) in [
+            (10, 50, 0.05, 0.1, 0.060_998_516_278_917_7),
+            (20, 25, 0.02, 0.02, 1.152_100_445_785_715e-13),
+            (5, 40, 0.02, 0.3, 0.054_265_024_184_504_27),
+            (3, 10, 0.1, 0.05, 0.106_129_597_529_562_12),
+        ] {
+            let p = beta_binomial_sf(k, m, rate, rho);
+            assert!(
+                (p - expected).abs() <= expected * 1e-9,
+                "{k} of {m} at {rate}, rho {rho}: {p} against {expected}"
+            );
+        }
+        let binomial = Binomial::new(0.02, 100).unwrap().sf(7);
+        assert!((beta_binomial_sf(8, 100, 0.02, 0.0) - binomial).abs() < 1e-15);
+        assert!((beta_binomial_sf(8, 100, 0.02, 1e-7) - binomial).abs() < binomial * 1e-3);
+        // Clustering makes the same burst less surprising, by orders of magnitude.
+        let far = Binomial::new(0.02, 100).unwrap().sf(14);
+        assert!(beta_binomial_sf(15, 100, 0.02, 0.05) > far * 1e4);
+        assert_eq!(beta_binomial_sf(1, 100, 0.02, 0.05), 1.0, "at the mean");
+        assert_eq!(beta_binomial_sf(101, 100, 0.02, 0.05), 0.0);
+    }
+
     proptest! {
+        #[test]
+        fn beta_binomial_tails_are_monotone(k in 1u64..300, m in 1u64..300, rate in 0.001f64..0.5, rho in 0.0f64..0.6, more in 0.0f64..0.3) {
+            let p = beta_binomial_sf(k, m, rate, rho);
+            prop_assert!((0.0..=1.0).contains(&p));
+            prop_assert!(beta_binomial_sf(k + 1, m, rate, rho) <= p * (1.0 + 1e-9));
+            // More clustering never makes a count far in the tail more surprising.
+            let clustered = beta_binomial_sf(k, m, rate, (rho + more).min(0.9));
+            prop_assert!(clustered >= p * (1.0 - 1e-9) || p > 1e-3, "{clustered} < {p}");
+        }
+
         #[test]
         fn tails_are_probabilities_and_monotone(t in -50.0f64..50.0, df in 1.0f64..500.0, k in 0u64..500, mean in 0.01f64..100.0, extra in 0.0f64..100.0) {
             let a = student_t_sf(t, df);

@@ -66,8 +66,8 @@ pub enum KindState {
     /// Kinds that keep nothing per agent (policy checks, and `off_hours`, which reads
     /// the shared baseline).
     Stateless,
-    /// See [`denied_burst`].
-    DeniedBurst(denied_burst::State),
+    /// `denied_burst` state of state format 4 and earlier (before clustering).
+    RetiredDeniedBurst(retired::DeniedBurstV4),
     /// See [`volume`].
     Volume(Box<volume::State>),
     /// See [`rate`].
@@ -78,6 +78,8 @@ pub enum KindState {
     /// (Agents stored before it existed hold `Stateless` here, which is reset to an
     /// empty ledger on first use: nothing was counted before verification existed.)
     HighRiskAction(Box<crate::approvals::Ledger>),
+    /// See [`denied_burst`].
+    DeniedBurst(denied_burst::State),
 }
 
 impl KindState {

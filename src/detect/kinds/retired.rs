@@ -35,3 +35,14 @@ pub struct RateV2 {
     /// The open window.
     pub window: TumblingWindow,
 }
+
+/// `denied_burst` before state format 5 (before it learned how failures cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DeniedBurstV4 {
+    /// Decayed calls in learned windows.
+    pub calls: f64,
+    /// Decayed failures in learned windows.
+    pub failures: f64,
+    /// The open window.
+    pub window: TumblingWindow,
+}
