@@ -13,7 +13,8 @@
 #  3. instructions per event under callgrind (deterministic: the same binary and input
 #     give the same count), by differencing a run of N events and one of 2N, so start-up
 #     costs cancel;
-#  4. the Kafka service against a bare consumer on the same topic (scripts/kafka-load.sh).
+#  4. the Kafka service against a bare consumer on the same topic (scripts/kafka-load.sh),
+#     best of two runs.
 # Each floor or ceiling sits between today's figure and what the 7x matcher regression of
 # issue 10 gave (replay/decode 0.06, replay/python 1.0, ~9x the instructions, Kafka 0.17),
 # with room for the noise seen across runs.
@@ -116,15 +117,21 @@ if $kafka; then
     echo "bench.sh: the test broker could not be installed (deploy/local-broker.sh install)" >&2
     exit 1
   fi
-  line=$(scripts/kafka-load.sh "$records" 0 2>"$work/kafka.log" | grep '^throughput ratio' || true)
-  if [ -z "$line" ]; then
-    cat "$work/kafka.log" >&2
-    echo "bench.sh: the Kafka load run failed" >&2
-    exit 1
-  fi
-  echo "  $line"
-  echo "    scripts/kafka-load.sh $records 0"
-  floor "kafka/bare" "${line##*= }" "$min_kafka_vs_bare"
+  # Best of two runs, like the other ratios: the co-located broker makes single runs
+  # swing between 0.24 and 0.51 on this machine for the same build.
+  best_ratio=0
+  for run in 1 2; do
+    line=$(scripts/kafka-load.sh "$records" 0 2>"$work/kafka.log" | grep '^throughput ratio' || true)
+    if [ -z "$line" ]; then
+      cat "$work/kafka.log" >&2
+      echo "bench.sh: the Kafka load run failed" >&2
+      exit 1
+    fi
+    echo "  run $run: $line"
+    best_ratio=$(python3 -c "print(max($best_ratio, ${line##*= }))")
+  done
+  echo "    scripts/kafka-load.sh $records 0 (best of 2)"
+  floor "kafka/bare" "$best_ratio" "$min_kafka_vs_bare"
 fi
 
 if $check; then
