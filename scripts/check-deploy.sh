@@ -6,6 +6,9 @@
 # Installs the validators, pinned, into a virtualenv under ~/.cache/agentwatch/tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+export CHECK_DEPLOY_SCRATCH="$scratch"
 venv="$HOME/.cache/agentwatch/tools/deploy-venv"
 if [ ! -x "$venv/bin/check-jsonschema" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; then
   python3 -m venv "$venv"
@@ -37,17 +40,16 @@ import re
 timeout = re.search(r'^timeout = "(\d+)s"', cm, re.M)
 assert timeout and int(timeout.group(1)) < pod["terminationGracePeriodSeconds"], \
     "[shutdown] timeout must end before terminationGracePeriodSeconds"
-with open("deploy/k8s/.agentwatch.toml.check", "w") as out:
+import os
+with open(os.path.join(os.environ["CHECK_DEPLOY_SCRATCH"], "k8s.toml"), "w") as out:
     out.write(cm)
 PY
 echo "-- compose (deploy/compose)" >&2
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose/compose.yaml
 echo "-- agentwatch configs" >&2
-trap 'rm -f deploy/k8s/.agentwatch.toml.check' EXIT
 # The k8s config names a signing key mounted from a Secret; validate it without one.
-sed '/^\[signing\]/,/^key_file/d' deploy/k8s/.agentwatch.toml.check >deploy/k8s/.agentwatch.toml.nosign
-mv deploy/k8s/.agentwatch.toml.nosign deploy/k8s/.agentwatch.toml.check
-for config in deploy/agentwatch.toml deploy/compose/agentwatch.toml deploy/k8s/.agentwatch.toml.check; do
+sed '/^\[signing\]/,/^key_file/d' "$scratch/k8s.toml" >"$scratch/k8s-unsigned.toml"
+for config in deploy/agentwatch.toml deploy/compose/agentwatch.toml "$scratch/k8s-unsigned.toml"; do
   "$bin" validate --config "$config" >/dev/null
 done
 echo "check-deploy.sh: deployment files valid" >&2
