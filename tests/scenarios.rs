@@ -29,10 +29,10 @@ const SEEDS: [u64; 3] = [3, 17, 42];
 /// held to instead so that it cannot silently get worse (pooled over [`SEEDS`]). Issue 9
 /// stays open until this list is empty:
 ///
-/// - `moderate_runaway` (5× the pace for ten minutes; measured 0.17–0.22): the sliding
-///   counts' negative binomial fitted to a bursty agent's whole history has a tail too
-///   heavy to reach the budget; a sequential test over minutes caught more but broke the
-///   budget on independently generated bursty traffic, so it was left out.
+/// - `moderate_runaway` (5× the pace for ten minutes; measured 0.36–0.39, up from
+///   0.17–0.22 with the top-percentile tail of `rate`): a loop at five times an hour's
+///   pace is often no faster than the agent's busiest sessions of the fortnight, which
+///   is what an hour-blind rate test compares it with.
 /// - `slow_exfiltration` (3× sizes for hours; measured 0.69–0.92): caught by the size
 ///   CUSUM on agents with tight size distributions, not on heavy-tailed ones.
 /// - `peer_system_access` (a non-sensitive system other agents use; measured 0): within a
@@ -40,7 +40,7 @@ const SEEDS: [u64; 3] = [3, 17, 42];
 ///   not improbable enough for an agent making hundreds of calls a day; no floor is
 ///   asserted for it, its recall is printed.
 const KNOWN_GAPS: [(&str, f64); 3] = [
-    ("moderate_runaway", 0.15),
+    ("moderate_runaway", 0.3),
     ("slow_exfiltration", 0.65),
     ("peer_system_access", 0.0),
 ];

@@ -23,8 +23,10 @@ use crate::error::{Error, Result};
 /// appends `denied_burst`'s state with failure clustering (the old variant is retired:
 /// such a slot restarts its rate on first use), the same way, and gives each slot's
 /// calibration its open excursions (a version 3 or 4 record is migrated with none
-/// open). Versions 1 to 4 are still read.
-pub const FORMAT_VERSION: u8 = 5;
+/// open). Version 6 appends `rate`'s state with its count distributions (the old
+/// variant is retired: such a slot restarts on first use); a version 5 record has the
+/// same shape. Versions 1 to 5 are still read.
+pub const FORMAT_VERSION: u8 = 6;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

@@ -1,12 +1,14 @@
 //! The statistics detectors share. Small on purpose: each detector keeps a few numbers
 //! per agent (see the state budget in DESIGN §6) and turns them into a tail probability.
 
+mod count_tail;
 mod cusum;
 mod decay;
 mod ewma;
 mod histogram;
 mod tail;
 
+pub use count_tail::CountDistribution;
 pub use cusum::Cusum;
 pub use decay::decay_factor;
 pub use ewma::EwStats;

@@ -70,8 +70,8 @@ pub enum KindState {
     RetiredDeniedBurst(retired::DeniedBurstV4),
     /// See [`volume`].
     Volume(Box<volume::State>),
-    /// See [`rate`].
-    Rate(Box<rate::State>),
+    /// `rate` state of state format 5 and earlier (before its count distributions).
+    RetiredRateV5(Box<retired::RateV5>),
     /// See [`new_system`].
     NewSystem(new_system::State),
     /// See [`high_risk_action`]: approval uses and events waiting for an approval.
@@ -80,6 +80,8 @@ pub enum KindState {
     HighRiskAction(Box<crate::approvals::Ledger>),
     /// See [`denied_burst`].
     DeniedBurst(denied_burst::State),
+    /// See [`rate`].
+    Rate(Box<rate::State>),
 }
 
 impl KindState {
@@ -288,6 +290,18 @@ mod tests {
             windows: crate::stats::EwStats::default(),
             window: TumblingWindow::default(),
         });
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(state, old);
+        assert_eq!(*rate::State::of(&mut state), rate::State::default());
+    }
+
+    #[test]
+    fn a_format_5_rate_state_decodes_and_is_reset_on_use() {
+        let old = KindState::RetiredRateV5(Box::new(retired::RateV5 {
+            latest: [3, 20, 90],
+            ..Default::default()
+        }));
         let bytes = postcard::to_stdvec(&old).unwrap();
         let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(state, old);

@@ -9,19 +9,35 @@
 //! non-issue: an office-hours assistant is judged by its pace while it works, a nightly
 //! batch job by its pace while the batch runs; idle time is never sampled.
 //!
-//! Each count is scored against a negative binomial with the learned mean and variance
-//! (a Poisson whose rate itself wanders, which is what bursty agent traffic looks like;
-//! plain Poisson when there is no overdispersion), and the smallest tail, times the
-//! number of windows (Bonferroni), is reported. The short window catches a sudden
-//! loop, the long ones a moderate one: five times an agent's pace for ten minutes is a
-//! handful of extra calls per minute but an unmistakable ten-minute count, and a slow
-//! agent's runaway shows only there.
+//! Each window's count is scored two ways, and the smaller tail counts twice
+//! (Bonferroni):
+//!
+//! - against a negative binomial with the learned mean and variance of the count (a
+//!   Poisson whose rate wanders; plain Poisson when there is no overdispersion), which
+//!   is sharp for a regular agent whose counts barely vary;
+//! - against the upper tail of the agent's empirical distribution of counts
+//!   ([`CountDistribution`]: peaks over its 99th percentile). A bursty agent's counts
+//!   ramp from one to each session's peak, and that ramp, not its top speed, sets the
+//!   variance, so the negative binomial's tail is far too heavy there; the top
+//!   percentile is what a loop must be judged against.
+//!
+//! The smallest result of the three windows, times three, is reported. The short
+//! window catches a sudden loop, the long ones a moderate one: five times an agent's
+//! pace for ten minutes is a handful of extra calls per minute but an unmistakable
+//! ten-minute count, and a slow agent's runaway shows only there.
+//!
+//! A loop builds its count one call at a time, each a little beyond the last. So that
+//! the history does not learn the loop while judging it, an unusual count (beyond the
+//! mean by three deviations) is learned at most once per hundredth of its window, and
+//! a count whose tail is below 1e-4 not at all.
 //!
 //! No floors in calls or ratios: whether a deviation alerts is decided by the instance's
-//! false-alarm budget at the agent's own test rate. A flagged event's pace (its count
-//! over the usual count, in logs) goes to a pending model ([`Shadow`]); events that model
-//! explains are a new pace being learned, and a pace that persists for a day becomes
-//! the baseline (every window's mean and spread scale with it).
+//! false-alarm budget at the agent's own test rate. The spread of the fitted tail never
+//! falls below the Poisson resolution of the count, so a few calls more than ever is
+//! chance, not a loop. A flagged event's pace (its count over the usual count, in logs)
+//! goes to a pending model ([`Shadow`]); events that model explains are a new pace
+//! being learned, and a pace that persists for a day becomes the baseline (every
+//! window's distribution moves by that factor).
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +46,7 @@ use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::Anomaly;
-use crate::stats::{negative_binomial_sf, student_t_sf, EwStats};
+use crate::stats::{negative_binomial_sf, student_t_sf, CountDistribution, EwStats};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -40,11 +56,31 @@ pub const SPEC: KindSpec = KindSpec {
     build: |text| Ok(Box::new(Rate::new(parse_params(text)?))),
 };
 
+/// Tail models per window: the whole distribution's and the top percentile's.
+const MODELS: f64 = 2.0;
+
 /// Sliding windows per event (short to long).
 const SCALES: usize = 3;
 
-/// Counts closer to the usual count than this many standard deviations are not tested.
+/// Counts closer to the mean count than this many standard deviations are not tested:
+/// they are inside the agent's top percentile wherever its tail is, far from any alert
+/// threshold, and the exact tail is the costliest thing an event does.
 const QUIET_SD: f64 = 3.0;
+
+/// Counts whose tail is below this are not learned even when they do not alert. Under
+/// the null one count in ten thousand is held back, far beyond the 99th percentile the
+/// tail is fitted from, so the fit barely moves (its spread by a few percent at most);
+/// without it, a loop that builds up over ten minutes would teach the distribution
+/// its own counts before the count is large enough to alert. A lasting new pace still
+/// moves the distribution through its ordinary counts, and through the pending model
+/// once it alerts.
+const LEARN_GATE: f64 = 1e-4;
+
+/// Unusual counts (beyond the mean by [`QUIET_SD`] deviations) are learned at most once
+/// per this fraction of the window. A loop builds its count up one call at a time,
+/// each a little beyond the last; learned at every event, the distribution would
+/// follow the ramp and the loop would never look far from "the most ever seen".
+const UNUSUAL_SPACING: i64 = 100;
 
 /// `[params]` of a `rate` instance.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,8 +113,14 @@ impl Default for Params {
 pub struct State {
     /// The sliding counts, one per window.
     pub counts: [SlidingCount; SCALES],
-    /// Distribution of each window's count as seen by the agent's learned events.
+    /// Mean and variance of each window's count as seen by the agent's learned events
+    /// (the usual count, and the cheap test of whether a count needs its tail).
     pub stats: [EwStats; SCALES],
+    /// Each window's count distribution, whose upper tail is the test. It samples the
+    /// count at most once per tenth of the window (see [`SlidingCount::step`]).
+    pub tails: [CountDistribution; SCALES],
+    /// When each distribution last learned an unusual count (see [`UNUSUAL_SPACING`]).
+    pub unusual_ms: [i64; SCALES],
     /// The counts the latest event saw (learned once the verdict is known).
     pub latest: [u32; SCALES],
     /// Flagged paces (`ln(count / usual count)`) since the episode began.
@@ -98,10 +140,6 @@ impl Rate {
     }
 
     /// The most surprising window: (scale, p-value) before the Bonferroni factor.
-    ///
-    /// A count within [`QUIET_SD`] standard deviations of the usual count has a tail of
-    /// a few percent at the least, far above any alert threshold, so its exact tail
-    /// (an incomplete beta function, the costliest thing an event does) is skipped.
     fn most_surprising(&self, state: &State) -> Option<(usize, f64)> {
         (0..SCALES)
             .filter(|&scale| {
@@ -110,13 +148,13 @@ impl Rate {
                 stats.n >= self.params.min_samples
                     && f64::from(state.latest[scale]) > stats.mean + QUIET_SD * sd
             })
-            .map(|scale| {
+            .filter_map(|scale| {
+                let count = state.latest[scale];
+                let tail = state.tails[scale].upper_tail(count)?;
                 let stats = &state.stats[scale];
-                let count = u64::from(state.latest[scale]);
-                (
-                    scale,
-                    negative_binomial_sf(count, stats.mean, stats.var.max(stats.mean)),
-                )
+                let whole =
+                    negative_binomial_sf(u64::from(count), stats.mean, stats.var.max(stats.mean));
+                Some((scale, tail.min(whole) * MODELS))
             })
             .min_by(|a, b| a.1.total_cmp(&b.1))
     }
@@ -128,10 +166,14 @@ impl Rate {
 
     /// Moves every window's baseline to the pending episode's pace.
     fn promote(state: &mut State) {
-        let factor = state.pending.stats.mean.exp();
+        let ln_factor = state.pending.stats.mean;
+        let factor = ln_factor.exp();
         for stats in &mut state.stats {
             stats.mean *= factor;
             stats.var = (stats.var * factor * factor).max(stats.mean);
+        }
+        for tail in &mut state.tails {
+            tail.scale(ln_factor);
         }
         state.pending.clear();
     }
@@ -162,7 +204,7 @@ impl Detector for Rate {
             observed,
             expected: stats.mean,
             unit: "calls per window",
-            statistic: "negative binomial tail of calls per sliding window",
+            statistic: "log-normal upper tail of calls per sliding window",
             statistic_value: self.params.windows[scale].0 as f64,
             rule: None,
             baseline_size: u64::from(stats.n),
@@ -175,14 +217,28 @@ impl Detector for Rate {
     fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
         let state = State::of(state);
         let now = obs.event.time_ms;
+        let surprise = self.most_surprising(state);
+        let censored = surprise.is_some_and(|(_, p)| p < LEARN_GATE);
         match verdict {
-            Verdict::Normal => {
+            Verdict::Normal if !censored => {
                 for scale in 0..SCALES {
-                    state.stats[scale].update(f64::from(state.latest[scale]), self.params.horizon);
+                    let count = state.latest[scale];
+                    let stats = &state.stats[scale];
+                    let unusual =
+                        f64::from(count) > stats.mean + QUIET_SD * stats.var.max(stats.mean).sqrt();
+                    let spacing = self.params.windows[scale].0 / UNUSUAL_SPACING;
+                    if !unusual || now - state.unusual_ms[scale] >= spacing {
+                        if unusual {
+                            state.unusual_ms[scale] = now;
+                        }
+                        state.tails[scale].record(count, self.params.horizon);
+                    }
+                    state.stats[scale].update(f64::from(count), self.params.horizon);
                 }
             }
+            Verdict::Normal => {}
             Verdict::Flagged => {
-                if let Some((scale, _)) = self.most_surprising(state) {
+                if let Some((scale, _)) = surprise {
                     let pace = Self::pace(state, scale);
                     state.pending.hold(pace, now, self.params.horizon);
                     if state.pending.due(now) {

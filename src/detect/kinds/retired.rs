@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TumblingWindow;
+use super::{Shadow, SlidingCount, TumblingWindow};
 use crate::stats::EwStats;
 
 /// `new_system` before state format 3.
@@ -45,4 +45,17 @@ pub struct DeniedBurstV4 {
     pub failures: f64,
     /// The open window.
     pub window: TumblingWindow,
+}
+
+/// `rate` before state format 6 (before its count distributions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateV5 {
+    /// The sliding counts, one per window.
+    pub counts: [SlidingCount; 3],
+    /// Mean and variance of each window's count.
+    pub stats: [EwStats; 3],
+    /// The counts the latest event saw.
+    pub latest: [u32; 3],
+    /// Flagged paces since the episode began.
+    pub pending: Shadow,
 }

@@ -1,0 +1,282 @@
+//! An agent's empirical distribution of a count, on a log scale, with a parametric
+//! upper tail beyond its 99th percentile.
+
+use serde::{Deserialize, Serialize};
+
+/// Bins per doubling of the count: a bin spans a factor of about 1.09.
+const BINS_PER_OCTAVE: f64 = 8.0;
+/// Bins: counts from 1 to 2^14; larger counts land in the last bin.
+const BINS: usize = 112;
+/// Weight of one observation in the fixed-point counters, so that halving keeps a
+/// single old observation for a few halvings instead of rounding it away at once.
+const UNIT: u16 = 4;
+/// The share of observations the tail model is fitted to: those above the 99th
+/// percentile.
+const TAIL_SHARE: f64 = 0.01;
+/// Pseudo-observations of the excess at the Poisson resolution: the prior of the
+/// tail's scale (see [`CountDistribution`]).
+const PRIOR_EXCEEDANCES: f64 = 30.0;
+const TAIL_SHARE_COMPLEMENT: f64 = 1.0 - TAIL_SHARE;
+
+/// The distribution of counts (calls per sliding window, seen at each event) as a
+/// histogram of `log2(count)` in eighth-octave bins.
+///
+/// ## Why not a mean and a variance
+///
+/// The count an agent's events see in a ten-minute window is a mixture: the first
+/// call of a session sees one, calls deep in a busy session see dozens. Its variance
+/// is dominated by that ramp, not by how fast the agent can go, so a negative binomial
+/// fitted to the mean and variance puts the agent's busiest sessions and a loop at five
+/// times that pace within a few orders of magnitude of each other. The upper tail is
+/// what a runaway is judged against, so it is fitted to the upper tail.
+///
+/// ## The tail model
+///
+/// Up to the 99th percentile `u` of `ln(count)`, the tail is the empirical share.
+/// Beyond it, extreme-value theory's peaks-over-threshold: the excess `ln c − u` is
+/// exponential, `p = 0.01 · exp(−(ln c − u) / s)`. The scale `s` is the mean excess of
+/// the counts seen above `u`, shrunk towards the Poisson resolution of a count of
+/// `e^u` (`1 / √e^u`) by [`PRIOR_EXCEEDANCES`] pseudo-observations. The counts above
+/// the 99th percentile come from a handful of busy episodes, each contributing dozens
+/// of nearly equal counts, so until an agent has shown a few dozen of them its tail is
+/// taken as chance variation around its busiest pace: `(c / e^u)^(−√e^u) / 100`. A
+/// regular agent at 100 calls per window reaches p = 1e-6 at about 160; a slow one
+/// at 10 calls needs about 40; an agent whose busy hours really do vary widely shows
+/// that in its mean excess and earns a wider tail.
+///
+/// Memory: when the histogram holds `2 × horizon` observations, every counter halves,
+/// so the distribution describes the agent's last `horizon` to `2 × horizon` events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountDistribution {
+    counts: [u16; BINS],
+}
+
+impl Default for CountDistribution {
+    fn default() -> Self {
+        CountDistribution { counts: [0; BINS] }
+    }
+}
+
+impl CountDistribution {
+    fn bin(count: u32) -> usize {
+        let position = f64::from(count.max(1)).log2() * BINS_PER_OCTAVE;
+        (position as usize).min(BINS - 1)
+    }
+
+    /// Observations held (after halvings).
+    pub fn observations(&self) -> f64 {
+        f64::from(self.total()) / f64::from(UNIT)
+    }
+
+    fn total(&self) -> u32 {
+        self.counts.iter().map(|&c| u32::from(c)).sum()
+    }
+
+    /// Records one count, forgetting half of the history once it holds `2 × horizon`.
+    pub fn record(&mut self, count: u32, horizon: u32) {
+        let limit = 2 * horizon.clamp(1, 8_000) * u32::from(UNIT);
+        if self.total() >= limit {
+            for counter in &mut self.counts {
+                *counter /= 2;
+            }
+        }
+        let bin = Self::bin(count);
+        self.counts[bin] = self.counts[bin].saturating_add(UNIT);
+    }
+
+    /// The `share` quantile of `ln(count)`, interpolated linearly within its bin.
+    fn ln_quantile(&self, share: f64, total: f64) -> f64 {
+        let target = share * total;
+        let mut below = 0.0;
+        for (bin, &count) in self.counts.iter().enumerate() {
+            let count = f64::from(count);
+            if count > 0.0 && below + count >= target {
+                let within = ((target - below) / count).clamp(0.0, 1.0);
+                let octaves = (bin as f64 + within) / BINS_PER_OCTAVE;
+                return octaves * std::f64::consts::LN_2;
+            }
+            below += count;
+        }
+        BINS as f64 / BINS_PER_OCTAVE * std::f64::consts::LN_2
+    }
+
+    /// The upper-tail probability of a count of at least `count`, or `None` while the
+    /// histogram is empty.
+    pub fn upper_tail(&self, count: u32) -> Option<f64> {
+        let total = f64::from(self.total());
+        if total <= 0.0 {
+            return None;
+        }
+        // Half a call of continuity correction: counts are integers.
+        let x = (f64::from(count) - 0.5).max(1.0).ln();
+        let threshold = self.ln_quantile(TAIL_SHARE_COMPLEMENT, total);
+        if x <= threshold {
+            return Some(self.share_above(x, total).max(TAIL_SHARE));
+        }
+        let (exceedances, excess) = self.excess_over(threshold);
+        let resolution = (-threshold / 2.0).exp();
+        let scale = (excess + PRIOR_EXCEEDANCES * resolution) / (exceedances + PRIOR_EXCEEDANCES);
+        Some(TAIL_SHARE * (-(x - threshold) / scale).exp())
+    }
+
+    /// The share of observations above `ln_count` (mid-rank in its bin).
+    fn share_above(&self, ln_count: f64, total: f64) -> f64 {
+        let bin =
+            ((ln_count / std::f64::consts::LN_2 * BINS_PER_OCTAVE).max(0.0) as usize).min(BINS - 1);
+        let above: u32 = self.counts[bin + 1..].iter().map(|&c| u32::from(c)).sum();
+        (f64::from(above) + 0.5 * f64::from(self.counts[bin])) / total
+    }
+
+    /// Observations above `threshold` (log scale) and the sum of their excesses over
+    /// it, each taken at its bin's centre.
+    fn excess_over(&self, threshold: f64) -> (f64, f64) {
+        let bin_width = std::f64::consts::LN_2 / BINS_PER_OCTAVE;
+        let mut exceedances = 0.0;
+        let mut excess = 0.0;
+        for (bin, &count) in self.counts.iter().enumerate() {
+            let centre = (bin as f64 + 0.5) * bin_width;
+            if count > 0 && centre > threshold {
+                let weight = f64::from(count) / f64::from(UNIT);
+                exceedances += weight;
+                excess += weight * (centre - threshold);
+            }
+        }
+        (exceedances, excess)
+    }
+
+    /// The median count (what the agent's events usually see).
+    pub fn median(&self) -> Option<f64> {
+        let total = f64::from(self.total());
+        (total > 0.0).then(|| self.ln_quantile(0.5, total).exp())
+    }
+
+    /// Moves the whole distribution by a factor `e^ln_factor`, keeping its shape (a
+    /// sustained new pace promoted into the baseline).
+    pub fn scale(&mut self, ln_factor: f64) {
+        let bins = (ln_factor / std::f64::consts::LN_2 * BINS_PER_OCTAVE).round() as isize;
+        if bins == 0 {
+            return;
+        }
+        let mut shifted = [0u16; BINS];
+        for (bin, &count) in self.counts.iter().enumerate() {
+            let target = (bin as isize + bins).clamp(0, BINS as isize - 1) as usize;
+            shifted[target] = shifted[target].saturating_add(count);
+        }
+        self.counts = shifted;
+    }
+}
+
+impl Serialize for CountDistribution {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // A count spans a few dozen bins at most: store (bin, counter) pairs of those.
+        let used: Vec<(u8, u16)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(bin, &c)| (bin as u8, c))
+            .collect();
+        used.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CountDistribution {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let used = Vec::<(u8, u16)>::deserialize(deserializer)?;
+        let mut distribution = CountDistribution::default();
+        for (bin, count) in used {
+            let slot = distribution
+                .counts
+                .get_mut(usize::from(bin))
+                .ok_or_else(|| serde::de::Error::custom(format!("count bin {bin}")))?;
+            *slot = count;
+        }
+        Ok(distribution)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts seen by the events of sessions that ramp from 1 to `peak` calls.
+    fn ramping_sessions(peak: u32, sessions: u32) -> CountDistribution {
+        let mut d = CountDistribution::default();
+        for _ in 0..sessions {
+            for count in 1..=peak {
+                d.record(count, 2_000);
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn the_ramp_of_a_session_is_ordinary_and_five_times_the_peak_is_not() {
+        let d = ramping_sessions(60, 30);
+        let at_peak = d.upper_tail(60).unwrap();
+        assert!(at_peak > 1e-3, "{at_peak}");
+        let loop_ = d.upper_tail(300).unwrap();
+        assert!(loop_ < 1e-7, "{loop_}");
+    }
+
+    #[test]
+    fn busy_episodes_that_vary_widely_earn_a_wider_tail() {
+        let steady = ramping_sessions(60, 30);
+        let mut varied = ramping_sessions(60, 30);
+        // Besides its usual sessions, this agent has had 60 busy ones of 80 to 139.
+        for peak in 80..140 {
+            for count in 60..=peak {
+                varied.record(count, 2_000);
+            }
+        }
+        let (steady_p, varied_p) = (
+            steady.upper_tail(300).unwrap(),
+            varied.upper_tail(300).unwrap(),
+        );
+        assert!(steady_p < 1e-7, "{steady_p}");
+        assert!(varied_p > 10.0 * steady_p, "{varied_p} against {steady_p}");
+    }
+
+    #[test]
+    fn a_regular_agent_keeps_the_poisson_spread() {
+        // Always exactly 100 calls per window: a few more is chance, three times is not.
+        let mut d = CountDistribution::default();
+        for _ in 0..2_000 {
+            d.record(100, 2_000);
+        }
+        assert!(d.upper_tail(115).unwrap() > 1e-3);
+        assert!(d.upper_tail(300).unwrap() < 1e-6);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_the_horizon() {
+        let mut d = ramping_sessions(10, 1_000);
+        assert!(d.observations() <= 4_000.0);
+        for _ in 0..10_000 {
+            d.record(500, 2_000);
+        }
+        let median = d.median().unwrap();
+        assert!((450.0..=550.0).contains(&median), "{median}");
+        assert!(d.upper_tail(10).unwrap() > 0.5);
+    }
+
+    #[test]
+    fn scaling_moves_the_distribution() {
+        let mut d = ramping_sessions(60, 30);
+        d.scale(2f64.ln());
+        assert!(d.upper_tail(120).unwrap() > 1e-3);
+        let median = d.median().unwrap();
+        assert!((50.0..=70.0).contains(&median), "{median}");
+    }
+
+    #[test]
+    fn serializes_only_used_bins() {
+        let d = ramping_sessions(20, 3);
+        let bytes = postcard::to_stdvec(&d).unwrap();
+        assert!(bytes.len() < 120, "{} bytes", bytes.len());
+        assert_eq!(
+            postcard::from_bytes::<CountDistribution>(&bytes).unwrap(),
+            d
+        );
+    }
+}
