@@ -17,6 +17,10 @@ pub enum Error {
     /// The agent registry file holds one or more invalid records; every problem is listed.
     #[error("{} registry problem(s):\n{}", .0.len(), .0.join("\n"))]
     Registry(Vec<String>),
+    /// An approvals file holds refused records (reported by `validate`; `run` and
+    /// `replay` leave such records out and go on); every problem is listed.
+    #[error("{} approval record problem(s):\n{}", .0.len(), .0.join("\n"))]
+    Approvals(Vec<String>),
     /// A signing or verification key is missing, unreadable or malformed.
     #[error("signing key: {0}")]
     SigningKey(String),
@@ -116,6 +120,7 @@ impl Error {
             Error::Undelivered { .. } => "undelivered",
             Error::Stopped(_) => "stopped",
             Error::Registry(_) => "registry",
+            Error::Approvals(_) => "approvals",
             Error::SigningKey(_) => "signing_key",
             Error::Usage(_) => "usage",
         }
@@ -156,6 +161,7 @@ mod tests {
             Error::MissingTopics(vec!["t".into()]),
             Error::Stopped("x".into()),
             Error::Registry(vec!["x".into()]),
+            Error::Approvals(vec!["x".into()]),
             Error::SigningKey("x".into()),
             Error::Usage("x".into()),
             Error::Undelivered {

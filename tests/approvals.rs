@@ -448,3 +448,73 @@ fn replay_with_an_approvals_file_applies_every_rule_and_the_grace() {
         [pair("2", "approval_unknown")]
     );
 }
+
+/// `validate --config` loads the registry and approvals files as `run` does, with their
+/// trusted keys: an unsigned record in either is a problem with its file and line (and
+/// a non-zero exit); once every record is signed, it passes and says so.
+#[test]
+fn validate_checks_signatures_of_the_configured_registry_and_approvals_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let key = path("ops");
+    assert!(agentwatch(&["keygen", "--out", &key], None)
+        .status
+        .success());
+    let sign = |record: &str| {
+        let out = agentwatch(
+            &["sign-record", "--key", &format!("{key}.key")],
+            Some(record),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let agent =
+        r#"{"agent_id":"billing-bot","owner":"ana@example.com","allowed_systems":["billing"]}"#;
+    let rogue = r#"{"agent_id":"rogue-bot","owner":"SECRET-OWNER@example.com"}"#;
+    let granted = approval("apr-ok", "billing-bot", r#"["billing"]"#, t(-60), t(600), 1);
+    let forged = approval("apr-self", "SECRET-AGENT", "null", t(-60), t(600), 9);
+    let write = |name: &str, text: String| std::fs::write(path(name), text).unwrap();
+    write("r.json", format!("[\n{},\n{rogue}\n]\n", sign(agent)));
+    write("a.jsonl", format!("{}\n{forged}\n", sign(&granted)));
+    write(
+        "svc.toml",
+        format!(
+            "[registry]\nfile = \"{}\"\ntrusted_keys = [\"{key}.pub\"]\n[approvals]\nfile = \"{}\"\ntrusted_keys = [\"{key}.pub\"]\n",
+            path("r.json"),
+            path("a.jsonl")
+        ),
+    );
+    let validate = || agentwatch(&["validate", "--config", &path("svc.toml")], None);
+    let refused = |out: &std::process::Output, at: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{at}: record refused (unsigned)")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("SECRET"), "record content in: {stderr}");
+    };
+    refused(&validate(), &format!("{}:3", path("r.json")));
+    write("r.json", format!("[\n{}\n]\n", sign(agent)));
+    refused(&validate(), &format!("{}:2", path("a.jsonl")));
+    write("a.jsonl", format!("{}\n", sign(&granted)));
+    let out = validate();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 registered agent(s), all signed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("approvals from 1 approval(s) in the file (signatures required)"),
+        "{stdout}"
+    );
+}

@@ -299,6 +299,25 @@ fn demo_runs_end_to_end_and_explains_alerts() {
         stdout.contains("HIGH") || stdout.contains("CRITICAL"),
         "{stdout}"
     );
+    // The approval loop, in order: unapproved delete and require_approval, the
+    // approval naming that command, the approved delete allowed, the reuse caught.
+    let steps = [
+        "the approval loop, step by step",
+        "without an approval_id",
+        "-> require_approval",
+        "approves one delete on",
+        "\"request_id\":\"",
+        ": allowed, no alert",
+        "(single use): caught, rule approval_exhausted",
+        "already used up",
+    ];
+    let mut from = 0;
+    for step in steps {
+        let at = stdout[from..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step:?} missing after byte {from}:\n{stdout}"));
+        from += at + step.len();
+    }
 }
 
 #[test]

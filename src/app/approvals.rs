@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::refused::{self, FileRefusal};
 use crate::approvals::source::{load_file, FileApprovals};
 use crate::approvals::{ApprovalStore, ApprovalUpdate};
 use crate::error::Result;
@@ -18,16 +19,14 @@ pub fn read_approvals_file(
 ) -> Result<FileApprovals> {
     let found = load_file(path, trust)?;
     for problem in &found.problems {
-        tracing::warn!(
-            file = %path.display(),
-            record = problem.at,
-            code = problem.error.code(),
-            error = %problem.error,
-            "approval record refused"
-        );
-        if let Some(metrics) = metrics {
-            metrics.record_rejected(RecordSource::ApprovalsFile, problem.error.code());
-        }
+        let refusal = FileRefusal {
+            path,
+            record: "approval",
+            at: problem.at,
+            code: problem.error.code(),
+            source: RecordSource::ApprovalsFile,
+        };
+        refused::report(refusal, &problem.error, metrics);
     }
     Ok(found)
 }

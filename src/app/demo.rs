@@ -1,22 +1,27 @@
-//! `agentwatch demo`: the whole engine on simulated traffic, no Kafka needed.
+//! `agentwatch demo`: the whole engine on simulated traffic, no Kafka needed, with
+//! approvals verified; it ends with the approval loop step by step
+//! ([`super::approval_loop`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::approval_loop::{run_approval_loop, LoopOutcome};
 use super::progress::Progress;
 use super::render::format_alert;
 use super::replay::{run_replay, BatchReport, ReplayConfig, ReplaySinks, ReplaySummary};
 use super::setup::{self, EngineSetup, WithoutKey};
 use super::simulate::SimReader;
+use crate::approvals::{Approval, ApprovalStore, ApprovalUpdate};
+use crate::config::ApprovalsConfig;
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
 use crate::identity::{AgentRecord, Registry};
 use crate::model::time::format_short;
 use crate::model::Severity;
 use crate::pipeline::Outputs;
-use crate::sim::{SimConfig, Simulation};
+use crate::sim::{ApprovalTally, SimConfig, Simulation};
 use crate::state::{PositionKey, StateStore};
 use crate::telemetry::{Metrics, MetricsServer};
 
@@ -42,6 +47,8 @@ pub struct DemoReport {
     pub summary: ReplaySummary,
     /// Quality against the simulation's labels.
     pub evaluation: Evaluation,
+    /// What the closing approval loop saw.
+    pub approval_loop: LoopOutcome,
 }
 
 /// Runs the demo, printing alerts and commands to `out` as they happen and a progress
@@ -56,7 +63,9 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
         Some(addr) => Some(start_metrics(addr, Arc::clone(&metrics))?),
         None => None,
     };
-    let simulation = Simulation::with_policy(options.sim);
+    let simulation = Simulation::with_policy(options.sim).with_approvals();
+    let approvals = approval_store(&simulation)?;
+    let approval_count = approvals.len();
     let registry = Registry::new(
         simulation
             .registry()
@@ -73,10 +82,11 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
         .unwrap_or_default();
     setup.metrics = Some(Arc::clone(&metrics));
     setup.registry = Some(registry);
+    setup.approvals = Some(approvals);
     let mut engine = setup.build(store)?;
     let days = options.sim.days;
     let header = format!(
-        "agentwatch demo: {} registered agents over {days} days ({} labelled attacks); commands signed with key {key_id}; state in {}{}\n",
+        "agentwatch demo: {} registered agents over {days} days ({} labelled attacks); {approval_count} approvals verified; commands signed with key {key_id}; state in {}{}\n",
         simulation.agents().len(),
         simulation.attacks().len(),
         state_dir.path().display(),
@@ -150,10 +160,28 @@ pub fn run_demo(options: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport
         out,
         &format!("\n{}{pacing}{}", summary.render(), evaluation.render()),
     )?;
+    let approval_loop = run_approval_loop(&mut engine, &simulation, out)?;
     Ok(DemoReport {
         summary,
         evaluation,
+        approval_loop,
     })
+}
+
+/// The approvals of `simulation` (its legitimate deletes' and its approval attacks'),
+/// counted from a first pass over its events, as `simulate --approvals` writes them.
+fn approval_store(simulation: &Simulation) -> Result<ApprovalStore> {
+    let mut tally = ApprovalTally::default();
+    simulation.events().for_each(|event| tally.observe(&event));
+    let mut store = ApprovalStore::new(ApprovalsConfig::DEFAULT_GRACE_MS);
+    for record in simulation.approvals(&tally) {
+        let approval = Approval::compile(record).map_err(|e| Error::InvalidInput {
+            context: "simulated approvals".into(),
+            detail: e.to_string(),
+        })?;
+        store.apply(ApprovalUpdate::Upsert(Box::new(approval)));
+    }
+    Ok(store)
 }
 
 fn start_metrics(addr: &str, metrics: Arc<Metrics>) -> Result<MetricsServer> {

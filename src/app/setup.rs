@@ -8,14 +8,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::refused::FileRefusal;
 use crate::approvals::ApprovalStore;
 use crate::detect::DetectorSet;
 use crate::error::Result;
 use crate::identity::Registry;
 use crate::pipeline::{Engine, EngineOptions};
-use crate::signing::Signer;
+use crate::signing::{Signer, TrustedKeys};
 use crate::state::StateStore;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, RecordSource};
 
 /// The detectors in `dir`, or the built-in set when no directory is named.
 pub fn detectors(dir: Option<&Path>) -> Result<DetectorSet> {
@@ -25,10 +26,27 @@ pub fn detectors(dir: Option<&Path>) -> Result<DetectorSet> {
     }
 }
 
-/// Loads an agent registry file and logs what it holds.
-pub fn registry_file(path: &Path) -> Result<Registry> {
-    let registry = crate::identity::load_file(path)?;
-    tracing::info!(agents = registry.len(), file = %path.display(), "registry loaded");
+/// Loads an agent registry file and logs what it holds. With `trust` holding keys, a
+/// record without a trusted signature never takes effect: it is logged by line and
+/// code (never by content) and counted in `metrics`; the other records still load.
+pub fn registry_file(
+    path: &Path,
+    trust: Option<&TrustedKeys>,
+    metrics: Option<&Metrics>,
+) -> Result<Registry> {
+    let found = crate::identity::load_signed_file(path, trust)?;
+    for refused in &found.refused {
+        let refusal = FileRefusal {
+            path,
+            record: "registry",
+            at: refused.line,
+            code: refused.rejection.code(),
+            source: RecordSource::RegistryFile,
+        };
+        super::refused::report(refusal, &refused.rejection, metrics);
+    }
+    let registry = Registry::new(found.records);
+    tracing::info!(agents = registry.len(), refused = found.refused.len(), file = %path.display(), "registry loaded");
     Ok(registry)
 }
 

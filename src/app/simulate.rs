@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::model::AgentEventV1;
-use crate::sim::{EventStream, SimConfig, Simulation};
+use crate::sim::{ApprovalTally, EventStream, SimConfig, Simulation};
 
 /// Presents generated events as newline-delimited JSON, so that `demo`, benches and
 /// tests feed the engine through exactly the decode path that files and Kafka use.
@@ -76,6 +76,8 @@ pub struct SimulateReport {
     pub incidents: BTreeMap<String, usize>,
     /// Legitimate changes per kind (records in the changes file).
     pub changes: BTreeMap<String, usize>,
+    /// Approval records written, when an approvals file was asked for.
+    pub approvals: Option<usize>,
 }
 
 impl SimulateReport {
@@ -93,6 +95,9 @@ impl SimulateReport {
         if !self.changes.is_empty() {
             text += &format!("; changes: {}", list(&self.changes));
         }
+        if let Some(approvals) = self.approvals {
+            text += &format!("; approvals: {approvals}");
+        }
         text
     }
 }
@@ -106,33 +111,71 @@ pub struct SimulateFiles<'a> {
     pub labels: Option<&'a Path>,
     /// The legitimate changes (JSON), which are not incidents.
     pub changes: Option<&'a Path>,
+    /// The approval records (agent-approval v1 JSON lines) of the legitimate high-risk
+    /// actions and of the approval attacks; also turns on those attacks.
+    pub approvals: Option<&'a Path>,
 }
 
-/// Plans a simulation. With `registry`, the fleet's registry is written there (TOML, or
-/// JSON for a `.json` path) and the identity and policy attacks are injected too, since
-/// the registry is what makes them recognisable.
-pub fn plan_simulation(config: SimConfig, registry: Option<&Path>) -> Result<Simulation> {
-    let Some(path) = registry else {
-        return Ok(Simulation::new(config));
+/// Plans a simulation. With `files.registry`, the fleet's registry is written there
+/// (TOML, or JSON for a `.json` path) and the identity and policy attacks are injected
+/// too, since the registry is what makes them recognisable. With `files.approvals`, the
+/// approval attacks are injected (see [`Simulation::with_approvals`]); their records
+/// are written after the events, by [`write_approvals`].
+pub fn plan_simulation(config: SimConfig, files: SimulateFiles<'_>) -> Result<Simulation> {
+    let simulation = match files.registry {
+        Some(path) => {
+            let simulation = Simulation::with_policy(config);
+            crate::identity::write_file(path, &simulation.registry())?;
+            simulation
+        }
+        None => Simulation::new(config),
     };
-    let simulation = Simulation::with_policy(config);
-    crate::identity::write_file(path, &simulation.registry())?;
-    Ok(simulation)
+    Ok(match files.approvals {
+        Some(_) => simulation.with_approvals(),
+        None => simulation,
+    })
 }
 
-/// Writes the events of `config` to `output` and, if asked, the registry, labels and
-/// changes to `files` (see [`plan_simulation`] and [`write_plan`]). Calls `progress`
-/// with the running event count every million events.
+/// Writes the events of `config` to `output` and, if asked, the registry, labels,
+/// changes and approvals to `files` (see [`plan_simulation`], [`write_plan`] and
+/// [`write_approvals`]). Calls `progress` with the running event count every million
+/// events.
 pub fn simulate(
     config: SimConfig,
     files: SimulateFiles<'_>,
     output: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<SimulateReport> {
-    let simulation = plan_simulation(config, files.registry)?;
+    let simulation = plan_simulation(config, files)?;
     let mut report = write_plan(&simulation, files)?;
-    report.events = write_events(simulation.events(), output, progress)?;
+    let mut tally = ApprovalTally::default();
+    let events = simulation.events().inspect(|e| tally.observe(e));
+    report.events = write_events(events, output, progress)?;
+    if let Some(path) = files.approvals {
+        report.approvals = Some(write_approvals(path, &simulation, &tally)?);
+    }
     Ok(report)
+}
+
+/// Writes the approval records of `simulation` (see [`Simulation::approvals`]) to
+/// `path` as JSON lines, once its events have been written and counted in `tally`.
+/// Returns how many.
+pub fn write_approvals(
+    path: &Path,
+    simulation: &Simulation,
+    tally: &ApprovalTally,
+) -> Result<usize> {
+    let mut text = String::new();
+    let records = simulation.approvals(tally);
+    for record in &records {
+        let line =
+            serde_json::to_string(record).map_err(|e| Error::io("encoding approvals", e.into()))?;
+        text += &line;
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+        .map_err(|e| Error::io(format!("writing approvals {}", path.display()), e))?;
+    Ok(records.len())
 }
 
 /// Writes the labels and the changes of `simulation` where `files` says (the registry
@@ -211,6 +254,7 @@ mod tests {
             registry: Some(&dir.path().join("r.toml")),
             labels: Some(&dir.path().join("l.json")),
             changes: Some(&dir.path().join("c.json")),
+            approvals: None,
         };
         let config = SimConfig {
             agents: 30,

@@ -9,7 +9,10 @@
 mod file;
 mod record;
 
-pub use file::{load_file, parse_records, write_file};
+pub use file::{
+    load_file, load_signed_file, parse_records, parse_signed_records, write_file, RefusedRecord,
+    SignedRecords,
+};
 pub use record::{AgentRecordV1, IssuedCredential, TrustTier, Weekday, WorkingHours};
 
 use std::collections::HashMap;

@@ -5,13 +5,19 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::compacted::{self, Follower, RecordAt};
+use super::compacted::{self, Follower, RecordTopic, Refusal};
 use crate::approvals::source::decode_topic_record;
-use crate::approvals::ApprovalUpdate;
+use crate::approvals::{ApprovalUpdate, RecordError};
 use crate::config::KafkaConfig;
 use crate::error::Result;
 use crate::signing::TrustedKeys;
 use crate::telemetry::{Metrics, RecordSource};
+
+impl Refusal for RecordError {
+    fn code(&self) -> &'static str {
+        RecordError::code(self)
+    }
+}
 
 /// Reads `topic` up to its current end, then follows it on a thread until `stop`.
 /// Refused records are logged by position and code (never by content) and counted in
@@ -23,22 +29,14 @@ pub fn follow(
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> Result<Follower<ApprovalUpdate>> {
-    let decode = move |at: RecordAt<'_>, key: Option<&[u8]>, value: Option<&[u8]>| {
-        match decode_topic_record(key, value, trust.as_ref()) {
-            Ok(update) => Some(update),
-            Err(error) => {
-                tracing::warn!(
-                    topic = at.topic,
-                    partition = at.partition,
-                    offset = at.offset,
-                    code = error.code(),
-                    %error,
-                    "approval record refused"
-                );
-                metrics.record_rejected(RecordSource::ApprovalsTopic, error.code());
-                None
-            }
-        }
+    let what = RecordTopic {
+        topic,
+        name: "approvals",
+        record: "approval",
+        source: RecordSource::ApprovalsTopic,
     };
-    compacted::follow(kafka, topic, "approvals", Box::new(decode), stop)
+    let decode = move |key: Option<&[u8]>, value: Option<&[u8]>| {
+        decode_topic_record(key, value, trust.as_ref())
+    };
+    compacted::follow_refusing(kafka, what, decode, metrics, stop)
 }

@@ -21,6 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::client::{client_config, Role};
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
+use crate::telemetry::{Metrics, RecordSource};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the service waits at start for a topic to load.
@@ -50,6 +51,60 @@ pub struct Follower<T> {
 /// A record decoder: key and value (`None` for a tombstone) to a change, or `None`
 /// for a refused record.
 pub type Decode<T> = Box<dyn Fn(RecordAt<'_>, Option<&[u8]>, Option<&[u8]>) -> Option<T> + Send>;
+
+/// Why a record was refused: a stable code (the `code` label of
+/// `agentwatch_records_rejected_total`) and a message that never repeats the record's
+/// content (it may be forged, and approvals name people).
+pub trait Refusal: std::fmt::Display {
+    /// The stable code.
+    fn code(&self) -> &'static str;
+}
+
+/// What [`follow_refusing`] reads: which records, how they are logged and counted.
+pub struct RecordTopic<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The reader's name (thread name, group id suffix), e.g. `registry`.
+    pub name: &'a str,
+    /// The record, as refusals name it: `"{record} record refused"`.
+    pub record: &'static str,
+    /// The `source` label refusals are counted under.
+    pub source: RecordSource,
+}
+
+/// Like [`follow`], with a `decode` that says why it refuses a record: every refusal
+/// is logged by position and code (never by content) and counted in `metrics`, the one
+/// way all record topics report them.
+pub fn follow_refusing<T, E, F>(
+    kafka: &KafkaConfig,
+    what: RecordTopic<'_>,
+    decode: F,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> Result<Follower<T>>
+where
+    T: Send + 'static,
+    E: Refusal,
+    F: Fn(Option<&[u8]>, Option<&[u8]>) -> std::result::Result<T, E> + Send + 'static,
+{
+    let (record, source) = (what.record, what.source);
+    let decode = move |at: RecordAt<'_>, key: Option<&[u8]>, value: Option<&[u8]>| {
+        decode(key, value)
+            .map_err(|error| {
+                tracing::warn!(
+                    topic = at.topic,
+                    partition = at.partition,
+                    offset = at.offset,
+                    code = error.code(),
+                    %error,
+                    "{record} record refused"
+                );
+                metrics.record_rejected(source, error.code());
+            })
+            .ok()
+    };
+    follow(kafka, what.topic, what.name, Box::new(decode), stop)
+}
 
 /// Reads `topic` up to its current end, then follows it on a thread named `name` until
 /// `stop`. `name` also suffixes the client's group id (for broker-side visibility).

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::compacted::{self, Follower, RecordAt};
+use super::compacted::{self, Follower, RecordTopic, Refusal};
 use crate::approvals::source::describe_json_error;
 use crate::config::KafkaConfig;
 use crate::error::Result;
@@ -91,6 +91,12 @@ pub fn decode_record(
         .map_err(|problems| RegistryRecordError::Invalid(problems.join("; ")))
 }
 
+impl Refusal for RegistryRecordError {
+    fn code(&self) -> &'static str {
+        RegistryRecordError::code(self)
+    }
+}
+
 /// Reads `topic` up to its current end, then follows it on a thread until `stop`.
 /// Refused records are logged by position and code and counted in `metrics`.
 pub fn follow(
@@ -100,27 +106,15 @@ pub fn follow(
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> Result<Follower<RegistryUpdate>> {
+    let what = RecordTopic {
+        topic,
+        name: "registry",
+        record: "registry",
+        source: RecordSource::RegistryTopic,
+    };
     let decode =
-        move |at: RecordAt<'_>, key: Option<&[u8]>, value: Option<&[u8]>| match decode_record(
-            key,
-            value,
-            trust.as_ref(),
-        ) {
-            Ok(update) => Some(update),
-            Err(error) => {
-                tracing::warn!(
-                    topic = at.topic,
-                    partition = at.partition,
-                    offset = at.offset,
-                    code = error.code(),
-                    %error,
-                    "registry record refused"
-                );
-                metrics.record_rejected(RecordSource::RegistryTopic, error.code());
-                None
-            }
-        };
-    compacted::follow(kafka, topic, "registry", Box::new(decode), stop)
+        move |key: Option<&[u8]>, value: Option<&[u8]>| decode_record(key, value, trust.as_ref());
+    compacted::follow_refusing(kafka, what, decode, metrics, stop)
 }
 
 #[cfg(test)]

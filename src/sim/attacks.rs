@@ -51,6 +51,14 @@ pub enum AttackKind {
     /// The agent touches, for the first time, a system other agents of the fleet use
     /// (another team's), not a sensitive one.
     PeerSystemAccess,
+    /// The agent deletes data with an `approval_id` no approval has (invented).
+    ForgedApproval,
+    /// The agent deletes data with an approval granted to another agent.
+    ForeignApproval,
+    /// The agent deletes data with an approval that had lapsed.
+    ExpiredApproval,
+    /// The agent uses a single-use approval a second time.
+    ReusedApproval,
 }
 
 /// The behavioural attacks, injected in every simulation with attacks.
@@ -92,6 +100,10 @@ impl AttackKind {
             AttackKind::SlowExfiltration => "slow_exfiltration",
             AttackKind::ModerateRunaway => "moderate_runaway",
             AttackKind::PeerSystemAccess => "peer_system_access",
+            AttackKind::ForgedApproval => "forged_approval",
+            AttackKind::ForeignApproval => "foreign_approval",
+            AttackKind::ExpiredApproval => "expired_approval",
+            AttackKind::ReusedApproval => "reused_approval",
         }
     }
 
@@ -107,7 +119,11 @@ impl AttackKind {
             | AttackKind::ModerateRunaway
             | AttackKind::PeerSystemAccess => None,
             AttackKind::ScopeViolation => Some("scope_violation"),
-            AttackKind::UnapprovedHighRisk => Some("high_risk_action"),
+            AttackKind::UnapprovedHighRisk
+            | AttackKind::ForgedApproval
+            | AttackKind::ForeignApproval
+            | AttackKind::ExpiredApproval
+            | AttackKind::ReusedApproval => Some("high_risk_action"),
             AttackKind::CredentialReuse | AttackKind::ExpiredCredential => {
                 Some("credential_misuse")
             }
@@ -135,6 +151,9 @@ pub struct AttackCall {
     pub outcome: Outcome,
     /// Credential used, when not the agent's current one.
     pub credential: Option<String>,
+    /// The `approval_id` the call carries (injected calls carry none unless an
+    /// approval attack gives one).
+    pub approval: Option<String>,
 }
 
 impl AttackCall {
@@ -154,6 +173,7 @@ impl AttackCall {
             bytes_out,
             outcome: Outcome::Success,
             credential: None,
+            approval: None,
         }
     }
 }
@@ -407,10 +427,15 @@ fn calls(
             }
             calls
         }
-        // Planned by `moderate::plan`, which knows the agent's pace and sizes at the time.
+        // Planned by `moderate::plan`, which knows the agent's pace and sizes at the
+        // time, and by `approvals::plan`, which writes the records they abuse.
         AttackKind::ModerateExfiltration
         | AttackKind::SlowExfiltration
         | AttackKind::ModerateRunaway
-        | AttackKind::PeerSystemAccess => Vec::new(),
+        | AttackKind::PeerSystemAccess
+        | AttackKind::ForgedApproval
+        | AttackKind::ForeignApproval
+        | AttackKind::ExpiredApproval
+        | AttackKind::ReusedApproval => Vec::new(),
     }
 }

@@ -9,6 +9,7 @@
 //! joiners and leavers). Attacks are written to a labels file with their exact times,
 //! changes to a changes file. Deterministic for a seed, on every platform.
 
+mod approvals;
 mod attacks;
 mod changes;
 mod dynamics;
@@ -20,6 +21,7 @@ mod rng;
 mod scenario;
 mod stream;
 
+pub use approvals::{ApprovalTally, APPROVER};
 pub use attacks::{AttackKind, PlannedAttack};
 pub use changes::Change;
 pub use dynamics::ROLLOUT_SYSTEM;
@@ -75,6 +77,8 @@ pub struct Simulation {
     agents: Vec<AgentSpec>,
     dynamics: Dynamics,
     attacks: Vec<PlannedAttack>,
+    /// The approval records the approval attacks name ([`Simulation::with_approvals`]).
+    attack_approvals: Vec<crate::approvals::AgentApprovalV1>,
 }
 
 impl Simulation {
@@ -130,7 +134,46 @@ impl Simulation {
             agents,
             dynamics,
             attacks,
+            attack_approvals: Vec::new(),
         }
+    }
+
+    /// Adds (when the scenario has strong attacks) labelled attacks on approvals:
+    /// deletes with a forged, a foreign, an expired and a reused approval, caught only
+    /// when approvals are verified (`replay --approvals`). Their records, and those of
+    /// the legitimate deletes, come from [`Simulation::approvals`]. Everything else the
+    /// simulation does stays as it was: the attacks have their own random stream.
+    pub fn with_approvals(mut self) -> Self {
+        if !(self.config.attacks && self.config.scenario.strong()) {
+            return self;
+        }
+        let taken: BTreeSet<usize> = self.attacks.iter().map(|a| a.agent).collect();
+        let plan = approvals::plan(
+            &self.agents,
+            &self.config,
+            &self.dynamics,
+            self.start_ms,
+            &taken,
+        );
+        self.attacks.extend(plan.attacks);
+        self.attacks.sort_by_key(|a| (a.start_ms(), a.agent));
+        self.attack_approvals = plan.records;
+        self
+    }
+
+    /// The approval records of this simulation: one for each approval its legitimate
+    /// events used (as counted in `tally` while they were written; see
+    /// [`ApprovalTally`]), then those the approval attacks name. Forged approvals have
+    /// none, by definition.
+    pub fn approvals(&self, tally: &ApprovalTally) -> Vec<crate::approvals::AgentApprovalV1> {
+        let attacked: BTreeSet<&str> = self
+            .attacks
+            .iter()
+            .flat_map(|a| a.calls.iter().filter_map(|c| c.approval.as_deref()))
+            .collect();
+        let mut records = tally.records(&attacked);
+        records.extend(self.attack_approvals.iter().cloned());
+        records
     }
 
     /// What it simulates.
@@ -264,6 +307,44 @@ mod tests {
             }
         }
         assert!(injected >= attack_times.len());
+    }
+
+    /// Approval attacks are added on top: the other labels stay as they were, and the
+    /// events are the same but for the attack's own deletes (and the ids after them).
+    #[test]
+    fn approval_attacks_add_to_a_simulation_and_change_nothing_else() {
+        let plain = Simulation::new(config());
+        let with = Simulation::new(config()).with_approvals();
+        let approval_kinds = approvals::ATTACKS.map(AttackKind::name);
+        let (added, kept): (Vec<_>, Vec<_>) = with
+            .labels()
+            .into_iter()
+            .partition(|i| approval_kinds.contains(&i.kind.as_str()));
+        assert_eq!(kept, plain.labels());
+        let kinds: BTreeSet<&str> = added.iter().map(|i| i.kind.as_str()).collect();
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        let anonymous = |mut event: crate::model::AgentEventV1| {
+            event.event_id.clear();
+            event
+        };
+        let attack_ids: BTreeSet<String> = with
+            .attacks()
+            .iter()
+            .flat_map(|a| a.calls.iter().filter_map(|c| c.approval.clone()))
+            .collect();
+        let (injected, rest): (Vec<_>, Vec<_>) = with.events().map(anonymous).partition(|e| {
+            e.approval_id
+                .as_ref()
+                .is_some_and(|id| attack_ids.contains(id))
+        });
+        assert_eq!(rest, plain.events().map(anonymous).collect::<Vec<_>>());
+        let calls: usize = with
+            .attacks()
+            .iter()
+            .filter(|a| approval_kinds.contains(&a.kind.name()))
+            .map(|a| a.calls.len())
+            .sum();
+        assert_eq!(injected.len(), calls);
     }
 
     #[test]

@@ -43,6 +43,7 @@ struct Call<'s> {
     bytes_out: u64,
     outcome: Outcome,
     credential: Option<&'s str>,
+    approval: Option<&'s str>,
 }
 
 impl<'a> EventStream<'a> {
@@ -164,6 +165,7 @@ impl<'a> EventStream<'a> {
                     bytes_out,
                     outcome,
                     credential: None,
+                    approval: None,
                 };
                 let event = self.event(agent, &call, false);
                 pending.push((time_ms, agent.index, event));
@@ -189,6 +191,7 @@ impl<'a> EventStream<'a> {
                 bytes_out: spec.bytes_out,
                 outcome: spec.outcome,
                 credential: spec.credential.as_deref(),
+                approval: spec.approval.as_deref(),
             };
             let event = self.event(agent, &call, true);
             pending.push((time_ms, agent.index, event));
@@ -239,12 +242,15 @@ impl<'a> EventStream<'a> {
 
     /// An event for `call`. Benign high-risk actions (nightly deletes) carry a standing
     /// change approval, as they would in a fleet that follows its own policy; the
-    /// injected ones (`injected`) carry none.
+    /// injected ones (`injected`) carry only the one an approval attack gives them.
     fn event(&mut self, agent: &AgentSpec, call: &Call<'_>, injected: bool) -> AgentEventV1 {
         self.next_id += 1;
         let day = (call.time_ms - self.sim.start_ms).div_euclid(DAY_MS);
-        let approval_id = (!injected && call.action == "delete")
-            .then(|| format!("chg-{:04}-d{day}", agent.index));
+        let approval_id = if injected {
+            call.approval.map(str::to_owned)
+        } else {
+            (call.action == "delete").then(|| format!("chg-{:04}-d{day}", agent.index))
+        };
         AgentEventV1 {
             schema_version: Some(SCHEMA_VERSION),
             event_id: format!("evt-{:x}-{:09}", self.sim.config.seed, self.next_id),

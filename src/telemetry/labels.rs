@@ -72,6 +72,8 @@ label_enum! {
         ApprovalsTopic => "approvals_topic",
         /// The registry topic.
         RegistryTopic => "registry_topic",
+        /// The registry file (`[registry] file`).
+        RegistryFile => "registry_file",
     }
 }
 

@@ -49,6 +49,11 @@ pub struct ReplayArgs {
     /// boundaries, credentials, working hours); do not flag the agents it leaves out.
     #[arg(long, requires = "registry")]
     no_enforce_registry: bool,
+    /// A public key whose signature a --registry record needs to take effect
+    /// (repeatable; as `[registry] trusted_keys`). Unsigned or badly signed records
+    /// are refused and logged by line.
+    #[arg(long, requires = "registry")]
+    registry_trusted_key: Vec<String>,
     /// Largest lead of an event over the input's watermark (the latest event time
     /// accepted so far), e.g. 12h or 14d; later events are invalid (time_out_of_range).
     /// It must cover the input's longest quiet period.
@@ -113,7 +118,9 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let store = StateStore::open(state_dir)?;
     setup.options.record_scores = args.scores.is_some();
     if let Some(path) = &args.registry {
-        setup.registry = Some(setup::registry_file(path)?.with_enforce(!args.no_enforce_registry));
+        let trust = crate::signing::TrustedKeys::load(&args.registry_trusted_key)?;
+        let registry = setup::registry_file(path, Some(&trust), None)?;
+        setup.registry = Some(registry.with_enforce(!args.no_enforce_registry));
     }
     setup.signer = setup::signer(args.signing_key.as_deref(), WithoutKey::Unsigned)?;
     match &args.approvals {

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 
 use super::{kafka_at, usage};
 use crate::app::progress::Progress;
-use crate::app::simulate::{plan_simulation, simulate, write_events, write_plan, SimulateFiles};
+use crate::app::simulate::{
+    plan_simulation, simulate, write_approvals, write_events, write_plan, SimulateFiles,
+};
 use crate::error::{Error, Result};
 use crate::kafka::stream::{stream_events, StreamTarget};
-use crate::sim::{flat_load, Scenario, SimConfig};
+use crate::sim::{flat_load, ApprovalTally, Scenario, SimConfig};
 
 /// Write realistic simulated agent traffic with labelled attacks and, by scenario,
 /// legitimate changes.
@@ -47,6 +49,11 @@ pub struct SimulateArgs {
     /// identity and policy attacks too.
     #[arg(long, conflicts_with = "flat_events")]
     registry: Option<PathBuf>,
+    /// Write the approval records (agent-approval v1 JSON lines) of the legitimate
+    /// high-risk actions here, and inject labelled attacks with forged, foreign,
+    /// expired and reused approvals (caught by `replay --approvals FILE`).
+    #[arg(long, conflicts_with = "flat_events")]
+    approvals: Option<PathBuf>,
     /// Instead of realistic traffic, write this many events spread evenly over
     /// --agents for throughput measurements (no schedules, no attacks).
     #[arg(long, conflicts_with_all = ["labels", "no_attacks"])]
@@ -93,6 +100,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         registry: args.registry.as_deref(),
         labels: args.labels.as_deref(),
         changes: args.changes.as_deref(),
+        approvals: args.approvals.as_deref(),
     };
     if let (Some(brokers), Some(topic)) = (args.to_kafka, args.topic) {
         return stream_simulation(config, args.flat_events, brokers, topic, args.rate, files);
@@ -154,9 +162,16 @@ fn stream_simulation(
             &mut report,
         )?,
         None => {
-            let simulation = plan_simulation(config, files.registry)?;
+            let simulation = plan_simulation(config, files)?;
             write_plan(&simulation, files)?;
-            stream_events(simulation.events(), &target, &mut report)?
+            let mut tally = ApprovalTally::default();
+            let events = simulation.events().inspect(|e| tally.observe(e));
+            let sent = stream_events(events, &target, &mut report)?;
+            if let Some(path) = files.approvals {
+                let written = write_approvals(path, &simulation, &tally)?;
+                eprintln!("wrote {written} approvals to {}", path.display());
+            }
+            sent
         }
     };
     progress.clear();

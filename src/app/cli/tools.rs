@@ -159,7 +159,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
     let registry = args
         .registry
         .as_deref()
-        .map(setup::registry_file)
+        .map(|path| setup::registry_file(path, None, None))
         .transpose()?;
     let store = StateStore::open_read_only(&args.state)?;
     let agent = store.load_agent(&args.agent_id)?;

@@ -1,13 +1,16 @@
 //! `agentwatch validate` flags: checks detector files, a registry file or a service
-//! config file (with what it names) and says what it found.
+//! config file (with what it names: detectors, registry and approvals files, signing
+//! key) and says what it found.
 
 use std::path::{Path, PathBuf};
 
 use crate::app::setup;
-use crate::config::ServiceConfig;
+use crate::approvals::source::load_file;
+use crate::config::{ApprovalsConfig, ServiceConfig};
 use crate::detect::DetectorSet;
-use crate::error::Result;
-use crate::signing::Signer;
+use crate::error::{Error, Result};
+use crate::identity::load_signed_file;
+use crate::signing::{Signer, TrustedKeys};
 
 /// Check detector files, or a service config file (and the detectors it names);
 /// report every problem with file and line.
@@ -16,8 +19,8 @@ pub struct ValidateArgs {
     /// Detector directory.
     #[arg(long, default_value = "detectors")]
     detectors: PathBuf,
-    /// Service config file to check instead (with the detectors, registry file and
-    /// signing key it names).
+    /// Service config file to check instead (with the detectors, registry file,
+    /// approvals file and signing key it names, signatures checked as `run` does).
     #[arg(long, conflicts_with = "registry")]
     config: Option<PathBuf>,
     /// Agent registry file (TOML or JSON) to check instead.
@@ -62,12 +65,10 @@ fn validate_config(path: &Path) -> Result<()> {
     let config = ServiceConfig::load(path)?;
     let detectors = setup::detectors(config.detectors_dir.as_deref())?;
     let registry = match &config.registry.file {
-        Some(file) => format!(
-            "{} registered agent(s)",
-            crate::identity::load_file(file)?.len()
-        ),
+        Some(file) => check_registry_file(file, &config.registry.trusted_keys)?,
         None => "no registry file".into(),
     };
+    let approvals = describe_approvals(&config.approvals)?;
     let enforced = if config.registry.enforce {
         "registry enforced"
     } else {
@@ -79,7 +80,7 @@ fn validate_config(path: &Path) -> Result<()> {
         None => "commands UNSIGNED (no signing key)".into(),
     };
     println!(
-        "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry} ({enforced}), {signing}",
+        "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry} ({enforced}), {approvals}, {signing}",
         path.display(),
         config.kafka.brokers,
         config.kafka.group_id,
@@ -88,4 +89,61 @@ fn validate_config(path: &Path) -> Result<()> {
         detectors.len()
     );
     Ok(())
+}
+
+/// Checks a registry file as `run` loads it: with `[registry] trusted_keys`, a record
+/// without a trusted signature is a problem (`run` would leave it out).
+fn check_registry_file(file: &Path, trusted_keys: &[String]) -> Result<String> {
+    let trust = TrustedKeys::load(trusted_keys)?;
+    let found = load_signed_file(file, Some(&trust))?;
+    if !found.refused.is_empty() {
+        let problems = found.refused.iter().map(|refused| {
+            let rejection = &refused.rejection;
+            refused_at(file, refused.line, rejection.code(), rejection)
+        });
+        return Err(Error::Registry(problems.collect()));
+    }
+    let signed = if trust.is_empty() { "" } else { ", all signed" };
+    Ok(format!(
+        "{} registered agent(s){signed}",
+        found.records.len()
+    ))
+}
+
+/// Checks the approvals file as `run` loads it (signatures included) and names the
+/// approval sources. Any refused record is a problem, with its line.
+fn describe_approvals(config: &ApprovalsConfig) -> Result<String> {
+    if !config.enabled() {
+        return Ok("approvals NOT verified (no [approvals] file or topic)".into());
+    }
+    let trust = TrustedKeys::load(&config.trusted_keys)?;
+    let mut sources = Vec::new();
+    if let Some(file) = &config.file {
+        let found = load_file(file, Some(&trust))?;
+        if !found.problems.is_empty() {
+            let problems = found
+                .problems
+                .iter()
+                .map(|problem| refused_at(file, problem.at, problem.error.code(), &problem.error));
+            return Err(Error::Approvals(problems.collect()));
+        }
+        sources.push(format!("{} approval(s) in the file", found.approvals.len()));
+    }
+    if let Some(topic) = &config.topic {
+        sources.push(format!("topic {topic}"));
+    }
+    let signed = if trust.is_empty() {
+        "unsigned accepted"
+    } else {
+        "signatures required"
+    };
+    Ok(format!(
+        "approvals from {} ({signed})",
+        sources.join(" and ")
+    ))
+}
+
+/// A refused record as a problem: `file:line: record refused (code): why`.
+fn refused_at(file: &Path, line: usize, code: &str, why: &dyn std::fmt::Display) -> String {
+    format!("{}:{line}: record refused ({code}): {why}", file.display())
 }

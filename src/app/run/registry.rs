@@ -10,9 +10,10 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::app::setup::registry_file;
 use crate::config::ServiceConfig;
 use crate::error::{Error, Result};
-use crate::identity::{load_file, Registry, RegistryUpdate};
+use crate::identity::{Registry, RegistryUpdate};
 use crate::kafka::registry_topic::follow;
 use crate::kafka::topics::{create_compacted_topic, topic_exists};
 use crate::pipeline::Engine;
@@ -28,6 +29,7 @@ pub(super) struct RegistryFeed {
 
 struct FileWatch {
     file: WatchedFile,
+    trust: TrustedKeys,
 }
 
 /// The registry as it stands at start, the feed of later changes, and the topic reader
@@ -49,11 +51,12 @@ pub(super) fn open_registry(
         feed: RegistryFeed::default(),
         reader: None,
     };
+    let trust = TrustedKeys::load(&config.registry.trusted_keys)?;
     if let Some(path) = &config.registry.file {
-        let registry = load_file(path)?;
-        tracing::info!(file = %path.display(), agents = registry.len(), "registry file loaded");
+        let registry = registry_file(path, Some(&trust), Some(&metrics))?;
         opened.feed.file = Some(FileWatch {
             file: WatchedFile::new(path, registry.agent_ids().map(str::to_owned).collect()),
+            trust: trust.clone(),
         });
         opened.registry = Some(registry);
     }
@@ -78,7 +81,6 @@ pub(super) fn open_registry(
             (true, false) => return Err(Error::MissingTopics(vec![topic.clone()])),
         }
     }
-    let trust = TrustedKeys::load(&config.registry.trusted_keys)?;
     if trust.is_empty() {
         tracing::warn!(topic = %topic, "registry topic records are not signature-checked: anyone who can write to it can register agents or widen boundaries ([registry] trusted_keys)");
     } else {
@@ -129,7 +131,7 @@ impl FileWatch {
         if !self.file.changed() {
             return 0;
         }
-        let registry = match load_file(&self.file.path) {
+        let registry = match registry_file(&self.file.path, Some(&self.trust), Some(metrics)) {
             Ok(registry) => registry,
             Err(error) => {
                 tracing::warn!(file = %self.file.path.display(), %error, "registry file change ignored");
