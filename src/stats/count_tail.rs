@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::peaks::{LogBins, Prior};
+
 /// Bins per doubling of the count: a bin spans a factor of about 1.09.
 const BINS_PER_OCTAVE: f64 = 8.0;
 /// Bins: counts from 1 to 2^14; larger counts land in the last bin.
@@ -10,13 +12,9 @@ const BINS: usize = 112;
 /// Weight of one observation in the fixed-point counters, so that halving keeps a
 /// single old observation for a few halvings instead of rounding it away at once.
 const UNIT: u16 = 4;
-/// The share of observations the tail model is fitted to: those above the 99th
-/// percentile.
-const TAIL_SHARE: f64 = 0.01;
 /// Pseudo-observations of the excess at the Poisson resolution: the prior of the
 /// tail's scale (see [`CountDistribution`]).
 const PRIOR_EXCEEDANCES: f64 = 30.0;
-const TAIL_SHARE_COMPLEMENT: f64 = 1.0 - TAIL_SHARE;
 
 /// The distribution of counts (calls per sliding window, seen at each event) as a
 /// histogram of `log2(count)` in eighth-octave bins.
@@ -39,10 +37,12 @@ const TAIL_SHARE_COMPLEMENT: f64 = 1.0 - TAIL_SHARE;
 /// `e^u` (`1 / √e^u`) by [`PRIOR_EXCEEDANCES`] pseudo-observations. The counts above
 /// the 99th percentile come from a handful of busy episodes, each contributing dozens
 /// of nearly equal counts, so until an agent has shown a few dozen of them its tail is
-/// taken as chance variation around its busiest pace: `(c / e^u)^(−√e^u) / 100`. A
-/// regular agent at 100 calls per window reaches p = 1e-6 at about 160; a slow one
-/// at 10 calls needs about 40; an agent whose busy hours really do vary widely shows
-/// that in its mean excess and earns a wider tail.
+/// taken as variation around its busiest pace: `(c / e^u)^(−√e^u) / 100`, a tail a
+/// few times heavier than a Poisson's, as real paces wander. An agent whose top
+/// percentile is 100 calls per window reaches p = 1e-6 at about 250; one whose top is
+/// 10 calls needs about 185 (which is why `rate` also runs a negative binomial, far
+/// sharper for a regular agent); an agent whose busy hours really do vary widely shows
+/// that in its mean excess and earns a wider tail. See [`super::peaks`].
 ///
 /// Memory: when the histogram holds `2 × horizon` observations, every counter halves,
 /// so the distribution describes the agent's last `horizon` to `2 × horizon` events.
@@ -84,70 +84,28 @@ impl CountDistribution {
         self.counts[bin] = self.counts[bin].saturating_add(UNIT);
     }
 
-    /// The `share` quantile of `ln(count)`, interpolated linearly within its bin.
-    fn ln_quantile(&self, share: f64, total: f64) -> f64 {
-        let target = share * total;
-        let mut below = 0.0;
-        for (bin, &count) in self.counts.iter().enumerate() {
-            let count = f64::from(count);
-            if count > 0.0 && below + count >= target {
-                let within = ((target - below) / count).clamp(0.0, 1.0);
-                let octaves = (bin as f64 + within) / BINS_PER_OCTAVE;
-                return octaves * std::f64::consts::LN_2;
-            }
-            below += count;
+    fn bins(&self) -> LogBins<'_> {
+        LogBins {
+            counters: &self.counts,
+            width: std::f64::consts::LN_2 / BINS_PER_OCTAVE,
+            unit: f64::from(UNIT),
         }
-        BINS as f64 / BINS_PER_OCTAVE * std::f64::consts::LN_2
     }
 
     /// The upper-tail probability of a count of at least `count`, or `None` while the
     /// histogram is empty.
     pub fn upper_tail(&self, count: u32) -> Option<f64> {
-        let total = f64::from(self.total());
-        if total <= 0.0 {
-            return None;
-        }
         // Half a call of continuity correction: counts are integers.
         let x = (f64::from(count) - 0.5).max(1.0).ln();
-        let threshold = self.ln_quantile(TAIL_SHARE_COMPLEMENT, total);
-        if x <= threshold {
-            return Some(self.share_above(x, total).max(TAIL_SHARE));
-        }
-        let (exceedances, excess) = self.excess_over(threshold);
-        let resolution = (-threshold / 2.0).exp();
-        let scale = (excess + PRIOR_EXCEEDANCES * resolution) / (exceedances + PRIOR_EXCEEDANCES);
-        Some(TAIL_SHARE * (-(x - threshold) / scale).exp())
-    }
-
-    /// The share of observations above `ln_count` (mid-rank in its bin).
-    fn share_above(&self, ln_count: f64, total: f64) -> f64 {
-        let bin =
-            ((ln_count / std::f64::consts::LN_2 * BINS_PER_OCTAVE).max(0.0) as usize).min(BINS - 1);
-        let above: u32 = self.counts[bin + 1..].iter().map(|&c| u32::from(c)).sum();
-        (f64::from(above) + 0.5 * f64::from(self.counts[bin])) / total
-    }
-
-    /// Observations above `threshold` (log scale) and the sum of their excesses over
-    /// it, each taken at its bin's centre.
-    fn excess_over(&self, threshold: f64) -> (f64, f64) {
-        let bin_width = std::f64::consts::LN_2 / BINS_PER_OCTAVE;
-        let mut exceedances = 0.0;
-        let mut excess = 0.0;
-        for (bin, &count) in self.counts.iter().enumerate() {
-            let centre = (bin as f64 + 0.5) * bin_width;
-            if count > 0 && centre > threshold {
-                let weight = f64::from(count) / f64::from(UNIT);
-                exceedances += weight;
-                excess += weight * (centre - threshold);
-            }
-        }
-        (exceedances, excess)
+        self.bins().upper_tail(x, |threshold| Prior {
+            scale: (-threshold / 2.0).exp(),
+            weight: PRIOR_EXCEEDANCES,
+        })
     }
 
     /// The median count (what the agent's events usually see).
     pub fn median(&self) -> Option<f64> {
-        let total = f64::from(self.total());
-        (total > 0.0).then(|| self.ln_quantile(0.5, total).exp())
+        self.bins().median().map(f64::exp)
     }
 
     /// Moves the whole distribution by a factor `e^ln_factor`, keeping its shape (a

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::peaks::{LogBins, Prior};
+
 /// Bins per power of two: a bin spans a factor of √2 in bytes.
 const BINS_PER_OCTAVE: f64 = 2.0;
 /// Bins: sizes from 1 byte to 2^32 bytes; anything larger lands in the last bin.
@@ -67,6 +69,21 @@ impl LogHistogram {
         let above: u32 = self.counts[bin + 1..].iter().map(|&c| u32::from(c)).sum();
         let tail = f64::from(above) + 0.5 * f64::from(self.counts[bin]) + 0.5;
         (tail / (f64::from(self.total()) + 1.0)).min(1.0)
+    }
+
+    /// The upper tail of a transfer of `ln(1 + bytes)` = `ln_size` beyond the 99th
+    /// percentile, extrapolated by peaks over threshold (see [`super::peaks`]) with a
+    /// prior scale of `resolution` worth `weight` transfers; `None` while empty.
+    pub fn peaks_tail_ln(&self, ln_size: f64, resolution: f64, weight: f64) -> Option<f64> {
+        LogBins {
+            counters: &self.counts,
+            width: std::f64::consts::LN_2 / BINS_PER_OCTAVE,
+            unit: 1.0,
+        }
+        .upper_tail(ln_size, |_| Prior {
+            scale: resolution,
+            weight,
+        })
     }
 
     /// Moves the whole distribution by `octaves` (positive: larger), keeping its shape.

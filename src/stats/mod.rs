@@ -6,6 +6,7 @@ mod cusum;
 mod decay;
 mod ewma;
 mod histogram;
+mod peaks;
 mod tail;
 
 pub use count_tail::CountDistribution;

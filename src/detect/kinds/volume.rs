@@ -51,6 +51,10 @@ const STAT_TRANSFER: &str = "t(log bytes per transfer)";
 const STAT_WINDOW: &str = "t(log bytes per window)";
 const STAT_CUSUM: &str = "cusum of transfer-size surprise";
 
+/// Pseudo-transfers behind the prior scale of the size distribution's tail beyond its
+/// 99th percentile (`sd_floor`, the resolution of sizes).
+const PRIOR_TRANSFERS: f64 = 30.0;
+
 /// Tests per event: one transfer, one window, the sequential test.
 const TESTS: f64 = 3.0;
 
@@ -220,7 +224,19 @@ impl Detector for Volume {
         }
         state.window.add(bytes);
         let ln_bytes = bytes.ln_1p();
-        let single = self.test(bytes, ln_bytes, &state.transfers, STAT_TRANSFER);
+        let single = self
+            .test(bytes, ln_bytes, &state.transfers, STAT_TRANSFER)
+            .map(|mut one| {
+                // Both must find the transfer improbable: far from the mean size, and
+                // beyond the agent's own largest transfers by more than their spread.
+                let beyond = state.sizes.peaks_tail_ln(
+                    ln_bytes,
+                    self.params.sd_floor.0,
+                    PRIOR_TRANSFERS,
+                );
+                one.p_value = one.p_value.max(beyond.unwrap_or(1.0));
+                one
+            });
         let burst = if state.window.events >= 2 {
             let sum = state.window.sum;
             self.test(sum, sum.ln_1p(), &state.windows, STAT_WINDOW)

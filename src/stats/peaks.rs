@@ -1,0 +1,143 @@
+//! Peaks over threshold: the upper tail of a log-binned histogram beyond its 99th
+//! percentile, shared by the histograms of transfer sizes and of call counts.
+
+/// The share of observations the tail model is fitted to: those above the 99th
+/// percentile.
+pub const TAIL_SHARE: f64 = 0.01;
+
+/// A read-only view of a histogram whose bin `i` covers `[i, i + 1) × width` on a
+/// log scale.
+///
+/// ## The tail model
+///
+/// Up to the 99th percentile `u`, the tail is the empirical share (mid-rank within a
+/// bin). Beyond it, extreme-value theory's peaks over threshold: the excess `x − u`
+/// is exponential, `p = 0.01 · exp(−(x − u) / s)`. The scale `s` is the mean excess
+/// of the observations above `u`, shrunk towards a prior scale by a number of
+/// pseudo-observations. The prior is the caller's: what "a little beyond the most
+/// ever seen" means for what it counts.
+pub struct LogBins<'a> {
+    /// The counters, lowest bin first.
+    pub counters: &'a [u16],
+    /// Width of a bin on the log scale.
+    pub width: f64,
+    /// Counter units per observation.
+    pub unit: f64,
+}
+
+/// The prior of the tail's scale: a scale and its weight in observations.
+#[derive(Debug, Clone, Copy)]
+pub struct Prior {
+    /// The scale assumed before the data say otherwise.
+    pub scale: f64,
+    /// Its weight, in pseudo-observations above the threshold.
+    pub weight: f64,
+}
+
+impl LogBins<'_> {
+    fn total(&self) -> f64 {
+        self.counters.iter().map(|&c| f64::from(c)).sum()
+    }
+
+    /// The `share` quantile, interpolated linearly within its bin.
+    fn quantile(&self, share: f64, total: f64) -> f64 {
+        let target = share * total;
+        let mut below = 0.0;
+        for (bin, &count) in self.counters.iter().enumerate() {
+            let count = f64::from(count);
+            if count > 0.0 && below + count >= target {
+                let within = ((target - below) / count).clamp(0.0, 1.0);
+                return (bin as f64 + within) * self.width;
+            }
+            below += count;
+        }
+        self.counters.len() as f64 * self.width
+    }
+
+    /// The median, or `None` while the histogram is empty.
+    pub fn median(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0.0).then(|| self.quantile(0.5, total))
+    }
+
+    /// The share of observations above `x` (mid-rank in its bin).
+    fn share_above(&self, x: f64, total: f64) -> f64 {
+        let bin = ((x / self.width).max(0.0) as usize).min(self.counters.len() - 1);
+        let above: f64 = self.counters[bin + 1..].iter().map(|&c| f64::from(c)).sum();
+        (above + 0.5 * f64::from(self.counters[bin])) / total
+    }
+
+    /// Observations above `threshold` and the sum of their excesses over it, each
+    /// taken at its bin's centre.
+    fn excess_over(&self, threshold: f64) -> (f64, f64) {
+        let mut exceedances = 0.0;
+        let mut excess = 0.0;
+        for (bin, &count) in self.counters.iter().enumerate() {
+            let centre = (bin as f64 + 0.5) * self.width;
+            if count > 0 && centre > threshold {
+                let weight = f64::from(count) / self.unit;
+                exceedances += weight;
+                excess += weight * (centre - threshold);
+            }
+        }
+        (exceedances, excess)
+    }
+
+    /// The upper-tail probability of `x`, or `None` while the histogram is empty.
+    /// `prior` gives the prior of the scale for a 99th percentile `u`.
+    pub fn upper_tail(&self, x: f64, prior: impl Fn(f64) -> Prior) -> Option<f64> {
+        let total = self.total();
+        if total <= 0.0 {
+            return None;
+        }
+        let threshold = self.quantile(1.0 - TAIL_SHARE, total);
+        if x <= threshold {
+            return Some(self.share_above(x, total).max(TAIL_SHARE));
+        }
+        let (exceedances, excess) = self.excess_over(threshold);
+        let prior = prior(threshold);
+        let scale = (excess + prior.weight * prior.scale) / (exceedances + prior.weight);
+        Some(TAIL_SHARE * (-(x - threshold) / scale).exp())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bins(counters: &[u16]) -> LogBins<'_> {
+        LogBins {
+            counters,
+            width: 0.1,
+            unit: 1.0,
+        }
+    }
+
+    #[test]
+    fn below_the_99th_percentile_the_tail_is_empirical() {
+        let mut counters = [0u16; 40];
+        counters[10] = 50;
+        counters[20] = 50;
+        let tail = bins(&counters).upper_tail(1.5, |_| Prior { scale: 0.1, weight: 1.0 });
+        assert_eq!(tail, Some(0.5));
+    }
+
+    #[test]
+    fn beyond_it_the_tail_decays_with_the_prior_scale_until_data_say_otherwise() {
+        let mut counters = [0u16; 80];
+        counters[10] = 1_000;
+        let prior = |_| Prior { scale: 0.1, weight: 30.0 };
+        let tight = bins(&counters).upper_tail(2.0, prior).unwrap();
+        // About one e-fold per 0.1 beyond the 99th percentile (which is inside bin 10).
+        assert!(tight < 1e-10 && tight > 1e-12, "{tight}");
+        // Thirty observations far out widen the tail.
+        counters[30] = 30;
+        let wide = bins(&counters).upper_tail(4.0, prior).unwrap();
+        assert!(wide > 1e-4, "{wide}");
+    }
+
+    #[test]
+    fn an_empty_histogram_has_no_tail() {
+        assert_eq!(bins(&[0; 8]).upper_tail(1.0, |_| Prior { scale: 1.0, weight: 1.0 }), None);
+    }
+}
