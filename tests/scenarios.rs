@@ -33,13 +33,19 @@ const SEEDS: [u64; 3] = [3, 17, 42];
 ///   0.17–0.22 with the top-percentile tail of `rate`): a loop at five times an hour's
 ///   pace is often no faster than the agent's busiest sessions of the fortnight, which
 ///   is what an hour-blind rate test compares it with.
+/// - `moderate_exfiltration` (8–20× the typical size for ten minutes; measured 0.94–1.0):
+///   a single transfer alerts only if it is also beyond the agent's own largest ones
+///   (which took healthy agents with heavy-tailed sizes out of revocation on
+///   independently generated traffic); a batch agent whose sizes already span 10× now
+///   needs the window or the sequential test, and two of 36 escape both.
 /// - `slow_exfiltration` (3× sizes for hours; measured 0.69–0.92): caught by the size
 ///   CUSUM on agents with tight size distributions, not on heavy-tailed ones.
 /// - `peer_system_access` (a non-sensitive system other agents use; measured 0): within a
 ///   budget of 0.01 false alerts per agent-day, a first use of a non-sensitive system is
 ///   not improbable enough for an agent making hundreds of calls a day; no floor is
 ///   asserted for it, its recall is printed.
-const KNOWN_GAPS: [(&str, f64); 3] = [
+const KNOWN_GAPS: [(&str, f64); 4] = [
+    ("moderate_exfiltration", 0.9),
     ("moderate_runaway", 0.3),
     ("slow_exfiltration", 0.65),
     ("peer_system_access", 0.0),

@@ -118,7 +118,10 @@ mod tests {
         let mut counters = [0u16; 40];
         counters[10] = 50;
         counters[20] = 50;
-        let tail = bins(&counters).upper_tail(1.5, |_| Prior { scale: 0.1, weight: 1.0 });
+        let tail = bins(&counters).upper_tail(1.5, |_| Prior {
+            scale: 0.1,
+            weight: 1.0,
+        });
         assert_eq!(tail, Some(0.5));
     }
 
@@ -126,18 +129,31 @@ mod tests {
     fn beyond_it_the_tail_decays_with_the_prior_scale_until_data_say_otherwise() {
         let mut counters = [0u16; 80];
         counters[10] = 1_000;
-        let prior = |_| Prior { scale: 0.1, weight: 30.0 };
+        let prior = |_| Prior {
+            scale: 0.1,
+            weight: 30.0,
+        };
+        // The 99th percentile is 1.099, inside bin 10; beyond it one e-fold per 0.1.
         let tight = bins(&counters).upper_tail(2.0, prior).unwrap();
-        // About one e-fold per 0.1 beyond the 99th percentile (which is inside bin 10).
-        assert!(tight < 1e-10 && tight > 1e-12, "{tight}");
-        // Thirty observations far out widen the tail.
-        counters[30] = 30;
-        let wide = bins(&counters).upper_tail(4.0, prior).unwrap();
-        assert!(wide > 1e-4, "{wide}");
+        let expected = 0.01 * (-(2.0 - 1.099) / 0.1f64).exp();
+        assert!(
+            (tight / expected - 1.0).abs() < 1e-6,
+            "{tight} against {expected}"
+        );
+        // Five observations far out (half a percent) widen the tail a thousandfold.
+        counters[30] = 5;
+        let wide = bins(&counters).upper_tail(2.0, prior).unwrap();
+        assert!(wide > 500.0 * tight, "{wide} against {tight}");
     }
 
     #[test]
     fn an_empty_histogram_has_no_tail() {
-        assert_eq!(bins(&[0; 8]).upper_tail(1.0, |_| Prior { scale: 1.0, weight: 1.0 }), None);
+        assert_eq!(
+            bins(&[0; 8]).upper_tail(1.0, |_| Prior {
+                scale: 1.0,
+                weight: 1.0
+            }),
+            None
+        );
     }
 }

@@ -229,11 +229,10 @@ impl Detector for Volume {
             .map(|mut one| {
                 // Both must find the transfer improbable: far from the mean size, and
                 // beyond the agent's own largest transfers by more than their spread.
-                let beyond = state.sizes.peaks_tail_ln(
-                    ln_bytes,
-                    self.params.sd_floor.0,
-                    PRIOR_TRANSFERS,
-                );
+                let beyond =
+                    state
+                        .sizes
+                        .peaks_tail_ln(ln_bytes, self.params.sd_floor.0, PRIOR_TRANSFERS);
                 one.p_value = one.p_value.max(beyond.unwrap_or(1.0));
                 one
             });
