@@ -7,7 +7,7 @@ tuned to one set of distributions.
 
     fleetgen.py --scenario {strong,moderate,change,mixed} --agents N --days D --seed S \\
                 --out events.jsonl --labels labels.json [--changes changes.json] \\
-                [--start 2026-03-02]
+                [--start 2026-03-02] [--approvals approvals.jsonl]
     fleetgen.py --validate events.jsonl        # check JSON, required fields, order
 
 Fleet model:
@@ -24,6 +24,22 @@ Fleet model:
 Every agent has its own random.Random seeded by (seed, agent_id); attacks and changes
 use separate generators, so a given seed gives the same baseline fleet in every
 scenario.
+
+--approvals FILE (own random streams; without it the output is byte-identical):
+  * every high-risk action (the global list of detectors/high_risk_action.toml: the
+    fleet's k8s deletes, plus a few approved deletes/drops/purges/payments/grants that
+    40% of agents with a matching system do, 0.15-1.2 a day) carries an `approval_id`,
+    and FILE gets the agent-approval v1 records (JSON lines) that cover them: per agent
+    one per action, one per work window (20 min-10 h) or standing (1-7 days, monitors
+    and pipelines); issued 2 min-12 h before first use, expiry the next of 10 min..4 weeks
+    that covers the last use (sometimes one or two longer), max_uses exact or with slack,
+    `systems` on ~65% (sometimes `k8s.*`), action patterns, request_id on ~30%.
+  * approval attacks, agents/10 of each kind, labelled with detector=high_risk_action:
+    forged_approval (an id no record has: near copies, placeholders, plausible ids),
+    foreign_approval (another agent's live approval, its action and system),
+    expired_approval (own approval, 0-2 uses, then used 5 min-36 h after expiry) and
+    reused_approval (1-3 extra uses of an exhausted single- or few-use approval, inside
+    its validity window; its earlier uses are legitimate).
 """
 
 import argparse
@@ -35,6 +51,7 @@ import random
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from fnmatch import fnmatchcase
 from operator import itemgetter
 
 SEC, MIN, HOUR, DAY = 1000, 60_000, 3_600_000, 86_400_000
@@ -734,6 +751,328 @@ class Attacker:
         return self.finish("first_access", strength, new, f"{variant}: {n} calls to {system}")
 
 
+# ----------------------------------------------------------------------------- approvals
+#
+# Only with --approvals, from random streams of their own ("<seed>:apr..."), so the
+# traffic without it is unchanged. An event that carries an approval is a 9-tuple: the
+# baseline 8 fields + approval_id.
+
+# what the built-in high_risk_action detector treats as high-risk (detectors/high_risk_action.toml)
+HIGH_RISK = ["delete", "drop_*", "purge*", "transfer_funds", "payment:*", "grant_*",
+             "set_permissions", "create_credential", "tool_call:wire_transfer"]
+# high-risk actions that make sense on a system (extra benign ones, and what attacks try)
+RISKY = {"k8s.prod-api": ["delete"], "k8s.staging": ["delete"],
+         "payments.gateway": ["payment:refund", "payment:capture", "transfer_funds"],
+         "finance.ledger": ["transfer_funds", "payment:adjustment"],
+         "erp.netsuite": ["payment:vendor_payout"], "billing.portal": ["payment:refund"],
+         "iam.admin": ["grant_role", "set_permissions"], "iam.keys": ["create_credential"],
+         "warehouse.snowflake": ["drop_table", "purge_partition"],
+         "s3://warehouse": ["delete", "purge_prefix"], "s3://raw-events": ["purge_prefix"],
+         "s3://research-scratch": ["delete"], "terraform.state": ["delete"],
+         "prod.db.replica": ["drop_index"], "crm": ["delete"], "zendesk": ["delete"]}
+ATTACK_ANY = [("delete", 5), ("purge_records", 1), ("drop_table", 1), ("grant_admin", 1),
+              ("set_permissions", 1), ("create_credential", 1), ("tool_call:wire_transfer", 1),
+              ("transfer_funds", 1)]
+APPROVERS = ["secops.oncall@corp.example", "change-board@corp.example",
+             "it.admin@corp.example", "finance.controller@corp.example"]
+DURATIONS = [10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR, 12 * HOUR,
+             DAY, 2 * DAY, 3 * DAY, WEEK, 2 * WEEK, 4 * WEEK]
+APR_KINDS = ["forged_approval", "foreign_approval", "expired_approval", "reused_approval"]
+
+
+def is_high_risk(action):
+    return any(fnmatchcase(action, p) for p in HIGH_RISK)
+
+
+def iso_s(ms):
+    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Approvals:
+    """Approval records for the fleet's high-risk actions, and the approval attacks."""
+
+    def __init__(self, fleet, seed):
+        self.fleet, self.seed = fleet, seed
+        self.records, self.ids, self.forged = [], set(), set()
+        self.by_agent = {}              # agent_id -> [record]
+        self.busy = {}                  # agent_id -> [(start, end)] of labelled incidents
+        self.n_extra = 0
+
+    def new_id(self, rng, style):
+        while True:
+            if style == 0:
+                aid = f"apr-{rng.randrange(10 ** 7):07d}"
+            elif style == 1:
+                aid = "APR-" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(10))
+            else:
+                aid = f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-" \
+                      f"{rng.getrandbits(16):04x}-{rng.getrandbits(48):012x}"
+            if aid not in self.ids and aid not in self.forged:
+                self.ids.add(aid)
+                return aid
+
+    def record(self, ag, rng, uses, max_uses=None, lead=None, dur=None, style=None, with_systems=None):
+        """A record covering the (t, action, system) `uses` of agent `ag`."""
+        ts = [u[0] for u in uses]
+        lead = lead if lead is not None else log_uniform(rng, 2 * MIN, 5 * HOUR)
+        issued = (min(ts) - int(lead)) // SEC * SEC
+        if dur is None:
+            need = max(ts) - issued + MIN
+            i = next((k for k, d in enumerate(DURATIONS) if d > need), len(DURATIONS) - 1)
+            i = min(len(DURATIONS) - 1, i + rng.choice([0, 0, 0, 1, 1, 2]))
+            dur = max(DURATIONS[i], need)
+        if max_uses is None:
+            max_uses = len(uses) + (0 if rng.random() < 0.6 else rng.randint(1, 4))
+        acts = sorted({u[1] for u in uses})
+        if rng.random() < 0.25:   # broader than needed: a pattern or a sibling action
+            extra = [a for s in {u[2] for u in uses} for a in RISKY.get(s, [])] + ["purge*", "drop_*"]
+            acts = sorted(set(acts) | {rng.choice(extra)})
+        if any(a.startswith("payment:") for a in acts) and rng.random() < 0.5:
+            acts = sorted({a for a in acts if not a.startswith("payment:")} | {"payment:*"})
+        rec = dict(approval_id=self.new_id(rng, style if style is not None else rng.choice([0, 0, 1, 2])),
+                   agent_id=ag.agent_id, actions=acts)
+        if with_systems is None:
+            with_systems = rng.random() < 0.65
+        if with_systems:
+            systems = sorted({u[2] for u in uses})
+            if len(systems) > 1 and all(s.startswith("k8s.") for s in systems) or \
+                    (rng.random() < 0.15 and all(s.startswith("k8s.") for s in systems)):
+                systems = ["k8s.*"]
+            rec["systems"] = systems
+        rec["approved_by"] = ag.owner if rng.random() < 0.6 else rng.choice(APPROVERS)
+        rec["issued_at"], rec["expires_at"] = iso_s(issued), iso_s(issued + int(dur))
+        if max_uses != 1 or rng.random() < 0.5:
+            rec["max_uses"] = max_uses
+        if rng.random() < 0.3:
+            rec["request_id"] = f"{rng.getrandbits(128):032x}"
+        if rng.random() < 0.2:
+            rec["schema_version"] = 1
+        rec["_t"] = (issued, issued + int(dur), max_uses)
+        rec["_uses"] = list(uses)
+        self.records.append(rec)
+        self.by_agent.setdefault(ag.agent_id, []).append(rec)
+        return rec
+
+    def add_extras(self, ag, ev, rng):
+        """Some agents with a risky system also do (approved) high-risk actions on it."""
+        risky = [s for s in ag.systems if s in RISKY and not s.startswith("k8s.")]
+        if not risky or rng.random() > 0.4:
+            return
+        on = [k for k, e in enumerate(ev) if e[3] in risky and e[6] == "success"]
+        if not on:
+            return
+        n = poisson(rng, log_uniform(rng, 0.15, 1.2) * self.fleet.days)
+        extra = []
+        for _ in range(n):
+            e = ev[on[rng.randrange(len(on))]]
+            t = e[0] + rng.randint(2 * SEC, 90 * SEC)
+            if t >= ag.end_ms:
+                continue
+            outcome = "failure" if rng.random() < 0.04 else "success"
+            extra.append((t, ag.idx, rng.choice(RISKY[e[3]]), e[3], int(80 + rng.gammavariate(2, 300)),
+                          int(100 + rng.gammavariate(2, 400)), outcome, e[7]))
+        self.n_extra += len(extra)
+        ev.extend(extra)
+        ev.sort(key=itemgetter(0))
+
+    def approve_benign(self, ag, ev, rng):
+        """Give every high-risk event of the agent an approval that covers it."""
+        idx = [k for k, e in enumerate(ev) if is_high_risk(e[2])]
+        if not idx:
+            return
+        if ag.sched == "monitor" or ag.sched == "pipeline":
+            style = rng.choice(["standing", "standing", "window"])
+        else:
+            style = rng.choices(["single", "window", "standing"], [0.35, 0.45, 0.2])[0]
+        span = {"single": 2 * HOUR, "window": log_uniform(rng, 20 * MIN, 10 * HOUR),
+                "standing": rng.choice([1, 2, 3, 7]) * DAY}[style]
+        groups, cur = [], []
+        for k in idx:
+            if cur and (ev[k][0] - ev[cur[0]][0] > span or (style == "single" and rng.random() > 0.15)):
+                groups.append(cur)
+                cur = []
+            cur.append(k)
+        if cur:
+            groups.append(cur)
+        id_style = rng.choice([0, 0, 1, 2])
+        for g in groups:
+            lead = log_uniform(rng, 2 * MIN, 6 * HOUR) if style != "standing" else \
+                log_uniform(rng, 10 * MIN, 12 * HOUR)
+            rec = self.record(ag, rng, [(ev[k][0], ev[k][2], ev[k][3]) for k in g], lead=lead,
+                              style=id_style)
+            rec["_benign"] = True
+            for k in g:
+                ev[k] = ev[k][:8] + (rec["approval_id"],)
+
+    # -- attacks
+
+    def free_at(self, ag, t0, t1):
+        return all(t1 + 3 * HOUR < a or t0 - 3 * HOUR > b for a, b in self.busy.get(ag.agent_id, ()))
+
+    def target(self, ag, rng):
+        """(action, system) an attacker would try with this agent."""
+        risky = [s for s in ag.systems if s in RISKY]
+        if risky and rng.random() < 0.7:
+            s = rng.choice(risky)
+            return rng.choice(RISKY[s]), s
+        acts, w = zip(*ATTACK_ANY)
+        return rng.choices(acts, w)[0], rng.choice(ag.systems)
+
+    def attack(self, kind, ag, ev, rng, lo, hi):
+        """Inject one approval attack on `ag`; returns its label or None."""
+        times = [e[0] for e in ev]
+        a, b = bisect.bisect_left(times, lo), bisect.bisect_left(times, hi)
+        if b <= a:
+            return None
+        for _ in range(50):
+            i = rng.randrange(a, b)
+            t = ev[i][0] + rng.randint(2 * SEC, 2 * MIN)
+            if self.free_at(ag, t - DAY if kind == "expired_approval" else t - 4 * HOUR, t + HOUR):
+                break
+        else:
+            return None
+        sid = ev[i][7]
+        act, system = self.target(ag, rng)
+        legit, bad, note = [], [], ""
+        if kind == "forged_approval":
+            mine = self.by_agent.get(ag.agent_id)
+            aid = None
+            if mine and rng.random() < 0.4:        # a near copy of one of its own ids
+                base = rng.choice(mine)["approval_id"]
+                aid = base[:-1] + ("0" if base[-1] != "0" else "1")
+            elif rng.random() < 0.2:               # a placeholder
+                aid = rng.choice(["approved", "apr-0000001", "ok", "manual-override", "N/A"])
+            while aid is None or aid in self.ids:  # or just a plausible id nobody issued
+                aid = self.new_id(rng, rng.choice([0, 1, 2]))
+                self.ids.discard(aid)
+            self.forged.add(aid)
+            n = rng.choices([1, 2, 3], [6, 3, 1])[0]
+            bad = [(t + k * rng.randint(20 * SEC, 5 * MIN), act, system, aid) for k in range(n)]
+            note = f"{n} x {act} on {system} with unknown approval {aid}"
+        elif kind == "foreign_approval":
+            cands = []
+            for r in self.records:
+                if r["agent_id"] == ag.agent_id or not r.get("_benign"):
+                    continue
+                s, e, _ = r["_t"]
+                if s + MIN < t < e - 10 * MIN:
+                    cands.append(r)
+            if not cands:   # take any other agent's benign approval, used in its window
+                cands = [r for r in self.records if r.get("_benign") and r["agent_id"] != ag.agent_id
+                         and lo < r["_t"][0] and r["_t"][1] < hi and r["_t"][1] - r["_t"][0] > 20 * MIN]
+                if not cands:
+                    return None
+                r = rng.choice(cands)
+                t = r["_t"][0] + MIN + rng.randrange(r["_t"][1] - r["_t"][0] - 12 * MIN)
+                if not self.free_at(ag, t - 4 * HOUR, t + HOUR):
+                    return None
+                sid = None
+            else:
+                r = rng.choice(cands)
+            _, act, system = rng.choice(r["_uses"])
+            bad = [(t, act, system, r["approval_id"])]
+            note = f"{act} on {system} with {r['approval_id']} granted to {r['agent_id']}"
+        elif kind == "expired_approval":
+            late = log_uniform(rng, 5 * MIN, 36 * HOUR)
+            dur = rng.choice(DURATIONS[:7])
+            expires = (t - int(late)) // SEC * SEC
+            issued = expires - dur
+            k = rng.choices([0, 1, 2], [3, 5, 2])[0]
+            uses = sorted(issued + rng.randint(MIN, dur - MIN) for _ in range(k)) or \
+                [issued + rng.randint(MIN, dur - MIN)]
+            rec = self.record(ag, rng, [(u, act, system) for u in uses],
+                              max_uses=k + rng.randint(1, 3), lead=uses[0] - issued, dur=dur)
+            legit = [(u, act, system, rec["approval_id"]) for u in uses[:k]]
+            n = rng.choices([1, 2], [4, 1])[0]
+            bad = [(t + j * rng.randint(30 * SEC, 10 * MIN), act, system, rec["approval_id"]) for j in range(n)]
+            note = f"{act} on {system} {late / MIN:.0f} min after {rec['approval_id']} expired ({k} uses before)"
+        else:  # reused_approval
+            own = [r for r in self.by_agent.get(ag.agent_id, ()) if r.get("_benign") and
+                   r["_t"][2] == len(r["_uses"]) and lo < r["_t"][1] - 10 * MIN and r["_t"][0] < hi]
+            if own and rng.random() < 0.6:
+                r = rng.choice(own)
+                last = max(u[0] for u in r["_uses"])
+                t_lo = max(last + 30 * SEC, lo)
+                if t_lo >= r["_t"][1] - 2 * MIN:
+                    return None
+                t = t_lo + rng.randrange(r["_t"][1] - 2 * MIN - t_lo)
+                if not self.free_at(ag, t - 4 * HOUR, t + HOUR):
+                    return None
+                _, act, system = rng.choice(r["_uses"])
+                sid = None
+                rec, k = r, r["_t"][2]
+            else:
+                k = rng.choices([1, 2, 3], [6, 3, 1])[0]
+                gap = log_uniform(rng, 1 * MIN, 3 * HOUR)
+                uses = sorted(t - int(gap) * (j + 1) // k - rng.randrange(30 * SEC) for j in range(k))
+                rec = self.record(ag, rng, [(u, act, system) for u in uses], max_uses=k)
+                legit = [(u, act, system, rec["approval_id"]) for u in uses]
+                if rec["_t"][1] <= t + 10 * MIN:   # keep the reuse inside the validity window
+                    end = t + rng.choice([30 * MIN, HOUR, 4 * HOUR])
+                    rec["_t"] = (rec["_t"][0], end, k)
+                    rec["expires_at"] = iso_s(end)
+            n = rng.choices([1, 2, 3], [5, 3, 2])[0]
+            bad = [(t + j * rng.randint(20 * SEC, 8 * MIN), act, system, rec["approval_id"]) for j in range(n)]
+            bad = [x for x in bad if x[0] < rec["_t"][1] - MIN] or bad[:1]
+            note = f"{len(bad)} extra use(s) of {rec['approval_id']} (max_uses {k}) for {act} on {system}"
+        new = []
+        for j, (tt, aa, ss, aid) in enumerate(legit + bad):
+            if tt >= ag.end_ms or tt < ag.start_ms:
+                return None
+            ok = j < len(legit) or rng.random() > 0.1
+            new.append((tt, ag.idx, aa, ss, int(80 + rng.gammavariate(2, 300)) if ok else 60,
+                        int(100 + rng.gammavariate(2, 400)), "success" if ok else "failure",
+                        sid if j >= len(legit) else None, aid))
+        ev.extend(new)
+        ev.sort(key=itemgetter(0))
+        ts = [x[0] for x in bad]
+        self.busy.setdefault(ag.agent_id, []).append((min(ts), max(ts)))
+        return dict(agent_id=ag.agent_id, kind=kind, start=min(ts), end=max(ts), strength="strong",
+                    note=note, detector="high_risk_action")
+
+    def write(self, path):
+        self.records.sort(key=lambda r: (r["_t"][0], r["approval_id"]))
+        with open(path, "w") as f:
+            for r in self.records:
+                f.write(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}) + "\n")
+
+
+def apply_approvals(fleet, lists, labels, seed, path):
+    """Approve the benign high-risk actions, inject the approval attacks, write the records."""
+    ap = Approvals(fleet, seed)
+    for ag, ev in zip(fleet.agents, lists):
+        rng = random.Random(f"{seed}:apr:{ag.agent_id}")
+        ap.add_extras(ag, ev, rng)
+        ap.approve_benign(ag, ev, rng)
+    for lab in labels:
+        ap.busy.setdefault(lab["agent_id"], []).append((lab["start"], lab["end"]))
+    benign = sum(1 for ev in lists for e in ev if len(e) > 8)
+    rng = random.Random(f"{seed}:apr-attacks")
+    per_kind = max(1, round(len(fleet.agents) / 10))
+    order = list(range(len(fleet.agents)))
+    rng.shuffle(order)
+    out, pos = [], 0
+    for kind in APR_KINDS:
+        placed, tries = 0, 0
+        while placed < per_kind and tries < 20 * per_kind:
+            tries += 1
+            ai = order[pos % len(order)]
+            pos += 1
+            ag, ev = fleet.agents[ai], lists[ai]
+            lo = max(ag.start_ms, fleet.t0) + DAY
+            hi = min(ag.end_ms, fleet.t_end) - 2 * HOUR
+            lab = ap.attack(kind, ag, ev, random.Random(f"{seed}:apr-atk:{kind}:{placed}:{ag.agent_id}"), lo, hi)
+            if lab:
+                out.append(lab)
+                placed += 1
+        if placed < per_kind:
+            print(f"warning: placed {placed} of {per_kind} {kind}", file=sys.stderr)
+    ap.write(path)
+    print(f"fleetgen: approvals: {len(ap.records)} records, {benign} approved high-risk events "
+          f"({ap.n_extra} extra), {len(out)} approval attacks -> {path}", file=sys.stderr)
+    return out
+
+
 # ----------------------------------------------------------------------------- scenario
 
 PLANS = {  # (kind, strength, variant, count)
@@ -846,7 +1185,7 @@ def write_events(path, fleet, lists, seed):
     ags = fleet.agents
     with open(path, "w", buffering=1 << 20) as f:
         buf = []
-        for t, ai, action, system, b_in, b_out, outcome, sess in heapq.merge(*lists, key=itemgetter(0)):
+        for t, ai, action, system, b_in, b_out, outcome, sess, *apr in heapq.merge(*lists, key=itemgetter(0)):
             day, ms = divmod(t, DAY)
             pre = day_cache.get(day)
             if pre is None:
@@ -863,6 +1202,8 @@ def write_events(path, fleet, lists, seed):
             line += f',"bytes_in":{b_in},"bytes_out":{b_out}'
             if outcome != "success" or ag.explicit_success:
                 line += f',"outcome":"{outcome}"'
+            if apr:
+                line += f',"approval_id":{json.dumps(apr[0])}'
             buf.append(line + "}\n")
             n += 1
             if len(buf) >= 20000:
@@ -912,6 +1253,8 @@ def generate(args):
             else:
                 print(f"warning: could not place {kind} on {ag.agent_id}", file=sys.stderr)
         lists.append(ev)
+    if args.approvals:
+        labels += apply_approvals(fleet, lists, labels, args.seed, args.approvals)
     n = write_events(args.out, fleet, lists, args.seed)
     labels.sort(key=itemgetter("start"))
     for lab in labels:
@@ -949,6 +1292,7 @@ def validate(path):
                 for k in ("bytes_in", "bytes_out"):
                     assert isinstance(e.get(k, 0), int) and e.get(k, 0) >= 0, k
                 assert e.get("outcome", "success") in ("success", "failure", "denied"), "outcome"
+                assert isinstance(e.get("approval_id", ""), str), "approval_id"
             except Exception as exc:  # noqa: BLE001 - report and go on
                 bad += 1
                 if bad <= 5:
@@ -970,6 +1314,9 @@ def main():
     p.add_argument("--out", default="events.jsonl")
     p.add_argument("--labels", default="labels.json")
     p.add_argument("--changes", default=None, help="write legitimate changes here (JSON)")
+    p.add_argument("--approvals", default=None, metavar="FILE",
+                   help="approve the high-risk actions (agent-approval v1 JSON lines written to FILE) "
+                        "and inject approval attacks (forged, foreign, expired, reused)")
     p.add_argument("--validate", metavar="EVENTS", help="only validate an events file")
     args = p.parse_args()
     if args.validate:

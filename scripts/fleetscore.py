@@ -7,9 +7,13 @@
 ALERTS.jsonl may mix alert objects (`alert_id`, `agent_id`, `time`, `detector`...) and
 command objects (`command_id`, `action`, `agent_id`, `time`). An alert on an incident's
 agent between the incident's start and end + 30 min detects it; every other alert is a
-false alert. Prints recall per incident kind (and per strength when labels carry it),
-false alerts (total, per detector, per 10k events, per agent-day), commands against
-healthy agents, and the missed incidents. Always exits 0.
+false alert. A label with a `detector` (e.g. the approval attacks, held to
+`high_risk_action`) counts only that detector's alerts; the others in its window are
+neither hits nor false alerts (as `agentwatch replay --labels`). Prints recall per
+incident kind (and per strength when labels carry it; with the first alert's detector
+and, for policy alerts, its `evidence.context.rule`), false alerts (total, per
+detector and rule, per 10k events, per agent-day), commands against healthy agents, and
+the missed incidents. Always exits 0.
 """
 
 import argparse
@@ -56,10 +60,13 @@ def load_alerts(path):
                                          t=to_ms(obj["time"])))
                 elif "alert_id" in obj or "detector" in obj:
                     det = obj.get("detector") or {}
+                    ctx = (obj.get("evidence") or {}).get("context") or {}
                     alerts.append(dict(agent_id=obj["agent_id"], t=to_ms(obj["time"]),
                                        detector=det.get("id", "?") if isinstance(det, dict) else str(det),
                                        kind=det.get("kind", "?") if isinstance(det, dict) else "?",
-                                       severity=obj.get("severity"), anomaly=obj.get("anomaly")))
+                                       severity=obj.get("severity"), anomaly=obj.get("anomaly"),
+                                       rule=ctx.get("rule") if isinstance(ctx, dict) else None,
+                                       event_ids=obj.get("event_ids") or []))
                 else:
                     bad += 1
             except (ValueError, KeyError, TypeError):
@@ -125,8 +132,9 @@ def main():
         matched = False
         for inc in by_agent.get(a["agent_id"], ()):
             if inc["s"] <= a["t"] <= inc["e"] + GRACE_MS:
-                inc["hits"].append(a)
-                matched = True
+                if inc.get("detector") in (None, a["detector"]):
+                    inc["hits"].append(a)
+                matched = True   # another detector in a detector-bound window: not false either
         if not matched:
             false.append(a)
 
@@ -153,6 +161,12 @@ def main():
         dets = Counter(a["detector"] for i in incs for a in i["hits"][:1])
         if dets:
             line += "  first by: " + ", ".join(f"{d}={c}" for d, c in dets.most_common())
+        rules = Counter(a["rule"] for i in incs for a in i["hits"][:1] if a.get("rule"))
+        if rules:
+            line += "  rule: " + ", ".join(f"{r}={c}" for r, c in rules.most_common())
+        held = sorted({i["detector"] for i in incs if i.get("detector")})
+        if held:
+            line += "  (held to " + ", ".join(held) + ")"
         print(line)
     if incidents:
         print(f"  {'all':20s} {tot_hit:3d}/{len(incidents):<3d} ({100.0 * tot_hit / len(incidents):5.1f}%)")
@@ -169,6 +183,9 @@ def main():
         kinds = Counter(a["anomaly"] for a in false if a["detector"] == det)
         extra = (f" per 10k: {10_000.0 * c / n_events:.3f}" if n_events else "")
         print(f"  {det:28s} {c:6d}{extra}  ({', '.join(f'{k}={v}' for k, v in kinds.most_common(3))})")
+        rules = Counter(a["rule"] for a in false if a["detector"] == det and a.get("rule"))
+        if rules:
+            print(f"  {'':28s} rules: " + ", ".join(f"{k}={v}" for k, v in rules.most_common()))
     worst = Counter(a["agent_id"] for a in false).most_common(5)
     if worst:
         print("  noisiest agents: " + ", ".join(f"{a}={c}" for a, c in worst))
