@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::peaks::{LogBins, Prior};
 
-/// Bins per doubling of the count: a bin spans a factor of about 1.09.
-const BINS_PER_OCTAVE: f64 = 8.0;
+/// Bins per doubling of the count: a bin spans a factor of about 1.19.
+const BINS_PER_OCTAVE: f64 = 4.0;
 /// Bins: counts from 1 to 2^14; larger counts land in the last bin.
-const BINS: usize = 112;
+const BINS: usize = 56;
 /// Weight of one observation in the fixed-point counters, so that halving keeps a
 /// single old observation for a few halvings instead of rounding it away at once.
 const UNIT: u16 = 4;
@@ -17,7 +17,7 @@ const UNIT: u16 = 4;
 const PRIOR_EXCEEDANCES: f64 = 30.0;
 
 /// The distribution of counts (calls per sliding window, seen at each event) as a
-/// histogram of `log2(count)` in eighth-octave bins.
+/// histogram of `log2(count)` in quarter-octave bins.
 ///
 /// ## Why not a mean and a variance
 ///
@@ -126,29 +126,27 @@ impl CountDistribution {
 
 impl Serialize for CountDistribution {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A count spans a few dozen bins at most: store (bin, counter) pairs of those.
-        let used: Vec<(u8, u16)> = self
+        // A count's bins are one contiguous run: store its first bin and its counters.
+        let first = self.counts.iter().position(|&c| c > 0).unwrap_or(BINS);
+        let last = self
             .counts
             .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(bin, &c)| (bin as u8, c))
-            .collect();
-        used.serialize(serializer)
+            .rposition(|&c| c > 0)
+            .map_or(first, |l| l + 1);
+        (first as u8, &self.counts[first..last]).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for CountDistribution {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let used = Vec::<(u8, u16)>::deserialize(deserializer)?;
+        let (first, run) = <(u8, Vec<u16>)>::deserialize(deserializer)?;
         let mut distribution = CountDistribution::default();
-        for (bin, count) in used {
-            let slot = distribution
-                .counts
-                .get_mut(usize::from(bin))
-                .ok_or_else(|| serde::de::Error::custom(format!("count bin {bin}")))?;
-            *slot = count;
-        }
+        let first = usize::from(first);
+        let slots = distribution
+            .counts
+            .get_mut(first..first + run.len())
+            .ok_or_else(|| serde::de::Error::custom(format!("count bins {first}+{}", run.len())))?;
+        slots.copy_from_slice(&run);
         Ok(distribution)
     }
 }
@@ -228,7 +226,14 @@ mod tests {
     }
 
     #[test]
-    fn serializes_only_used_bins() {
+    fn serializes_only_the_run_of_used_bins() {
+        assert_eq!(
+            postcard::from_bytes::<CountDistribution>(
+                &postcard::to_stdvec(&CountDistribution::default()).unwrap()
+            )
+            .unwrap(),
+            CountDistribution::default()
+        );
         let d = ramping_sessions(20, 3);
         let bytes = postcard::to_stdvec(&d).unwrap();
         assert!(bytes.len() < 120, "{} bytes", bytes.len());
