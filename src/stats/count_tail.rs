@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::peaks::{LogBins, Prior};
+use super::peaks::{shift_counters, LogBins, Prior};
 
 /// Bins per doubling of the count: a bin spans a factor of about 1.19.
 const BINS_PER_OCTAVE: f64 = 4.0;
@@ -112,15 +112,7 @@ impl CountDistribution {
     /// sustained new pace promoted into the baseline).
     pub fn scale(&mut self, ln_factor: f64) {
         let bins = (ln_factor / std::f64::consts::LN_2 * BINS_PER_OCTAVE).round() as isize;
-        if bins == 0 {
-            return;
-        }
-        let mut shifted = [0u16; BINS];
-        for (bin, &count) in self.counts.iter().enumerate() {
-            let target = (bin as isize + bins).clamp(0, BINS as isize - 1) as usize;
-            shifted[target] = shifted[target].saturating_add(count);
-        }
-        self.counts = shifted;
+        shift_counters(&mut self.counts, bins);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::peaks::{LogBins, Prior};
+use super::peaks::{shift_counters, LogBins, Prior};
 
 /// Bins per power of two: a bin spans a factor of √2 in bytes.
 const BINS_PER_OCTAVE: f64 = 2.0;
@@ -89,16 +89,10 @@ impl LogHistogram {
     /// Moves the whole distribution by `octaves` (positive: larger), keeping its shape.
     /// Used when a sustained change of transfer sizes is promoted into the baseline.
     pub fn shift(&mut self, octaves: f64) {
-        let bins = (octaves * BINS_PER_OCTAVE).round() as isize;
-        if bins == 0 {
-            return;
-        }
-        let mut shifted = [0u16; BINS];
-        for (bin, &count) in self.counts.iter().enumerate() {
-            let target = (bin as isize + bins).clamp(0, BINS as isize - 1) as usize;
-            shifted[target] = shifted[target].saturating_add(count);
-        }
-        self.counts = shifted;
+        shift_counters(
+            &mut self.counts,
+            (octaves * BINS_PER_OCTAVE).round() as isize,
+        );
     }
 
     /// The counters, smallest sizes first.

@@ -101,6 +101,21 @@ impl LogBins<'_> {
     }
 }
 
+/// Moves every counter `bins` bins up (down if negative), piling what falls off either
+/// end into the end bin: a learned distribution moved by a promoted change, its shape
+/// kept.
+pub fn shift_counters<const N: usize>(counters: &mut [u16; N], bins: isize) {
+    if bins == 0 {
+        return;
+    }
+    let mut shifted = [0u16; N];
+    for (bin, &count) in counters.iter().enumerate() {
+        let target = (bin as isize + bins).clamp(0, N as isize - 1) as usize;
+        shifted[target] = shifted[target].saturating_add(count);
+    }
+    *counters = shifted;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
