@@ -12,7 +12,7 @@
 //!  (file, memory,              │  state::AgentCache (hot agents)
 //!   Kafka)                     │  state::StateStore (RocksDB: agents + source offsets)
 //!                              │  detect::DetectorSet (kinds × TOML instances)
-//!                              │  pipeline::fleet, pipeline::peers (cross-agent context)
+//!                              │  pipeline::fleet, state::PeerIndex (cross-agent context)
 //!                              └► pipeline::decide (budget gate, cooldown, risk, tiers)
 //! ```
 //!
@@ -25,14 +25,13 @@
 //!    (the agent registry: the only thing "registry" means here), [`approvals`] (human
 //!    approvals of high-risk actions: records, the check, per-agent use counts, the
 //!    event-time grace for late approvals), [`eval`].
-//! 3. [`state`] ⇄ [`detect`] ⇄ [`pipeline`]: baselines, cache and RocksDB store with
-//!    typed [`state::PositionKey`]s; the [`Detector`](detect::Detector) trait, the
+//! 3. [`state`] ⇄ [`detect`] → [`pipeline`]: baselines, cache and RocksDB store with
+//!    typed [`state::PositionKey`]s and the owners' [`state::PeerIndex`] (built from
+//!    stored agents, read by detectors); the [`Detector`](detect::Detector) trait, the
 //!    kinds, their [`catalogue`](detect::catalogue) and the instance loader; the engine.
-//!    Two edges still point back up and are allowed by name in the layering test:
+//!    One edge still points back up and is allowed by name in the layering test:
 //!    `state → detect` (agent state stores each instance's `KindState` while kinds read
-//!    the `Baseline`) and `detect → pipeline` (`Identity` carries the engine's
-//!    `PeerIndex`). Untying them means moving `Baseline` below `state` and the peer
-//!    index below `detect`, both in files under active change.
+//!    the `Baseline`). Untying it means moving `Baseline` below `state`.
 //! 4. [`config`] (the service config file), [`kafka`] (consumer whose partitions start
 //!    at the offsets RocksDB holds, idempotent producer, dead letters, topic checks),
 //!    [`sim`] (labelled synthetic traffic), [`schema`].

@@ -9,9 +9,8 @@ use std::path::Path;
 
 /// Edges that still close a cycle, with why they are left (see the lib.rs map):
 /// `state -> detect` (agent state stores each detector's `KindState` while detectors
-/// read the agent's `Baseline`) and `detect -> pipeline` (`Identity` carries the
-/// engine's `PeerIndex`).
-const KNOWN: &[(&str, &str)] = &[("state", "detect"), ("detect", "pipeline")];
+/// read the agent's `Baseline`).
+const KNOWN: &[(&str, &str)] = &[("state", "detect")];
 
 fn strip_comments(text: &str) -> String {
     text.lines()

@@ -28,8 +28,8 @@ use std::collections::BTreeMap;
 use crate::approvals::ApprovalContext;
 use crate::identity::{AgentRecord, Registry};
 use crate::model::{Anomaly, Event};
-use crate::pipeline::{PeerContext, PeerIndex};
 use crate::state::{Baseline, PendingBaseline};
+use crate::state::{PeerContext, PeerIndex};
 
 /// What a detector sees of one event.
 #[derive(Debug, Clone, Copy)]

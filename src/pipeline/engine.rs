@@ -9,7 +9,6 @@ use compact_str::CompactString;
 use super::credentials::CredentialLedger;
 use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
 use super::fleet::{FleetContext, FleetParams, FleetVerdict};
-use super::peers::PeerIndex;
 use super::writer::StateWriter;
 use crate::approvals::{ApprovalContext, ApprovalStore, ApprovalUpdate, HeldEvent};
 use crate::detect::{DetectorSet, Identity, KindState, Observation, Verdict};
@@ -17,6 +16,7 @@ use crate::error::Result;
 use crate::identity::{Registry, RegistryUpdate};
 use crate::model::{Alert, Command, CommandAction, Event};
 use crate::signing::Signer;
+use crate::state::PeerIndex;
 use crate::state::{
     AgentCache, AgentState, AspectVerdicts, DetectorSlot, OnEncoded, PositionKey, RecentAlert,
     StateStore,

@@ -16,7 +16,6 @@ pub mod decide;
 mod engine;
 pub mod fleet;
 mod ids;
-mod peers;
 mod writer;
 
 pub use credentials::CredentialLedger;
@@ -24,4 +23,3 @@ pub use decide::Policy;
 pub use engine::{Engine, EngineOptions, Outputs, ScoreRow};
 pub use fleet::{FleetContext, FleetParams, FleetVerdict};
 pub use ids::{alert_id, command_id};
-pub use peers::{PeerContext, PeerIndex};

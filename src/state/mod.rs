@@ -10,6 +10,7 @@ mod cache;
 pub mod changelog;
 mod codec;
 mod hours;
+mod peers;
 mod pending;
 mod position;
 mod store;
@@ -22,6 +23,7 @@ pub use agent::{
 pub use cache::{AgentCache, CacheStats, DEFAULT_CACHE_CAPACITY};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use hours::HourOfWeek;
+pub use peers::{PeerContext, PeerIndex};
 pub use pending::{Pending, PendingBaseline, PendingHour};
 pub use position::PositionKey;
 pub use store::{OnEncoded, StateBatch, StateStore};

@@ -27,7 +27,7 @@
 //! multiplied by the agent's own share of sensitive first uses (Beta posterior starting
 //! from `sensitive_weight`): the more ordinary systems an agent has branched out to, the
 //! more telling its first payroll or secrets system. Finally the p-value is weighed by
-//! the agent's peers (see [`crate::pipeline::PeerIndex`]): a first use among systems the
+//! the agent's peers (see [`crate::state::PeerIndex`]): a first use among systems the
 //! owner's other agents use is likelier than one outside them.
 //!
 //! Whether a finding alerts is decided by the instance's false-alarm budget against the
