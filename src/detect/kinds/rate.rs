@@ -127,6 +127,12 @@ pub struct State {
     pub pending: Shadow,
 }
 
+/// True if `count` is beyond the mean of `stats` by [`QUIET_SD`] deviations (at least
+/// Poisson's): the counts worth an exact tail, and the ones learned only sparsely.
+fn unusual(stats: &EwStats, count: u32) -> bool {
+    f64::from(count) > stats.mean + QUIET_SD * stats.var.max(stats.mean).sqrt()
+}
+
 /// The detector.
 #[derive(Debug)]
 pub struct Rate {
@@ -143,10 +149,8 @@ impl Rate {
     fn most_surprising(&self, state: &State) -> Option<(usize, f64)> {
         (0..SCALES)
             .filter(|&scale| {
-                let stats = &state.stats[scale];
-                let sd = stats.var.max(stats.mean).sqrt();
-                stats.n >= self.params.min_samples
-                    && f64::from(state.latest[scale]) > stats.mean + QUIET_SD * sd
+                state.stats[scale].n >= self.params.min_samples
+                    && unusual(&state.stats[scale], state.latest[scale])
             })
             .filter_map(|scale| {
                 let count = state.latest[scale];
@@ -204,7 +208,7 @@ impl Detector for Rate {
             observed,
             expected: stats.mean,
             unit: "calls per window",
-            statistic: "log-normal upper tail of calls per sliding window",
+            statistic: "tail of calls per sliding window (negative binomial or top percentile)",
             statistic_value: self.params.windows[scale].0 as f64,
             rule: None,
             baseline_size: u64::from(stats.n),
@@ -223,9 +227,7 @@ impl Detector for Rate {
             Verdict::Normal if !censored => {
                 for scale in 0..SCALES {
                     let count = state.latest[scale];
-                    let stats = &state.stats[scale];
-                    let unusual =
-                        f64::from(count) > stats.mean + QUIET_SD * stats.var.max(stats.mean).sqrt();
+                    let unusual = unusual(&state.stats[scale], count);
                     let spacing = self.params.windows[scale].0 / UNUSUAL_SPACING;
                     if !unusual || now - state.unusual_ms[scale] >= spacing {
                         if unusual {
