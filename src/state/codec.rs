@@ -25,8 +25,10 @@ use crate::error::{Error, Result};
 /// calibration its open excursions (a version 3 or 4 record is migrated with none
 /// open). Version 6 appends `rate`'s state with its count distributions (the old
 /// variant is retired: such a slot restarts on first use); a version 5 record has the
-/// same shape. Versions 1 to 5 are still read.
-pub const FORMAT_VERSION: u8 = 6;
+/// same shape. Version 7 appends `volume`'s state with per-system sizes; the old
+/// variant is retired but carries over whole on first use. Versions 1 to 6 are still
+/// read.
+pub const FORMAT_VERSION: u8 = 7;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

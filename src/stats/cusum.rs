@@ -36,6 +36,18 @@ impl Cusum {
         self.p_value()
     }
 
+    /// Takes back the rise of the latest [`observe`](Self::observe)`(u)`, once that
+    /// rise has been reported: the sum stays just below where it crossed, so each
+    /// further transfer of the same run crosses again on its own evidence (and is
+    /// judged, and learned, one at a time) instead of compounding into ever smaller
+    /// p-values that would escalate a change that merely persists.
+    pub fn retract(&mut self, u: f64) {
+        let rise = -u.clamp(f64::MIN_POSITIVE, 1.0).ln() - REFERENCE;
+        if rise > 0.0 {
+            self.sum = (self.sum - rise).max(0.0);
+        }
+    }
+
     /// `e^{−θ·sum}`: at most the chance that the null walk reaches the current sum.
     pub fn p_value(&self) -> f64 {
         (-THETA * self.sum).exp()
@@ -79,6 +91,20 @@ mod tests {
             }
         }
         assert!(crossings <= steps / 1_000, "{crossings} crossings");
+    }
+
+    #[test]
+    fn a_retracted_rise_leaves_the_sum_where_it_was() {
+        let mut cusum = Cusum::default();
+        for _ in 0..5 {
+            cusum.observe(0.01);
+        }
+        let before = cusum.sum;
+        cusum.observe(1e-4);
+        cusum.retract(1e-4);
+        assert!((cusum.sum - before).abs() < 1e-9);
+        cusum.retract(0.9);
+        assert!((cusum.sum - before).abs() < 1e-9, "a fall is not retracted");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod retired;
 pub mod scope_violation;
 mod shadow;
 mod sliding;
+mod system_sizes;
 pub mod unregistered_agent;
 pub mod volume;
 mod window;
@@ -68,8 +69,9 @@ pub enum KindState {
     Stateless,
     /// `denied_burst` state of state format 4 and earlier (before clustering).
     RetiredDeniedBurst(retired::DeniedBurstV4),
-    /// See [`volume`].
-    Volume(Box<volume::State>),
+    /// `volume` state of state format 6 and earlier (sizes judged agent-wide). It
+    /// carries over: see [`volume::State`]'s `From<VolumeV6>`.
+    RetiredVolumeV6(Box<retired::VolumeV6>),
     /// `rate` state of state format 5 and earlier (before its count distributions).
     RetiredRateV5(Box<retired::RateV5>),
     /// See [`new_system`].
@@ -82,6 +84,8 @@ pub enum KindState {
     DeniedBurst(denied_burst::State),
     /// See [`rate`].
     Rate(Box<rate::State>),
+    /// See [`volume`].
+    Volume(Box<volume::State>),
 }
 
 impl KindState {
@@ -103,10 +107,15 @@ pub trait KindStateOf: Default + Sized {
     fn wrap(self) -> KindState;
     /// Unwraps, if `state` is this kind's.
     fn project(state: &mut KindState) -> Option<&mut Self>;
-    /// The typed state, resetting the slot if it held another kind's state.
+    /// This kind's state carried over from a retired shape of it, if it can be.
+    fn upgrade(_retired: &KindState) -> Option<Self> {
+        None
+    }
+    /// The typed state, upgrading a retired shape of it, or resetting the slot if it
+    /// held another kind's state.
     fn of(state: &mut KindState) -> &mut Self {
         if Self::project(state).is_none() {
-            *state = Self::default().wrap();
+            *state = Self::upgrade(state).unwrap_or_default().wrap();
         }
         match Self::project(state) {
             Some(typed) => typed,
@@ -152,7 +161,23 @@ macro_rules! boxed_kind_state_of {
     };
 }
 
-boxed_kind_state_of!(Volume, volume::State);
+impl KindStateOf for volume::State {
+    fn wrap(self) -> KindState {
+        KindState::Volume(Box::new(self))
+    }
+    fn project(state: &mut KindState) -> Option<&mut Self> {
+        match state {
+            KindState::Volume(typed) => Some(typed),
+            _ => None,
+        }
+    }
+    fn upgrade(retired: &KindState) -> Option<Self> {
+        match retired {
+            KindState::RetiredVolumeV6(old) => Some(volume::State::from(old.as_ref().clone())),
+            _ => None,
+        }
+    }
+}
 boxed_kind_state_of!(Rate, rate::State);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 
@@ -294,6 +319,27 @@ mod tests {
         let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(state, old);
         assert_eq!(*rate::State::of(&mut state), rate::State::default());
+    }
+
+    #[test]
+    fn a_format_6_volume_state_carries_over() {
+        let mut sizes = crate::stats::LogHistogram::default();
+        sizes.record_ln(9.0);
+        let transfers = crate::stats::EwStats {
+            n: 40,
+            mean: 9.0,
+            var: 1.0,
+        };
+        let old = KindState::RetiredVolumeV6(Box::new(retired::VolumeV6 {
+            transfers,
+            sizes: sizes.clone(),
+            ..Default::default()
+        }));
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(state, old);
+        let upgraded = volume::State::of(&mut state);
+        assert_eq!((upgraded.transfers, &upgraded.sizes), (transfers, &sizes));
     }
 
     #[test]

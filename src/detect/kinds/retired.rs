@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Shadow, SlidingCount, TumblingWindow};
-use crate::stats::EwStats;
+use crate::stats::{Cusum, EwStats, LogHistogram};
 
 /// `new_system` before state format 3.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -57,5 +57,22 @@ pub struct RateV5 {
     /// The counts the latest event saw.
     pub latest: [u32; 3],
     /// Flagged paces since the episode began.
+    pub pending: Shadow,
+}
+
+/// `volume` before state format 7 (before sizes were judged per action and system).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeV6 {
+    /// Distribution of `ln(1 + bytes)` per transfer.
+    pub transfers: EwStats,
+    /// Distribution of `ln(1 + bytes)` per active window.
+    pub windows: EwStats,
+    /// The open window.
+    pub window: TumblingWindow,
+    /// Empirical distribution of transfer sizes.
+    pub sizes: LogHistogram,
+    /// Sequential test of transfer-size surprise.
+    pub cusum: Cusum,
+    /// Flagged transfers since the episode began.
     pub pending: Shadow,
 }

@@ -9,6 +9,12 @@ use crate::stats::EwStats;
 /// Flagged observations a shadow needs before it may explain a finding. Fewer, and the
 /// second transfer of an exfiltration would already be "the new normal".
 pub const MATURE_SAMPLES: u32 = 5;
+/// How long an episode must have lasted before it explains more than single
+/// observations (a detector's bursts, say). A burst is one event however many
+/// observations it holds; a change of habit shows over hours, and two hours is the
+/// least that reads as one: were a burst's episode enough, a second attack hours after
+/// a first (or after a heavy but benign session) would pass as its continuation.
+pub const ESTABLISHED_SPAN_MS: i64 = 2 * 3_600_000;
 /// Observations a shadow needs before it may be promoted.
 pub const PROMOTE_SAMPLES: u32 = 30;
 /// How long a change must persist before it becomes the baseline: a day, so a change
@@ -46,6 +52,11 @@ impl Shadow {
         (self.stats.n >= MATURE_SAMPLES && now_ms - self.last_ms <= LAPSE_MS).then_some(&self.stats)
     }
 
+    /// True once the episode is mature and has lasted [`ESTABLISHED_SPAN_MS`].
+    pub fn established(&self, now_ms: i64) -> bool {
+        self.mature(now_ms).is_some() && self.last_ms - self.since_ms >= ESTABLISHED_SPAN_MS
+    }
+
     /// True while an episode is under way (it has flagged observations, none older
     /// than the lapse).
     pub fn live(&self, now_ms: i64) -> bool {
@@ -80,6 +91,18 @@ mod tests {
             shadow.hold(1.0, 400_000 + i * 3_600_000, 100);
         }
         assert!(shadow.due(400_000 + 40 * 3_600_000));
+    }
+
+    #[test]
+    fn a_burst_is_mature_but_not_established() {
+        let mut shadow = Shadow::default();
+        for i in 0..30 {
+            shadow.hold(1.0, i * 10_000, 100);
+        }
+        assert!(shadow.mature(300_000).is_some());
+        assert!(!shadow.established(300_000));
+        shadow.hold(1.0, ESTABLISHED_SPAN_MS, 100);
+        assert!(shadow.established(ESTABLISHED_SPAN_MS));
     }
 
     #[test]

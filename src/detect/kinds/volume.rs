@@ -2,23 +2,35 @@
 //!
 //! ## Model
 //!
-//! Transfer sizes are mixtures (small API payloads, occasional exports), so the detector
-//! keeps the agent's *empirical* distribution of sizes on a log scale (a histogram of
-//! half-octave bins) next to the mean and spread of `x = ln(1 + bytes)`. Each event is
-//! tested three ways, and the smallest p-value, times three (Bonferroni), is reported:
+//! Transfer sizes are mixtures (small API payloads, occasional exports), and much of
+//! the mixture is explained by what the agent does where: its reads of one system are
+//! small, its pulls from another are large. So each transfer is first judged relative
+//! to the typical size of its action on its system ([`SystemSizes`], shrunk towards the
+//! agent-wide typical size while that pair has few transfers): `r = x − offset`, with
+//! `x = ln(1 + bytes)`. The detector keeps the agent's *empirical* distribution of `r`
+//! (a histogram of half-octave bins) next to its mean and spread. Each event is tested
+//! three ways, and the smallest p-value, times three (Bonferroni), is reported:
 //!
-//! - **one transfer**: `t = (x − mean) / sd` against a Student-t on `n − 1` degrees of
+//! - **one transfer**: `t = (r − mean) / sd` against a Student-t on `n − 1` degrees of
 //!   freedom (a single 200 MB transfer from an agent that moves kilobytes needs no
-//!   history of 200 MB transfers to be judged; the parametric tail extrapolates);
-//! - **one window**: the same test on the running total of the open tumbling window,
-//!   against the totals of the agent's earlier *active* windows (a burst of moderately
-//!   large transfers within minutes);
+//!   history of 200 MB transfers to be judged; the parametric tail extrapolates), and
+//!   only if it is also beyond the agent's own largest transfers (peaks over the 99th
+//!   percentile): a heavy-tailed agent's occasional large transfer is not an attack;
+//! - **one window**: the same test on the open tumbling window's total *less its
+//!   largest transfer*, against the totals of the agent's earlier *active* windows (a
+//!   burst of many large transfers within minutes; one large transfer is the first
+//!   test's to judge). Windows count raw bytes, whatever systems they went to: how much
+//!   left in ten minutes is what exfiltration changes;
 //! - **a sustained shift**: a CUSUM of the surprise `−ln u` of each transfer, where `u`
-//!   is the share of the agent's own transfers at least that large (see
+//!   is the share of the agent's own transfers with a residual at least that large (see
 //!   [`crate::stats::Cusum`]). It is calibrated whatever the distribution's shape, and
 //!   it catches what no single transfer or window shows: every transfer three times the
 //!   typical size for an hour, or twenty transfers each beyond the agent's 95th
-//!   percentile.
+//!   percentile. Judging residuals matters here most: the calibration assumes
+//!   independent transfers, and a session spent on the agent's heaviest system is a run
+//!   of large raw sizes but not of large residuals. Once a rise has been flagged it is
+//!   taken back ([`Cusum::retract`]), so a persisting shift is reported one transfer at
+//!   a time instead of compounding into ever smaller p-values.
 //!
 //! There are no floors in bytes or ratios: whether a deviation alerts is decided by the
 //! instance's false-alarm budget against the agent's own test rate (see
@@ -26,12 +38,16 @@
 //! within about ±25% are the same size), not a threshold.
 //!
 //! Flagged transfers go to a pending model ([`Shadow`]). Once it has seen a few, a
-//! transfer it explains is new behaviour being learned (no alert); once the change has
-//! persisted for a day it is promoted: the baseline moves to the new sizes, keeping the
-//! shape of the distribution. What escalated is dropped.
+//! transfer it explains is new behaviour being learned (no alert), unless its window
+//! is itself a burst the baseline cannot explain and the episode is younger than two
+//! hours ([`Shadow::established`]): a heavy session does not excuse an exfiltration
+//! hours later, while a new job's larger windows are learned with its sizes. Once the change has persisted for a day it is promoted: the
+//! baseline moves to the new sizes, keeping the shape of the distribution. What
+//! escalated is dropped.
 
 use serde::{Deserialize, Serialize};
 
+use super::system_sizes::{system_key, SystemSizes};
 use super::{format_bytes, format_p, DurationParam, Positive, Shadow, TumblingWindow};
 use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
@@ -101,6 +117,27 @@ pub struct State {
     pub cusum: Cusum,
     /// Flagged transfers (`ln(1 + bytes)`) since the episode began.
     pub pending: Shadow,
+    /// Typical size per system, which transfers are judged relative to.
+    pub systems: SystemSizes,
+    /// The largest transfer of the open window (bytes).
+    pub window_peak: f32,
+}
+
+/// A format 6 state carries over whole: its sizes were judged agent-wide, which is
+/// what an agent with no per-system sizes yet is judged by.
+impl From<super::retired::VolumeV6> for State {
+    fn from(old: super::retired::VolumeV6) -> Self {
+        State {
+            transfers: old.transfers,
+            windows: old.windows,
+            window: old.window,
+            sizes: old.sizes,
+            cusum: old.cusum,
+            pending: old.pending,
+            systems: SystemSizes::default(),
+            window_peak: 0.0,
+        }
+    }
 }
 
 /// The detector.
@@ -121,18 +158,19 @@ impl Volume {
         bytes: f64,
         ln_bytes: f64,
         stats: &EwStats,
+        offset: f64,
         statistic: &'static str,
     ) -> Option<Finding> {
         if stats.n < self.params.min_samples || bytes <= 0.0 {
             return None;
         }
-        let t = (ln_bytes - stats.mean) / stats.sd(self.params.sd_floor.0);
+        let t = (ln_bytes - offset - stats.mean) / stats.sd(self.params.sd_floor.0);
         // Within three standard deviations the tail is a few per mille at the least,
         // far above any alert threshold: skip the incomplete beta function.
         if t < 3.0 {
             return None;
         }
-        let typical = stats.mean.exp_m1().max(1.0);
+        let typical = (stats.mean + offset).exp_m1().max(1.0);
         Some(finding(
             student_t_sf(t, f64::from(stats.n - 1)),
             bytes,
@@ -144,17 +182,26 @@ impl Volume {
     }
 
     /// The sequential test: folds this transfer's surprise into the CUSUM.
-    fn sequential(&self, bytes: f64, ln_bytes: f64, state: &mut State) -> Option<Finding> {
+    fn sequential(
+        &self,
+        bytes: f64,
+        residual: f64,
+        offset: f64,
+        state: &mut State,
+    ) -> Option<Finding> {
         let samples = state.sizes.total();
         if samples < self.params.min_samples || bytes <= 0.0 {
             return None;
         }
-        let p = state.cusum.observe(state.sizes.upper_tail_ln(ln_bytes));
-        // An ordinary sum says nothing worth the arithmetic of a finding.
-        if p > 1e-3 {
+        let before = state.cusum.sum;
+        let p = state.cusum.observe(state.sizes.upper_tail_ln(residual));
+        // An ordinary sum says nothing worth the arithmetic of a finding, and a transfer
+        // that lowers the sum is no evidence of a shift: the run it belongs to was
+        // reported by the transfers that raised it.
+        if p > 1e-3 || state.cusum.sum <= before {
             return None;
         }
-        let typical = state.transfers.mean.exp_m1().max(1.0);
+        let typical = (state.transfers.mean + offset).exp_m1().max(1.0);
         Some(finding(
             p,
             bytes,
@@ -177,6 +224,7 @@ impl Volume {
     fn promote(&self, state: &mut State) {
         let shift = state.pending.stats.mean - state.transfers.mean;
         state.sizes.shift(shift / std::f64::consts::LN_2);
+        state.systems.shift(shift);
         state.transfers = state.pending.stats;
         state.windows.mean += shift;
         state.cusum.reset();
@@ -217,44 +265,62 @@ impl Detector for Volume {
         let state = State::of(state);
         let bytes = obs.event.bytes() as f64;
         let now = obs.event.time_ms;
+        let open_since = state.window.start_ms;
         if let Some(closed) = state.window.advance_learnable(now, self.params.window.0) {
             state
                 .windows
                 .update(closed.sum.ln_1p(), self.params.window_horizon);
         }
-        state.window.add(bytes);
+        if state.window.start_ms != open_since {
+            state.window_peak = 0.0;
+        }
         let ln_bytes = bytes.ln_1p();
+        let offset = state.systems.offset(
+            system_key(&obs.event.action, &obs.event.system),
+            state.transfers.mean,
+        );
+        let residual = ln_bytes - offset;
+        state.window.add(bytes);
+        state.window_peak = state.window_peak.max(bytes as f32);
         let single = self
-            .test(bytes, ln_bytes, &state.transfers, STAT_TRANSFER)
+            .test(bytes, ln_bytes, &state.transfers, offset, STAT_TRANSFER)
             .map(|mut one| {
                 // Both must find the transfer improbable: far from the mean size, and
                 // beyond the agent's own largest transfers by more than their spread.
                 let beyond =
                     state
                         .sizes
-                        .peaks_tail_ln(ln_bytes, self.params.sd_floor.0, PRIOR_TRANSFERS);
+                        .peaks_tail_ln(residual, self.params.sd_floor.0, PRIOR_TRANSFERS);
                 one.p_value = one.p_value.max(beyond.unwrap_or(1.0));
                 one
             });
+        // A burst is many transfers: the window is judged on its total less its
+        // largest transfer, which the single-transfer test judges on its own.
         let burst = if state.window.events >= 2 {
-            let sum = state.window.sum;
-            self.test(sum, sum.ln_1p(), &state.windows, STAT_WINDOW)
+            let many = state.window.sum - f64::from(state.window_peak);
+            self.test(many, many.ln_1p(), &state.windows, 0.0, STAT_WINDOW)
+                .map(|mut burst| {
+                    burst.observed = state.window.sum;
+                    burst
+                })
         } else {
             None
         };
-        let sustained = self.sequential(bytes, ln_bytes, state);
-        // One transfer that is itself anomalous is explained as such, even though it
-        // also inflates its window; the window explains findings made of many transfers.
-        let burst = match (&single, burst) {
-            (Some(one), Some(many)) if one.p_value <= 1e-3 && bytes * 2.0 >= many.observed => None,
-            (_, many) => many,
-        };
+        let sustained = self.sequential(bytes, residual, offset, state);
+        // The pending model knows transfer sizes, not how many come at once: until its
+        // episode is established it may explain a transfer, but not a burst that the
+        // baseline finds improbable.
+        let burst_p = burst.as_ref().map(|many| (many.p_value * TESTS).min(1.0));
         let mut best = [single, burst, sustained]
             .into_iter()
             .flatten()
             .min_by(|a, b| a.p_value.total_cmp(&b.p_value))?;
         best.p_value = (best.p_value * TESTS).min(1.0);
-        best.pending_p = self.pending_p(ln_bytes, state, now);
+        let explained = self.pending_p(residual, state, now);
+        best.pending_p = match burst_p {
+            Some(burst_p) if !state.pending.established(now) => explained.map(|p| p.min(burst_p)),
+            _ => explained,
+        };
         best.learning = state.pending.live(now);
         Some(best)
     }
@@ -267,16 +333,24 @@ impl Detector for Volume {
             Verdict::Normal => {
                 if bytes > 0 {
                     let ln_bytes = (bytes as f64).ln_1p();
-                    state.transfers.update(ln_bytes, self.params.horizon);
-                    state.sizes.record_ln(ln_bytes);
+                    let key = system_key(&obs.event.action, &obs.event.system);
+                    let residual = ln_bytes - state.systems.offset(key, state.transfers.mean);
+                    state.transfers.update(residual, self.params.horizon);
+                    state.sizes.record_ln(residual);
+                    state.systems.learn(key, ln_bytes);
                 }
             }
             Verdict::Flagged => {
                 state.window.flagged = true;
                 if bytes > 0 {
-                    state
-                        .pending
-                        .hold((bytes as f64).ln_1p(), now, self.params.horizon);
+                    let ln_bytes = (bytes as f64).ln_1p();
+                    let residual = ln_bytes
+                        - state.systems.offset(
+                            system_key(&obs.event.action, &obs.event.system),
+                            state.transfers.mean,
+                        );
+                    state.cusum.retract(state.sizes.upper_tail_ln(residual));
+                    state.pending.hold(residual, now, self.params.horizon);
                     if state.pending.due(now) {
                         self.promote(state);
                     }
