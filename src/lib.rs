@@ -68,6 +68,7 @@ pub mod approvals;
 pub mod config;
 pub mod detect;
 pub mod diagnostics;
+pub mod drive;
 pub mod error;
 pub mod eval;
 pub mod identity;

@@ -24,6 +24,7 @@ mod approvals;
 mod changelog;
 mod registry;
 mod report;
+mod sink;
 mod watched_file;
 mod worker;
 
