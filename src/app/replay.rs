@@ -319,7 +319,7 @@ fn tally(outputs: &Outputs, summary: &mut ReplaySummary) {
             .or_default() += 1;
         summary.marks.push(AlertMark {
             agent_id: alert.agent_id.clone(),
-            time_ms: parse_rfc3339(&alert.time).unwrap_or_default(),
+            time_ms: alert.time.millis(),
             detector: alert.detector.id.clone(),
         });
     }
