@@ -21,7 +21,8 @@ pub struct LineBatch {
 }
 
 impl LineBatch {
-    fn clear(&mut self) {
+    /// Empties the batch, keeping its buffer.
+    pub fn clear(&mut self) {
         self.data.clear();
         self.lines.clear();
     }
@@ -44,15 +45,77 @@ impl Records for LineBatch {
     }
 }
 
+/// Reads newline-delimited records into [`LineBatch`]es, counting lines. Lines are
+/// kept as bytes, so non-UTF-8 input reaches the decoder (and its `not_utf8` code)
+/// instead of failing the read.
+pub struct LineReader<R> {
+    reader: R,
+    /// Lines consumed, including skipped ones.
+    position: u64,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Wraps `reader`.
+    pub fn new(reader: R) -> Self {
+        LineReader {
+            reader,
+            position: 0,
+        }
+    }
+
+    /// Lines consumed so far (read or skipped).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Skips `count` lines (already processed in an earlier run).
+    pub fn skip(&mut self, count: u64) -> std::io::Result<u64> {
+        let mut sink = Vec::new();
+        let mut skipped = 0;
+        while skipped < count {
+            sink.clear();
+            if self.reader.read_until(b'\n', &mut sink)? == 0 {
+                break;
+            }
+            skipped += 1;
+        }
+        self.position += skipped;
+        Ok(skipped)
+    }
+
+    /// Reads up to `max` lines into `batch` (appending); returns how many were read
+    /// (0: end of input).
+    pub fn fill(&mut self, batch: &mut LineBatch, max: u64) -> std::io::Result<u64> {
+        let mut read = 0;
+        while read < max {
+            let start = batch.data.len();
+            if self.reader.read_until(b'\n', &mut batch.data)? == 0 {
+                break;
+            }
+            read += 1;
+            self.position += 1;
+            let mut end = batch.data.len();
+            while end > start && matches!(batch.data[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            if batch.data[start..end].iter().all(u8::is_ascii_whitespace) {
+                batch.data.truncate(start);
+            } else {
+                batch.data.truncate(end);
+                batch.lines.push((self.position, start..end));
+            }
+        }
+        Ok(read)
+    }
+}
+
 /// Newline-delimited events from a reader, `batch_size` lines at a time.
 pub struct LineSource<R> {
-    reader: R,
+    lines: LineReader<R>,
     key: PositionKey,
     batch_size: usize,
     max_lines: Option<u64>,
     spare: Option<LineBatch>,
-    /// Lines consumed, including those skipped on resume: the stored position.
-    position: u64,
     read: u64,
     resumed_from: u64,
 }
@@ -61,12 +124,11 @@ impl<R: BufRead> LineSource<R> {
     /// Lines from `reader`, whose position is stored under `key`.
     pub fn new(reader: R, key: PositionKey) -> Self {
         LineSource {
-            reader,
+            lines: LineReader::new(reader),
             key,
             batch_size: 1_024,
             max_lines: None,
             spare: None,
-            position: 0,
             read: 0,
             resumed_from: 0,
         }
@@ -93,44 +155,6 @@ impl<R: BufRead> LineSource<R> {
     pub fn resumed_from(&self) -> u64 {
         self.resumed_from
     }
-
-    fn skip(&mut self, count: u64) -> std::io::Result<u64> {
-        let mut sink = Vec::new();
-        let mut skipped = 0;
-        while skipped < count {
-            sink.clear();
-            if self.reader.read_until(b'\n', &mut sink)? == 0 {
-                break;
-            }
-            skipped += 1;
-        }
-        self.position += skipped;
-        Ok(skipped)
-    }
-
-    /// Reads up to `max` lines into `batch`; returns how many were read.
-    fn fill(&mut self, batch: &mut LineBatch, max: u64) -> std::io::Result<u64> {
-        let mut read = 0;
-        while read < max {
-            let start = batch.data.len();
-            if self.reader.read_until(b'\n', &mut batch.data)? == 0 {
-                break;
-            }
-            read += 1;
-            self.position += 1;
-            let mut end = batch.data.len();
-            while end > start && matches!(batch.data[end - 1], b'\n' | b'\r') {
-                end -= 1;
-            }
-            if batch.data[start..end].iter().all(u8::is_ascii_whitespace) {
-                batch.data.truncate(start);
-            } else {
-                batch.data.truncate(end);
-                batch.lines.push((self.position, start..end));
-            }
-        }
-        Ok(read)
-    }
 }
 
 impl<R: BufRead> Source for LineSource<R> {
@@ -145,6 +169,7 @@ impl<R: BufRead> Source for LineSource<R> {
         driver.lanes_mut().insert(0, Watermark::at(watermark));
         if resume_at > 0 {
             let skipped = self
+                .lines
                 .skip(resume_at)
                 .map_err(|e| Error::io("skipping already processed input", e))?;
             self.resumed_from = skipped;
@@ -163,6 +188,7 @@ impl<R: BufRead> Source for LineSource<R> {
         let mut batch = self.spare.take().unwrap_or_default();
         batch.clear();
         let read = self
+            .lines
             .fill(&mut batch, budget)
             .map_err(|e| Error::io("reading input", e))?;
         if read == 0 {
@@ -178,7 +204,7 @@ impl<R: BufRead> Source for LineSource<R> {
     }
 
     fn positions(&self, lanes: &Lanes, out: &mut Vec<(PositionKey, u64)>) {
-        out.push((self.key.clone(), self.position));
+        out.push((self.key.clone(), self.lines.position()));
         let watermark = lanes.get(&0).and_then(Watermark::get);
         if let Some(ms) = watermark.and_then(|ms| u64::try_from(ms).ok()) {
             out.push((self.key.watermark(), ms));
@@ -227,18 +253,21 @@ mod tests {
     #[test]
     fn lines_keep_their_numbers_and_blank_lines_are_not_records() {
         let input = b"a\r\n\n  \nb\n\xff\nlast-without-newline".as_slice();
-        let mut source = LineSource::new(input, PositionKey::named("t"));
+        let mut lines = LineReader::new(input);
         let mut batch = LineBatch::default();
-        assert_eq!(source.fill(&mut batch, 4).unwrap(), 4);
+        assert_eq!(lines.fill(&mut batch, 4).unwrap(), 4);
         assert_eq!(batch.len(), 2);
         assert_eq!((batch.at(0).offset, batch.payload(0)), (1, &b"a"[..]));
         assert_eq!((batch.at(1).offset, batch.payload(1)), (4, &b"b"[..]));
         batch.clear();
-        assert_eq!(source.fill(&mut batch, 4).unwrap(), 2);
+        assert_eq!(lines.fill(&mut batch, 4).unwrap(), 2);
         assert_eq!(batch.payload(0), b"\xff");
         assert_eq!(batch.payload(1), b"last-without-newline");
-        assert_eq!(source.position, 6);
+        assert_eq!(lines.position(), 6);
         batch.clear();
-        assert_eq!(source.fill(&mut batch, 4).unwrap(), 0);
+        assert_eq!(lines.fill(&mut batch, 4).unwrap(), 0);
+        let mut resumed = LineReader::new(input);
+        assert_eq!(resumed.skip(4).unwrap(), 4);
+        assert!(resumed.fill(&mut batch, 1).unwrap() == 1 && batch.payload(0) == b"\xff");
     }
 }
