@@ -14,15 +14,19 @@ use crate::model::DecodeError;
 use crate::telemetry::Metrics;
 
 /// Publishes through the service's idempotent producer.
-pub(super) struct KafkaSink<'p> {
-    producer: &'p OutputProducer,
+pub(super) struct KafkaSink {
+    producer: Arc<OutputProducer>,
     metrics: Arc<Metrics>,
     topics: Topics,
     scratch: Vec<u8>,
 }
 
-impl<'p> KafkaSink<'p> {
-    pub(super) fn new(producer: &'p OutputProducer, metrics: Arc<Metrics>, topics: Topics) -> Self {
+impl KafkaSink {
+    pub(super) fn new(
+        producer: Arc<OutputProducer>,
+        metrics: Arc<Metrics>,
+        topics: Topics,
+    ) -> Self {
         KafkaSink {
             producer,
             metrics,
@@ -32,12 +36,12 @@ impl<'p> KafkaSink<'p> {
     }
 }
 
-impl Sink<RecordBatch> for KafkaSink<'_> {
+impl Sink<RecordBatch> for KafkaSink {
     fn publish(&mut self, batch: &Published<'_, '_>) -> Result<()> {
         let outputs = batch.outputs;
         let alerts = outputs.alerts.iter().map(|a| (a.agent_id.as_str(), a));
         publish(
-            self.producer,
+            &self.producer,
             &mut self.scratch,
             Output::Alert,
             &self.topics.alerts,
@@ -45,7 +49,7 @@ impl Sink<RecordBatch> for KafkaSink<'_> {
         )?;
         let commands = outputs.commands.iter().map(|c| (c.agent_id.as_str(), c));
         publish(
-            self.producer,
+            &self.producer,
             &mut self.scratch,
             Output::Command,
             &self.topics.commands,

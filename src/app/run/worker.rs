@@ -68,16 +68,32 @@ pub(super) struct WorkerOptions {
     pub time: TimeBounds,
 }
 
-/// The engine and everything that must change together with it.
+/// What the engine thread is fed besides batches: registry and approval changes, and
+/// the changelog when it is on.
+pub(super) struct Feeds {
+    pub registry: RegistryFeed,
+    pub approvals: ApprovalFeed,
+    pub changelog: Option<Changelog>,
+}
+
+/// The engine thread's ends of the channels to and from the consumer thread.
+pub(super) struct Channels {
+    /// Batches and rebalance requests, in consumption order.
+    pub jobs: Receiver<Job>,
+    /// Processed batches go back for reuse.
+    pub recycle: SyncSender<RecordBatch>,
+    /// Offsets made durable, for the consumer thread's group commits.
+    pub landed: Landed,
+}
+
+/// The engine and everything that must change together with it: the driver's Kafka
+/// source and sink, which share the producer (the changelog's records settle with the
+/// outputs).
 pub(super) struct Worker {
     engine: Engine,
-    producer: OutputProducer,
-    metrics: Arc<Metrics>,
-    options: WorkerOptions,
-    latency: hdrhistogram::Histogram<u64>,
-    registry: RegistryFeed,
-    approvals: ApprovalFeed,
-    changelog: Option<Changelog>,
+    source: KafkaSource,
+    sink: KafkaSink,
+    options: DriveOptions,
 }
 
 impl Worker {
@@ -86,9 +102,8 @@ impl Worker {
         producer: OutputProducer,
         metrics: Arc<Metrics>,
         options: WorkerOptions,
-        registry: RegistryFeed,
-        approvals: ApprovalFeed,
-        changelog: Option<Changelog>,
+        feeds: Feeds,
+        channels: Channels,
     ) -> Result<Self> {
         let latency =
             hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| {
@@ -97,37 +112,12 @@ impl Worker {
                     detail: e.to_string(),
                 }
             })?;
-        Ok(Worker {
-            engine,
-            producer,
-            metrics,
-            options,
-            latency,
-            registry,
-            approvals,
-            changelog,
-        })
-    }
-
-    /// Drives the engine with the batches the consumer thread sends until it hangs up;
-    /// commits on its own every `flush_interval`. Returns the run's report, or the first
-    /// error that stopped it.
-    pub(super) fn serve(
-        self,
-        jobs: Receiver<Job>,
-        recycle: SyncSender<RecordBatch>,
-        landed: Landed,
-    ) -> Result<RunReport> {
-        let Worker {
-            mut engine,
-            producer,
-            metrics,
-            options,
-            latency,
-            registry,
-            approvals,
-            changelog,
-        } = self;
+        let producer = Arc::new(producer);
+        let sink = KafkaSink::new(
+            Arc::clone(&producer),
+            Arc::clone(&metrics),
+            options.topics.clone(),
+        );
         let drive_options = DriveOptions {
             limits: options.limits,
             time: options.time,
@@ -135,29 +125,37 @@ impl Worker {
             commit: Commit::Background(options.flush_interval),
             metrics: Some(Arc::clone(&metrics)),
         };
-        let sink = KafkaSink::new(&producer, Arc::clone(&metrics), options.topics.clone());
-        let mut source = KafkaSource {
-            jobs,
-            recycle,
-            landed,
-            producer: &producer,
+        let source = KafkaSource {
+            channels,
+            producer,
             metrics,
-            events: options.topics.events.clone(),
+            events: options.topics.events,
             settle_budget: options.settle_budget,
             progress_interval: options.progress_interval,
             positions: BTreeMap::new(),
             in_flight: None,
-            registry,
-            approvals,
-            changelog,
+            feeds,
             consumed: 0,
             first_record: None,
             last_record: None,
             latency,
             last_progress: (Instant::now(), 0),
         };
-        let mut driver = Driver::new(&mut engine, sink, drive_options);
-        drive(&mut source, &mut driver)?;
+        Ok(Worker {
+            engine,
+            source,
+            sink,
+            options: drive_options,
+        })
+    }
+
+    /// Drives the engine with the batches the consumer thread sends until it hangs up;
+    /// commits on its own every `flush_interval`. Returns the run's report, or the first
+    /// error that stopped it.
+    pub(super) fn serve(mut self) -> Result<RunReport> {
+        let mut driver = Driver::new(&mut self.engine, self.sink, self.options);
+        let source = &mut self.source;
+        drive(source, &mut driver)?;
         let stats = driver.stats();
         Ok(RunReport {
             consumed: source.consumed,
@@ -175,12 +173,10 @@ impl Worker {
 }
 
 /// The engine thread's end of the consumer, as the driver's [`Source`].
-struct KafkaSource<'p> {
-    jobs: Receiver<Job>,
-    recycle: SyncSender<RecordBatch>,
-    landed: Landed,
+struct KafkaSource {
+    channels: Channels,
     /// The sink's producer, for the changelog's records (settled with the outputs).
-    producer: &'p OutputProducer,
+    producer: Arc<OutputProducer>,
     metrics: Arc<Metrics>,
     /// The events topic.
     events: String,
@@ -190,9 +186,7 @@ struct KafkaSource<'p> {
     positions: BTreeMap<i32, u64>,
     /// Offsets of the state batch being written in the background.
     in_flight: Option<Vec<(Partition, u64)>>,
-    registry: RegistryFeed,
-    approvals: ApprovalFeed,
-    changelog: Option<Changelog>,
+    feeds: Feeds,
     consumed: u64,
     first_record: Option<Instant>,
     last_record: Option<Instant>,
@@ -200,7 +194,7 @@ struct KafkaSource<'p> {
     last_progress: (Instant, u64),
 }
 
-impl KafkaSource<'_> {
+impl KafkaSource {
     /// Notes the next offset of each record's partition.
     fn track(&mut self, batch: &RecordBatch) {
         for record in batch.records() {
@@ -278,7 +272,7 @@ impl KafkaSource<'_> {
     }
 }
 
-impl Source for KafkaSource<'_> {
+impl Source for KafkaSource {
     type Batch = RecordBatch;
 
     fn pull<K: Sink<RecordBatch>>(
@@ -289,10 +283,10 @@ impl Source for KafkaSource<'_> {
             self.log_progress(driver);
         }
         let wait = driver.until_commit().unwrap_or(self.progress_interval);
-        let received = self.jobs.recv_timeout(wait);
+        let received = self.channels.jobs.recv_timeout(wait);
         // Registry and approval changes apply between batches, never inside one.
-        self.registry.poll(driver.engine(), &self.metrics);
-        self.approvals.poll(driver.engine(), &self.metrics);
+        self.feeds.registry.poll(driver.engine(), &self.metrics);
+        self.feeds.approvals.poll(driver.engine(), &self.metrics);
         match received {
             Ok(Job::Batch(batch)) => {
                 self.first_record.get_or_insert_with(Instant::now);
@@ -306,7 +300,7 @@ impl Source for KafkaSource<'_> {
                     self.positions.remove(partition);
                     driver.lanes_mut().remove(partition);
                 }
-                if let Some(changelog) = &mut self.changelog {
+                if let Some(changelog) = &mut self.feeds.changelog {
                     changelog.release(&revoked);
                 }
                 let failed = result.is_err();
@@ -319,7 +313,7 @@ impl Source for KafkaSource<'_> {
                 Ok(Pull::Idle)
             }
             Ok(Job::Start { partition, reply }) => {
-                let start = match &mut self.changelog {
+                let start = match &mut self.feeds.changelog {
                     Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition),
                     None => driver
                         .engine()
@@ -337,11 +331,12 @@ impl Source for KafkaSource<'_> {
         self.consumed += batch.len() as u64;
         self.record_latency(&batch);
         batch.clear();
-        let _ = self.recycle.try_send(batch);
+        let _ = self.channels.recycle.try_send(batch);
     }
 
     fn admit(&mut self, event: &Event<'_>, at: At) -> bool {
-        self.changelog
+        self.feeds
+            .changelog
             .as_mut()
             .is_none_or(|changelog| changelog.admit(&event.agent_id, at.lane, at.offset as i64))
     }
@@ -358,9 +353,9 @@ impl Source for KafkaSource<'_> {
     /// closes the commit there ([`KafkaSource::on_commit`]); the next commit's settle
     /// waits for them.
     fn on_state(&mut self, agent: &str, encoded: &[u8]) -> Result<()> {
-        match &mut self.changelog {
+        match &mut self.feeds.changelog {
             Some(changelog) => {
-                changelog.write_state(self.producer, &self.positions, agent, encoded)
+                changelog.write_state(&self.producer, &self.positions, agent, encoded)
             }
             None => Ok(()),
         }
@@ -369,9 +364,9 @@ impl Source for KafkaSource<'_> {
     /// With a changelog, partitions may be handed over next: their new owner must find
     /// this commit there, so a waiting commit settles these records too.
     fn on_commit(&mut self) -> Result<bool> {
-        match &self.changelog {
+        match &self.feeds.changelog {
             Some(changelog) => {
-                changelog.write_positions(self.producer, &self.positions)?;
+                changelog.write_positions(&self.producer, &self.positions)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -381,7 +376,7 @@ impl Source for KafkaSource<'_> {
     fn checkpoint<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
         match self.commit(driver, SETTLE_SLICE.min(self.settle_budget), false) {
             Ok(offsets) if !offsets.is_empty() => {
-                if let Ok(mut slot) = self.landed.lock() {
+                if let Ok(mut slot) = self.channels.landed.lock() {
                     *slot = Some(offsets);
                 }
                 Ok(())
