@@ -8,30 +8,35 @@
 //! ## Architecture map
 //!
 //! ```text
-//!  bytes ──► model::decode ──► pipeline::Engine ───────────────► alerts + commands
-//!  (file, memory,              │  state::AgentCache (hot agents)
-//!   Kafka)                     │  state::StateStore (RocksDB: agents + source offsets)
-//!                              │  detect::DetectorSet (kinds × TOML instances)
-//!                              │  pipeline::fleet, state::PeerIndex (cross-agent context)
-//!                              └► pipeline::decide (budget gate, cooldown, risk, tiers)
+//!  drive::Source ──► drive::Driver ─────────────────────────────► drive::Sink
+//!  (lines: file,      │ decode + bound time (model), count invalid     (JSON lines, Kafka;
+//!   stdin, sim;       ▼                                                 dead letters)
+//!   Kafka)          pipeline::Engine ─► alerts + commands ─► publish ─► settle ─► commit
+//!                     │  state::AgentCache (hot agents)
+//!                     │  state::StateStore (RocksDB: agents + source positions)
+//!                     │  detect::DetectorSet (kinds × TOML instances) reading baseline::*
+//!                     │  pipeline::fleet, baseline::PeerIndex (cross-agent context)
+//!                     └► pipeline::decide (budget gate, cooldown, risk, tiers)
 //! ```
 //!
 //! ### Layers (lowest first; `tests/layering.rs` fails on a new import circle)
 //!
 //! 1. [`error`], [`model`] (wire contracts, decoder, time), [`stats`], [`pattern`] (`*`
 //!    names), [`diagnostics`] (`file:line` problems): leaves everything may use.
+//!    [`baseline`] (what was learned about an agent: systems, hours, pending behaviour,
+//!    calibration, the owners' peer index) sits on them.
 //! 2. [`telemetry`] (metrics and their label enums, logs), [`signing`] (commands, and
 //!    approval and registry records read from topics: `trusted_keys`), [`identity`]
 //!    (the agent registry: the only thing "registry" means here), [`approvals`] (human
 //!    approvals of high-risk actions: records, the check, per-agent use counts, the
 //!    event-time grace for late approvals), [`eval`].
-//! 3. [`state`] ⇄ [`detect`] → [`pipeline`]: baselines, cache and RocksDB store with
-//!    typed [`state::PositionKey`]s and the owners' [`state::PeerIndex`] (built from
-//!    stored agents, read by detectors); the [`Detector`](detect::Detector) trait, the
-//!    kinds, their [`catalogue`](detect::catalogue) and the instance loader; the engine.
-//!    One edge still points back up and is allowed by name in the layering test:
-//!    `state → detect` (agent state stores each instance's `KindState` while kinds read
-//!    the `Baseline`). Untying it means moving `Baseline` below `state`.
+//! 3. [`detect`] → [`state`] → [`pipeline`] → [`drive`]: the
+//!    [`Detector`](detect::Detector) trait, the kinds, their
+//!    [`catalogue`](detect::catalogue) and the instance loader (what kinds read of an
+//!    agent comes from [`baseline`], never `state`); agent state (each instance's `KindState` with the baseline), cache
+//!    and RocksDB store with typed [`state::PositionKey`]s; the engine; the one driver
+//!    ([`drive::Source`] → decode → engine → [`drive::Sink`] → commit) that every
+//!    command runs the engine with. No known cycle is left.
 //! 4. [`config`] (the service config file), [`kafka`] (consumer whose partitions start
 //!    at the offsets RocksDB holds, idempotent producer, dead letters, topic checks),
 //!    [`sim`] (labelled synthetic traffic), [`schema`].
@@ -47,13 +52,14 @@
 //!   and `SPEC`; a [`KindState`](detect::KindState) variant if it keeps state; its
 //!   `SPEC` in [`detect::catalogue::KINDS`]. Policy kinds report a
 //!   [`Rule`](detect::Rule), never a number.
-//! - **An input**: file, stdin and simulation go through [`app::replay::run_replay`]
-//!   (JSON lines from a `BufRead`), Kafka through `app::run` (consumer thread →
-//!   engine thread). Its stored position is a new [`state::PositionKey`] constructor.
-//!   The single `Source`/`Sink` driver of issue 12 is not in yet: replay and demo share
-//!   one loop, `run` has its own.
-//! - **An output**: JSON lines in [`app::replay`], Kafka records in `app::run` via
-//!   [`kafka::producer`]; readable text in [`app::render`].
+//! - **An input**: a [`drive::Source`] (batches of raw records, each with a typed
+//!   [`drive::At`]; the positions to store; how to resume), like
+//!   [`drive::lines::LineSource`] (file, stdin, simulation) or `app::run`'s Kafka source.
+//!   Its stored position is a [`state::PositionKey`] constructor. No new loop: the
+//!   source is run by [`drive::drive`].
+//! - **An output**: a [`drive::Sink`] (publish, reject, settle), like
+//!   [`drive::jsonl::JsonlSink`] or `app::run`'s Kafka sink; a new wire format is an
+//!   encoding inside one. Readable text is [`app::render`].
 //! - **A metric**: a field of [`telemetry::Metrics`]; fixed label values are enums in
 //!   `telemetry::labels` with `as_str`, pre-registered at zero.
 //!
@@ -65,9 +71,11 @@
 
 pub mod app;
 pub mod approvals;
+pub mod baseline;
 pub mod config;
 pub mod detect;
 pub mod diagnostics;
+pub mod drive;
 pub mod error;
 pub mod eval;
 pub mod identity;

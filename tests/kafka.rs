@@ -12,7 +12,6 @@ use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::eval::{AlertMark, Evaluation};
 use agentwatch::kafka::dead_letter;
 use agentwatch::kafka::stream::{stream_events, StreamTarget};
-use agentwatch::model::time::parse_rfc3339;
 use agentwatch::model::{AgentEventV1, Alert, Command};
 use agentwatch::pipeline::Outputs;
 use agentwatch::sim::{SimConfig, Simulation};
@@ -164,7 +163,7 @@ fn end_to_end_alerts_match_replay_and_catch_the_incidents() {
         .iter()
         .map(|a| AlertMark {
             agent_id: a.agent_id.clone(),
-            time_ms: parse_rfc3339(&a.time).unwrap(),
+            time_ms: a.time.millis(),
             detector: a.detector.id.clone(),
         })
         .collect();

@@ -10,10 +10,12 @@ use std::io::Write;
 
 use super::render::format_alert;
 use crate::approvals::{AgentApprovalV1, Approval, ApprovalUpdate};
+use crate::drive::lines::Memory;
+use crate::drive::{drive, Clock, Collect, Commit, DriveOptions, Driver};
 use crate::error::{Error, Result};
 use crate::model::time::{format_rfc3339, format_short, HOUR_MS, MINUTE_MS};
 use crate::model::{
-    decode_event, AgentEventV1, Alert, CommandAction, EventTime, Limits, SCHEMA_VERSION,
+    AgentEventV1, Alert, CommandAction, EventTime, Limits, TimeBounds, SCHEMA_VERSION,
 };
 use crate::pipeline::{Engine, Outputs};
 use crate::sim::{AgentSpec, Profile, Simulation};
@@ -148,7 +150,7 @@ pub fn run_approval_loop(
     Ok(outcome)
 }
 
-/// Runs one delete by `agent` through the engine.
+/// Runs one delete by `agent` through the engine, as one batch of the driver.
 fn step(
     engine: &mut Engine,
     agent: &AgentSpec,
@@ -179,10 +181,22 @@ fn step(
         detail,
     };
     let line = serde_json::to_vec(&event).map_err(|e| invalid(e.to_string()))?;
-    let decoded = decode_event(&line, &Limits::default()).map_err(|e| invalid(e.to_string()))?;
-    let mut out = Outputs::default();
-    engine.process_batch(&[decoded], &mut out)?;
-    Ok(out)
+    let mut source = Memory::default();
+    source.push(&line);
+    let options = DriveOptions {
+        limits: Limits::default(),
+        time: TimeBounds::REPLAY,
+        clock: Clock::Watermark,
+        commit: Commit::EveryEvents(u64::MAX),
+        metrics: None,
+    };
+    let mut driver = Driver::new(engine, Collect::default(), options);
+    drive(&mut source, &mut driver)?;
+    if driver.stats().invalid() > 0 {
+        let bad = driver.stats().invalid_samples.first();
+        return Err(invalid(bad.map(|b| b.message.clone()).unwrap_or_default()));
+    }
+    Ok(driver.into_sink().outputs)
 }
 
 /// The `high_risk_action` alert among `outputs`, if any.

@@ -6,7 +6,6 @@ pub mod approvals;
 pub mod cli;
 pub mod demo;
 pub mod inspect;
-mod lines;
 pub mod progress;
 pub mod refused;
 pub mod render;
@@ -17,5 +16,3 @@ pub mod sign_record;
 pub mod simulate;
 pub mod tail;
 pub mod verify;
-
-pub use lines::LineBatcher;

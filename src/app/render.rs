@@ -6,9 +6,7 @@ use crate::model::{Alert, Command};
 
 /// One line per alert and one indented line per command, for people.
 pub fn format_alert(alert: &Alert, commands: &[Command]) -> String {
-    let time = parse_rfc3339(&alert.time)
-        .map(format_short)
-        .unwrap_or_default();
+    let time = format_short(alert.time.millis());
     let severity = alert.severity.as_str().to_uppercase();
     let mut text = format!(
         "{time}  {severity:<8} {:<11} {}\n",

@@ -6,13 +6,13 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::LineBatcher;
-use crate::error::{Error, Result};
+use crate::drive::jsonl::JsonlSink;
+use crate::drive::lines::LineSource;
+use crate::drive::{drive, Clock, Commit, DriveOptions, Driver, Published, Sink};
+use crate::error::Result;
 use crate::eval::{AgentDays, AlertMark, CommandMark, Evaluation, Incident, Observed};
-use crate::model::time::{format_rfc3339, parse_rfc3339};
-use crate::model::{
-    decode_event, CommandAction, DecodeError, Event, Limits, Severity, TimeBounds, Watermark,
-};
+use crate::model::time::parse_rfc3339;
+use crate::model::{CommandAction, Limits, Severity, TimeBounds};
 use crate::pipeline::{Engine, Outputs};
 use crate::state::PositionKey;
 use crate::telemetry::Metrics;
@@ -110,8 +110,6 @@ pub struct ReplaySummary {
     /// Wall time of the run.
     pub elapsed: Duration,
 }
-
-const INVALID_SAMPLES: usize = 20;
 
 impl ReplaySummary {
     /// Invalid lines in this run.
@@ -214,10 +212,11 @@ impl ReplaySummary {
     }
 }
 
-/// Runs `reader` through `engine`, writing outputs to `sinks`. A bad line never stops
-/// a replay: it is counted with its line number and error code. State and the input
-/// position are committed together every `commit_every` events and at the end, always
-/// after the outputs covering them were flushed.
+/// Runs `reader` through `engine`, writing outputs to `sinks`: the [`drive`] loop with
+/// a [`LineSource`] and a [`JsonlSink`]. A bad line never stops a replay: it is counted
+/// with its line number and error code. State and the input position are committed
+/// together every `commit_every` events and at the end, always after the outputs
+/// covering them were flushed.
 ///
 /// Event times are bounded by `config.time` against the input's watermark, which is
 /// committed with the position (so a resumed replay judges times exactly as an
@@ -228,242 +227,87 @@ pub fn run_replay<R: BufRead>(
     engine: &mut Engine,
     reader: R,
     config: &ReplayConfig,
-    mut sinks: ReplaySinks<'_>,
+    sinks: ReplaySinks<'_>,
     on_batch: &mut dyn FnMut(&BatchReport<'_>),
 ) -> Result<ReplaySummary> {
     let started = Instant::now();
-    let mut summary = ReplaySummary::default();
-    let mut lines = LineBatcher::new(reader);
-    let resume_at = engine.offset(&config.source)?.unwrap_or(0);
-    let watermark_key = config.source.watermark();
-    let mut watermark = Watermark::at(
-        engine
-            .offset(&watermark_key)?
-            .and_then(|ms| i64::try_from(ms).ok()),
-    );
-    if resume_at > 0 {
-        let skipped = lines
-            .skip(resume_at)
-            .map_err(|e| Error::io("skipping already processed input", e))?;
-        summary.resumed_from = skipped;
-        tracing::info!(source = %config.source, lines = skipped, "resuming after committed position");
-    }
-    let detector_ids: Vec<String> = engine.detectors().iter().map(|i| i.id.clone()).collect();
-    let mut outputs = Outputs::default();
-    let mut agent_days = AgentDays::default();
-    let mut since_commit = 0u64;
-    let mut json = Vec::with_capacity(1024);
-    let mut ended = false;
-    loop {
-        let budget = config.max_lines.map_or(config.batch_size as u64, |max| {
-            max.saturating_sub(summary.lines)
-                .min(config.batch_size as u64)
-        });
-        if budget == 0 {
-            break;
-        }
-        if !lines
-            .fill(budget as usize)
-            .map_err(|e| Error::io("reading input", e))?
-        {
-            ended = true;
-            break;
-        }
-        summary.lines += lines.lines().len() as u64;
-        let first_line = lines.first_line();
-        let mut events: Vec<Event<'_>> = Vec::with_capacity(lines.lines().len());
-        // The watermark after each accepted event: its processing time.
-        let mut processing: Vec<i64> = Vec::with_capacity(lines.lines().len());
-        for (offset, line) in lines.lines().iter().enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let admitted = decode_event(line, &config.limits).and_then(|event| {
-                let after = watermark.admit(event.time_ms, &config.time, None)?;
-                Ok((event, after))
-            });
-            match admitted {
-                Ok((event, after)) => {
-                    events.push(event);
-                    processing.push(after);
-                }
-                Err(error) => {
-                    invalid(&mut summary, config, first_line + offset as u64, &error);
-                }
-            }
-        }
-        outputs.clear();
-        process_in_order(engine, &events, &processing, &mut outputs)?;
-        for event in &events {
-            agent_days.observe(&event.agent_id, event.time_ms);
-        }
-        summary.agent_days = agent_days.count();
-        summary.events += events.len() as u64;
-        since_commit += events.len() as u64;
-        write_outputs(&outputs, &mut *sinks.output, &mut json)?;
-        if let Some(scores) = sinks.scores.as_deref_mut() {
-            write_scores(&outputs, &events, &detector_ids, scores)?;
-        }
-        tally(&outputs, &mut summary);
-        let last_event_ms = events.last().map(|e| e.time_ms);
-        drop(events);
-        summary.elapsed = started.elapsed();
-        on_batch(&BatchReport {
-            outputs: &outputs,
-            last_event_ms,
-            summary: &summary,
-        });
-        if since_commit >= config.commit_every {
-            let positions = positions(&config.source, lines.position(), &watermark_key, watermark);
-            commit(engine, &mut sinks, &positions)?;
-            since_commit = 0;
-        }
-    }
-    if ended {
-        // The input has ended, so no approval can arrive any more: events still waiting
-        // for one are decided now (see `crate::approvals`). A run cut short by
-        // `max_lines` leaves them waiting in the state for the next run.
-        outputs.clear();
-        engine.release_all(&mut outputs)?;
-        write_outputs(&outputs, &mut *sinks.output, &mut json)?;
-        tally(&outputs, &mut summary);
-    }
-    let positions = positions(&config.source, lines.position(), &watermark_key, watermark);
-    commit(engine, &mut sinks, &positions)?;
-    engine.set_processing_ms(None);
+    let mut source = LineSource::new(reader, config.source.clone())
+        .batch_size(config.batch_size)
+        .max_lines(config.max_lines);
+    let sink = Reporting {
+        inner: JsonlSink::new(sinks.output, sinks.scores),
+        summary: ReplaySummary::default(),
+        agent_days: AgentDays::default(),
+        started,
+        on_batch,
+    };
+    let options = DriveOptions {
+        limits: config.limits,
+        time: config.time,
+        clock: Clock::Watermark,
+        commit: Commit::EveryEvents(config.commit_every),
+        metrics: config.metrics.clone(),
+    };
+    let mut driver = Driver::new(engine, sink, options);
+    drive(&mut source, &mut driver)?;
+    let mut summary = driver.into_sink().summary;
+    summary.lines = source.lines_read();
+    summary.resumed_from = source.resumed_from();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-/// The input's position and watermark, as the state store records them.
-fn positions(
-    source: &PositionKey,
-    position: u64,
-    watermark_key: &PositionKey,
-    watermark: Watermark,
-) -> Vec<(PositionKey, u64)> {
-    let mut positions = vec![(source.clone(), position)];
-    if let Some(ms) = watermark.get().and_then(|ms| u64::try_from(ms).ok()) {
-        positions.push((watermark_key.clone(), ms));
-    }
-    positions
+/// The replay's [`Sink`]: JSON lines (and scores) through [`JsonlSink`], plus the
+/// summary and the caller's per-batch report.
+struct Reporting<'w, 'f> {
+    inner: JsonlSink<&'w mut dyn Write, &'w mut dyn Write>,
+    summary: ReplaySummary,
+    agent_days: AgentDays,
+    started: Instant,
+    on_batch: &'f mut dyn FnMut(&BatchReport<'_>),
 }
 
-/// Counts a rejected line, keeping the first few for the report.
-fn invalid(summary: &mut ReplaySummary, config: &ReplayConfig, line: u64, error: &DecodeError) {
-    if let Some(metrics) = &config.metrics {
-        metrics.record_invalid(error);
-    }
-    *summary.invalid_by_code.entry(error.code()).or_default() += 1;
-    if summary.invalid_samples.len() < INVALID_SAMPLES {
-        summary.invalid_samples.push(InvalidLine {
-            line,
-            code: error.code(),
-            message: error.to_string(),
+impl<R: ?Sized> Sink<R> for Reporting<'_, '_> {
+    fn publish(&mut self, batch: &Published<'_, '_>) -> Result<()> {
+        Sink::<R>::publish(&mut self.inner, batch)?;
+        tally(batch.outputs, &mut self.summary);
+        if batch.end_of_input {
+            return Ok(());
+        }
+        for event in batch.events {
+            self.agent_days.observe(&event.agent_id, event.time_ms);
+        }
+        let summary = &mut self.summary;
+        summary.agent_days = self.agent_days.count();
+        summary.events = batch.stats.events;
+        if summary.invalid_samples.len() < batch.stats.invalid_samples.len()
+            || summary.invalid() != batch.stats.invalid()
+        {
+            summary
+                .invalid_by_code
+                .clone_from(&batch.stats.invalid_by_code);
+            summary.invalid_samples = batch
+                .stats
+                .invalid_samples
+                .iter()
+                .map(|bad| InvalidLine {
+                    line: bad.at.offset,
+                    code: bad.code,
+                    message: bad.message.clone(),
+                })
+                .collect();
+        }
+        summary.elapsed = self.started.elapsed();
+        (self.on_batch)(&BatchReport {
+            outputs: batch.outputs,
+            last_event_ms: batch.events.last().map(|e| e.time_ms),
+            summary,
         });
+        Ok(())
     }
-}
 
-/// Processes `events` so that each one's processing time is the watermark after it
-/// (`processing`), however the input was cut into batches. The engine takes one
-/// processing time per call and counts expiry from the later of it and event time, so
-/// a run of events shares a call as long as one value serves them all: events that
-/// advance the watermark are served by any earlier watermark, and a late event needs
-/// exactly the watermark in force. In-order input is one call per batch.
-fn process_in_order(
-    engine: &mut Engine,
-    events: &[Event<'_>],
-    processing: &[i64],
-    outputs: &mut Outputs,
-) -> Result<()> {
-    let mut start = 0;
-    while let Some(&hook) = processing.get(start) {
-        let end = (start + 1..events.len())
-            .find(|&i| events[i].time_ms < processing[i] && processing[i] != hook)
-            .unwrap_or(events.len());
-        engine.set_processing_ms(Some(hook));
-        let scored = outputs.scores.len();
-        engine.process_batch(&events[start..end], outputs)?;
-        for row in &mut outputs.scores[scored..] {
-            row.event += start;
-        }
-        start = end;
-    }
-    Ok(())
-}
-
-fn commit(
-    engine: &mut Engine,
-    sinks: &mut ReplaySinks<'_>,
-    positions: &[(PositionKey, u64)],
-) -> Result<()> {
-    sinks
-        .output
-        .flush()
-        .map_err(|e| Error::io("flushing output", e))?;
-    if let Some(scores) = sinks.scores.as_deref_mut() {
-        scores
-            .flush()
-            .map_err(|e| Error::io("flushing scores", e))?;
-    }
-    engine.commit(positions)?;
-    Ok(())
-}
-
-fn write_outputs(outputs: &Outputs, out: &mut dyn Write, json: &mut Vec<u8>) -> Result<()> {
-    let write_line = |out: &mut dyn Write, json: &mut Vec<u8>| {
-        json.push(b'\n');
-        out.write_all(json)
-            .map_err(|e| Error::io("writing output", e))
-    };
-    for alert in &outputs.alerts {
-        json.clear();
-        serde_json::to_writer(&mut *json, alert)
-            .map_err(|e| Error::io("encoding alert", e.into()))?;
-        write_line(out, json)?;
-        for id in &alert.commands {
-            if let Some(command) = outputs.commands.iter().find(|c| &c.command_id == id) {
-                json.clear();
-                serde_json::to_writer(&mut *json, command)
-                    .map_err(|e| Error::io("encoding command", e.into()))?;
-                write_line(out, json)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn write_scores(
-    outputs: &Outputs,
-    events: &[Event<'_>],
-    detector_ids: &[String],
-    out: &mut dyn Write,
-) -> Result<()> {
-    for row in &outputs.scores {
-        let (Some(event), Some(detector)) = (events.get(row.event), detector_ids.get(row.detector))
-        else {
-            continue;
-        };
-        writeln!(
-            out,
-            "{},{},{},{},{:.4}",
-            csv_field(&event.event_id),
-            csv_field(&event.agent_id),
-            format_rfc3339(event.time_ms),
-            detector,
-            row.score
-        )
-        .map_err(|e| Error::io("writing scores", e))?;
-    }
-    Ok(())
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\"")).into()
-    } else {
-        text.into()
+    fn settle(&mut self, budget: Duration) -> Result<()> {
+        Sink::<R>::settle(&mut self.inner, budget)
     }
 }
 
@@ -475,7 +319,7 @@ fn tally(outputs: &Outputs, summary: &mut ReplaySummary) {
             .or_default() += 1;
         summary.marks.push(AlertMark {
             agent_id: alert.agent_id.clone(),
-            time_ms: parse_rfc3339(&alert.time).unwrap_or_default(),
+            time_ms: alert.time.millis(),
             detector: alert.detector.id.clone(),
         });
     }
@@ -496,7 +340,7 @@ fn tally(outputs: &Outputs, summary: &mut ReplaySummary) {
 }
 
 /// Header of the `--scores` CSV.
-pub const SCORES_HEADER: &str = "event_id,agent_id,time,detector,score";
+pub use crate::drive::jsonl::SCORES_HEADER;
 
 /// Peak resident memory of this process in bytes (Linux `ru_maxrss`), if known.
 pub fn peak_rss_bytes() -> Option<u64> {
@@ -509,16 +353,4 @@ pub fn peak_rss_bytes() -> Option<u64> {
     // SAFETY: getrusage returned 0, so it initialised the struct.
     let usage = unsafe { usage.assume_init() };
     u64::try_from(usage.ru_maxrss).ok().map(|kib| kib * 1024)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-    }
 }

@@ -51,7 +51,7 @@ impl std::fmt::Debug for Instance {
 
 impl Instance {
     /// True once the agent has done enough for this instance to speak about it.
-    pub fn warmed_up(&self, baseline: &crate::state::Baseline, now_ms: i64) -> bool {
+    pub fn warmed_up(&self, baseline: &crate::baseline::Baseline, now_ms: i64) -> bool {
         baseline.events >= self.warmup.events && baseline.age_hours(now_ms) >= self.warmup.hours
     }
 
@@ -65,7 +65,7 @@ impl Instance {
     /// thousand. An exploratory agent's routine novelty then stays quiet, while a
     /// regular agent's first step outside its habits does not. Without a budget (policy
     /// kinds, whose findings are facts) the lowest severity threshold decides.
-    pub fn alert_p(&self, baseline: &crate::state::Baseline, now_ms: i64) -> f64 {
+    pub fn alert_p(&self, baseline: &crate::baseline::Baseline, now_ms: i64) -> f64 {
         match self.budget {
             Some(budget) => budget / self.detector.tests_per_day(baseline, now_ms),
             None => crate::stats::p_from_score(self.thresholds.alert_score()),
@@ -74,9 +74,9 @@ impl Instance {
 
     /// The factor an agent's p-values are scaled by before the budget applies: how much
     /// more often than nominal its ordinary events reach small p-values (see
-    /// [`crate::state::Calibration`]). Only budgeted (statistical) instances are
+    /// [`crate::baseline::Calibration`]). Only budgeted (statistical) instances are
     /// calibrated; a broken rule is a fact.
-    pub fn calibration_factor(&self, calibration: &crate::state::Calibration) -> f64 {
+    pub fn calibration_factor(&self, calibration: &crate::baseline::Calibration) -> f64 {
         if self.budget.is_some() {
             calibration.inflation()
         } else {

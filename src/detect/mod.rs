@@ -26,10 +26,10 @@ pub use spec::{parse_params, KindSpec};
 use std::collections::BTreeMap;
 
 use crate::approvals::ApprovalContext;
+use crate::baseline::{Baseline, PendingBaseline};
+use crate::baseline::{PeerContext, PeerIndex};
 use crate::identity::{AgentRecord, Registry};
 use crate::model::{Anomaly, Event};
-use crate::state::{Baseline, PendingBaseline};
-use crate::state::{PeerContext, PeerIndex};
 
 /// What a detector sees of one event.
 #[derive(Debug, Clone, Copy)]

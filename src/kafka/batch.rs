@@ -9,6 +9,8 @@ use std::ops::Range;
 use rdkafka::message::{BorrowedMessage, Headers, OwnedHeaders};
 use rdkafka::Message;
 
+use crate::drive::{At, Records};
+
 /// Where one record came from, and where its bytes are in the batch buffer.
 #[derive(Debug)]
 pub struct Record {
@@ -112,6 +114,30 @@ impl RecordBatch {
     pub fn clear(&mut self) {
         self.data.clear();
         self.records.clear();
+    }
+}
+
+/// A batch as the driver reads it: lanes are partitions, offsets Kafka offsets, and
+/// keys must match the events' `agent_id`.
+impl Records for RecordBatch {
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn at(&self, index: usize) -> At {
+        let record = &self.records[index];
+        At {
+            lane: record.partition,
+            offset: u64::try_from(record.offset).unwrap_or_default(),
+        }
+    }
+
+    fn payload(&self, index: usize) -> &[u8] {
+        RecordBatch::payload(self, &self.records[index])
+    }
+
+    fn key(&self, index: usize) -> Option<&[u8]> {
+        RecordBatch::key(self, &self.records[index])
     }
 }
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::time::Timestamp;
+
 /// How urgently a person should look. Ordered, so tiers compare naturally.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -114,8 +116,8 @@ pub struct Alert {
     #[schemars(length(min = 32, max = 32))]
     pub alert_id: String,
     /// Event time of the triggering event (RFC 3339).
-    #[schemars(extend("format" = "date-time"))]
-    pub time: String,
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub time: Timestamp,
     /// The agent.
     pub agent_id: String,
     /// Accountable human, when known.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::detect::{Finding, FleetScope, Instance, Observation};
-use crate::model::time::{format_rfc3339, DAY_MS, HOUR_MS};
+use crate::model::time::{format_rfc3339, Timestamp, DAY_MS, HOUR_MS};
 use crate::model::{
     Alert, Command, CommandAction, CommandReason, DetectorRef, Evidence, FleetScopeEvidence,
     Severity, SCHEMA_VERSION,
@@ -159,7 +159,7 @@ pub(super) fn decide(
     let alert = Alert {
         schema_version: SCHEMA_VERSION,
         alert_id: id,
-        time: format_rfc3339(now),
+        time: Timestamp::from_millis(now),
         agent_id: event.agent_id.to_string(),
         owner,
         detector: DetectorRef {
@@ -218,7 +218,7 @@ pub(super) fn fleet_alert(
     Alert {
         schema_version: SCHEMA_VERSION,
         alert_id: alert_id(&instance.id, &event.agent_id, &event.event_id),
-        time: format_rfc3339(event.time_ms),
+        time: Timestamp::from_millis(event.time_ms),
         agent_id: event.agent_id.to_string(),
         owner: None,
         detector: DetectorRef {

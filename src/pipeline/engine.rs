@@ -119,7 +119,7 @@ impl Engine {
         let mut held = HashSet::new();
         store.for_each_agent(|agent_id, state| {
             credentials.add_agent(agent_id, &state);
-            peers.add_agent(&state);
+            peers.add_agent(&state.baseline, &state.peers);
             if state.slots.iter().any(|s| s.state.holds_events()) {
                 held.insert(CompactString::new(agent_id));
             }

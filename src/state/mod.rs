@@ -9,22 +9,19 @@ mod agent;
 mod cache;
 pub mod changelog;
 mod codec;
-mod hours;
-mod peers;
-mod pending;
 mod position;
 mod store;
-mod table;
 
+/// What was learned, defined below `state` (see [`crate::baseline`]) and stored here.
+pub use crate::baseline::{
+    Baseline, Calibration, HourOfWeek, PeerContext, PeerCounts, PeerIndex, Pending,
+    PendingBaseline, PendingHour, Seen, SeenTable,
+};
 pub use agent::{
-    AgentState, AspectVerdicts, Baseline, Calibration, DetectorSlot, Learned, PeerCounts,
-    RecentAlert, RecentAlerts, ResponseState, RiskState, MAX_RECENT_ALERTS,
+    AgentState, AspectVerdicts, DetectorSlot, Learned, RecentAlert, RecentAlerts, ResponseState,
+    RiskState, MAX_RECENT_ALERTS,
 };
 pub use cache::{AgentCache, CacheStats, DEFAULT_CACHE_CAPACITY};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
-pub use hours::HourOfWeek;
-pub use peers::{PeerContext, PeerIndex};
-pub use pending::{Pending, PendingBaseline, PendingHour};
 pub use position::PositionKey;
 pub use store::{OnEncoded, StateBatch, StateStore};
-pub use table::{Seen, SeenTable};

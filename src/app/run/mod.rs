@@ -5,9 +5,15 @@
 //! ```text
 //!  consumer thread: poll ─► copy into RecordBatch ─┐  (bounded channel, back-pressure)
 //!                                                  ▼
-//!  engine thread:   decode ─► engine ─► produce outputs ─► every flush_interval:
-//!                   wait for acks ─► encode states + offsets ─► state writer thread
+//!  engine thread:   crate::drive: decode ─► engine ─► produce outputs ─► every
+//!                   flush_interval: wait for acks ─► encode states + offsets ─► state
+//!                   writer thread
 //! ```
+//!
+//! The engine thread runs the same driver as `replay` and `demo` ([`crate::drive`]),
+//! with a Kafka source (`worker`: the batches and rebalance requests the consumer
+//! thread sends, the consumed positions, the changelog) and a Kafka sink (`sink`:
+//! alerts, commands, dead letters).
 //!
 //! The consumer thread owns the consumer and its rebalance callbacks; the engine thread
 //! ([`worker`]) owns the engine, the producer and the consumed positions, so an agent's
@@ -24,6 +30,7 @@ mod approvals;
 mod changelog;
 mod registry;
 mod report;
+mod sink;
 mod watched_file;
 mod worker;
 
@@ -35,7 +42,7 @@ use std::time::Duration;
 
 use changelog::Changelog;
 pub use report::{LatencySummary, RunReport};
-use worker::{Job, Landed, Worker, WorkerOptions};
+use worker::{Channels, Feeds, Job, Landed, Worker, WorkerOptions};
 
 use crate::app::setup::{self, EngineSetup, WithoutKey};
 use crate::config::ServiceConfig;
@@ -162,6 +169,9 @@ pub fn run_service(
     setup.signer = setup::signer(config.signing_key_file.as_deref(), WithoutKey::WarnUnsigned)?;
     let engine = setup.build(StateStore::open(&config.state_dir)?)?;
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
+    let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
+    let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
+    let landed: Landed = Arc::new(Mutex::new(None));
     let worker = Worker::new(
         engine,
         producer,
@@ -176,26 +186,27 @@ pub fn run_service(
             progress_interval: config.progress_interval,
             time: config.time,
         },
-        opened.feed,
-        approvals.feed,
-        config.changelog.then(|| {
-            Changelog::new(
-                config.kafka.clone(),
-                topics.events.clone(),
-                topics.changelog.clone(),
-            )
-        }),
+        Feeds {
+            registry: opened.feed,
+            approvals: approvals.feed,
+            changelog: config.changelog.then(|| {
+                Changelog::new(
+                    config.kafka.clone(),
+                    topics.events.clone(),
+                    topics.changelog.clone(),
+                )
+            }),
+        },
+        Channels {
+            jobs: incoming,
+            recycle,
+            landed: Arc::clone(&landed),
+        },
     )?;
-    let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
-    let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
-    let landed: Landed = Arc::new(Mutex::new(None));
-    let engine_thread = {
-        let landed = Arc::clone(&landed);
-        std::thread::Builder::new()
-            .name("engine".into())
-            .spawn(move || worker.serve(incoming, recycle, landed))
-            .map_err(|e| Error::io("starting the engine thread", e))?
-    };
+    let engine_thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || worker.serve())
+        .map_err(|e| Error::io("starting the engine thread", e))?;
     let owner = Arc::new(Owner {
         events: topics.events.clone(),
         jobs: jobs.clone(),

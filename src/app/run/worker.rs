@@ -1,10 +1,14 @@
-//! The engine thread of `agentwatch run`: decodes record batches, runs the engine,
-//! queues outputs, and commits state and offsets after the outputs are acknowledged.
+//! The engine thread of `agentwatch run`: the one driver ([`crate::drive`]) with the
+//! service's Kafka source and sink. The source is the engine thread's end of the
+//! consumer: it yields the record batches the consumer thread hands over, answers the
+//! consumer's rebalance requests (commit before a revocation, restore and start offset
+//! on an assignment) between batches, and keeps the consumed positions and the
+//! changelog. The sink ([`super::sink`]) produces alerts, commands and dead letters.
 //!
-//! It owns every piece of state that must change together (engine, producer, consumed
-//! positions), so nothing here is shared or locked; the consumer thread talks to it only
-//! through [`Job`]s, in order, which is what lets a revocation wait for exactly the
-//! batches consumed before it.
+//! The thread owns every piece of state that must change together (engine, producer,
+//! consumed positions), so nothing here is shared or locked; the consumer thread talks
+//! to it only through [`Job`]s, in order, which is what lets a revocation wait for
+//! exactly the batches consumed before it.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
@@ -15,14 +19,17 @@ use super::approvals::ApprovalFeed;
 use super::changelog::Changelog;
 use super::registry::RegistryFeed;
 use super::report::{LatencySummary, RunReport};
+use super::sink::KafkaSink;
 use crate::config::Topics;
+use crate::drive::{drive, At, Clock, Commit, DriveOptions, Driver, Lanes, Pull, Sink, Source};
 use crate::error::{Error, Result};
 use crate::kafka::batch::RecordBatch;
 use crate::kafka::consumer::Partition;
-use crate::kafka::producer::{Output, OutputProducer};
-use crate::kafka::{dead_letter, source_name};
-use crate::model::{decode_event, DecodeError, Limits, TimeBounds, Watermark};
-use crate::pipeline::{Engine, Outputs};
+use crate::kafka::producer::OutputProducer;
+use crate::kafka::source_name;
+use crate::model::{Event, Limits, TimeBounds};
+use crate::pipeline::Engine;
+use crate::state::PositionKey;
 use crate::telemetry::Metrics;
 
 /// How long one delivery wait may take during normal operation before it is logged and
@@ -61,28 +68,32 @@ pub(super) struct WorkerOptions {
     pub time: TimeBounds,
 }
 
-/// The engine and everything that must change together with it.
+/// What the engine thread is fed besides batches: registry and approval changes, and
+/// the changelog when it is on.
+pub(super) struct Feeds {
+    pub registry: RegistryFeed,
+    pub approvals: ApprovalFeed,
+    pub changelog: Option<Changelog>,
+}
+
+/// The engine thread's ends of the channels to and from the consumer thread.
+pub(super) struct Channels {
+    /// Batches and rebalance requests, in consumption order.
+    pub jobs: Receiver<Job>,
+    /// Processed batches go back for reuse.
+    pub recycle: SyncSender<RecordBatch>,
+    /// Offsets made durable, for the consumer thread's group commits.
+    pub landed: Landed,
+}
+
+/// The engine and everything that must change together with it: the driver's Kafka
+/// source and sink, which share the producer (the changelog's records settle with the
+/// outputs).
 pub(super) struct Worker {
     engine: Engine,
-    producer: OutputProducer,
-    metrics: Arc<Metrics>,
-    options: WorkerOptions,
-    outputs: Outputs,
-    /// Next offset per partition of the events topic, as processed.
-    positions: BTreeMap<i32, u64>,
-    /// Latest accepted event time per partition of the events topic.
-    watermarks: BTreeMap<i32, Watermark>,
-    /// Offsets of the state batch being written in the background.
-    in_flight: Option<Vec<(Partition, u64)>>,
-    dirty: bool,
-    report: RunReport,
-    first_record: Option<Instant>,
-    last_record: Option<Instant>,
-    latency: hdrhistogram::Histogram<u64>,
-    scratch: Vec<u8>,
-    registry: RegistryFeed,
-    approvals: ApprovalFeed,
-    changelog: Option<Changelog>,
+    source: KafkaSource,
+    sink: KafkaSink,
+    options: DriveOptions,
 }
 
 impl Worker {
@@ -91,9 +102,8 @@ impl Worker {
         producer: OutputProducer,
         metrics: Arc<Metrics>,
         options: WorkerOptions,
-        registry: RegistryFeed,
-        approvals: ApprovalFeed,
-        changelog: Option<Changelog>,
+        feeds: Feeds,
+        channels: Channels,
     ) -> Result<Self> {
         let latency =
             hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| {
@@ -102,147 +112,92 @@ impl Worker {
                     detail: e.to_string(),
                 }
             })?;
-        Ok(Worker {
-            engine,
+        let producer = Arc::new(producer);
+        let sink = KafkaSink::new(
+            Arc::clone(&producer),
+            Arc::clone(&metrics),
+            options.topics.clone(),
+        );
+        let drive_options = DriveOptions {
+            limits: options.limits,
+            time: options.time,
+            clock: Clock::Wall,
+            commit: Commit::Background(options.flush_interval),
+            metrics: Some(Arc::clone(&metrics)),
+        };
+        let source = KafkaSource {
+            channels,
             producer,
             metrics,
-            options,
-            outputs: Outputs::default(),
+            events: options.topics.events,
+            settle_budget: options.settle_budget,
+            progress_interval: options.progress_interval,
             positions: BTreeMap::new(),
-            watermarks: BTreeMap::new(),
             in_flight: None,
-            dirty: false,
-            report: RunReport::default(),
+            feeds,
+            consumed: 0,
             first_record: None,
             last_record: None,
             latency,
-            scratch: Vec::with_capacity(2048),
-            registry,
-            approvals,
-            changelog,
+            last_progress: (Instant::now(), 0),
+        };
+        Ok(Worker {
+            engine,
+            source,
+            sink,
+            options: drive_options,
         })
     }
 
-    /// Serves jobs until the consumer thread hangs up; commits on its own every
-    /// `flush_interval`. Returns the run's report, or the first error that stopped it.
-    pub(super) fn serve(
-        mut self,
-        jobs: Receiver<Job>,
-        recycle: SyncSender<RecordBatch>,
-        landed: Landed,
-    ) -> Result<RunReport> {
-        let mut last_commit = Instant::now();
-        let mut last_progress = (Instant::now(), 0u64);
-        loop {
-            let wait = self
-                .options
-                .flush_interval
-                .saturating_sub(last_commit.elapsed());
-            let received = jobs.recv_timeout(wait);
-            self.registry.poll(&mut self.engine, &self.metrics);
-            self.approvals.poll(&mut self.engine, &self.metrics);
-            match received {
-                Ok(Job::Batch(mut batch)) => {
-                    self.process(&batch)?;
-                    batch.clear();
-                    let _ = recycle.try_send(batch);
-                }
-                Ok(Job::Commit { revoked, reply }) => {
-                    let result = self.commit(self.options.settle_budget, true);
-                    let revoked: Vec<i32> = revoked.iter().map(|(_, p)| *p).collect();
-                    for partition in &revoked {
-                        self.positions.remove(partition);
-                        self.watermarks.remove(partition);
-                    }
-                    if let Some(changelog) = &mut self.changelog {
-                        changelog.release(&revoked);
-                    }
-                    let failed = result.is_err();
-                    let _ = reply.send(result);
-                    if failed {
-                        return Err(Error::Stopped(
-                            "a commit failed (its error was returned to the caller)".into(),
-                        ));
-                    }
-                }
-                Ok(Job::Start { partition, reply }) => {
-                    let start = match &mut self.changelog {
-                        Some(changelog) => {
-                            changelog.start(&mut self.engine, &self.metrics, partition)
-                        }
-                        None => self
-                            .engine
-                            .offset(&source_name(&self.options.topics.events, partition)),
-                    };
-                    let _ = reply.send(start);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            if last_commit.elapsed() >= self.options.flush_interval {
-                match self.commit(SETTLE_SLICE.min(self.options.settle_budget), false) {
-                    Ok(offsets) if !offsets.is_empty() => {
-                        if let Ok(mut slot) = landed.lock() {
-                            *slot = Some(offsets);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(Error::Undelivered {
-                        count, last_error, ..
-                    }) => {
-                        tracing::warn!(count, %last_error, "outputs still undelivered; state and offsets held back");
-                    }
-                    Err(error) => return Err(error),
-                }
-                last_commit = Instant::now();
-            }
-            if last_progress.0.elapsed() >= self.options.progress_interval {
-                self.log_progress(&mut last_progress);
-            }
-        }
-        self.engine.wait_for_commit()?;
-        Ok(self.finish())
+    /// Drives the engine with the batches the consumer thread sends until it hangs up;
+    /// commits on its own every `flush_interval`. Returns the run's report, or the first
+    /// error that stopped it.
+    pub(super) fn serve(mut self) -> Result<RunReport> {
+        let mut driver = Driver::new(&mut self.engine, self.sink, self.options);
+        let source = &mut self.source;
+        drive(source, &mut driver)?;
+        let stats = driver.stats();
+        Ok(RunReport {
+            consumed: source.consumed,
+            dead_letters: stats.invalid(),
+            alerts: stats.alerts,
+            commands: stats.commands,
+            already_applied: stats.skipped,
+            busy: match (source.first_record, source.last_record) {
+                (Some(first), Some(last)) => last.duration_since(first),
+                _ => Duration::ZERO,
+            },
+            latency: LatencySummary::of(&source.latency),
+        })
     }
+}
 
-    fn process(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.first_record.get_or_insert_with(Instant::now);
-        // Processing time: event times are bounded against it, and commands expire
-        // counting from it when their event is late.
-        let now_ms = wall_clock_ms();
-        let bounds = self.options.time;
-        let mut events = Vec::with_capacity(batch.len());
+/// The engine thread's end of the consumer, as the driver's [`Source`].
+struct KafkaSource {
+    channels: Channels,
+    /// The sink's producer, for the changelog's records (settled with the outputs).
+    producer: Arc<OutputProducer>,
+    metrics: Arc<Metrics>,
+    /// The events topic.
+    events: String,
+    settle_budget: Duration,
+    progress_interval: Duration,
+    /// Next offset per partition of the events topic, as pulled.
+    positions: BTreeMap<i32, u64>,
+    /// Offsets of the state batch being written in the background.
+    in_flight: Option<Vec<(Partition, u64)>>,
+    feeds: Feeds,
+    consumed: u64,
+    first_record: Option<Instant>,
+    last_record: Option<Instant>,
+    latency: hdrhistogram::Histogram<u64>,
+    last_progress: (Instant, u64),
+}
+
+impl KafkaSource {
+    /// Notes the next offset of each record's partition.
+    fn track(&mut self, batch: &RecordBatch) {
         for record in batch.records() {
-            let payload = batch.payload(record);
-            let watermark = self.watermarks.entry(record.partition).or_default();
-            let key = batch.key(record);
-            let admitted = decode_event(payload, &self.options.limits).and_then(|event| {
-                if key.is_some_and(|key| key != event.agent_id.as_bytes()) {
-                    return Err(DecodeError::KeyMismatch);
-                }
-                watermark.admit(event.time_ms, &bounds, Some(now_ms))?;
-                Ok(event)
-            });
-            match admitted {
-                Ok(event) => {
-                    let fresh = self.changelog.as_mut().is_none_or(|changelog| {
-                        changelog.admit(&event.agent_id, record.partition, record.offset)
-                    });
-                    if fresh {
-                        events.push(event);
-                    } else {
-                        self.report.already_applied += 1;
-                    }
-                }
-                Err(error) => {
-                    tracing::debug!(
-                        partition = record.partition,
-                        offset = record.offset,
-                        code = error.code(),
-                        "event rejected to the dead-letter topic"
-                    );
-                    self.dead_letter(batch, record, &error)?;
-                }
-            }
             let previous = self
                 .positions
                 .insert(record.partition, record.offset as u64 + 1);
@@ -252,63 +207,34 @@ impl Worker {
                 tracing::debug!(partition = record.partition, offset = record.offset, expected = ?previous, "consuming from");
             }
         }
-        self.outputs.clear();
-        self.engine.set_processing_ms(Some(now_ms));
-        self.engine.process_batch(&events, &mut self.outputs)?;
-        drop(events);
-        self.publish_outputs()?;
-        self.report.consumed += batch.len() as u64;
-        self.report.alerts += self.outputs.alerts.len() as u64;
-        self.report.commands += self.outputs.commands.len() as u64;
-        self.dirty = true;
-        self.record_latency(batch);
-        Ok(())
     }
 
-    /// Sends a rejected record to the dead-letter topic, unchanged, with headers naming
-    /// the error code and where it came from; counts it as invalid.
-    fn dead_letter(
+    /// Commits through the driver (outputs acknowledged first, then the changed states
+    /// and the next offsets handed to the background writer); with `wait`, also waits
+    /// for that write. Returns the offsets known to be durable in RocksDB now.
+    fn commit<K: Sink<RecordBatch>>(
         &mut self,
-        batch: &RecordBatch,
-        record: &crate::kafka::batch::Record,
-        error: &DecodeError,
-    ) -> Result<()> {
-        self.metrics.record_invalid(error);
-        self.metrics.record_dead_letter(error.code());
-        let headers = dead_letter::headers(&self.options.topics.events, record, error);
-        self.producer.send(
-            Output::DeadLetter,
-            &self.options.topics.dlq,
-            batch.key(record),
-            batch.payload(record),
-            Some(headers),
-        )?;
-        self.report.dead_letters += 1;
-        Ok(())
-    }
-
-    fn publish_outputs(&mut self) -> Result<()> {
-        let topics = &self.options.topics;
-        let alerts = self.outputs.alerts.iter().map(|a| (a.agent_id.as_str(), a));
-        publish(
-            &self.producer,
-            &mut self.scratch,
-            Output::Alert,
-            &topics.alerts,
-            alerts,
-        )?;
-        let commands = self
-            .outputs
-            .commands
-            .iter()
-            .map(|c| (c.agent_id.as_str(), c));
-        publish(
-            &self.producer,
-            &mut self.scratch,
-            Output::Command,
-            &topics.commands,
-            commands,
-        )
+        driver: &mut Driver<'_, K>,
+        settle_budget: Duration,
+        wait: bool,
+    ) -> Result<Vec<(Partition, u64)>> {
+        let mut landed = None;
+        // Waits for the previous batch, which has therefore landed.
+        if driver.commit(self, settle_budget, wait)? {
+            let submitted = self
+                .positions
+                .iter()
+                .map(|(partition, next)| ((self.events.clone(), *partition), *next))
+                .collect();
+            landed = self.in_flight.replace(submitted);
+        }
+        // Nothing new to write but a write in flight: let it land, so that idle periods
+        // still report the last offsets for the group commit.
+        let wait = wait || (landed.is_none() && self.in_flight.is_some());
+        if wait && driver.engine().wait_for_commit()? {
+            landed = self.in_flight.take();
+        }
+        Ok(landed.unwrap_or_default())
     }
 
     /// Record timestamp to now, per record; timestamps have millisecond resolution.
@@ -327,106 +253,148 @@ impl Worker {
         }
     }
 
-    /// Waits for outputs to be acknowledged, then hands the changed states and the next
-    /// offsets, as one RocksDB batch, to the background writer. With `wait`, also waits
-    /// for that write. Returns the offsets known to be durable in RocksDB now.
-    fn commit(&mut self, settle_budget: Duration, wait: bool) -> Result<Vec<(Partition, u64)>> {
-        let mut landed = None;
-        if self.dirty {
-            self.producer.settle(settle_budget)?;
-            let events = &self.options.topics.events;
-            let positions: Vec<_> = self
-                .positions
-                .iter()
-                .map(|(partition, next)| (source_name(events, *partition), *next))
-                .collect();
-            // Waits for the previous batch, which has therefore landed. Each agent state
-            // goes to the changelog too, then every partition's position closes the
-            // commit there; the next commit's settle waits for them.
-            let producer = &self.producer;
-            let partition_positions = &self.positions;
-            let mut changelog = self.changelog.as_mut();
-            self.engine
-                .commit_in_background(&positions, &mut |agent, encoded| match changelog
-                    .as_deref_mut()
-                {
-                    Some(changelog) => {
-                        changelog.write_state(producer, partition_positions, agent, encoded)
-                    }
-                    None => Ok(()),
-                })?;
-            if let Some(changelog) = &self.changelog {
-                changelog.write_positions(&self.producer, &self.positions)?;
-                if wait {
-                    // Partitions may be handed over next: their new owner must find this
-                    // commit in the changelog.
-                    self.producer.settle(settle_budget)?;
-                }
-            }
-            let submitted = self
-                .positions
-                .iter()
-                .map(|(partition, next)| ((events.clone(), *partition), *next))
-                .collect();
-            landed = self.in_flight.replace(submitted);
-            self.dirty = false;
-        }
-        // Nothing new to write but a write in flight: let it land, so that idle periods
-        // still report the last offsets for the group commit.
-        let wait = wait || (!self.dirty && landed.is_none() && self.in_flight.is_some());
-        if wait && self.engine.wait_for_commit()? {
-            landed = self.in_flight.take();
-        }
-        Ok(landed.unwrap_or_default())
-    }
-
-    fn log_progress(&mut self, last: &mut (Instant, u64)) {
-        let consumed = self.report.consumed;
+    fn log_progress<K: Sink<RecordBatch>>(&mut self, driver: &Driver<'_, K>) {
+        let consumed = self.consumed;
+        let last = self.last_progress;
         let rate = (consumed - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-9);
+        let stats = driver.stats();
         tracing::info!(
             events_per_s = rate.round() as u64,
             consumed,
             lag = self.metrics.total_consumer_lag(),
-            alerts = self.report.alerts,
-            commands = self.report.commands,
-            dead_letters = self.report.dead_letters,
+            alerts = stats.alerts,
+            commands = stats.commands,
+            dead_letters = stats.invalid(),
             p99_ms = self.latency.value_at_quantile(0.99) as f64 / 1000.0,
             "progress"
         );
-        *last = (Instant::now(), consumed);
-    }
-
-    fn finish(self) -> RunReport {
-        let mut report = self.report;
-        report.busy = match (self.first_record, self.last_record) {
-            (Some(first), Some(last)) => last.duration_since(first),
-            _ => Duration::ZERO,
-        };
-        report.latency = LatencySummary::of(&self.latency);
-        report
+        self.last_progress = (Instant::now(), consumed);
     }
 }
 
-/// Milliseconds since the Unix epoch by the system clock (0 if the clock is before it).
-fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+impl Source for KafkaSource {
+    type Batch = RecordBatch;
 
-/// Produces JSON records keyed by agent id, reusing one encoding buffer.
-fn publish<'a, T: serde::Serialize + 'a>(
-    producer: &OutputProducer,
-    scratch: &mut Vec<u8>,
-    output: Output,
-    topic: &str,
-    records: impl Iterator<Item = (&'a str, &'a T)>,
-) -> Result<()> {
-    for (agent_id, record) in records {
-        scratch.clear();
-        serde_json::to_writer(&mut *scratch, record)
-            .map_err(|e| Error::io("encoding an output record", e.into()))?;
-        producer.send(output, topic, Some(agent_id.as_bytes()), scratch, None)?;
+    fn pull<K: Sink<RecordBatch>>(
+        &mut self,
+        driver: &mut Driver<'_, K>,
+    ) -> Result<Pull<RecordBatch>> {
+        if self.last_progress.0.elapsed() >= self.progress_interval {
+            self.log_progress(driver);
+        }
+        let wait = driver.until_commit().unwrap_or(self.progress_interval);
+        let received = self.channels.jobs.recv_timeout(wait);
+        // Registry and approval changes apply between batches, never inside one.
+        self.feeds.registry.poll(driver.engine(), &self.metrics);
+        self.feeds.approvals.poll(driver.engine(), &self.metrics);
+        match received {
+            Ok(Job::Batch(batch)) => {
+                self.first_record.get_or_insert_with(Instant::now);
+                self.track(&batch);
+                Ok(Pull::Batch(batch))
+            }
+            Ok(Job::Commit { revoked, reply }) => {
+                let result = self.commit(driver, self.settle_budget, true);
+                let revoked: Vec<i32> = revoked.iter().map(|(_, p)| *p).collect();
+                for partition in &revoked {
+                    self.positions.remove(partition);
+                    driver.lanes_mut().remove(partition);
+                }
+                if let Some(changelog) = &mut self.feeds.changelog {
+                    changelog.release(&revoked);
+                }
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    return Err(Error::Stopped(
+                        "a commit failed (its error was returned to the caller)".into(),
+                    ));
+                }
+                Ok(Pull::Idle)
+            }
+            Ok(Job::Start { partition, reply }) => {
+                let start = match &mut self.feeds.changelog {
+                    Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition),
+                    None => driver
+                        .engine()
+                        .offset(&source_name(&self.events, partition)),
+                };
+                let _ = reply.send(start);
+                Ok(Pull::Idle)
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(Pull::Idle),
+            Err(RecvTimeoutError::Disconnected) => Ok(Pull::Stopped),
+        }
     }
-    Ok(())
+
+    fn recycle(&mut self, mut batch: RecordBatch) {
+        self.consumed += batch.len() as u64;
+        self.record_latency(&batch);
+        batch.clear();
+        let _ = self.channels.recycle.try_send(batch);
+    }
+
+    fn admit(&mut self, event: &Event<'_>, at: At) -> bool {
+        self.feeds
+            .changelog
+            .as_mut()
+            .is_none_or(|changelog| changelog.admit(&event.agent_id, at.lane, at.offset as i64))
+    }
+
+    fn positions(&self, _lanes: &Lanes, out: &mut Vec<(PositionKey, u64)>) {
+        out.extend(
+            self.positions
+                .iter()
+                .map(|(partition, next)| (source_name(&self.events, *partition), *next)),
+        );
+    }
+
+    /// Each agent state goes to the changelog too, then every partition's position
+    /// closes the commit there ([`KafkaSource::on_commit`]); the next commit's settle
+    /// waits for them.
+    fn on_state(&mut self, agent: &str, encoded: &[u8]) -> Result<()> {
+        match &mut self.feeds.changelog {
+            Some(changelog) => {
+                changelog.write_state(&self.producer, &self.positions, agent, encoded)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// With a changelog, partitions may be handed over next: their new owner must find
+    /// this commit there, so a waiting commit settles these records too.
+    fn on_commit(&mut self) -> Result<bool> {
+        match &self.feeds.changelog {
+            Some(changelog) => {
+                changelog.write_positions(&self.producer, &self.positions)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn checkpoint<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
+        match self.commit(driver, SETTLE_SLICE.min(self.settle_budget), false) {
+            Ok(offsets) if !offsets.is_empty() => {
+                if let Ok(mut slot) = self.channels.landed.lock() {
+                    *slot = Some(offsets);
+                }
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(Error::Undelivered {
+                count, last_error, ..
+            }) => {
+                tracing::warn!(count, %last_error, "outputs still undelivered; state and offsets held back");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The consumer thread asked for the final commit before it hung up; only the write
+    /// in flight is left to land.
+    fn close<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
+        driver.engine().wait_for_commit().map(drop)
+    }
 }

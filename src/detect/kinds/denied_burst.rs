@@ -251,10 +251,10 @@ impl Detector for DeniedBurst {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baseline::{Baseline, PendingBaseline};
     use crate::detect::Identity;
     use crate::model::time::{DAY_MS, MINUTE_MS};
     use crate::model::{decode_event, Limits};
-    use crate::state::{Baseline, PendingBaseline};
 
     /// Scores and learns one call at `time_ms`; returns the finding's p-value.
     fn call(

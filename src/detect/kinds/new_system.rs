@@ -258,9 +258,9 @@ impl Detector for NewSystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baseline::{Baseline, PendingBaseline};
     use crate::detect::Identity;
     use crate::model::{decode_event, Limits};
-    use crate::state::{Baseline, PendingBaseline};
 
     #[test]
     fn a_pending_system_is_new_behaviour_being_learned_not_a_new_discovery() {

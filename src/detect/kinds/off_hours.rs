@@ -34,10 +34,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{fact, format_p, Positive};
+use crate::baseline::{Baseline, HourOfWeek};
 use crate::detect::{parse_params, KindSpec, KindState};
 use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::model::Anomaly;
-use crate::state::{Baseline, HourOfWeek};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -239,10 +239,10 @@ impl Detector for OffHours {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baseline::Baseline;
     use crate::detect::Identity;
     use crate::model::time::{parse_rfc3339, HOUR_MS};
     use crate::model::{decode_event, Limits};
-    use crate::state::Baseline;
 
     fn p_value_at(baseline: &Baseline, time: &str) -> Option<f64> {
         let line = format!(
@@ -250,7 +250,7 @@ mod tests {
         );
         let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
         let detector = OffHours::new(Params::default());
-        let pending = crate::state::PendingBaseline::default();
+        let pending = crate::baseline::PendingBaseline::default();
         let obs = Observation {
             event: &event,
             baseline,

@@ -10,9 +10,9 @@
 
 use compact_str::CompactString;
 use hashbrown::{HashMap, HashSet};
+use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::state::{AgentState, PeerCounts, StateStore};
+use super::Baseline;
 
 /// Most systems remembered per owner (beyond it, further systems count as unused).
 const MAX_SYSTEMS_PER_OWNER: usize = 4_096;
@@ -20,7 +20,7 @@ const MAX_SYSTEMS_PER_OWNER: usize = 4_096;
 /// Owner → systems their agents have learned, and where first uses land.
 ///
 /// Everything here is a function of the stored agents (their owners, systems and
-/// [`crate::state::PeerCounts`]), so a restarted engine rebuilds exactly the index an
+/// [`PeerCounts`]), so a restarted engine rebuilds exactly the index an
 /// uninterrupted one holds, and decisions do not depend on when the process started.
 #[derive(Debug, Default)]
 pub struct PeerIndex {
@@ -29,6 +29,17 @@ pub struct PeerIndex {
     inside: u64,
     /// First uses of a system no peer used.
     outside: u64,
+}
+
+/// How many of an agent's first uses of a system landed among systems its peers (the
+/// other agents of its owner) already used, and how many outside them. Kept with the
+/// agent so that the fleet-wide share is rebuilt exactly on start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounts {
+    /// First uses of a system a peer already used.
+    pub inside: u32,
+    /// First uses of a system no peer used.
+    pub outside: u32,
 }
 
 /// How a system relates to an agent's peers.
@@ -53,22 +64,16 @@ impl PeerContext {
 }
 
 impl PeerIndex {
-    /// Rebuilds the index from every stored agent's owner and systems.
-    pub fn rebuild(store: &StateStore) -> Result<Self> {
-        let mut index = PeerIndex::default();
-        store.for_each_agent(|_, state| index.add_agent(&state))?;
-        Ok(index)
-    }
-
-    /// Adds a stored agent's learned systems under its owner, and its first uses.
-    pub fn add_agent(&mut self, state: &AgentState) {
-        if let Some(owner) = &state.baseline.owner {
-            for seen in state.baseline.systems.iter() {
+    /// Adds a stored agent's learned systems under its owner, and its first uses
+    /// (the engine does this for every stored agent on start).
+    pub fn add_agent(&mut self, baseline: &Baseline, counts: &PeerCounts) {
+        if let Some(owner) = &baseline.owner {
+            for seen in baseline.systems.iter() {
                 self.add(owner, &seen.name);
             }
         }
-        self.inside += u64::from(state.peers.inside);
-        self.outside += u64::from(state.peers.outside);
+        self.inside += u64::from(counts.inside);
+        self.outside += u64::from(counts.outside);
     }
 
     /// The peer context of `system` for an agent of `owner` (`None` without an owner,
