@@ -29,9 +29,29 @@ impl Default for HourOfWeek {
     }
 }
 
+/// Bytes of the map of active hours in the sparse form.
+const ACTIVE_MAP_BYTES: usize = HOURS_PER_WEEK.div_ceil(8);
+
+/// Stored as one byte string, in whichever form is shorter: the 168 counters (an agent
+/// busy around the clock), or a bit map of the active hours followed by their counters
+/// (an office agent, idle most of the week, stores about 60 bytes instead of 168). The
+/// length tells the forms apart: the sparse form is never 168 bytes long.
 impl Serialize for HourOfWeek {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.counts)
+        let active = self.counts.iter().filter(|&&count| count > 0).count();
+        if ACTIVE_MAP_BYTES + active >= HOURS_PER_WEEK {
+            return serializer.serialize_bytes(&self.counts);
+        }
+        let mut sparse = [0u8; HOURS_PER_WEEK];
+        let mut len = ACTIVE_MAP_BYTES;
+        for (hour, &count) in self.counts.iter().enumerate() {
+            if count > 0 {
+                sparse[hour / 8] |= 1 << (hour % 8);
+                sparse[len] = count;
+                len += 1;
+            }
+        }
+        serializer.serialize_bytes(&sparse[..len])
     }
 }
 
@@ -41,12 +61,31 @@ impl<'de> Deserialize<'de> for HourOfWeek {
         impl serde::de::Visitor<'_> for BytesVisitor {
             type Value = HourOfWeek;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                write!(f, "{HOURS_PER_WEEK} bytes")
+                write!(
+                    f,
+                    "{HOURS_PER_WEEK} counters, or a map of active hours and their counters"
+                )
             }
             fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<HourOfWeek, E> {
-                let counts = bytes
-                    .try_into()
-                    .map_err(|_| E::invalid_length(bytes.len(), &self))?;
+                if let Ok(counts) = bytes.try_into() {
+                    return Ok(HourOfWeek { counts });
+                }
+                let (map, mut values) = bytes
+                    .split_at_checked(ACTIVE_MAP_BYTES)
+                    .ok_or_else(|| E::invalid_length(bytes.len(), &self))?;
+                let mut counts = [0u8; HOURS_PER_WEEK];
+                for (hour, count) in counts.iter_mut().enumerate() {
+                    if map[hour / 8] & (1 << (hour % 8)) != 0 {
+                        let (&first, rest) = values
+                            .split_first()
+                            .ok_or_else(|| E::invalid_length(bytes.len(), &self))?;
+                        *count = first;
+                        values = rest;
+                    }
+                }
+                if !values.is_empty() {
+                    return Err(E::invalid_length(bytes.len(), &self));
+                }
                 Ok(HourOfWeek { counts })
             }
         }
@@ -88,6 +127,32 @@ mod tests {
         let sunday = parse_rfc3339("2026-01-11T23:59:00Z").unwrap();
         assert_eq!(HourOfWeek::slot(monday), 0);
         assert_eq!(HourOfWeek::slot(sunday), 167);
+    }
+
+    #[test]
+    fn both_stored_forms_read_back_exactly() {
+        let monday = parse_rfc3339("2026-01-05T00:00:00Z").unwrap();
+        let mut office = HourOfWeek::default();
+        let mut busy = HourOfWeek::default();
+        for hour in 0..HOURS_PER_WEEK as i64 {
+            if hour % 24 >= 8 && hour % 24 < 17 && hour < 120 {
+                office.record(monday + hour * 3_600_000);
+            }
+            for _ in 0..(hour % 5 + 1) {
+                busy.record(monday + hour * 3_600_000);
+            }
+        }
+        for (week, longest) in [(&office, 70), (&busy, 171)] {
+            let bytes = postcard::to_stdvec(week).unwrap();
+            assert!(bytes.len() <= longest, "{} bytes", bytes.len());
+            assert_eq!(&postcard::from_bytes::<HourOfWeek>(&bytes).unwrap(), week);
+        }
+        let empty = postcard::to_stdvec(&HourOfWeek::default()).unwrap();
+        assert_eq!(
+            postcard::from_bytes::<HourOfWeek>(&empty).unwrap(),
+            HourOfWeek::default()
+        );
+        assert!(postcard::from_bytes::<HourOfWeek>(&[3, 1, 0, 0]).is_err());
     }
 
     #[test]

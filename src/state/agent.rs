@@ -91,7 +91,11 @@ pub struct RecentAlert {
 pub struct AgentState {
     /// What is normal for the agent.
     pub baseline: Baseline,
-    /// One slot per detector instance that has seen this agent.
+    /// One slot per detector instance that has seen this agent. Idle slots (see
+    /// [`DetectorSlot::is_idle`]) are not stored: a policy detector that never alerted
+    /// on the agent would cost every agent twenty bytes for nothing, and its slot is
+    /// recreated as it was on first use.
+    #[serde(serialize_with = "serialize_active_slots")]
     pub slots: Vec<DetectorSlot>,
     /// Accumulated risk.
     pub risk: RiskState,
@@ -220,7 +224,25 @@ impl RecentAlerts {
     }
 }
 
+/// Serializes the slots that hold anything.
+fn serialize_active_slots<S: serde::Serializer>(
+    slots: &[DetectorSlot],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let active: Vec<&DetectorSlot> = slots.iter().filter(|slot| !slot.is_idle()).collect();
+    serializer.collect_seq(active)
+}
+
 impl DetectorSlot {
+    /// True if the slot holds nothing a fresh slot would not: a stateless kind that has
+    /// neither alerted nor been calibrated on this agent.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, KindState::Stateless)
+            && self.last_alert_ms.is_none()
+            && self.suppressed == 0
+            && self.calibration == Calibration::default()
+    }
+
     /// Index of the slot for detector `key` in `slots`, created with `fresh` on first use.
     pub fn find_or_insert(
         slots: &mut Vec<DetectorSlot>,

@@ -74,6 +74,23 @@ impl Shadow {
     }
 }
 
+/// Serde adapter storing a shadow with no episode as one byte (`None`) instead of about
+/// twenty: most agents, most of the time, have nothing pending.
+pub mod stored_if_live {
+    use super::Shadow;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes `None` for an empty shadow, else the shadow.
+    pub fn serialize<S: Serializer>(shadow: &Shadow, serializer: S) -> Result<S::Ok, S::Error> {
+        (shadow.stats.n > 0).then_some(shadow).serialize(serializer)
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Shadow, D::Error> {
+        Ok(Option::<Shadow>::deserialize(deserializer)?.unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,25 +24,42 @@ const CAP: usize = 16;
 /// its transfers (a system seen twice has not shown what it is typical of).
 const PRIOR_TRANSFERS: f64 = 10.0;
 
-/// Memory of a system's mean, in transfers (the count saturates here, so the mean
-/// follows a system whose sizes drift).
-const HORIZON: u8 = 255;
 
 /// Resolution of a stored mean: 1/2048 of a unit of `ln(1 + bytes)` (0.05% of a size),
 /// so that a mean fits two bytes up to `ln(1 + bytes) = 32` (80 TB per transfer).
 const UNITS: f64 = 2048.0;
 
-/// One action on one system: its running mean of `ln(1 + bytes)`. Five bytes of
-/// payload, as sixteen of these are kept for every agent.
+/// One action on one system: its running mean of `ln(1 + bytes)`. Stored as five
+/// fixed bytes (varints would take up to seven), as sixteen are kept for every agent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[u8; 5]", into = "[u8; 5]")]
 struct SystemMean {
     /// Hash of the action and system (two among an agent's sixteen busiest collide
     /// once in about 550 agents, and that costs only precision).
     key: u16,
-    /// Transfers folded in (saturating at [`HORIZON`]).
+    /// Transfers folded in, saturating at 255: the memory of the mean, so that it
+    /// follows a system whose sizes drift.
     n: u8,
     /// Mean `ln(1 + bytes)` in [`UNITS`].
     mean: u16,
+}
+
+impl From<SystemMean> for [u8; 5] {
+    fn from(entry: SystemMean) -> Self {
+        let [key_low, key_high] = entry.key.to_le_bytes();
+        let [mean_low, mean_high] = entry.mean.to_le_bytes();
+        [key_low, key_high, entry.n, mean_low, mean_high]
+    }
+}
+
+impl From<[u8; 5]> for SystemMean {
+    fn from([key_low, key_high, n, mean_low, mean_high]: [u8; 5]) -> Self {
+        SystemMean {
+            key: u16::from_le_bytes([key_low, key_high]),
+            n,
+            mean: u16::from_le_bytes([mean_low, mean_high]),
+        }
+    }
 }
 
 impl SystemMean {
@@ -103,7 +120,7 @@ impl SystemSizes {
             }
         };
         let entry = &mut self.entries[index];
-        entry.n = entry.n.saturating_add(1).min(HORIZON);
+        entry.n = entry.n.saturating_add(1);
         let mean = entry.mean();
         entry.set_mean(mean + (ln_bytes - mean) / f64::from(entry.n));
     }
@@ -139,6 +156,16 @@ mod tests {
         sizes.learn(key, 20.0);
         sizes.learn(key, 20.0);
         assert!(sizes.offset(key, 10.0) < 10.0 * 2.0 / 12.0 + 1e-6);
+    }
+
+    #[test]
+    fn an_entry_is_stored_in_five_bytes_and_read_back_exactly() {
+        let mut sizes = SystemSizes::default();
+        sizes.learn(system_key("read", "crm"), 10.5);
+        sizes.learn(system_key("write", "crm"), 7.25);
+        let bytes = postcard::to_stdvec(&sizes).unwrap();
+        assert_eq!(bytes.len(), 1 + 2 * 5);
+        assert_eq!(postcard::from_bytes::<SystemSizes>(&bytes).unwrap(), sizes);
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub struct State {
     /// Sequential test of transfer-size surprise.
     pub cusum: Cusum,
     /// Flagged transfers (`ln(1 + bytes)`) since the episode began.
+    #[serde(with = "super::shadow::stored_if_live")]
     pub pending: Shadow,
     /// Typical size per system, which transfers are judged relative to.
     pub systems: SystemSizes,
