@@ -24,7 +24,6 @@ const CAP: usize = 16;
 /// its transfers (a system seen twice has not shown what it is typical of).
 const PRIOR_TRANSFERS: f64 = 10.0;
 
-
 /// Resolution of a stored mean: 1/2048 of a unit of `ln(1 + bytes)` (0.05% of a size),
 /// so that a mean fits two bytes up to `ln(1 + bytes) = 32` (80 TB per transfer).
 const UNITS: f64 = 2048.0;
