@@ -87,7 +87,7 @@ pub struct RecentAlert {
 }
 
 /// Everything stored for one agent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AgentState {
     /// What is normal for the agent.
     pub baseline: Baseline,
@@ -221,6 +221,27 @@ impl RecentAlerts {
     /// The alerts, oldest first.
     pub fn iter(&self) -> std::slice::Iter<'_, RecentAlert> {
         self.0.iter()
+    }
+}
+
+/// Two states are equal when they would be stored alike: the same slots that hold
+/// anything, in any order (an idle slot is not stored, and is recreated after the
+/// others when first used again), and everything else equal.
+impl PartialEq for AgentState {
+    fn eq(&self, other: &Self) -> bool {
+        fn active(state: &AgentState) -> Vec<&DetectorSlot> {
+            let mut slots: Vec<&DetectorSlot> =
+                state.slots.iter().filter(|slot| !slot.is_idle()).collect();
+            slots.sort_by_key(|slot| slot.key);
+            slots
+        }
+        self.baseline == other.baseline
+            && self.risk == other.risk
+            && self.response == other.response
+            && self.recent == other.recent
+            && self.pending == other.pending
+            && self.peers == other.peers
+            && active(self) == active(other)
     }
 }
 

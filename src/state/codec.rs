@@ -209,6 +209,30 @@ mod tests {
     }
 
     #[test]
+    fn idle_slots_are_not_stored_and_the_state_reads_back_equal() {
+        let mut state = sample();
+        let mut bytes = Vec::new();
+        encode_state(&state, &mut bytes).unwrap();
+        let idle = |key| DetectorSlot {
+            key,
+            state: crate::detect::KindState::Stateless,
+            last_alert_ms: None,
+            suppressed: 0,
+            calibration: Calibration::default(),
+        };
+        state.slots.insert(0, idle(7));
+        state.slots.push(idle(8));
+        let mut with_idle = Vec::new();
+        encode_state(&state, &mut with_idle).unwrap();
+        assert_eq!(with_idle, bytes);
+        let read = decode_state("a", &with_idle).unwrap();
+        assert!(read.slots.iter().all(|slot| !slot.is_idle()));
+        assert_eq!(read, state);
+        state.slots[0].last_alert_ms = Some(1);
+        assert_ne!(read, state, "a slot that alerted is not idle");
+    }
+
+    #[test]
     fn unknown_versions_and_garbage_are_errors_not_panics() {
         let mut bytes = Vec::new();
         encode_state(&sample(), &mut bytes).unwrap();
