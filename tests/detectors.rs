@@ -121,6 +121,85 @@ fn volume_flags_a_burst_of_moderately_large_transfers() {
     );
 }
 
+/// An agent that reads kilobytes from `crm` and, one call in twenty, pulls megabytes
+/// from `artifactory`, every day for `days` days (sizes wobble by about ±30%).
+fn two_sized_agent(agent: &str, days: i64) -> Vec<agentwatch::model::AgentEventV1> {
+    let mut seed = 7u64;
+    let mut wobble = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        0.7 + 0.6 * ((seed >> 11) as f64 / (1u64 << 53) as f64)
+    };
+    let mut events = Vec::new();
+    for day in 0..days {
+        for call in 0..160 {
+            let t = monday() + day * DAY_MS + 9 * HOUR_MS + call * 180_000;
+            let id = (day * 1_000 + call) as u64;
+            let (system, typical) = if call % 20 == 7 {
+                ("artifactory", 2_000_000.0)
+            } else {
+                ("crm", 2_000.0)
+            };
+            let bytes = (typical * wobble()) as u64;
+            events.push(event(id, agent, t, "read", system, bytes));
+        }
+    }
+    events
+}
+
+#[test]
+fn volume_judges_a_transfer_by_what_its_system_usually_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    assert!(run(&mut engine, &two_sized_agent("builder", 30))
+        .alerts
+        .is_empty());
+    let t = monday() + 30 * DAY_MS + 10 * HOUR_MS;
+    // A session spent on the heavy system: forty ordinary pulls in a row. Judged
+    // agent-wide, each is in the top 5% of sizes, a sustained shift.
+    let session: Vec<_> = (0..40)
+        .map(|i| {
+            event(
+                90_000 + i,
+                "builder",
+                t + i as i64 * 90_000,
+                "read",
+                "artifactory",
+                2_100_000,
+            )
+        })
+        .collect();
+    let out = run(&mut engine, &session);
+    let volume: Vec<_> = out
+        .alerts
+        .iter()
+        .filter(|a| a.anomaly == Anomaly::HighVolume)
+        .collect();
+    assert!(volume.is_empty(), "ordinary pulls alerted: {volume:#?}");
+    // Forty reads of `crm` at 400 KB: far beyond what crm moves, though smaller than
+    // the agent's usual pulls.
+    let t = t + 4 * HOUR_MS;
+    let unusual: Vec<_> = (0..40)
+        .map(|i| {
+            event(
+                91_000 + i,
+                "builder",
+                t + i as i64 * 90_000,
+                "read",
+                "crm",
+                400_000,
+            )
+        })
+        .collect();
+    let out = run(&mut engine, &unusual);
+    assert!(
+        out.alerts.iter().any(|a| a.anomaly == Anomaly::HighVolume),
+        "200x crm's usual size went unnoticed: {:#?}",
+        out.alerts
+    );
+}
+
 #[test]
 fn rate_accepts_schedules_but_flags_a_runaway_loop() {
     let dir = tempfile::tempdir().unwrap();

@@ -86,8 +86,14 @@ pub fn system_key(action: &str, system: &str) -> u16 {
 }
 
 impl SystemSizes {
-    /// How far the system's typical `ln(1 + bytes)` lies above the agent-wide
-    /// `agent_mean`, shrunk towards zero for a system with few transfers.
+    /// How far the typical `ln(1 + bytes)` of the pair `key` lies above the agent-wide
+    /// `agent_mean`, shrunk towards zero for a pair with few transfers.
+    ///
+    /// Shrinking by [`PRIOR_TRANSFERS`] rather than by an empirical-Bayes weight from
+    /// the spread between pairs is deliberate: trusting a pair's mean after one or two
+    /// transfers (what the between-pair spread of most agents implies) made `volume`
+    /// revoke a healthy pipeline agent on an independent fleet, whose pair of small
+    /// warehouse calls is sometimes a bulk load.
     pub fn offset(&self, key: u16, agent_mean: f64) -> f64 {
         self.entries.iter().find(|e| e.key == key).map_or(0.0, |e| {
             let n = f64::from(e.n);
@@ -124,6 +130,11 @@ impl SystemSizes {
         entry.set_mean(mean + (ln_bytes - mean) / f64::from(entry.n));
     }
 
+    /// How many actions on systems have a typical size of their own.
+    pub fn known(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Moves every system's typical size by `shift` (a promoted change of sizes).
     pub fn shift(&mut self, shift: f64) {
         for entry in &mut self.entries {
@@ -137,7 +148,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_well_known_system_is_judged_by_its_own_typical_size() {
+    fn a_well_known_pair_is_judged_by_its_own_typical_size() {
         let mut sizes = SystemSizes::default();
         let heavy = system_key("read", "artifactory");
         for _ in 0..200 {
@@ -149,12 +160,12 @@ mod tests {
     }
 
     #[test]
-    fn a_system_seen_twice_barely_moves_its_typical_size() {
+    fn a_pair_seen_twice_barely_moves_its_typical_size() {
         let mut sizes = SystemSizes::default();
         let key = system_key("write", "s3://exports");
         sizes.learn(key, 20.0);
         sizes.learn(key, 20.0);
-        assert!(sizes.offset(key, 10.0) < 10.0 * 2.0 / 12.0 + 1e-6);
+        assert!(sizes.offset(key, 10.0) < 10.0 * 2.0 / 12.0 + 1e-3);
     }
 
     #[test]

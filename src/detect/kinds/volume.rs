@@ -124,6 +124,14 @@ pub struct State {
     pub window_peak: f32,
 }
 
+impl State {
+    /// `ln(1 + bytes)` of a transfer of the pair `key`, relative to that pair's typical
+    /// size (see [`SystemSizes::offset`]).
+    fn residual(&self, key: u16, ln_bytes: f64) -> f64 {
+        ln_bytes - self.systems.offset(key, self.transfers.mean)
+    }
+}
+
 /// A format 6 state carries over whole: its sizes were judged agent-wide, which is
 /// what an agent with no per-system sizes yet is judged by.
 impl From<super::retired::VolumeV6> for State {
@@ -276,11 +284,8 @@ impl Detector for Volume {
             state.window_peak = 0.0;
         }
         let ln_bytes = bytes.ln_1p();
-        let offset = state.systems.offset(
-            system_key(&obs.event.action, &obs.event.system),
-            state.transfers.mean,
-        );
-        let residual = ln_bytes - offset;
+        let residual = state.residual(system_key(&obs.event.action, &obs.event.system), ln_bytes);
+        let offset = ln_bytes - residual;
         state.window.add(bytes);
         state.window_peak = state.window_peak.max(bytes as f32);
         let single = self
@@ -335,7 +340,7 @@ impl Detector for Volume {
                 if bytes > 0 {
                     let ln_bytes = (bytes as f64).ln_1p();
                     let key = system_key(&obs.event.action, &obs.event.system);
-                    let residual = ln_bytes - state.systems.offset(key, state.transfers.mean);
+                    let residual = state.residual(key, ln_bytes);
                     state.transfers.update(residual, self.params.horizon);
                     state.sizes.record_ln(residual);
                     state.systems.learn(key, ln_bytes);
@@ -345,11 +350,8 @@ impl Detector for Volume {
                 state.window.flagged = true;
                 if bytes > 0 {
                     let ln_bytes = (bytes as f64).ln_1p();
-                    let residual = ln_bytes
-                        - state.systems.offset(
-                            system_key(&obs.event.action, &obs.event.system),
-                            state.transfers.mean,
-                        );
+                    let key = system_key(&obs.event.action, &obs.event.system);
+                    let residual = state.residual(key, ln_bytes);
                     state.cusum.retract(state.sizes.upper_tail_ln(residual));
                     state.pending.hold(residual, now, self.params.horizon);
                     if state.pending.due(now) {
@@ -381,9 +383,10 @@ impl Detector for Volume {
         };
         (transfers.n > 0).then(|| {
             format!(
-                "transfer size about {} (×/÷ {:.1}) over {} transfers; per active window about {} over {} windows{pending}",
+                "transfer size about {} (×/÷ {:.1} around each action's typical size on its system, {} of them known) over {} transfers; per active window about {} over {} windows{pending}",
                 format_bytes(transfers.mean.exp_m1()),
                 transfers.var.sqrt().exp(),
+                state.systems.known(),
                 transfers.n,
                 format_bytes(windows.mean.exp_m1()),
                 windows.n
