@@ -4,7 +4,7 @@ mod common;
 
 use agentwatch::model::time::{DAY_MS, HOUR_MS};
 use agentwatch::model::{Anomaly, CommandAction};
-use common::{engine, event, monday, office_agent, run};
+use common::{calls, engine, event, monday, office_agent, run};
 
 #[test]
 fn new_system_flags_a_steady_agent_reaching_for_payroll() {
@@ -100,18 +100,7 @@ fn volume_flags_a_burst_of_moderately_large_transfers() {
     assert!(run(&mut engine, &events).alerts.is_empty());
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
     // 30 transfers of ~12x normal in 5 minutes: none alone is alarming.
-    let burst: Vec<_> = (0..30)
-        .map(|i| {
-            event(
-                70_000 + i,
-                "burst",
-                t + i as i64 * 10_000,
-                "read",
-                "docs",
-                240_000,
-            )
-        })
-        .collect();
+    let burst: Vec<_> = calls("burst", t, 10_000, 30, "read", "docs", 240_000);
     let out = run(&mut engine, &burst);
     assert!(!out.alerts.is_empty(), "burst went unnoticed");
     assert!(
@@ -158,18 +147,7 @@ fn volume_judges_a_transfer_by_what_its_system_usually_moves() {
     let t = monday() + 30 * DAY_MS + 10 * HOUR_MS;
     // A session spent on the heavy system: forty ordinary pulls in a row. Judged
     // agent-wide, each is in the top 5% of sizes, a sustained shift.
-    let session: Vec<_> = (0..40)
-        .map(|i| {
-            event(
-                90_000 + i,
-                "builder",
-                t + i as i64 * 90_000,
-                "read",
-                "artifactory",
-                2_100_000,
-            )
-        })
-        .collect();
+    let session: Vec<_> = calls("builder", t, 90_000, 40, "read", "artifactory", 2_100_000);
     let out = run(&mut engine, &session);
     let volume: Vec<_> = out
         .alerts
@@ -180,18 +158,7 @@ fn volume_judges_a_transfer_by_what_its_system_usually_moves() {
     // Forty reads of `crm` at 400 KB: far beyond what crm moves, though smaller than
     // the agent's usual pulls.
     let t = t + 4 * HOUR_MS;
-    let unusual: Vec<_> = (0..40)
-        .map(|i| {
-            event(
-                91_000 + i,
-                "builder",
-                t + i as i64 * 90_000,
-                "read",
-                "crm",
-                400_000,
-            )
-        })
-        .collect();
+    let unusual: Vec<_> = calls("builder", t, 90_000, 40, "read", "crm", 400_000);
     let out = run(&mut engine, &unusual);
     assert!(
         out.alerts.iter().any(|a| a.anomaly == Anomaly::HighVolume),
@@ -223,18 +190,7 @@ fn rate_accepts_schedules_but_flags_a_runaway_loop() {
     assert!(out.alerts.is_empty(), "schedules raised {:?}", out.alerts);
 
     let t = monday() + 10 * DAY_MS + 11 * HOUR_MS;
-    let runaway: Vec<_> = (0..600)
-        .map(|i| {
-            event(
-                900_000 + i,
-                "office",
-                t + i as i64 * 200,
-                "read",
-                "crm",
-                5_000,
-            )
-        })
-        .collect();
+    let runaway: Vec<_> = calls("office", t, 200, 600, "read", "crm", 5_000);
     let out = run(&mut engine, &runaway);
     let rate: Vec<_> = out
         .alerts
@@ -267,18 +223,7 @@ fn anomalies_are_not_learned_and_cooldown_counts_what_it_swallows() {
     run(&mut engine, &events);
     let before = engine.agent("victim").unwrap().unwrap();
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
-    let exfil: Vec<_> = (0..5)
-        .map(|i| {
-            event(
-                60_000 + i,
-                "victim",
-                t + i as i64 * 3 * 60_000,
-                "export",
-                "crm",
-                800_000_000,
-            )
-        })
-        .collect();
+    let exfil: Vec<_> = calls("victim", t, 3 * 60_000, 5, "export", "crm", 800_000_000);
     let out = run(&mut engine, &exfil);
     assert_eq!(out.alerts.len(), 1, "{:?}", out.alerts);
     let after = engine.agent("victim").unwrap().unwrap();

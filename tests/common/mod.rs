@@ -43,6 +43,25 @@ pub fn event(
 }
 
 /// An engine with the built-in detectors over a fresh RocksDB in `dir`.
+/// `n` calls of `agent`, `gap_ms` apart from `start_ms`, all `action` on `system`
+/// moving `bytes` (event ids from their times, so series never collide).
+pub fn calls(
+    agent: &str,
+    start_ms: i64,
+    gap_ms: i64,
+    n: i64,
+    action: &str,
+    system: &str,
+    bytes: u64,
+) -> Vec<AgentEventV1> {
+    (0..n)
+        .map(|i| {
+            let t = start_ms + i * gap_ms;
+            event(t as u64, agent, t, action, system, bytes)
+        })
+        .collect()
+}
+
 pub fn engine(dir: &std::path::Path) -> Engine {
     Engine::new(
         DetectorSet::builtin().unwrap(),
