@@ -168,6 +168,44 @@ fn volume_judges_a_transfer_by_what_its_system_usually_moves() {
 }
 
 #[test]
+fn a_heavy_session_does_not_excuse_a_burst_an_hour_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let events = office_agent("burst", 8, 30, &["crm", "docs"], 20_000);
+    assert!(run(&mut engine, &events).alerts.is_empty());
+    let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
+    // Eight large transfers in eight minutes: flagged, and held by the pending model,
+    // which is then mature (five or more) but only minutes old.
+    let session = calls("burst", t, 60_000, 8, "read", "docs", 400_000);
+    let first = run(&mut engine, &session);
+    assert!(
+        first
+            .alerts
+            .iter()
+            .any(|a| a.anomaly == Anomaly::HighVolume),
+        "the heavy session itself is not flagged: {:#?}",
+        first.alerts
+    );
+    // Ninety minutes later (past the cooldown), a burst of thirty transfers of the same
+    // order: the pending model would explain each transfer, but not the burst.
+    let burst = calls(
+        "burst",
+        t + 90 * 60_000,
+        10_000,
+        30,
+        "read",
+        "docs",
+        240_000,
+    );
+    let out = run(&mut engine, &burst);
+    assert!(
+        out.alerts.iter().any(|a| a.anomaly == Anomaly::HighVolume),
+        "the burst passed as the session's continuation: {:#?}",
+        out.alerts
+    );
+}
+
+#[test]
 fn rate_accepts_schedules_but_flags_a_runaway_loop() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());

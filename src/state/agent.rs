@@ -246,12 +246,19 @@ impl PartialEq for AgentState {
 }
 
 /// Serializes the slots that hold anything.
+/// (Counted first, as postcard writes a sequence's length before its items: no list of
+/// the active slots is built for every agent a commit encodes.)
 fn serialize_active_slots<S: serde::Serializer>(
     slots: &[DetectorSlot],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let active: Vec<&DetectorSlot> = slots.iter().filter(|slot| !slot.is_idle()).collect();
-    serializer.collect_seq(active)
+    use serde::ser::SerializeSeq;
+    let active = || slots.iter().filter(|slot| !slot.is_idle());
+    let mut seq = serializer.serialize_seq(Some(active().count()))?;
+    for slot in active() {
+        seq.serialize_element(slot)?;
+    }
+    seq.end()
 }
 
 impl DetectorSlot {
