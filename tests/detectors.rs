@@ -243,6 +243,149 @@ fn rate_accepts_schedules_but_flags_a_runaway_loop() {
     assert_eq!(rate[0].anomaly, Anomaly::HighRate);
 }
 
+/// Sessions of an agent that works in bursts: each working hour a session of `per_min`
+/// calls a minute for `minutes`, on alternating systems, for `days` weekdays.
+fn sessions(
+    agent: &str,
+    days: i64,
+    per_min: i64,
+    minutes: i64,
+) -> Vec<agentwatch::model::AgentEventV1> {
+    let mut events = Vec::new();
+    for day in (0..days).filter(|day| day % 7 < 5) {
+        for hour in 9..17 {
+            let start = monday() + day * DAY_MS + hour * HOUR_MS + (hour % 3) * 7 * 60_000;
+            let systems = ["crm", "mail", "calendar"];
+            let system = systems[(day + hour) as usize % systems.len()];
+            events.extend(calls(
+                agent,
+                start,
+                60_000 / per_min,
+                per_min * minutes,
+                "read",
+                system,
+                5_000,
+            ));
+        }
+    }
+    events
+}
+
+#[test]
+fn a_loop_is_judged_against_the_history_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    // Sessions of 6 calls a minute for 15 minutes: up to 60 calls in ten minutes.
+    let history = sessions("bursty", 12, 6, 15);
+    assert!(run(&mut engine, &history)
+        .alerts
+        .iter()
+        .all(|a| a.detector.id != "rate"));
+    // A loop at five times the session pace for ten minutes. Its ten-minute count
+    // climbs past 60 one call at a time; learned as it climbs, it would always look
+    // like the most ever seen, a few calls more.
+    let t = monday() + 14 * DAY_MS + 10 * HOUR_MS + 30 * 60_000;
+    let runaway = calls("bursty", t, 2_000, 300, "read", "crm", 5_000);
+    let out = run(&mut engine, &runaway);
+    assert!(
+        out.alerts.iter().any(|a| a.anomaly == Anomaly::HighRate),
+        "a loop at five times the pace passed: {:#?}",
+        out.alerts
+    );
+}
+
+#[test]
+fn a_burst_that_alerted_and_did_not_escalate_is_learned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    // A steady agent (a call a minute, around the clock) that bursts ten calls in a
+    // minute every three days, from day 6.
+    let mut events = calls(
+        "deployer",
+        monday(),
+        60_000,
+        18 * 1_440,
+        "read",
+        "github",
+        2_000,
+    );
+    let bursts: Vec<i64> = (0..4)
+        .map(|k| monday() + (6 + 3 * k) * DAY_MS + 14 * HOUR_MS + 30_000)
+        .collect();
+    for &b in &bursts {
+        events.extend(calls("deployer", b, 5_000, 10, "write", "github", 2_000));
+    }
+    events.sort_by_key(|e| serde_json::to_string(&e.time).unwrap());
+    let out = run(&mut engine, &events);
+    let rate: Vec<_> = out
+        .alerts
+        .iter()
+        .filter(|a| a.detector.id == "rate")
+        .collect();
+    assert!(!rate.is_empty(), "the first burst is news and must alert");
+    assert!(
+        rate.len() <= 2,
+        "every burst alerted again, though none escalated: {:#?}",
+        rate.iter().map(|a| &a.summary).collect::<Vec<_>>()
+    );
+}
+
+/// Working sessions of an agent that spreads its work over four calls (each call
+/// picked at random), `per_min` calls a minute for `minutes`, every working hour of
+/// `days` weekdays.
+fn varied_sessions(
+    agent: &str,
+    days: i64,
+    per_min: i64,
+    minutes: i64,
+) -> Vec<agentwatch::model::AgentEventV1> {
+    let pairs = [
+        ("read", "crm"),
+        ("search", "crm"),
+        ("read", "mail"),
+        ("write", "calendar"),
+    ];
+    let mut seed: u64 = 11;
+    let mut events = Vec::new();
+    for day in (0..days).filter(|day| day % 7 < 5) {
+        for hour in 9..17 {
+            let start = monday() + day * DAY_MS + hour * HOUR_MS;
+            for i in 0..per_min * minutes {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let (action, system) = pairs[(seed >> 33) as usize % pairs.len()];
+                let t = start + i * 60_000 / per_min;
+                events.push(event(t as u64, agent, t, action, system, 5_000));
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn a_loop_of_one_call_is_caught_at_a_pace_the_agent_reaches_in_its_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let history = varied_sessions("assistant", 12, 8, 15);
+    assert!(run(&mut engine, &history)
+        .alerts
+        .iter()
+        .all(|a| a.detector.id != "rate"));
+    // Six calls a minute for ten minutes: slower than its sessions, but all one call.
+    let t = monday() + 14 * DAY_MS + 10 * HOUR_MS + 30 * 60_000;
+    let runaway = calls("assistant", t, 10_000, 60, "search", "crm", 5_000);
+    let out = run(&mut engine, &runaway);
+    let rate: Vec<_> = out
+        .alerts
+        .iter()
+        .filter(|a| a.detector.id == "rate")
+        .collect();
+    assert!(
+        rate.iter().any(|a| a.summary.contains("in a row")),
+        "sixty identical calls in a row passed: {:#?}",
+        out.alerts
+    );
+}
+
 /// The per-transfer statistics and size histogram of the agent's `volume` slot.
 fn volume_state(state: &agentwatch::state::AgentState) -> String {
     let key = agentwatch::detect::instance_key("volume");

@@ -111,6 +111,11 @@ pub struct Finding {
     /// *big*: a doubled pace is certain after an hour, yet no reason to revoke a
     /// credential, so the engine caps severity by magnitude.
     pub magnitude: f64,
+    /// The fleet-wide pattern this finding is part of when it is not its kind's own
+    /// ([`KindSpec::fleet`]): `rate`'s run of identical *failing* calls is what an
+    /// outage's retries look like, the pattern `denied_burst`'s failures form. `None`
+    /// keeps the kind's.
+    pub fleet: Option<FleetScope>,
 }
 
 impl Finding {

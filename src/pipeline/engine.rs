@@ -417,7 +417,7 @@ impl Engine {
                     // learned; many agents showing it at once is a fleet event. Only
                     // the rest is this agent's own anomaly.
                     let being_learned = finding.pending_p.is_some_and(|p| p > gate);
-                    let fleet = match instance.fleet {
+                    let fleet = match finding.fleet.or(instance.fleet) {
                         Some(scope) if !being_learned => self.fleet.observe(
                             scope,
                             &event.system,

@@ -26,9 +26,10 @@ use crate::error::{Error, Result};
 /// open). Version 6 appends `rate`'s state with its count distributions (the old
 /// variant is retired: such a slot restarts on first use); a version 5 record has the
 /// same shape. Version 7 appends `volume`'s state with per-system sizes; the old
-/// variant is retired but carries over whole on first use. Versions 1 to 6 are still
-/// read.
-pub const FORMAT_VERSION: u8 = 7;
+/// variant is retired but carries over whole on first use. Version 8 appends `rate`'s
+/// state with the unusual episode it holds back from its distributions, the same way
+/// (the format 7 state carries over with nothing held). Versions 1 to 7 are still read.
+pub const FORMAT_VERSION: u8 = 8;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

@@ -84,6 +84,27 @@ impl CountDistribution {
         self.counts[bin] = self.counts[bin].saturating_add(UNIT);
     }
 
+    /// True while nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.counts.iter().all(|&c| c == 0)
+    }
+
+    /// Folds in the observations of `other` (an episode held back while it was judged),
+    /// with the same forgetting as recording them one by one.
+    pub fn absorb(&mut self, other: &CountDistribution, horizon: u32) {
+        let limit = 2 * horizon.clamp(1, 8_000) * u32::from(UNIT);
+        for (bin, &held) in other.counts.iter().enumerate() {
+            for _ in 0..held.div_ceil(UNIT) {
+                if self.total() >= limit {
+                    for counter in &mut self.counts {
+                        *counter /= 2;
+                    }
+                }
+                self.counts[bin] = self.counts[bin].saturating_add(UNIT);
+            }
+        }
+    }
+
     fn bins(&self) -> LogBins<'_> {
         LogBins {
             counters: &self.counts,
@@ -103,6 +124,33 @@ impl CountDistribution {
         })
     }
 
+    /// The upper-tail probability of a count of at least `count` with an exponential
+    /// tail on the linear scale (see [`LogBins::upper_tail_linear`]): for lengths of
+    /// runs, whose tail is a mixture of geometrics. Until the data say otherwise the
+    /// tail's scale is the 99th percentile itself, worth `prior_weight` observations:
+    /// ten times the top percentile is then a one-in-a-million run.
+    pub fn upper_tail_linear(&self, count: u32, prior_weight: f64) -> Option<f64> {
+        let x = (f64::from(count) - 0.5).max(1.0).ln();
+        self.bins().upper_tail_linear(x, |top| Prior {
+            scale: top,
+            weight: prior_weight,
+        })
+    }
+
+    /// The largest count seen (the lower edge of the highest occupied bin) and the share
+    /// of observations in that bin: the furthest point at which the data can still
+    /// check a parametric model.
+    pub fn largest(&self) -> Option<(f64, f64)> {
+        let bin = self.counts.iter().rposition(|&c| c > 0)?;
+        let share = f64::from(self.counts[bin]) / f64::from(self.total());
+        Some(((bin as f64 / BINS_PER_OCTAVE).exp2(), share))
+    }
+
+    /// The count at the 99th percentile, where the parametric tail takes over.
+    pub fn top_percentile(&self) -> Option<f64> {
+        self.bins().quantile_of(0.99).map(f64::exp)
+    }
+
     /// The median count (what the agent's events usually see).
     pub fn median(&self) -> Option<f64> {
         self.bins().median().map(f64::exp)
@@ -116,6 +164,14 @@ impl CountDistribution {
     }
 }
 
+/// Bins no integer count lands in (those between the bins of 1, 2, 3 and 4), left out
+/// of a stored run when empty: five bytes of every distribution that starts at one.
+const HOLES: [usize; 5] = [1, 2, 3, 5, 7];
+
+/// Set on the stored first bin when the run leaves out [`HOLES`] (first bins are
+/// below [`BINS`], so the bit is free, and records written without it still read).
+const WITHOUT_HOLES: u8 = 0x80;
+
 impl Serialize for CountDistribution {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // A count's bins are one contiguous run: store its first bin and its counters.
@@ -125,6 +181,14 @@ impl Serialize for CountDistribution {
             .iter()
             .rposition(|&c| c > 0)
             .map_or(first, |l| l + 1);
+        let holes = HOLES.iter().filter(|&&bin| (first..last).contains(&bin));
+        if holes.clone().next().is_some() && holes.clone().all(|&bin| self.counts[bin] == 0) {
+            let run: Vec<u16> = (first..last)
+                .filter(|bin| !HOLES.contains(bin))
+                .map(|bin| self.counts[bin])
+                .collect();
+            return (first as u8 | WITHOUT_HOLES, run).serialize(serializer);
+        }
         (first as u8, &self.counts[first..last]).serialize(serializer)
     }
 }
@@ -133,12 +197,19 @@ impl<'de> Deserialize<'de> for CountDistribution {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (first, run) = <(u8, Vec<u16>)>::deserialize(deserializer)?;
         let mut distribution = CountDistribution::default();
-        let first = usize::from(first);
-        let slots = distribution
-            .counts
-            .get_mut(first..first + run.len())
-            .ok_or_else(|| serde::de::Error::custom(format!("count bins {first}+{}", run.len())))?;
-        slots.copy_from_slice(&run);
+        let without_holes = first & WITHOUT_HOLES != 0;
+        let first = usize::from(first & !WITHOUT_HOLES);
+        let bins = (first..BINS).filter(|bin| !without_holes || !HOLES.contains(bin));
+        let mut stored = run.iter();
+        for (bin, &counter) in bins.zip(&mut stored) {
+            distribution.counts[bin] = counter;
+        }
+        if stored.next().is_some() {
+            return Err(serde::de::Error::custom(format!(
+                "count bins {first}+{}",
+                run.len()
+            )));
+        }
         Ok(distribution)
     }
 }
@@ -197,6 +268,19 @@ mod tests {
     }
 
     #[test]
+    fn absorbing_an_episode_is_recording_it() {
+        let mut recorded = ramping_sessions(20, 10);
+        let mut absorbed = recorded.clone();
+        let mut episode = CountDistribution::default();
+        for count in [30, 31, 45, 45, 60] {
+            recorded.record(count, 2_000);
+            episode.record(count, 2_000);
+        }
+        absorbed.absorb(&episode, 2_000);
+        assert_eq!(absorbed, recorded);
+    }
+
+    #[test]
     fn memory_is_bounded_by_the_horizon() {
         let mut d = ramping_sessions(10, 1_000);
         assert!(d.observations() <= 4_000.0);
@@ -215,6 +299,23 @@ mod tests {
         assert!(d.upper_tail(120).unwrap() > 1e-3);
         let median = d.median().unwrap();
         assert!((50.0..=70.0).contains(&median), "{median}");
+    }
+
+    #[test]
+    fn the_bins_no_count_lands_in_are_not_stored() {
+        let round_trip = |d: &CountDistribution| {
+            let bytes = postcard::to_stdvec(d).unwrap();
+            assert_eq!(
+                &postcard::from_bytes::<CountDistribution>(&bytes).unwrap(),
+                d
+            );
+            bytes.len()
+        };
+        let ones_and_fours = ramping_sessions(4, 10);
+        let mut shifted = ones_and_fours.clone();
+        // A promoted pace moves counts into what were holes: stored whole.
+        shifted.scale(0.2);
+        assert_eq!(round_trip(&ones_and_fours) + 5, round_trip(&shifted));
     }
 
     #[test]

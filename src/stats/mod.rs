@@ -7,6 +7,7 @@ mod decay;
 mod ewma;
 mod histogram;
 mod peaks;
+mod runs;
 mod tail;
 
 pub use count_tail::CountDistribution;
@@ -14,6 +15,7 @@ pub use cusum::Cusum;
 pub use decay::decay_factor;
 pub use ewma::EwStats;
 pub use histogram::LogHistogram;
+pub use runs::{call_fingerprint, Runs};
 pub use tail::{
     beta_binomial_sf, negative_binomial_sf, p_from_score, score_from_p, student_t_sf, P_FLOOR,
 };

@@ -54,6 +54,12 @@ impl LogBins<'_> {
         self.counters.len() as f64 * self.width
     }
 
+    /// The `share` quantile, or `None` while the histogram is empty.
+    pub fn quantile_of(&self, share: f64) -> Option<f64> {
+        let total = self.total();
+        (total > 0.0).then(|| self.quantile(share, total))
+    }
+
     /// The median, or `None` while the histogram is empty.
     pub fn median(&self) -> Option<f64> {
         let total = self.total();
@@ -98,6 +104,38 @@ impl LogBins<'_> {
         let prior = prior(threshold);
         let scale = (excess + prior.weight * prior.scale) / (exceedances + prior.weight);
         Some(TAIL_SHARE * (-(x - threshold) / scale).exp())
+    }
+}
+
+impl LogBins<'_> {
+    /// The upper-tail probability of `x` (a log) with an exponential tail on the
+    /// linear scale beyond the 99th percentile `U`: `p = 0.01 · exp(−(e^x − U) / s)`,
+    /// `s` the mean linear excess of the observations above `U` shrunk towards
+    /// `prior(U)`. For quantities whose tail is a mixture of geometrics (runs of a
+    /// Markov chain), where the Pareto tail of [`Self::upper_tail`] is far too heavy.
+    /// `None` while the histogram is empty.
+    pub fn upper_tail_linear(&self, x: f64, prior: impl Fn(f64) -> Prior) -> Option<f64> {
+        let total = self.total();
+        if total <= 0.0 {
+            return None;
+        }
+        let threshold = self.quantile(1.0 - TAIL_SHARE, total);
+        if x <= threshold {
+            return Some(self.share_above(x, total).max(TAIL_SHARE));
+        }
+        let top = threshold.exp();
+        let (mut exceedances, mut excess) = (0.0, 0.0);
+        for (bin, &count) in self.counters.iter().enumerate() {
+            let centre = ((bin as f64 + 0.5) * self.width).exp();
+            if count > 0 && centre > top {
+                let weight = f64::from(count) / self.unit;
+                exceedances += weight;
+                excess += weight * (centre - top);
+            }
+        }
+        let prior = prior(top);
+        let scale = (excess + prior.weight * prior.scale) / (exceedances + prior.weight);
+        Some(TAIL_SHARE * (-(x.exp() - top) / scale).exp())
     }
 }
 
@@ -159,6 +197,23 @@ mod tests {
         counters[30] = 5;
         let wide = bins(&counters).upper_tail(2.0, prior).unwrap();
         assert!(wide > 500.0 * tight, "{wide} against {tight}");
+    }
+
+    #[test]
+    fn the_linear_tail_decays_per_unit_not_per_factor() {
+        // Everything at about e (bin 10 of width 0.1): beyond it, a prior scale of one
+        // unit gives e-folds per unit, far lighter than the log tail's.
+        let mut counters = [0u16; 80];
+        counters[10] = 1_000;
+        let prior = |_| Prior {
+            scale: 1.0,
+            weight: 30.0,
+        };
+        let top = 1.099f64.exp();
+        let at = |v: f64| bins(&counters).upper_tail_linear(v.ln(), prior).unwrap();
+        let expected = 0.01 * (-(10.0 - top)).exp();
+        assert!((at(10.0) / expected - 1.0).abs() < 1e-3, "{}", at(10.0));
+        assert!(at(10.0) < bins(&counters).upper_tail(10f64.ln(), prior).unwrap());
     }
 
     #[test]

@@ -204,6 +204,7 @@ impl Detector for DeniedBurst {
             pending_p: None,
             magnitude: failures as f64 / (rate * calls as f64).max(1e-9),
             learning: false,
+            fleet: None,
         })
     }
 

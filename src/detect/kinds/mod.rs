@@ -44,6 +44,7 @@ pub fn fact(anomaly: Anomaly, rule: Rule) -> Finding {
         pending_p: None,
         magnitude: f64::INFINITY,
         learning: false,
+        fleet: None,
         rule: Some(rule),
     }
 }
@@ -82,10 +83,13 @@ pub enum KindState {
     HighRiskAction(Box<crate::approvals::Ledger>),
     /// See [`denied_burst`].
     DeniedBurst(denied_burst::State),
-    /// See [`rate`].
-    Rate(Box<rate::State>),
+    /// `rate` state of state format 7 (before held episodes). It carries over: see
+    /// [`rate::State`]'s `From<RateV7>`.
+    RetiredRateV7(Box<retired::RateV7>),
     /// See [`volume`].
     Volume(Box<volume::State>),
+    /// See [`rate`].
+    Rate(Box<rate::State>),
 }
 
 impl KindState {
@@ -178,7 +182,23 @@ impl KindStateOf for volume::State {
         }
     }
 }
-boxed_kind_state_of!(Rate, rate::State);
+impl KindStateOf for rate::State {
+    fn wrap(self) -> KindState {
+        KindState::Rate(Box::new(self))
+    }
+    fn project(state: &mut KindState) -> Option<&mut Self> {
+        match state {
+            KindState::Rate(typed) => Some(typed),
+            _ => None,
+        }
+    }
+    fn upgrade(retired: &KindState) -> Option<Self> {
+        match retired {
+            KindState::RetiredRateV7(old) => Some(rate::State::from(old.as_ref().clone())),
+            _ => None,
+        }
+    }
+}
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 
 /// A list of names for summaries: `crm, email` (or `nothing`).
@@ -340,6 +360,22 @@ mod tests {
         assert_eq!(state, old);
         let upgraded = volume::State::of(&mut state);
         assert_eq!((upgraded.transfers, &upgraded.sizes), (transfers, &sizes));
+    }
+
+    #[test]
+    fn a_format_7_rate_state_carries_over() {
+        let mut tails: [crate::stats::CountDistribution; 3] = Default::default();
+        tails[1].record(12, 2_000);
+        let old = KindState::RetiredRateV7(Box::new(retired::RateV7 {
+            tails: tails.clone(),
+            latest: [3, 20, 90],
+            ..Default::default()
+        }));
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(state, old);
+        let upgraded = rate::State::of(&mut state);
+        assert_eq!((&upgraded.tails, upgraded.latest), (&tails, [3, 20, 90]));
     }
 
     #[test]

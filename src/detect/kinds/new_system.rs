@@ -193,6 +193,7 @@ impl Detector for NewSystem {
             pending_p,
             magnitude: f64::INFINITY,
             learning: false,
+            fleet: None,
         })
     }
 

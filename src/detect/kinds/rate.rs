@@ -9,27 +9,45 @@
 //! non-issue: an office-hours assistant is judged by its pace while it works, a nightly
 //! batch job by its pace while the batch runs; idle time is never sampled.
 //!
-//! Each window's count is scored two ways, and the smaller tail counts twice
-//! (Bonferroni):
+//! Each window's count is scored two ways:
 //!
 //! - against a negative binomial with the learned mean and variance of the count (a
 //!   Poisson whose rate wanders; plain Poisson when there is no overdispersion), which
-//!   is sharp for a regular agent whose counts barely vary;
+//!   is sharp for a regular agent whose counts barely vary; it is used only while its
+//!   tail at the agent's own 99th percentile and largest count agrees with the data (see
+//!   [`NB_MISFIT`]);
 //! - against the upper tail of the agent's empirical distribution of counts
 //!   ([`CountDistribution`]: peaks over its 99th percentile). A bursty agent's counts
 //!   ramp from one to each session's peak, and that ramp, not its top speed, sets the
 //!   variance, so the negative binomial's tail is far too heavy there; the top
 //!   percentile is what a loop must be judged against.
 //!
-//! The smallest result of the three windows, times three, is reported. The short
-//! window catches a sudden loop, the long ones a moderate one: five times an agent's
-//! pace for ten minutes is a handful of extra calls per minute but an unmistakable
-//! ten-minute count, and a slow agent's runaway shows only there.
+//! The short window catches a sudden loop, the long ones a moderate one: five times an
+//! agent's pace for ten minutes is a handful of extra calls per minute but an
+//! unmistakable ten-minute count, and a slow agent's runaway shows only there.
 //!
-//! A loop builds its count one call at a time, each a little beyond the last. So that
-//! the history does not learn the loop while judging it, an unusual count (beyond the
-//! mean by three deviations) is learned at most once per hundredth of its window, and
-//! a count whose tail is below 1e-4 not at all.
+//! A seventh test looks at what a loop repeats: the run of identical calls (the same
+//! action on the same system) in progress, against the lengths of the agent's
+//! completed runs ([`Runs`]: a mixture of geometrics, so an exponential tail per extra
+//! call beyond their 99th percentile). A bursty agent's busiest sessions can hide a
+//! loop's count, not its monotony: an agent that spreads its work over several calls
+//! does not make one of them sixty times in a row, while one whose work is long runs
+//! has learned that and is judged by its count. The smallest of the seven p-values,
+//! times seven (Bonferroni), is reported.
+//!
+//! A loop builds its count one call at a time, each a little beyond the last. Learned
+//! as they come, those counts would teach the distribution the loop's own ramp while
+//! it is being judged, and a loop would never look far from "the most ever seen". So
+//! an unusual count (beyond the mean by three deviations) is held back until its
+//! episode ends (the count falls back to usual), and only then learned: an episode
+//! is always judged against the history before it. This holds for flagged episodes
+//! too, unless they escalate to a revocation or suspension: a burst that alerted
+//! and was not an attack is part of what the agent does, and the next one like it
+//! is less surprising (a devops agent's occasional deploy burst alerts once, not
+//! every few days). An episode that never ends is learned after two window widths,
+//! so a lasting new pace that never alerts still becomes normal. The mean and
+//! variance, which only decide which counts are unusual and feed the negative
+//! binomial, learn ordinary events at once, except counts whose tail is below 1e-4.
 //!
 //! No floors in calls or ratios: whether a deviation alerts is decided by the instance's
 //! false-alarm budget at the agent's own test rate. The spread of the fitted tail never
@@ -43,10 +61,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{format_p, DurationParam, Shadow, SlidingCount};
 use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
-use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
+use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::format_duration;
-use crate::model::Anomaly;
-use crate::stats::{negative_binomial_sf, student_t_sf, CountDistribution, EwStats};
+use crate::model::{Anomaly, Outcome};
+use crate::stats::{
+    call_fingerprint, negative_binomial_sf, student_t_sf, CountDistribution, EwStats, Runs,
+};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -57,30 +77,41 @@ pub const SPEC: KindSpec = KindSpec {
 };
 
 /// Tail models per window: the whole distribution's and the top percentile's.
-const MODELS: f64 = 2.0;
+const MODELS: usize = 2;
 
 /// Sliding windows per event (short to long).
 const SCALES: usize = 3;
+
+/// Tests per event: two per window and the run of identical calls.
+const TESTS: f64 = (SCALES * MODELS + 1) as f64;
+
+/// What a run finding counts (also how [`Rate::summarize`] tells the two apart).
+const RUN_UNIT: &str = "identical calls in a row";
 
 /// Counts closer to the mean count than this many standard deviations are not tested:
 /// they are inside the agent's top percentile wherever its tail is, far from any alert
 /// threshold, and the exact tail is the costliest thing an event does.
 const QUIET_SD: f64 = 3.0;
 
-/// Counts whose tail is below this are not learned even when they do not alert. Under
-/// the null one count in ten thousand is held back, far beyond the 99th percentile the
-/// tail is fitted from, so the fit barely moves (its spread by a few percent at most);
-/// without it, a loop that builds up over ten minutes would teach the distribution
-/// its own counts before the count is large enough to alert. A lasting new pace still
-/// moves the distribution through its ordinary counts, and through the pending model
-/// once it alerts.
+/// Counts whose tail is below this do not move the mean and variance even when they do
+/// not alert. Under the null one count in ten thousand is left out, so the moments
+/// barely move; without it, a loop that builds up over ten minutes would widen the
+/// negative binomial with its own counts before the count is large enough to alert.
 const LEARN_GATE: f64 = 1e-4;
 
-/// Unusual counts (beyond the mean by [`QUIET_SD`] deviations) are learned at most once
-/// per this fraction of the window. A loop builds its count up one call at a time,
-/// each a little beyond the last; learned at every event, the distribution would
-/// follow the ramp and the loop would never look far from "the most ever seen".
-const UNUSUAL_SPACING: i64 = 100;
+/// An episode of unusual counts that has not ended is learned anyway after this many
+/// window widths (see [`State::held`]).
+const HELD_WINDOWS: i64 = 2;
+
+/// The negative binomial is used only while it agrees with the agent's history: at the
+/// agent's own 99th percentile its tail must be at least 1% over this factor, and at
+/// the largest count seen at least that count's share over this factor. A bursty
+/// agent's counts come in clusters that a mean and a variance cannot show (a devops
+/// agent at 1.2 calls a minute with a deploy burst of ten every few days, a fraction
+/// of a percent of its counts); a model ten times too light where the data can still
+/// check it is far lighter further out, and its p-values would speak for a regular
+/// agent this one is not.
+const NB_MISFIT: f64 = 10.0;
 
 /// `[params]` of a `rate` instance.
 #[derive(Debug, Clone, Deserialize)]
@@ -90,7 +121,7 @@ pub struct Params {
     pub windows: [DurationParam; SCALES],
     /// Memory of each window's count distribution, in events.
     pub horizon: u32,
-    /// Events needed before the test applies.
+    /// Events (and, for the run test, completed runs) needed before a test applies.
     pub min_samples: u32,
 }
 
@@ -119,12 +150,48 @@ pub struct State {
     /// Each window's count distribution, whose upper tail is the test. It samples the
     /// count at most once per tenth of the window (see [`SlidingCount::step`]).
     pub tails: [CountDistribution; SCALES],
-    /// When each distribution last learned an unusual count (see [`UNUSUAL_SPACING`]).
-    pub unusual_ms: [i64; SCALES],
     /// The counts the latest event saw (learned once the verdict is known).
     pub latest: [u32; SCALES],
     /// Flagged paces (`ln(count / usual count)`) since the episode began.
     pub pending: Shadow,
+    /// Each window's unusual counts since its episode began, learned once the episode
+    /// ends: the history an episode is judged against never contains the episode
+    /// itself. `None` (one stored byte) while no window holds any.
+    pub held: Option<Box<Held>>,
+    /// The run of identical calls in progress and the lengths of the completed ones.
+    pub runs: Runs,
+}
+
+/// The unusual counts of each window's episode in progress (see [`State::held`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    /// When each window's episode began (0: none).
+    since_ms: [i64; SCALES],
+    /// Each window's unusual counts (beyond the mean by [`QUIET_SD`] deviations).
+    counts: [CountDistribution; SCALES],
+}
+
+/// The test that found the latest event most surprising.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Test {
+    /// A window's count, by scale.
+    Window(usize),
+    /// The run of identical calls.
+    Run,
+}
+
+impl From<super::retired::RateV7> for State {
+    fn from(old: super::retired::RateV7) -> Self {
+        State {
+            counts: old.counts,
+            stats: old.stats,
+            tails: old.tails,
+            latest: old.latest,
+            pending: old.pending,
+            held: None,
+            runs: Runs::default(),
+        }
+    }
 }
 
 /// True if `count` is beyond the mean of `stats` by [`QUIET_SD`] deviations (at least
@@ -146,7 +213,7 @@ impl Rate {
     }
 
     /// The most surprising window: (scale, p-value) before the Bonferroni factor.
-    fn most_surprising(&self, state: &State) -> Option<(usize, f64)> {
+    fn window_surprise(&self, state: &State) -> Option<(usize, f64)> {
         (0..SCALES)
             .filter(|&scale| {
                 state.stats[scale].n >= self.params.min_samples
@@ -156,16 +223,86 @@ impl Rate {
                 let count = state.latest[scale];
                 let tail = state.tails[scale].upper_tail(count)?;
                 let stats = &state.stats[scale];
-                let whole =
-                    negative_binomial_sf(u64::from(count), stats.mean, stats.var.max(stats.mean));
-                Some((scale, tail.min(whole) * MODELS))
+                let tails = &state.tails[scale];
+                let variance = stats.var.max(stats.mean);
+                let agrees = |count: f64, share: f64| {
+                    negative_binomial_sf(count.ceil() as u64, stats.mean, variance)
+                        >= share / NB_MISFIT
+                };
+                let fits = tails.top_percentile().is_none_or(|top| agrees(top, 0.01))
+                    && tails
+                        .largest()
+                        .is_none_or(|(largest, share)| agrees(largest, share));
+                let whole = if fits {
+                    negative_binomial_sf(u64::from(count), stats.mean, variance)
+                } else {
+                    1.0
+                };
+                Some((scale, tail.min(whole)))
             })
             .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The tail of the run of identical calls in progress, once enough runs have
+    /// completed to judge it.
+    fn run_surprise(&self, state: &State) -> Option<f64> {
+        (state.runs.length() > 1 && state.runs.completed() >= f64::from(self.params.min_samples))
+            .then(|| state.runs.upper_tail())
+            .flatten()
+    }
+
+    /// The most surprising test and its p-value before the Bonferroni factor.
+    fn most_surprising(&self, state: &State) -> Option<(Test, f64)> {
+        let window = self
+            .window_surprise(state)
+            .map(|(scale, p)| (Test::Window(scale), p));
+        let run = self.run_surprise(state).map(|p| (Test::Run, p));
+        match (window, run) {
+            (Some(w), Some(r)) => Some(if r.1 < w.1 { r } else { w }),
+            (w, r) => w.or(r),
+        }
     }
 
     /// The pace of the latest event in `scale`: ln(count / usual count).
     fn pace(state: &State, scale: usize) -> f64 {
         (f64::from(state.latest[scale]) / state.stats[scale].mean.max(1e-9)).ln()
+    }
+
+    /// Learns the unusual counts held back since the episode began (see [`State::held`]).
+    fn release(&self, state: &mut State, scale: usize) {
+        let Some(held) = &mut state.held else {
+            return;
+        };
+        let episode = std::mem::take(&mut held.counts[scale]);
+        held.since_ms[scale] = 0;
+        if held.counts.iter().all(CountDistribution::is_empty) {
+            state.held = None;
+        }
+        state.tails[scale].absorb(&episode, self.params.horizon);
+    }
+
+    /// A finding on the run of identical calls in progress. Its size is measured
+    /// against the agent's longest usual runs (their 99th percentile), as a pace is
+    /// against the usual count. A run of failing calls is an outage's retries when
+    /// many agents show it (see [`Finding::fleet`]).
+    fn run_finding(state: &State, p: f64, failed: bool) -> Finding {
+        let observed = f64::from(state.runs.length());
+        let expected = state.runs.top().unwrap_or(1.0);
+        Finding {
+            p_value: (p * TESTS).min(1.0),
+            anomaly: Anomaly::HighRate,
+            observed,
+            expected,
+            unit: RUN_UNIT,
+            statistic: "tail of runs of one call (exponential beyond the top percentile)",
+            statistic_value: 0.0,
+            rule: None,
+            baseline_size: state.runs.completed() as u64,
+            pending_p: None,
+            magnitude: observed / expected.max(1.0),
+            learning: false,
+            fleet: failed.then_some(FleetScope::Failures),
+        }
     }
 
     /// Moves every window's baseline to the pending episode's pace.
@@ -194,7 +331,15 @@ impl Detector for Rate {
         for scale in 0..SCALES {
             state.latest[scale] = state.counts[scale].add(now, self.params.windows[scale].0);
         }
-        let (scale, p) = self.most_surprising(state)?;
+        let call = call_fingerprint(&obs.event.action, &obs.event.system);
+        state.runs.step(call, self.params.horizon);
+        let (scale, p) = match self.most_surprising(state)? {
+            (Test::Window(scale), p) => (scale, p),
+            (Test::Run, p) => {
+                let failed = obs.event.outcome != Outcome::Success;
+                return Some(Self::run_finding(state, p, failed));
+            }
+        };
         let stats = &state.stats[scale];
         let pace = Self::pace(state, scale);
         let pending_p = state.pending.mature(now).map(|shadow| {
@@ -203,7 +348,7 @@ impl Detector for Rate {
         });
         let observed = f64::from(state.latest[scale]);
         Some(Finding {
-            p_value: (p * SCALES as f64).min(1.0),
+            p_value: (p * TESTS).min(1.0),
             anomaly: Anomaly::HighRate,
             observed,
             expected: stats.mean,
@@ -215,40 +360,48 @@ impl Detector for Rate {
             pending_p,
             magnitude: observed / stats.mean.max(1e-9),
             learning: state.pending.live(now),
+            fleet: None,
         })
     }
 
     fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
         let state = State::of(state);
         let now = obs.event.time_ms;
-        let surprise = self.most_surprising(state);
+        let surprise = self.window_surprise(state);
+        if verdict == Verdict::Escalated {
+            state.held = None;
+            state.pending.clear();
+            state.runs.discard();
+            return;
+        }
         let censored = surprise.is_some_and(|(_, p)| p < LEARN_GATE);
-        match verdict {
-            Verdict::Normal if !censored => {
-                for scale in 0..SCALES {
-                    let count = state.latest[scale];
-                    let unusual = unusual(&state.stats[scale], count);
-                    let spacing = self.params.windows[scale].0 / UNUSUAL_SPACING;
-                    if !unusual || now - state.unusual_ms[scale] >= spacing {
-                        if unusual {
-                            state.unusual_ms[scale] = now;
-                        }
-                        state.tails[scale].record(count, self.params.horizon);
-                    }
-                    state.stats[scale].update(f64::from(count), self.params.horizon);
+        for scale in 0..SCALES {
+            let count = state.latest[scale];
+            if unusual(&state.stats[scale], count) {
+                let held = state.held.get_or_insert_with(Box::default);
+                if held.counts[scale].is_empty() {
+                    held.since_ms[scale] = now;
+                }
+                held.counts[scale].record(count, self.params.horizon);
+                if now - held.since_ms[scale] > HELD_WINDOWS * self.params.windows[scale].0 {
+                    self.release(state, scale);
+                }
+            } else {
+                self.release(state, scale);
+                state.tails[scale].record(count, self.params.horizon);
+            }
+            if verdict == Verdict::Normal && !censored {
+                state.stats[scale].update(f64::from(count), self.params.horizon);
+            }
+        }
+        if verdict == Verdict::Flagged {
+            if let Some((scale, _)) = surprise {
+                let pace = Self::pace(state, scale);
+                state.pending.hold(pace, now, self.params.horizon);
+                if state.pending.due(now) {
+                    Self::promote(state);
                 }
             }
-            Verdict::Normal => {}
-            Verdict::Flagged => {
-                if let Some((scale, _)) = surprise {
-                    let pace = Self::pace(state, scale);
-                    state.pending.hold(pace, now, self.params.horizon);
-                    if state.pending.due(now) {
-                        Self::promote(state);
-                    }
-                }
-            }
-            Verdict::Escalated => state.pending.clear(),
         }
     }
 
@@ -269,8 +422,14 @@ impl Detector for Rate {
             })
             .collect();
         (!parts.is_empty()).then(|| {
+            let runs = state.runs.median().map_or(String::new(), |median| {
+                format!(
+                    "; runs of one call: median {median:.1} over {:.0} runs",
+                    state.runs.completed()
+                )
+            });
             format!(
-                "while active: {} over {} events",
+                "while active: {} over {} events{runs}",
                 parts.join(", "),
                 state.stats[0].n
             )
@@ -278,6 +437,18 @@ impl Detector for Rate {
     }
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
+        if finding.unit == RUN_UNIT {
+            return format!(
+                "{} made {:.0} {} calls on {} in a row ({:.1}× its longest usual runs, {:.0}); {}",
+                obs.event.agent_id,
+                finding.observed,
+                obs.event.action,
+                obs.event.system,
+                finding.magnitude,
+                finding.expected,
+                format_p(finding.p_value)
+            );
+        }
         format!(
             "{} made {:.0} calls within {} ({:.1}× the {:.1} its events usually see), latest {} on {}; {}",
             obs.event.agent_id,

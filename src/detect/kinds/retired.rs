@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Shadow, SlidingCount, TumblingWindow};
-use crate::stats::{Cusum, EwStats, LogHistogram};
+use crate::stats::{CountDistribution, Cusum, EwStats, LogHistogram};
 
 /// `new_system` before state format 3.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -74,5 +74,23 @@ pub struct VolumeV6 {
     /// Sequential test of transfer-size surprise.
     pub cusum: Cusum,
     /// Flagged transfers since the episode began.
+    pub pending: Shadow,
+}
+
+/// `rate` before state format 8 (before it held an unusual episode back from its
+/// distributions until the episode ends).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateV7 {
+    /// The sliding counts, one per window.
+    pub counts: [SlidingCount; 3],
+    /// Mean and variance of each window's count.
+    pub stats: [EwStats; 3],
+    /// Each window's count distribution.
+    pub tails: [CountDistribution; 3],
+    /// When each distribution last learned an unusual count.
+    pub unusual_ms: [i64; 3],
+    /// The counts the latest event saw.
+    pub latest: [u32; 3],
+    /// Flagged paces since the episode began.
     pub pending: Shadow,
 }

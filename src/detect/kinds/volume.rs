@@ -262,6 +262,7 @@ fn finding(
         pending_p: None,
         magnitude: bytes / typical.max(1.0),
         learning: false,
+        fleet: None,
     }
 }
 
