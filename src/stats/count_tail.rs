@@ -49,11 +49,17 @@ const PRIOR_EXCEEDANCES: f64 = 30.0;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountDistribution {
     counts: [u16; BINS],
+    /// The sum of `counts` (not stored: rebuilt on load), so that recording, which
+    /// every event does for every window, needs no pass over the bins.
+    total: u32,
 }
 
 impl Default for CountDistribution {
     fn default() -> Self {
-        CountDistribution { counts: [0; BINS] }
+        CountDistribution {
+            counts: [0; BINS],
+            total: 0,
+        }
     }
 }
 
@@ -69,38 +75,48 @@ impl CountDistribution {
     }
 
     fn total(&self) -> u32 {
-        self.counts.iter().map(|&c| u32::from(c)).sum()
+        self.total
+    }
+
+    fn sum(counts: &[u16; BINS]) -> u32 {
+        counts.iter().map(|&c| u32::from(c)).sum()
+    }
+
+    /// Adds one observation to `bin`, first forgetting half of the history once it
+    /// holds `limit`. Counters cannot saturate: the total stays below `limit + UNIT`,
+    /// which the horizon's clamp keeps under `u16::MAX`.
+    fn add(&mut self, bin: usize, limit: u32) {
+        if self.total >= limit {
+            for counter in &mut self.counts {
+                *counter /= 2;
+            }
+            self.total = Self::sum(&self.counts);
+        }
+        self.counts[bin] += UNIT;
+        self.total += u32::from(UNIT);
     }
 
     /// Records one count, forgetting half of the history once it holds `2 × horizon`.
     pub fn record(&mut self, count: u32, horizon: u32) {
-        let limit = 2 * horizon.clamp(1, 8_000) * u32::from(UNIT);
-        if self.total() >= limit {
-            for counter in &mut self.counts {
-                *counter /= 2;
-            }
-        }
-        let bin = Self::bin(count);
-        self.counts[bin] = self.counts[bin].saturating_add(UNIT);
+        self.add(Self::bin(count), Self::limit(horizon));
+    }
+
+    fn limit(horizon: u32) -> u32 {
+        2 * horizon.clamp(1, 8_000) * u32::from(UNIT)
     }
 
     /// True while nothing has been recorded.
     pub fn is_empty(&self) -> bool {
-        self.counts.iter().all(|&c| c == 0)
+        self.total == 0
     }
 
     /// Folds in the observations of `other` (an episode held back while it was judged),
     /// with the same forgetting as recording them one by one.
     pub fn absorb(&mut self, other: &CountDistribution, horizon: u32) {
-        let limit = 2 * horizon.clamp(1, 8_000) * u32::from(UNIT);
+        let limit = Self::limit(horizon);
         for (bin, &held) in other.counts.iter().enumerate() {
             for _ in 0..held.div_ceil(UNIT) {
-                if self.total() >= limit {
-                    for counter in &mut self.counts {
-                        *counter /= 2;
-                    }
-                }
-                self.counts[bin] = self.counts[bin].saturating_add(UNIT);
+                self.add(bin, limit);
             }
         }
     }
@@ -161,6 +177,7 @@ impl CountDistribution {
     pub fn scale(&mut self, ln_factor: f64) {
         let bins = (ln_factor / std::f64::consts::LN_2 * BINS_PER_OCTAVE).round() as isize;
         shift_counters(&mut self.counts, bins);
+        self.total = Self::sum(&self.counts);
     }
 }
 
@@ -210,6 +227,7 @@ impl<'de> Deserialize<'de> for CountDistribution {
                 run.len()
             )));
         }
+        distribution.total = CountDistribution::sum(&distribution.counts);
         Ok(distribution)
     }
 }
