@@ -74,8 +74,8 @@ impl LogBins<'_> {
     }
 
     /// Observations above `threshold` and the sum of their excesses over it, each
-    /// taken at its bin's centre.
-    fn excess_over(&self, threshold: f64) -> (f64, f64) {
+    /// taken at its bin's centre and measured on the scale `measure` maps a log to.
+    fn excess_over(&self, threshold: f64, measure: impl Fn(f64) -> f64) -> (f64, f64) {
         let mut exceedances = 0.0;
         let mut excess = 0.0;
         for (bin, &count) in self.counters.iter().enumerate() {
@@ -83,15 +83,20 @@ impl LogBins<'_> {
             if count > 0 && centre > threshold {
                 let weight = f64::from(count) / self.unit;
                 exceedances += weight;
-                excess += weight * (centre - threshold);
+                excess += weight * (measure(centre) - measure(threshold));
             }
         }
         (exceedances, excess)
     }
 
-    /// The upper-tail probability of `x`, or `None` while the histogram is empty.
-    /// `prior` gives the prior of the scale for a 99th percentile `u`.
-    pub fn upper_tail(&self, x: f64, prior: impl Fn(f64) -> Prior) -> Option<f64> {
+    /// The upper-tail probability of `x`, with the exponential beyond the 99th
+    /// percentile on the scale `measure` maps a log to (the log itself, or the value).
+    fn tail_on(
+        &self,
+        x: f64,
+        measure: impl Fn(f64) -> f64,
+        prior: impl Fn(f64) -> Prior,
+    ) -> Option<f64> {
         let total = self.total();
         if total <= 0.0 {
             return None;
@@ -100,14 +105,18 @@ impl LogBins<'_> {
         if x <= threshold {
             return Some(self.share_above(x, total).max(TAIL_SHARE));
         }
-        let (exceedances, excess) = self.excess_over(threshold);
-        let prior = prior(threshold);
+        let (exceedances, excess) = self.excess_over(threshold, &measure);
+        let prior = prior(measure(threshold));
         let scale = (excess + prior.weight * prior.scale) / (exceedances + prior.weight);
-        Some(TAIL_SHARE * (-(x - threshold) / scale).exp())
+        Some(TAIL_SHARE * (-(measure(x) - measure(threshold)) / scale).exp())
     }
-}
 
-impl LogBins<'_> {
+    /// The upper-tail probability of `x`, or `None` while the histogram is empty.
+    /// `prior` gives the prior of the scale for a 99th percentile `u`.
+    pub fn upper_tail(&self, x: f64, prior: impl Fn(f64) -> Prior) -> Option<f64> {
+        self.tail_on(x, |log| log, prior)
+    }
+
     /// The upper-tail probability of `x` (a log) with an exponential tail on the
     /// linear scale beyond the 99th percentile `U`: `p = 0.01 · exp(−(e^x − U) / s)`,
     /// `s` the mean linear excess of the observations above `U` shrunk towards
@@ -115,27 +124,7 @@ impl LogBins<'_> {
     /// Markov chain), where the Pareto tail of [`Self::upper_tail`] is far too heavy.
     /// `None` while the histogram is empty.
     pub fn upper_tail_linear(&self, x: f64, prior: impl Fn(f64) -> Prior) -> Option<f64> {
-        let total = self.total();
-        if total <= 0.0 {
-            return None;
-        }
-        let threshold = self.quantile(1.0 - TAIL_SHARE, total);
-        if x <= threshold {
-            return Some(self.share_above(x, total).max(TAIL_SHARE));
-        }
-        let top = threshold.exp();
-        let (mut exceedances, mut excess) = (0.0, 0.0);
-        for (bin, &count) in self.counters.iter().enumerate() {
-            let centre = ((bin as f64 + 0.5) * self.width).exp();
-            if count > 0 && centre > top {
-                let weight = f64::from(count) / self.unit;
-                exceedances += weight;
-                excess += weight * (centre - top);
-            }
-        }
-        let prior = prior(top);
-        let scale = (excess + prior.weight * prior.scale) / (exceedances + prior.weight);
-        Some(TAIL_SHARE * (-(x.exp() - top) / scale).exp())
+        self.tail_on(x, f64::exp, prior)
     }
 }
 
