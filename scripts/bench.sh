@@ -17,7 +17,11 @@
 #     best of two runs.
 # Each floor or ceiling sits between today's figure and what the 7x matcher regression of
 # issue 10 gave (replay/decode 0.06, replay/python 1.0, ~9x the instructions, Kafka 0.17),
-# with room for the noise seen across runs.
+# with room for the noise seen across runs. The Kafka ratio is the exception: with the
+# co-located broker its single runs range from 0.19 to 0.51 for one build, so its floor
+# only catches a collapse of the Kafka path; the instruction count is what catches an
+# engine regression there (the matcher's would now also take the service below 0.1, as
+# the engine is no longer what limits it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +41,7 @@ done
 min_replay_vs_decode=0.20
 min_replay_vs_python=2.5
 max_instructions_per_event=18000
-min_kafka_vs_bare=0.22
+min_kafka_vs_bare=0.15
 
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --quiet --bin agentwatch --example decode_only --example raw_consume
