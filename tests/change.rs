@@ -4,9 +4,9 @@
 mod common;
 
 use agentwatch::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
-use agentwatch::model::{AgentEventV1, Alert, CommandAction, Outcome};
+use agentwatch::model::{AgentEventV1, CommandAction, Outcome};
 use agentwatch::pipeline::Outputs;
-use common::{engine, event, monday, office_agent, run};
+use common::{by_detector, engine, event, monday, office_agent, run};
 
 /// Events of `agents` office agents (`office-0`, ...) over `days` days, merged in time
 /// order.
@@ -31,10 +31,6 @@ fn sort(events: &mut [AgentEventV1]) {
         agentwatch::model::EventTime::Rfc3339(t) => agentwatch::model::time::parse_rfc3339(t),
         agentwatch::model::EventTime::EpochMillis(ms) => Some(*ms),
     });
-}
-
-fn by_detector<'a>(alerts: &'a [Alert], id: &str) -> Vec<&'a Alert> {
-    alerts.iter().filter(|a| a.detector.id == id).collect()
 }
 
 /// Fails unless every command asks for approval: healthy agents must never have a

@@ -4,7 +4,7 @@ mod common;
 
 use agentwatch::model::time::{DAY_MS, HOUR_MS};
 use agentwatch::model::{Anomaly, CommandAction};
-use common::{calls, engine, event, monday, office_agent, run};
+use common::{by_detector, calls, engine, event, monday, office_agent, run};
 
 #[test]
 fn new_system_flags_a_steady_agent_reaching_for_payroll() {
@@ -230,11 +230,7 @@ fn rate_accepts_schedules_but_flags_a_runaway_loop() {
     let t = monday() + 10 * DAY_MS + 11 * HOUR_MS;
     let runaway: Vec<_> = calls("office", t, 200, 600, "read", "crm", 5_000);
     let out = run(&mut engine, &runaway);
-    let rate: Vec<_> = out
-        .alerts
-        .iter()
-        .filter(|a| a.detector.id == "rate")
-        .collect();
+    let rate = by_detector(&out.alerts, "rate");
     assert_eq!(
         rate.len(),
         1,
@@ -271,12 +267,8 @@ fn learn_quietly(
     engine: &mut agentwatch::pipeline::Engine,
     history: &[agentwatch::model::AgentEventV1],
 ) {
-    let rate: Vec<_> = run(engine, history)
-        .alerts
-        .into_iter()
-        .filter(|a| a.detector.id == "rate")
-        .map(|a| a.summary)
-        .collect();
+    let out = run(engine, history);
+    let rate = by_detector(&out.alerts, "rate");
     assert!(rate.is_empty(), "ordinary sessions alerted: {rate:#?}");
 }
 
@@ -327,11 +319,7 @@ fn a_burst_that_alerted_and_did_not_escalate_is_learned() {
     }
     events.sort_by_key(|e| serde_json::to_string(&e.time).unwrap());
     let out = run(&mut engine, &events);
-    let rate: Vec<_> = out
-        .alerts
-        .iter()
-        .filter(|a| a.detector.id == "rate")
-        .collect();
+    let rate = by_detector(&out.alerts, "rate");
     assert!(!rate.is_empty(), "the first burst is news and must alert");
     assert!(
         rate.len() <= 2,
@@ -361,11 +349,7 @@ fn a_loop_of_one_call_is_caught_at_a_pace_the_agent_reaches_in_its_sessions() {
     let t = monday() + 14 * DAY_MS + 10 * HOUR_MS + 30 * 60_000;
     let runaway = calls("assistant", t, 10_000, 60, "search", "crm", 5_000);
     let out = run(&mut engine, &runaway);
-    let rate: Vec<_> = out
-        .alerts
-        .iter()
-        .filter(|a| a.detector.id == "rate")
-        .collect();
+    let rate = by_detector(&out.alerts, "rate");
     assert!(
         rate.iter().any(|a| a.summary.contains("in a row")),
         "sixty identical calls in a row passed: {:#?}",

@@ -198,8 +198,8 @@ impl Serialize for CountDistribution {
             .iter()
             .rposition(|&c| c > 0)
             .map_or(first, |l| l + 1);
-        let holes = HOLES.iter().filter(|&&bin| (first..last).contains(&bin));
-        if holes.clone().next().is_some() && holes.clone().all(|&bin| self.counts[bin] == 0) {
+        let spans_holes = HOLES.iter().any(|bin| (first..last).contains(bin));
+        if spans_holes && HOLES.iter().all(|&bin| self.counts[bin] == 0) {
             let run: Vec<u16> = (first..last)
                 .filter(|bin| !HOLES.contains(bin))
                 .map(|bin| self.counts[bin])

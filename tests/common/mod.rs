@@ -5,7 +5,7 @@ pub mod replay;
 
 use agentwatch::detect::DetectorSet;
 use agentwatch::model::time::{format_rfc3339, parse_rfc3339, HOUR_MS};
-use agentwatch::model::{decode_event, AgentEventV1, EventTime, Limits};
+use agentwatch::model::{decode_event, AgentEventV1, Alert, EventTime, Limits};
 use agentwatch::pipeline::{Engine, EngineOptions, Outputs};
 use agentwatch::state::StateStore;
 
@@ -117,6 +117,11 @@ pub fn office_agent(
         }
     }
     events
+}
+
+/// The alerts of detector instance `id`.
+pub fn by_detector<'a>(alerts: &'a [Alert], id: &str) -> Vec<&'a Alert> {
+    alerts.iter().filter(|a| a.detector.id == id).collect()
 }
 
 /// The committed schema directory.

@@ -151,6 +151,20 @@ kind_state_of!(DeniedBurst, denied_burst::State);
 /// for agents that never use them.
 macro_rules! boxed_kind_state_of {
     ($variant:ident, $state:ty) => {
+        boxed_kind_state_of!(@impl $variant, $state, {});
+    };
+    // A kind whose retired variant carries over whole (`From<retired> for $state`).
+    ($variant:ident, $state:ty, upgrades $retired:ident) => {
+        boxed_kind_state_of!(@impl $variant, $state, {
+            fn upgrade(retired: &KindState) -> Option<Self> {
+                match retired {
+                    KindState::$retired(old) => Some(<$state>::from(old.as_ref().clone())),
+                    _ => None,
+                }
+            }
+        });
+    };
+    (@impl $variant:ident, $state:ty, { $($upgrade:item)? }) => {
         impl KindStateOf for $state {
             fn wrap(self) -> KindState {
                 KindState::$variant(Box::new(self))
@@ -161,44 +175,13 @@ macro_rules! boxed_kind_state_of {
                     _ => None,
                 }
             }
+            $($upgrade)?
         }
     };
 }
 
-impl KindStateOf for volume::State {
-    fn wrap(self) -> KindState {
-        KindState::Volume(Box::new(self))
-    }
-    fn project(state: &mut KindState) -> Option<&mut Self> {
-        match state {
-            KindState::Volume(typed) => Some(typed),
-            _ => None,
-        }
-    }
-    fn upgrade(retired: &KindState) -> Option<Self> {
-        match retired {
-            KindState::RetiredVolumeV6(old) => Some(volume::State::from(old.as_ref().clone())),
-            _ => None,
-        }
-    }
-}
-impl KindStateOf for rate::State {
-    fn wrap(self) -> KindState {
-        KindState::Rate(Box::new(self))
-    }
-    fn project(state: &mut KindState) -> Option<&mut Self> {
-        match state {
-            KindState::Rate(typed) => Some(typed),
-            _ => None,
-        }
-    }
-    fn upgrade(retired: &KindState) -> Option<Self> {
-        match retired {
-            KindState::RetiredRateV7(old) => Some(rate::State::from(old.as_ref().clone())),
-            _ => None,
-        }
-    }
-}
+boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6);
+boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 
 /// A list of names for summaries: `crm, email` (or `nothing`).

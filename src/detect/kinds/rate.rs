@@ -270,7 +270,11 @@ impl Rate {
 
     /// Learns the unusual counts held back since the episode began (see [`State::held`]).
     fn release(&self, state: &mut State, scale: usize) {
-        let Some(held) = &mut state.held else {
+        let Some(held) = state
+            .held
+            .as_mut()
+            .filter(|held| !held.counts[scale].is_empty())
+        else {
             return;
         };
         let episode = std::mem::take(&mut held.counts[scale]);
