@@ -122,18 +122,27 @@ if $kafka; then
     exit 1
   fi
   # Best of two runs, like the other ratios: the co-located broker makes single runs
-  # swing between 0.24 and 0.51 on this machine for the same build.
+  # swing between 0.19 and 0.51 on this machine for the same build. Each run is bounded
+  # (a healthy one takes under 15 s); a run that fails or overruns is reported with its
+  # log and one more is allowed, so a broker hiccup cannot hang CI nor, once, fail it.
   best_ratio=0
-  for run in 1 2; do
-    line=$(scripts/kafka-load.sh "$records" 0 2>"$work/kafka.log" | grep '^throughput ratio' || true)
+  good=0
+  for attempt in 1 2 3; do
+    [ "$good" -lt 2 ] || break
+    line=$(timeout --kill-after=10 180 scripts/kafka-load.sh "$records" 0 2>"$work/kafka.log" | grep '^throughput ratio' || true)
     if [ -z "$line" ]; then
-      cat "$work/kafka.log" >&2
-      echo "bench.sh: the Kafka load run failed" >&2
-      exit 1
+      tail -40 "$work/kafka.log" >&2
+      echo "  attempt $attempt: the Kafka load run failed or overran 180 s (log above)"
+      continue
     fi
-    echo "  run $run: $line"
+    good=$((good + 1))
+    echo "  run $good: $line"
     best_ratio=$(python3 -c "print(max($best_ratio, ${line##*= }))")
   done
+  if [ "$good" -lt 2 ]; then
+    echo "bench.sh: the Kafka load run failed twice (scripts/kafka-load.sh $records 0)" >&2
+    exit 1
+  fi
   echo "    scripts/kafka-load.sh $records 0 (best of 2)"
   floor "kafka/bare" "$best_ratio" "$min_kafka_vs_bare"
 fi
