@@ -37,6 +37,7 @@ struct TopicsSpec {
     commands: Option<String>,
     dlq: Option<String>,
     changelog: Option<String>,
+    credentials: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -411,6 +412,7 @@ fn apply_kafka(
         changelog: topics
             .changelog
             .unwrap_or_else(|| super::changelog_topic(&target.group_id)),
+        credentials: topics.credentials.unwrap_or(defaults.credentials),
     };
     let names = [
         ("events", &target.topics.events),
@@ -418,6 +420,7 @@ fn apply_kafka(
         ("commands", &target.topics.commands),
         ("dlq", &target.topics.dlq),
         ("changelog", &target.topics.changelog),
+        ("credentials", &target.topics.credentials),
     ];
     for (key, name) in names {
         if !valid_topic_name(name) {
@@ -433,7 +436,8 @@ fn apply_kafka(
     if distinct.len() < names.len() {
         check.at(
             "topics",
-            "the events, alerts, commands, dlq and changelog topics must all differ".into(),
+            "the events, alerts, commands, dlq, changelog and credentials topics must all differ"
+                .into(),
         );
     }
     for (name, value) in kafka.options {

@@ -42,7 +42,7 @@ impl OffsetReset {
     }
 }
 
-/// The four topics the service reads and writes.
+/// The topics the service reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     /// Agent events in (agent-event v1 JSON, keyed by agent_id).
@@ -58,6 +58,10 @@ pub struct Topics {
     /// [`crate::state::changelog`]). One per consumer group, so by default named after
     /// it: `{group_id}-state-changelog`.
     pub changelog: String,
+    /// First uses of credentials, compacted, shared by every instance (whatever its
+    /// group): how an instance learns that an agent on another instance already uses a
+    /// credential (see [`crate::pipeline::CredentialLedger`]).
+    pub credentials: String,
 }
 
 impl Default for Topics {
@@ -68,6 +72,7 @@ impl Default for Topics {
             commands: "agent-commands".into(),
             dlq: "agent-events-dlq".into(),
             changelog: changelog_topic("agentwatch"),
+            credentials: "agentwatch-credentials".into(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod changelog;
 pub mod client;
 pub mod compacted;
 pub mod consumer;
+pub mod credentials_topic;
 pub mod dead_letter;
 pub mod producer;
 pub mod reader;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use compact_str::CompactString;
 
-use super::credentials::CredentialLedger;
+use super::credentials::{CredentialLedger, CredentialUse};
 use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
 use super::fleet::{FleetContext, FleetParams, FleetVerdict};
 use super::writer::StateWriter;
@@ -533,7 +533,7 @@ impl Engine {
         if learned.new_credential {
             if let Some(credential) = &event.credential_id {
                 self.credentials
-                    .record(credential, &event.agent_id, event.time_ms);
+                    .learned(credential, &event.agent_id, event.time_ms);
             }
         }
         if let (Some(system), Some(owner)) = (learned.new_system, owner) {
@@ -541,6 +541,22 @@ impl Engine {
                 .record_first_use(&owner, &system, &mut state.peers);
         }
         Ok(())
+    }
+
+    /// Shares the credential ledger with other instances: learned first uses are kept
+    /// for [`Engine::take_credential_uses`] (see [`CredentialLedger`]).
+    pub fn share_credentials(&mut self) {
+        self.credentials.share();
+    }
+
+    /// First uses of credentials learned here since the last call, to publish.
+    pub fn take_credential_uses(&mut self) -> Vec<CredentialUse> {
+        self.credentials.take_unshared()
+    }
+
+    /// Merges a first use of a credential another instance learned.
+    pub fn merge_credential_use(&mut self, shared: &CredentialUse) {
+        self.credentials.merge(shared);
     }
 
     /// Writes every agent changed since the last flush and the given source offsets in

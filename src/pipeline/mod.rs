@@ -18,7 +18,7 @@ pub mod fleet;
 mod ids;
 mod writer;
 
-pub use credentials::CredentialLedger;
+pub use credentials::{CredentialLedger, CredentialUse};
 pub use decide::Policy;
 pub use engine::{Engine, EngineOptions, Outputs, ScoreRow};
 pub use fleet::{FleetContext, FleetParams, FleetVerdict};

@@ -48,6 +48,8 @@ label_enum! {
         DeadLetter => "dlq",
         /// An agent state or partition position on the changelog topic.
         Changelog => "changelog",
+        /// A credential's first use, shared with the other instances.
+        Credentials => "credentials",
     }
 }
 
@@ -74,6 +76,8 @@ label_enum! {
         RegistryTopic => "registry_topic",
         /// The registry file (`[registry] file`).
         RegistryFile => "registry_file",
+        /// The shared credentials topic.
+        CredentialsTopic => "credentials_topic",
     }
 }
 

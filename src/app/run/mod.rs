@@ -28,6 +28,7 @@
 
 mod approvals;
 mod changelog;
+mod credentials;
 mod registry;
 mod report;
 mod sink;
@@ -167,7 +168,19 @@ pub fn run_service(
         setup.registry = Some(registry);
     }
     setup.signer = setup::signer(config.signing_key_file.as_deref(), WithoutKey::WarnUnsigned)?;
-    let engine = setup.build(StateStore::open(&config.state_dir)?)?;
+    let mut engine = setup.build(StateStore::open(&config.state_dir)?)?;
+    let credentials =
+        credentials::open_credentials(config, Arc::clone(&metrics), Arc::clone(&registry_stop))?;
+    if credentials.feed.is_some() {
+        engine.share_credentials();
+        for shared in &credentials.initial {
+            engine.merge_credential_use(shared);
+        }
+        tracing::info!(
+            uses = credentials.initial.len(),
+            "credential ledger shared through its topic"
+        );
+    }
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
     let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
     let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
@@ -196,6 +209,7 @@ pub fn run_service(
                     topics.changelog.clone(),
                 )
             }),
+            credentials: credentials.feed,
         },
         Channels {
             jobs: incoming,
@@ -238,7 +252,10 @@ pub fn run_service(
     // (returned in `outcome`) comes next.
     let joined = join(engine_thread);
     registry_stop.store(true, Ordering::Relaxed);
-    for reader in [opened.reader, approvals.reader].into_iter().flatten() {
+    for reader in [opened.reader, approvals.reader, credentials.reader]
+        .into_iter()
+        .flatten()
+    {
         let _ = reader.join();
     }
     let report = match (joined, outcome) {

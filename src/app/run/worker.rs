@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::approvals::ApprovalFeed;
 use super::changelog::Changelog;
+use super::credentials::CredentialFeed;
 use super::registry::RegistryFeed;
 use super::report::{LatencySummary, RunReport};
 use super::sink::KafkaSink;
@@ -74,6 +75,7 @@ pub(super) struct Feeds {
     pub registry: RegistryFeed,
     pub approvals: ApprovalFeed,
     pub changelog: Option<Changelog>,
+    pub credentials: Option<CredentialFeed>,
 }
 
 /// The engine thread's ends of the channels to and from the consumer thread.
@@ -219,6 +221,7 @@ impl KafkaSource {
         wait: bool,
     ) -> Result<Vec<(Partition, u64)>> {
         let mut landed = None;
+        self.share_credentials(driver)?;
         // Waits for the previous batch, which has therefore landed.
         if driver.commit(self, settle_budget, wait)? {
             let submitted = self
@@ -235,6 +238,19 @@ impl KafkaSource {
             landed = self.in_flight.take();
         }
         Ok(landed.unwrap_or_default())
+    }
+
+    /// Publishes the credential uses learned since the last call and merges the other
+    /// instances' (see [`CredentialFeed`]).
+    fn share_credentials<K: Sink<RecordBatch>>(
+        &mut self,
+        driver: &mut Driver<'_, K>,
+    ) -> Result<()> {
+        if let Some(feed) = &self.feeds.credentials {
+            feed.publish(driver.engine(), &self.producer)?;
+            feed.poll(driver.engine());
+        }
+        Ok(())
     }
 
     /// Record timestamp to now, per record; timestamps have millisecond resolution.
@@ -284,9 +300,11 @@ impl Source for KafkaSource {
         }
         let wait = driver.until_commit().unwrap_or(self.progress_interval);
         let received = self.channels.jobs.recv_timeout(wait);
-        // Registry and approval changes apply between batches, never inside one.
+        // Registry, approval and shared credential changes apply between batches, never
+        // inside one.
         self.feeds.registry.poll(driver.engine(), &self.metrics);
         self.feeds.approvals.poll(driver.engine(), &self.metrics);
+        self.share_credentials(driver)?;
         match received {
             Ok(Job::Batch(batch)) => {
                 self.first_record.get_or_insert_with(Instant::now);

@@ -1,0 +1,137 @@
+//! The credential ledger shared between instances through the credentials topic,
+//! against a real Kafka-protocol broker (Tansu on 127.0.0.1): a credential first used by
+//! an agent on one instance is known to every other instance, whether it was running at
+//! the time or started later with an empty state directory.
+
+mod common;
+mod kafka_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use agentwatch::model::time::{HOUR_MS, MINUTE_MS};
+use agentwatch::model::Alert;
+use kafka_support::{service_config, Broker, ServiceProcess, TestRecord};
+use rdkafka::message::Message;
+
+const CREDENTIALS: &str = "agentwatch-credentials";
+const SHARED: &str = "cred-shared";
+
+/// An instance in a group of its own, reading its own events topic: it shares nothing
+/// with the others but the broker and the credentials topic.
+fn instance(broker: &Broker, dir: &Path, name: &str) -> ServiceProcess {
+    let topics = format!(
+        "[kafka.topics]\nevents = \"{name}-events\"\nalerts = \"{name}-alerts\"\ncommands = \"{name}-commands\"\ndlq = \"{name}-dlq\"\n"
+    );
+    let config = service_config(broker, &dir.join(name), name, &topics);
+    ServiceProcess::start(dir, name, &config)
+}
+
+/// `agent` calls the CRM with the shared credential, `count` times a minute apart from
+/// `hour` hours into the test week.
+fn uses(agent: &str, hour: i64, count: u32) -> Vec<TestRecord> {
+    (0..count)
+        .map(|i| {
+            let time = common::monday() + 10 * HOUR_MS + hour * HOUR_MS + i64::from(i) * MINUTE_MS;
+            let mut event = common::event(u64::from(i), agent, time, "read", "crm", 10);
+            event.credential_id = Some(SHARED.into());
+            TestRecord::keyed(agent, serde_json::to_vec(&event).unwrap())
+        })
+        .collect()
+}
+
+/// Waits until `service` owns its partition (`/readyz`), so nothing it is sent waits
+/// for a group to form.
+fn wait_ready(service: &ServiceProcess) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while service.get("/readyz").0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready; log:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_committed(broker: &Broker, name: &str, total: i64, service: &ServiceProcess) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while broker.committed(name, &format!("{name}-events"), 1) < total {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} did not commit {total} events; log:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// (agent, first user named by the evidence) of each `credential_misuse` alert `name`
+/// published.
+fn misuse_alerts(broker: &Broker, name: &str) -> Vec<(String, String)> {
+    broker
+        .read_all(&format!("{name}-alerts"), 1, Duration::from_secs(5))
+        .iter()
+        .map(|m| serde_json::from_slice::<Alert>(m.payload().unwrap_or_default()).unwrap())
+        .filter(|a| a.detector.id == "credential_misuse")
+        .map(|a| {
+            let first = a.evidence.context.get("first_used_by").cloned();
+            (a.agent_id, first.unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn a_credential_first_used_on_one_instance_is_known_to_the_others() {
+    let broker = Broker::start();
+    for name in ["one", "two", "three"] {
+        broker.create_topics(&[&format!("{name}-events")], 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = instance(&broker, dir.path(), "one");
+    let mut two = instance(&broker, dir.path(), "two");
+    wait_ready(&one);
+    wait_ready(&two);
+
+    // Agent alpha, on instance one, is the first to use the credential.
+    broker.produce("one-events", &uses("alpha", 0, 3));
+    wait_committed(&broker, "one", 3, &one);
+    let published = broker.read_all(CREDENTIALS, 1, Duration::from_secs(30));
+    assert!(
+        published
+            .iter()
+            .any(|m| m.key().is_some_and(|k| k.starts_with(SHARED.as_bytes()))),
+        "instance one published no use of {SHARED}; log:\n{}",
+        one.log()
+    );
+    // Instance two reads the topic every 200 ms and applies what it read between
+    // batches (at least every flush interval, 200 ms).
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Agent beta, on instance two, uses the same credential an hour later.
+    broker.produce("two-events", &uses("beta", 1, 1));
+    wait_committed(&broker, "two", 1, &two);
+    assert_eq!(
+        misuse_alerts(&broker, "two"),
+        [("beta".to_owned(), "alpha".to_owned())],
+        "instance two did not learn alpha's use; log:\n{}",
+        two.log()
+    );
+    assert!(misuse_alerts(&broker, "one").is_empty(), "alpha was first");
+
+    // An instance started later, with an empty state directory, loads the ledger.
+    let mut three = instance(&broker, dir.path(), "three");
+    wait_ready(&three);
+    broker.produce("three-events", &uses("gamma", 2, 1));
+    wait_committed(&broker, "three", 1, &three);
+    assert_eq!(
+        misuse_alerts(&broker, "three"),
+        [("gamma".to_owned(), "alpha".to_owned())],
+        "instance three did not load alpha's use; log:\n{}",
+        three.log()
+    );
+    for service in [&mut one, &mut two, &mut three] {
+        service.signal(libc::SIGTERM);
+        assert!(service.wait(Duration::from_secs(60)).success());
+    }
+}
