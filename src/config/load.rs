@@ -38,6 +38,7 @@ struct TopicsSpec {
     dlq: Option<String>,
     changelog: Option<String>,
     credentials: Option<String>,
+    fleet: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -412,7 +413,12 @@ fn apply_kafka(
         changelog: topics
             .changelog
             .unwrap_or_else(|| super::changelog_topic(&target.group_id)),
-        credentials: topics.credentials.unwrap_or(defaults.credentials),
+        credentials: topics
+            .credentials
+            .unwrap_or_else(|| super::credentials_topic(&target.group_id)),
+        fleet: topics
+            .fleet
+            .unwrap_or_else(|| super::fleet_topic(&target.group_id)),
     };
     let names = [
         ("events", &target.topics.events),
@@ -421,6 +427,7 @@ fn apply_kafka(
         ("dlq", &target.topics.dlq),
         ("changelog", &target.topics.changelog),
         ("credentials", &target.topics.credentials),
+        ("fleet", &target.topics.fleet),
     ];
     for (key, name) in names {
         if !valid_topic_name(name) {
@@ -436,7 +443,7 @@ fn apply_kafka(
     if distinct.len() < names.len() {
         check.at(
             "topics",
-            "the events, alerts, commands, dlq, changelog and credentials topics must all differ"
+            "the events, alerts, commands, dlq, changelog, credentials and fleet topics must all differ"
                 .into(),
         );
     }

@@ -58,10 +58,17 @@ pub struct Topics {
     /// [`crate::state::changelog`]). One per consumer group, so by default named after
     /// it: `{group_id}-state-changelog`.
     pub changelog: String,
-    /// First uses of credentials, compacted, shared by every instance (whatever its
-    /// group): how an instance learns that an agent on another instance already uses a
-    /// credential (see [`crate::pipeline::CredentialLedger`]).
+    /// First uses of credentials, compacted, shared by the group's instances: how an
+    /// instance learns that an agent on another instance already uses a credential (see
+    /// [`crate::pipeline::CredentialLedger`]). By default one per group,
+    /// `{group_id}-credentials`, like the changelog.
     pub credentials: String,
+    /// Agents showing fleet patterns (a rollout's first uses, an outage's failures),
+    /// compacted, shared by the group's instances: how a pattern spread over several
+    /// instances is still seen as one (see [`crate::pipeline::FleetContext`]). By
+    /// default `{group_id}-fleet`: two deployments sharing it would each take the
+    /// other's fleet alert for their own and stay silent.
+    pub fleet: String,
 }
 
 impl Default for Topics {
@@ -72,9 +79,20 @@ impl Default for Topics {
             commands: "agent-commands".into(),
             dlq: "agent-events-dlq".into(),
             changelog: changelog_topic("agentwatch"),
-            credentials: "agentwatch-credentials".into(),
+            credentials: credentials_topic("agentwatch"),
+            fleet: fleet_topic("agentwatch"),
         }
     }
+}
+
+/// The default shared-credentials topic of a consumer group.
+pub fn credentials_topic(group_id: &str) -> String {
+    format!("{group_id}-credentials")
+}
+
+/// The default fleet topic of a consumer group.
+pub fn fleet_topic(group_id: &str) -> String {
+    format!("{group_id}-fleet")
 }
 
 /// The default changelog topic of a consumer group: two groups must never share one.

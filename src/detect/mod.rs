@@ -143,7 +143,8 @@ pub enum Aspect {
 /// A pattern that many agents can show at once for one shared cause, so that the
 /// engine treats it fleet-wide (one fleet alert, no per-agent commands) once enough
 /// agents show it on the same system within a short time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FleetScope {
     /// First use of a system (a rollout).
     Novelty,

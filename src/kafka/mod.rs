@@ -12,11 +12,11 @@ pub mod changelog;
 pub mod client;
 pub mod compacted;
 pub mod consumer;
-pub mod credentials_topic;
 pub mod dead_letter;
 pub mod producer;
 pub mod reader;
 pub mod registry_topic;
+pub mod shared_topic;
 pub mod stream;
 pub mod topics;
 

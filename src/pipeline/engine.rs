@@ -8,7 +8,7 @@ use compact_str::CompactString;
 
 use super::credentials::{CredentialLedger, CredentialUse};
 use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
-use super::fleet::{FleetContext, FleetParams, FleetVerdict};
+use super::fleet::{FleetContext, FleetParams, FleetSighting, FleetVerdict};
 use super::writer::StateWriter;
 use crate::approvals::{ApprovalContext, ApprovalStore, ApprovalUpdate, HeldEvent};
 use crate::detect::{DetectorSet, Identity, KindState, Observation, Verdict};
@@ -557,6 +557,22 @@ impl Engine {
     /// Merges a first use of a credential another instance learned.
     pub fn merge_credential_use(&mut self, shared: &CredentialUse) {
         self.credentials.merge(shared);
+    }
+
+    /// Shares the fleet context with other instances: sightings of fleet patterns are
+    /// kept for [`Engine::take_fleet_sightings`] (see [`FleetContext`]).
+    pub fn share_fleet(&mut self) {
+        self.fleet.share();
+    }
+
+    /// Sightings of fleet patterns made here since the last call, to publish.
+    pub fn take_fleet_sightings(&mut self) -> Vec<FleetSighting> {
+        self.fleet.take_unshared()
+    }
+
+    /// Merges a sighting of a fleet pattern another instance made.
+    pub fn merge_fleet_sighting(&mut self, sighting: &FleetSighting) {
+        self.fleet.merge(sighting);
     }
 
     /// Writes every agent changed since the last flush and the given source offsets in

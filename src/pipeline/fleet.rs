@@ -8,13 +8,25 @@
 //! commands, while agents that deviate in any other way still alert on their own.
 //!
 //! The context is kept per (pattern, system) over a sliding window of event time. It
-//! is deliberately not persisted: it describes the last hours of traffic, and after a
-//! restart it refills within one window (the first agents of a pattern that straddles
-//! the restart alert individually, as they would at its start).
+//! is not stored with the agents: it describes the last hours of traffic. `replay`
+//! refills it within one window after a restart (the first agents of a pattern that
+//! straddles the restart alert individually, as they would at its start); `run` reloads
+//! it from the shared topic below.
+//!
+//! In a group, each instance sees only its partitions' agents, and a rollout split
+//! across four instances would reach the agent count on none of them. The service
+//! therefore shares every sighting (an agent showing a pattern, and until when the
+//! pattern's fleet alert covers it) through a compacted topic
+//! ([`crate::kafka::fleet_topic`]); each instance merges the others' into its context.
+//! Merging keeps each agent's latest time and the latest cover, so the order sightings
+//! arrive in does not matter. The context then counts the fleet's agents, and a fleet
+//! alert one instance announced covers the pattern on the others (two instances that
+//! announce within the same moment may both alert: the topic is not a lock).
 
 use std::collections::HashMap;
 
 use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
 
 use crate::detect::FleetScope;
 use crate::model::time::{HOUR_MS, MINUTE_MS};
@@ -85,6 +97,24 @@ pub struct FleetContext {
     params: FleetParams,
     patterns: HashMap<(FleetScope, CompactString), Pattern>,
     observations: u64,
+    /// Sightings made here and not yet handed out for sharing (`None`: not shared).
+    unshared: Option<Vec<FleetSighting>>,
+}
+
+/// One agent showing a fleet pattern, as instances share it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSighting {
+    /// The pattern.
+    pub scope: FleetScope,
+    /// The system it is on.
+    pub system: String,
+    /// The agent that showed it.
+    pub agent_id: String,
+    /// When (event time, milliseconds since the Unix epoch).
+    pub time_ms: i64,
+    /// Until when the pattern's fleet alert covers it (0: not announced).
+    pub announced_until_ms: i64,
 }
 
 impl FleetContext {
@@ -133,13 +163,25 @@ impl FleetContext {
                 pattern.agents.push((CompactString::new(agent), now_ms));
             }
         }
-        if pattern.agents.len() < needed {
-            return FleetVerdict::Individual;
-        }
+        let fleet_wide = pattern.agents.len() >= needed;
         // One alert per episode: a pattern that keeps going stays covered, and is
         // announced again only after it went quiet for a whole window.
-        let announce = now_ms >= pattern.announced_until_ms;
-        pattern.announced_until_ms = pattern.announced_until_ms.max(now_ms + window);
+        let announce = fleet_wide && now_ms >= pattern.announced_until_ms;
+        if fleet_wide {
+            pattern.announced_until_ms = pattern.announced_until_ms.max(now_ms + window);
+        }
+        if let Some(unshared) = &mut self.unshared {
+            unshared.push(FleetSighting {
+                scope,
+                system: system.to_owned(),
+                agent_id: agent.to_owned(),
+                time_ms: now_ms,
+                announced_until_ms: pattern.announced_until_ms,
+            });
+        }
+        if !fleet_wide {
+            return FleetVerdict::Individual;
+        }
         FleetVerdict::Fleet {
             scope,
             window_ms: window,
@@ -151,6 +193,46 @@ impl FleetContext {
                 .take(SAMPLE)
                 .map(|(a, _)| a.to_string())
                 .collect(),
+        }
+    }
+
+    /// Turns sharing on: from now on sightings are queued for
+    /// [`FleetContext::take_unshared`].
+    pub fn share(&mut self) {
+        self.unshared.get_or_insert_with(Vec::new);
+    }
+
+    /// The sightings made since the last call, to publish.
+    pub fn take_unshared(&mut self) -> Vec<FleetSighting> {
+        self.unshared
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Merges a sighting another instance made: the agent counts towards the pattern
+    /// (at the later of the two times) and the later cover wins. Sightings older than
+    /// the pattern's window are dropped by the next observation of it.
+    pub fn merge(&mut self, sighting: &FleetSighting) {
+        let pattern = self
+            .patterns
+            .entry((sighting.scope, CompactString::new(&sighting.system)))
+            .or_default();
+        pattern.announced_until_ms = pattern.announced_until_ms.max(sighting.announced_until_ms);
+        match pattern
+            .agents
+            .iter_mut()
+            .find(|(a, _)| a == sighting.agent_id)
+        {
+            Some(entry) => entry.1 = entry.1.max(sighting.time_ms),
+            None => {
+                if pattern.agents.len() >= MAX_AGENTS {
+                    pattern.agents.remove(0);
+                }
+                pattern
+                    .agents
+                    .push((CompactString::new(&sighting.agent_id), sighting.time_ms));
+            }
         }
     }
 
@@ -209,6 +291,56 @@ mod tests {
             fleet.observe(FleetScope::Failures, "crm", "d", t + HOUR_MS, 10),
             FleetVerdict::Individual,
             "the first two bursts are outside the 30-minute window"
+        );
+    }
+
+    #[test]
+    fn instances_that_share_sightings_count_the_fleet_and_announce_once() {
+        let t = 1_000 * HOUR_MS;
+        let mut one = FleetContext::new(FleetParams::default());
+        let mut two = FleetContext::new(FleetParams::default());
+        one.share();
+        two.share();
+        // Two agents on instance one, then a third on instance two: alone, neither
+        // instance reaches three agents.
+        one.observe(FleetScope::Failures, "crm", "a", t, 10);
+        one.observe(FleetScope::Failures, "crm", "b", t + 1, 10);
+        for sighting in one.take_unshared() {
+            two.merge(&sighting);
+        }
+        let third = two.observe(FleetScope::Failures, "crm", "c", t + 2, 10);
+        assert!(
+            matches!(
+                third,
+                FleetVerdict::Fleet {
+                    agents: 3,
+                    announce: true,
+                    ..
+                }
+            ),
+            "{third:?}"
+        );
+        for sighting in two.take_unshared() {
+            one.merge(&sighting);
+        }
+        let fourth = one.observe(FleetScope::Failures, "crm", "d", t + 3, 10);
+        assert!(
+            matches!(
+                fourth,
+                FleetVerdict::Fleet {
+                    agents: 4,
+                    announce: false,
+                    ..
+                }
+            ),
+            "instance two's announcement covers instance one: {fourth:?}"
+        );
+        let mut alone = FleetContext::new(FleetParams::default());
+        alone.observe(FleetScope::Failures, "crm", "a", t, 10);
+        alone.observe(FleetScope::Failures, "crm", "b", t + 1, 10);
+        assert_eq!(
+            alone.observe(FleetScope::Failures, "other", "c", t + 2, 10),
+            FleetVerdict::Individual
         );
     }
 

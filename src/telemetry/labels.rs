@@ -50,6 +50,8 @@ label_enum! {
         Changelog => "changelog",
         /// A credential's first use, shared with the other instances.
         Credentials => "credentials",
+        /// A sighting of a fleet pattern, shared with the other instances.
+        Fleet => "fleet",
     }
 }
 
@@ -78,6 +80,8 @@ label_enum! {
         RegistryFile => "registry_file",
         /// The shared credentials topic.
         CredentialsTopic => "credentials_topic",
+        /// The shared fleet topic.
+        FleetTopic => "fleet_topic",
     }
 }
 

@@ -28,9 +28,9 @@
 
 mod approvals;
 mod changelog;
-mod credentials;
 mod registry;
 mod report;
+mod shared;
 mod sink;
 mod watched_file;
 mod worker;
@@ -169,18 +169,7 @@ pub fn run_service(
     }
     setup.signer = setup::signer(config.signing_key_file.as_deref(), WithoutKey::WarnUnsigned)?;
     let mut engine = setup.build(StateStore::open(&config.state_dir)?)?;
-    let credentials =
-        credentials::open_credentials(config, Arc::clone(&metrics), Arc::clone(&registry_stop))?;
-    if credentials.feed.is_some() {
-        engine.share_credentials();
-        for shared in &credentials.initial {
-            engine.merge_credential_use(shared);
-        }
-        tracing::info!(
-            uses = credentials.initial.len(),
-            "credential ledger shared through its topic"
-        );
-    }
+    let opened_shared = shared::open_shared(config, &mut engine, &metrics, &registry_stop)?;
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
     let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
     let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
@@ -209,7 +198,7 @@ pub fn run_service(
                     topics.changelog.clone(),
                 )
             }),
-            credentials: credentials.feed,
+            shared: opened_shared.feeds,
         },
         Channels {
             jobs: incoming,
@@ -252,10 +241,8 @@ pub fn run_service(
     // (returned in `outcome`) comes next.
     let joined = join(engine_thread);
     registry_stop.store(true, Ordering::Relaxed);
-    for reader in [opened.reader, approvals.reader, credentials.reader]
-        .into_iter()
-        .flatten()
-    {
+    let readers = [opened.reader, approvals.reader].into_iter().flatten();
+    for reader in readers.chain(opened_shared.readers) {
         let _ = reader.join();
     }
     let report = match (joined, outcome) {

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::approvals::ApprovalFeed;
 use super::changelog::Changelog;
-use super::credentials::CredentialFeed;
 use super::registry::RegistryFeed;
 use super::report::{LatencySummary, RunReport};
+use super::shared::SharedFeeds;
 use super::sink::KafkaSink;
 use crate::config::Topics;
 use crate::drive::{drive, At, Clock, Commit, DriveOptions, Driver, Lanes, Pull, Sink, Source};
@@ -75,7 +75,7 @@ pub(super) struct Feeds {
     pub registry: RegistryFeed,
     pub approvals: ApprovalFeed,
     pub changelog: Option<Changelog>,
-    pub credentials: Option<CredentialFeed>,
+    pub shared: SharedFeeds,
 }
 
 /// The engine thread's ends of the channels to and from the consumer thread.
@@ -221,7 +221,7 @@ impl KafkaSource {
         wait: bool,
     ) -> Result<Vec<(Partition, u64)>> {
         let mut landed = None;
-        self.share_credentials(driver)?;
+        self.share(driver)?;
         // Waits for the previous batch, which has therefore landed.
         if driver.commit(self, settle_budget, wait)? {
             let submitted = self
@@ -240,17 +240,10 @@ impl KafkaSource {
         Ok(landed.unwrap_or_default())
     }
 
-    /// Publishes the credential uses learned since the last call and merges the other
-    /// instances' (see [`CredentialFeed`]).
-    fn share_credentials<K: Sink<RecordBatch>>(
-        &mut self,
-        driver: &mut Driver<'_, K>,
-    ) -> Result<()> {
-        if let Some(feed) = &self.feeds.credentials {
-            feed.publish(driver.engine(), &self.producer)?;
-            feed.poll(driver.engine());
-        }
-        Ok(())
+    /// Publishes the fleet-wide knowledge learned since the last call and merges the
+    /// other instances' (see [`SharedFeeds`]).
+    fn share<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
+        self.feeds.shared.exchange(driver.engine(), &self.producer)
     }
 
     /// Record timestamp to now, per record; timestamps have millisecond resolution.
@@ -300,11 +293,11 @@ impl Source for KafkaSource {
         }
         let wait = driver.until_commit().unwrap_or(self.progress_interval);
         let received = self.channels.jobs.recv_timeout(wait);
-        // Registry, approval and shared credential changes apply between batches, never
-        // inside one.
+        // Registry, approval and fleet-wide changes apply between batches, never inside
+        // one.
         self.feeds.registry.poll(driver.engine(), &self.metrics);
         self.feeds.approvals.poll(driver.engine(), &self.metrics);
-        self.share_credentials(driver)?;
+        self.share(driver)?;
         match received {
             Ok(Job::Batch(batch)) => {
                 self.first_record.get_or_insert_with(Instant::now);

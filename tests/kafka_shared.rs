@@ -1,7 +1,8 @@
-//! The credential ledger shared between instances through the credentials topic,
-//! against a real Kafka-protocol broker (Tansu on 127.0.0.1): a credential first used by
-//! an agent on one instance is known to every other instance, whether it was running at
-//! the time or started later with an empty state directory.
+//! Fleet-wide knowledge shared between instances through compacted topics, against a
+//! real Kafka-protocol broker (Tansu on 127.0.0.1): a credential first used by an agent
+//! on one instance is known to every other instance, whether it was running at the time
+//! or started later with an empty state directory; and an outage whose failures land on
+//! three instances, one agent each, is one fleet event.
 
 mod common;
 mod kafka_support;
@@ -10,18 +11,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use agentwatch::model::time::{HOUR_MS, MINUTE_MS};
-use agentwatch::model::Alert;
+use agentwatch::model::{Alert, Outcome};
 use kafka_support::{service_config, Broker, ServiceProcess, TestRecord};
 use rdkafka::message::Message;
 
-const CREDENTIALS: &str = "agentwatch-credentials";
+const CREDENTIALS: &str = "shared-credentials";
 const SHARED: &str = "cred-shared";
 
 /// An instance in a group of its own, reading its own events topic: it shares nothing
-/// with the others but the broker and the credentials topic.
+/// with the others but the broker and the shared topics (named in the config: by
+/// default each group has its own).
 fn instance(broker: &Broker, dir: &Path, name: &str) -> ServiceProcess {
     let topics = format!(
-        "[kafka.topics]\nevents = \"{name}-events\"\nalerts = \"{name}-alerts\"\ncommands = \"{name}-commands\"\ndlq = \"{name}-dlq\"\n"
+        "[kafka.topics]\nevents = \"{name}-events\"\nalerts = \"{name}-alerts\"\ncommands = \"{name}-commands\"\ndlq = \"{name}-dlq\"\ncredentials = \"{CREDENTIALS}\"\nfleet = \"shared-fleet\"\n"
     );
     let config = service_config(broker, &dir.join(name), name, &topics);
     ServiceProcess::start(dir, name, &config)
@@ -64,6 +66,39 @@ fn wait_committed(broker: &Broker, name: &str, total: i64, service: &ServiceProc
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// (agent, whether it is a fleet alert) of each `denied_burst` alert `name` published.
+fn failure_alerts(broker: &Broker, name: &str) -> Vec<(String, bool)> {
+    broker
+        .read_all(&format!("{name}-alerts"), 1, Duration::from_secs(5))
+        .iter()
+        .map(|m| serde_json::from_slice::<Alert>(m.payload().unwrap_or_default()).unwrap())
+        .filter(|a| a.detector.id == "denied_burst")
+        .map(|a| {
+            let fleet =
+                a.evidence.context.get("baseline").map(String::as_str) == Some("fleet event");
+            (a.agent_id, fleet)
+        })
+        .collect()
+}
+
+/// Two quiet days of `agent` reading email every 15 minutes, then, at 10:00 on the
+/// third day, `failing` calls denied within three minutes (an outage of email).
+fn outage(agent: &str, failing: u32) -> Vec<TestRecord> {
+    let start = common::monday();
+    let quiet = (0..2 * 96).map(|i| (start + i * 15 * MINUTE_MS, Outcome::Success));
+    let burst =
+        (0..i64::from(failing)).map(|i| (start + 58 * HOUR_MS + i * 15_000, Outcome::Denied));
+    quiet
+        .chain(burst)
+        .enumerate()
+        .map(|(i, (time, outcome))| {
+            let mut event = common::event(i as u64, agent, time, "read", "email", 10);
+            event.outcome = Some(outcome);
+            TestRecord::keyed(agent, serde_json::to_vec(&event).unwrap())
+        })
+        .collect()
 }
 
 /// (agent, first user named by the evidence) of each `credential_misuse` alert `name`
@@ -131,6 +166,48 @@ fn a_credential_first_used_on_one_instance_is_known_to_the_others() {
         three.log()
     );
     for service in [&mut one, &mut two, &mut three] {
+        service.signal(libc::SIGTERM);
+        assert!(service.wait(Duration::from_secs(60)).success());
+    }
+}
+
+#[test]
+fn an_outage_seen_one_agent_per_instance_is_one_fleet_event() {
+    let broker = Broker::start();
+    let names = ["east", "west", "north"];
+    for name in names {
+        broker.create_topics(&[&format!("{name}-events")], 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut services: Vec<ServiceProcess> = names
+        .iter()
+        .map(|name| instance(&broker, dir.path(), name))
+        .collect();
+    for service in &services {
+        wait_ready(service);
+    }
+    // The outage reaches one agent on each instance, a minute apart; each instance
+    // has seen the others' sightings before its own agent fails.
+    for (i, name) in names.iter().enumerate() {
+        let records = outage(&format!("agent-{name}"), 12);
+        broker.produce(&format!("{name}-events"), &records);
+        wait_committed(&broker, name, records.len() as i64, &services[i]);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let first = failure_alerts(&broker, "east");
+    assert_eq!(
+        first,
+        [("agent-east".to_owned(), false)],
+        "the first agent is its own anomaly; log:\n{}",
+        services[0].log()
+    );
+    let last = failure_alerts(&broker, "north");
+    assert!(
+        !last.is_empty() && last.iter().all(|(_, fleet)| *fleet),
+        "the third agent completes a fleet pattern across instances: {last:?}; log:\n{}",
+        services[2].log()
+    );
+    for service in &mut services {
         service.signal(libc::SIGTERM);
         assert!(service.wait(Duration::from_secs(60)).success());
     }
