@@ -63,5 +63,10 @@ pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
     for (name, value) in &kafka.options {
         config.set(name, value.expose());
     }
+    if role == Role::Reader {
+        // Readers of compacted topics have no context to take statistics, which the
+        // default one would log at info level every interval.
+        config.set("statistics.interval.ms", "0");
+    }
     config
 }

@@ -9,7 +9,7 @@
 //! stop the changes for everything else.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -87,23 +87,52 @@ where
     E: Refusal,
     F: Fn(Option<&[u8]>, Option<&[u8]>) -> std::result::Result<T, E> + Send + 'static,
 {
+    let decode = refusing(&what, decode, metrics);
+    follow(kafka, what.topic, what.name, decode, stop)
+}
+
+/// [`follow_refusing`], read in the background (see [`follow_in_background`]).
+pub fn follow_refusing_in_background<T, E, F>(
+    kafka: &KafkaConfig,
+    what: RecordTopic<'_>,
+    decode: F,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> Result<(Receiver<Arrival<T>>, JoinHandle<()>)>
+where
+    T: Send + 'static,
+    E: Refusal,
+    F: Fn(Option<&[u8]>, Option<&[u8]>) -> std::result::Result<T, E> + Send + 'static,
+{
+    let decode = refusing(&what, decode, metrics);
+    follow_in_background(kafka, what.topic, what.name, decode, stop)
+}
+
+/// A decoder that logs and counts each refusal of `decode`.
+fn refusing<T, E, F>(what: &RecordTopic<'_>, decode: F, metrics: Arc<Metrics>) -> Decode<T>
+where
+    T: Send + 'static,
+    E: Refusal,
+    F: Fn(Option<&[u8]>, Option<&[u8]>) -> std::result::Result<T, E> + Send + 'static,
+{
     let (record, source) = (what.record, what.source);
-    let decode = move |at: RecordAt<'_>, key: Option<&[u8]>, value: Option<&[u8]>| {
-        decode(key, value)
-            .map_err(|error| {
-                tracing::warn!(
-                    topic = at.topic,
-                    partition = at.partition,
-                    offset = at.offset,
-                    code = error.code(),
-                    %error,
-                    "{record} record refused"
-                );
-                metrics.record_rejected(source, error.code());
-            })
-            .ok()
-    };
-    follow(kafka, what.topic, what.name, Box::new(decode), stop)
+    Box::new(
+        move |at: RecordAt<'_>, key: Option<&[u8]>, value: Option<&[u8]>| {
+            decode(key, value)
+                .map_err(|error| {
+                    tracing::warn!(
+                        topic = at.topic,
+                        partition = at.partition,
+                        offset = at.offset,
+                        code = error.code(),
+                        %error,
+                        "{record} record refused"
+                    );
+                    metrics.record_rejected(source, error.code());
+                })
+                .ok()
+        },
+    )
 }
 
 /// Reads `topic` up to its current end, then follows it on a thread named `name` until
@@ -115,6 +144,78 @@ pub fn follow<T: Send + 'static>(
     decode: Decode<T>,
     stop: Arc<AtomicBool>,
 ) -> Result<Follower<T>> {
+    let (consumer, ends) = open_reader(kafka, topic, name)?;
+    let initial = catch_up(&consumer, topic, name, &ends, &decode, &stop)?;
+    let (sender, updates) = channel();
+    let topic = topic.to_owned();
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            keep_following(&consumer, &topic, &decode, &stop, |update| {
+                sender.send(update).is_ok()
+            })
+        })
+        .map_err(|e| Error::io(format!("starting the {name} reader"), e))?;
+    Ok(Follower {
+        initial,
+        updates,
+        thread,
+    })
+}
+
+/// What [`follow_in_background`] sends: once, the topic up to its end at start (or
+/// why it could not be read), then each later change.
+pub enum Arrival<T> {
+    /// The changes up to the end of the topic at start, in topic order.
+    Loaded(Result<Vec<T>>),
+    /// A later change.
+    Update(T),
+}
+
+/// Like [`follow`], but the initial read happens on the reader's thread too: the caller
+/// goes on at once and takes [`Arrival::Loaded`] when it needs the topic's content (the
+/// service joins its consumer group meanwhile, so a slow read does not delay the join).
+pub fn follow_in_background<T: Send + 'static>(
+    kafka: &KafkaConfig,
+    topic: &str,
+    name: &str,
+    decode: Decode<T>,
+    stop: Arc<AtomicBool>,
+) -> Result<(Receiver<Arrival<T>>, JoinHandle<()>)> {
+    let (sender, arrivals) = channel();
+    let (kafka, topic, thread_name) = (kafka.clone(), topic.to_owned(), name.to_owned());
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let name = thread_name.as_str();
+            let opened = open_reader(&kafka, &topic, name).and_then(|(consumer, ends)| {
+                catch_up(&consumer, &topic, name, &ends, &decode, &stop)
+                    .map(|initial| (consumer, initial))
+            });
+            match opened {
+                Ok((consumer, initial)) => {
+                    if sender.send(Arrival::Loaded(Ok(initial))).is_ok() {
+                        keep_following(&consumer, &topic, &decode, &stop, |update| {
+                            sender.send(Arrival::Update(update)).is_ok()
+                        });
+                    }
+                }
+                Err(error) => {
+                    let _ = sender.send(Arrival::Loaded(Err(error)));
+                }
+            }
+        })
+        .map_err(|e| Error::io(format!("starting the {name} reader"), e))?;
+    Ok((arrivals, thread))
+}
+
+/// A reader assigned every partition of `topic` from the beginning, and the end of
+/// each partition that holds records.
+fn open_reader(
+    kafka: &KafkaConfig,
+    topic: &str,
+    name: &str,
+) -> Result<(BaseConsumer, Vec<(i32, i64)>)> {
     let mut config = client_config(kafka, Role::Reader);
     config.set("group.id", format!("{}-{name}", kafka.group_id));
     let consumer: BaseConsumer = config
@@ -144,7 +245,18 @@ pub fn follow<T: Send + 'static>(
     consumer
         .assign(&assignment)
         .map_err(|e| Error::kafka(format!("assigning the {name} topic"), e))?;
+    Ok((consumer, ends))
+}
 
+/// Reads up to `ends`, decoding as it goes.
+fn catch_up<T>(
+    consumer: &BaseConsumer,
+    topic: &str,
+    name: &str,
+    ends: &[(i32, i64)],
+    decode: &Decode<T>,
+    stop: &AtomicBool,
+) -> Result<Vec<T>> {
     let mut initial = Vec::new();
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
     let mut next: Vec<(i32, i64)> = ends.iter().map(|(p, _)| (*p, 0)).collect();
@@ -164,23 +276,13 @@ pub fn follow<T: Send + 'static>(
             if let Some(slot) = next.iter_mut().find(|(p, _)| *p == message.partition()) {
                 slot.1 = message.offset() + 1;
             }
-            if let Some(update) = apply_decode(&decode, topic, &message) {
+            if let Some(update) = apply_decode(decode, topic, &message) {
                 initial.push(update);
             }
         }
     }
     tracing::info!(topic, records = initial.len(), "{name} topic loaded");
-    let (sender, updates) = channel();
-    let topic = topic.to_owned();
-    let thread = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || keep_following(&consumer, &topic, &decode, &sender, &stop))
-        .map_err(|e| Error::io(format!("starting the {name} reader"), e))?;
-    Ok(Follower {
-        initial,
-        updates,
-        thread,
-    })
+    Ok(initial)
 }
 
 fn apply_decode<T>(decode: &Decode<T>, topic: &str, message: &BorrowedMessage<'_>) -> Option<T> {
@@ -196,8 +298,8 @@ fn keep_following<T>(
     consumer: &BaseConsumer,
     topic: &str,
     decode: &Decode<T>,
-    sender: &Sender<T>,
     stop: &AtomicBool,
+    send: impl Fn(T) -> bool,
 ) {
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(200)) {
@@ -207,7 +309,7 @@ fn keep_following<T>(
             }
             Some(Ok(message)) => {
                 if let Some(update) = apply_decode(decode, topic, &message) {
-                    if sender.send(update).is_err() {
+                    if !send(update) {
                         return;
                     }
                 }

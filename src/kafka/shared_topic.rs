@@ -13,17 +13,19 @@
 //! signature, unlike the registry and approvals.
 
 use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::compacted::{self, Follower, RecordTopic, Refusal};
+use super::compacted::{self, Arrival, RecordTopic, Refusal};
 use crate::approvals::source::describe_json_error;
 use crate::config::KafkaConfig;
 use crate::detect::FleetScope;
 use crate::error::Result;
-use crate::pipeline::{CredentialUse, FleetSighting};
+use crate::pipeline::{CredentialUse, FleetRecord};
 use crate::telemetry::{Metrics, Output, RecordSource};
 
 /// Separates the parts of a record's key (a control character no id can usefully
@@ -39,7 +41,7 @@ pub trait SharedRecord: Serialize + DeserializeOwned + Send + 'static {
     /// Which output the produced records are counted under.
     const OUTPUT: Output;
     /// The parts of the record's key.
-    fn key_parts(&self) -> Vec<&str>;
+    fn key_parts(&self) -> Vec<String>;
 
     /// The record key: the parts joined by the separator.
     fn key(&self) -> String {
@@ -51,21 +53,32 @@ impl SharedRecord for CredentialUse {
     const NAME: &'static str = "credentials";
     const SOURCE: RecordSource = RecordSource::CredentialsTopic;
     const OUTPUT: Output = Output::Credentials;
-    fn key_parts(&self) -> Vec<&str> {
-        vec![&self.credential_id, &self.agent_id]
+    fn key_parts(&self) -> Vec<String> {
+        vec![self.credential_id.clone(), self.agent_id.clone()]
     }
 }
 
-impl SharedRecord for FleetSighting {
+impl SharedRecord for FleetRecord {
     const NAME: &'static str = "fleet";
     const SOURCE: RecordSource = RecordSource::FleetTopic;
     const OUTPUT: Output = Output::Fleet;
-    fn key_parts(&self) -> Vec<&str> {
-        let scope = match self.scope {
-            FleetScope::Novelty => "novelty",
-            FleetScope::Failures => "failures",
-        };
-        vec![scope, &self.system, &self.agent_id]
+    fn key_parts(&self) -> Vec<String> {
+        match self {
+            FleetRecord::Sighting(sighting) => {
+                let scope = match sighting.scope {
+                    FleetScope::Novelty => "novelty",
+                    FleetScope::Failures => "failures",
+                };
+                vec![
+                    scope.to_owned(),
+                    sighting.system.clone(),
+                    sighting.agent_id.clone(),
+                ]
+            }
+            FleetRecord::PartitionAgents { partition, .. } => {
+                vec!["partition_agents".to_owned(), partition.to_string()]
+            }
+        }
     }
 }
 
@@ -118,20 +131,21 @@ pub fn decode_record<T: SharedRecord>(
     Ok(record)
 }
 
-/// Reads `topic` up to its current end, then follows it on a thread until `stop`.
+/// Reads `topic` from the beginning and follows it on a thread of its own until `stop`
+/// (see [`compacted::follow_in_background`]).
 pub fn follow<T: SharedRecord>(
     kafka: &KafkaConfig,
     topic: &str,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
-) -> Result<Follower<T>> {
+) -> Result<(Receiver<Arrival<T>>, JoinHandle<()>)> {
     let what = RecordTopic {
         topic,
         name: T::NAME,
         record: T::NAME,
         source: T::SOURCE,
     };
-    compacted::follow_refusing(kafka, what, decode_record::<T>, metrics, stop)
+    compacted::follow_refusing_in_background(kafka, what, decode_record::<T>, metrics, stop)
 }
 
 #[cfg(test)]
@@ -146,14 +160,14 @@ mod tests {
         }
     }
 
-    fn sighting() -> FleetSighting {
-        FleetSighting {
+    fn sighting() -> FleetRecord {
+        FleetRecord::Sighting(crate::pipeline::FleetSighting {
             scope: FleetScope::Failures,
             system: "email".into(),
             agent_id: "agent-a".into(),
             time_ms: 1_700_000_000_000,
             announced_until_ms: 0,
-        }
+        })
     }
 
     fn round_trip<T: SharedRecord + PartialEq + std::fmt::Debug>(record: T) {
@@ -166,8 +180,14 @@ mod tests {
     fn records_round_trip_under_their_keys() {
         round_trip(credential_use());
         round_trip(sighting());
+        let counted = FleetRecord::PartitionAgents {
+            partition: 3,
+            agents: 40,
+        };
+        round_trip(counted.clone());
         assert_eq!(credential_use().key(), "cred-1\u{1f}agent-a");
         assert_eq!(sighting().key(), "failures\u{1f}email\u{1f}agent-a");
+        assert_eq!(counted.key(), "partition_agents\u{1f}3");
     }
 
     #[test]

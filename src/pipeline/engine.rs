@@ -8,7 +8,7 @@ use compact_str::CompactString;
 
 use super::credentials::{CredentialLedger, CredentialUse};
 use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
-use super::fleet::{FleetContext, FleetParams, FleetSighting, FleetVerdict};
+use super::fleet::{FleetContext, FleetParams, FleetRecord, FleetVerdict};
 use super::writer::StateWriter;
 use crate::approvals::{ApprovalContext, ApprovalStore, ApprovalUpdate, HeldEvent};
 use crate::detect::{DetectorSet, Identity, KindState, Observation, Verdict};
@@ -326,7 +326,7 @@ impl Engine {
                 self.release_agent(&event.agent_id, Some(event.time_ms), out)?;
             }
         }
-        let fleet_size = self.cache.len();
+        let fleet_size = self.fleet.fleet_size(self.cache.len());
         let state = self.cache.get_mut(&event.agent_id);
         if pass == Pass::Fresh {
             state.baseline.count(event);
@@ -565,14 +565,20 @@ impl Engine {
         self.fleet.share();
     }
 
-    /// Sightings of fleet patterns made here since the last call, to publish.
-    pub fn take_fleet_sightings(&mut self) -> Vec<FleetSighting> {
+    /// What this engine learned about the fleet since the last call, to publish.
+    pub fn take_fleet_records(&mut self) -> Vec<FleetRecord> {
         self.fleet.take_unshared()
     }
 
-    /// Merges a sighting of a fleet pattern another instance made.
-    pub fn merge_fleet_sighting(&mut self, sighting: &FleetSighting) {
-        self.fleet.merge(sighting);
+    /// Merges what another instance learned about the fleet.
+    pub fn merge_fleet_record(&mut self, record: &FleetRecord) {
+        self.fleet.merge(record);
+    }
+
+    /// Notes how many agents an owned events partition holds: the fleet's size is then
+    /// the group's, not this engine's (see [`FleetContext::fleet_size`]).
+    pub fn note_partition_agents(&mut self, partition: i32, agents: u64) {
+        self.fleet.note_partition_agents(partition, agents);
     }
 
     /// Writes every agent changed since the last flush and the given source offsets in

@@ -21,9 +21,13 @@
 //! Merging keeps each agent's latest time and the latest cover, so the order sightings
 //! arrive in does not matter. The context then counts the fleet's agents, and a fleet
 //! alert one instance announced covers the pattern on the others (two instances that
-//! announce within the same moment may both alert: the topic is not a lock).
+//! announce within the same moment may both alert: the topic is not a lock). The share
+//! of the fleet a rollout must reach needs the fleet's size too, not the instance's:
+//! each instance also shares how many agents each of its partitions holds, and the
+//! fleet size is their sum (per partition the largest count, so a partition's new
+//! owner, which meets its agents again one by one, does not shrink the fleet).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -97,13 +101,29 @@ pub struct FleetContext {
     params: FleetParams,
     patterns: HashMap<(FleetScope, CompactString), Pattern>,
     observations: u64,
-    /// Sightings made here and not yet handed out for sharing (`None`: not shared).
-    unshared: Option<Vec<FleetSighting>>,
+    /// Records made here and not yet handed out for sharing (`None`: not shared).
+    unshared: Option<Vec<FleetRecord>>,
+    /// Agents per events partition across the group, when shared.
+    partition_agents: BTreeMap<i32, u64>,
+}
+
+/// What instances share about the fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FleetRecord {
+    /// An agent showing a pattern.
+    Sighting(FleetSighting),
+    /// How many agents an events partition holds.
+    PartitionAgents {
+        /// The partition.
+        partition: i32,
+        /// Distinct agents whose events it carried.
+        agents: u64,
+    },
 }
 
 /// One agent showing a fleet pattern, as instances share it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FleetSighting {
     /// The pattern.
     pub scope: FleetScope,
@@ -171,13 +191,13 @@ impl FleetContext {
             pattern.announced_until_ms = pattern.announced_until_ms.max(now_ms + window);
         }
         if let Some(unshared) = &mut self.unshared {
-            unshared.push(FleetSighting {
+            unshared.push(FleetRecord::Sighting(FleetSighting {
                 scope,
                 system: system.to_owned(),
                 agent_id: agent.to_owned(),
                 time_ms: now_ms,
                 announced_until_ms: pattern.announced_until_ms,
-            });
+            }));
         }
         if !fleet_wide {
             return FleetVerdict::Individual;
@@ -202,18 +222,50 @@ impl FleetContext {
         self.unshared.get_or_insert_with(Vec::new);
     }
 
-    /// The sightings made since the last call, to publish.
-    pub fn take_unshared(&mut self) -> Vec<FleetSighting> {
+    /// The records made since the last call, to publish.
+    pub fn take_unshared(&mut self) -> Vec<FleetRecord> {
         self.unshared
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
     }
 
+    /// Notes how many agents an events partition this instance owns holds, for the
+    /// group's fleet size (and for publishing, when shared).
+    pub fn note_partition_agents(&mut self, partition: i32, agents: u64) {
+        let record = FleetRecord::PartitionAgents { partition, agents };
+        self.merge(&record);
+        if let Some(unshared) = &mut self.unshared {
+            unshared.push(record);
+        }
+    }
+
+    /// The fleet's size: the group's agents when partitions have been counted,
+    /// otherwise `local` (the agents this engine knows).
+    pub fn fleet_size(&self, local: usize) -> usize {
+        if self.partition_agents.is_empty() {
+            local
+        } else {
+            self.partition_agents.values().sum::<u64>() as usize
+        }
+    }
+
+    /// Merges a record another instance made (see [`FleetContext::merge_sighting`]);
+    /// per partition the largest agent count wins.
+    pub fn merge(&mut self, record: &FleetRecord) {
+        match record {
+            FleetRecord::Sighting(sighting) => self.merge_sighting(sighting),
+            FleetRecord::PartitionAgents { partition, agents } => {
+                let count = self.partition_agents.entry(*partition).or_default();
+                *count = (*count).max(*agents);
+            }
+        }
+    }
+
     /// Merges a sighting another instance made: the agent counts towards the pattern
     /// (at the later of the two times) and the later cover wins. Sightings older than
     /// the pattern's window are dropped by the next observation of it.
-    pub fn merge(&mut self, sighting: &FleetSighting) {
+    fn merge_sighting(&mut self, sighting: &FleetSighting) {
         let pattern = self
             .patterns
             .entry((sighting.scope, CompactString::new(&sighting.system)))
@@ -305,8 +357,8 @@ mod tests {
         // instance reaches three agents.
         one.observe(FleetScope::Failures, "crm", "a", t, 10);
         one.observe(FleetScope::Failures, "crm", "b", t + 1, 10);
-        for sighting in one.take_unshared() {
-            two.merge(&sighting);
+        for record in one.take_unshared() {
+            two.merge(&record);
         }
         let third = two.observe(FleetScope::Failures, "crm", "c", t + 2, 10);
         assert!(
@@ -320,8 +372,8 @@ mod tests {
             ),
             "{third:?}"
         );
-        for sighting in two.take_unshared() {
-            one.merge(&sighting);
+        for record in two.take_unshared() {
+            one.merge(&record);
         }
         let fourth = one.observe(FleetScope::Failures, "crm", "d", t + 3, 10);
         assert!(
@@ -342,6 +394,33 @@ mod tests {
             alone.observe(FleetScope::Failures, "other", "c", t + 2, 10),
             FleetVerdict::Individual
         );
+    }
+
+    #[test]
+    fn the_fleet_size_is_the_group_s_once_partitions_are_counted() {
+        let mut one = FleetContext::new(FleetParams::default());
+        one.share();
+        assert_eq!(one.fleet_size(7), 7, "alone, the agents it knows");
+        one.note_partition_agents(0, 40);
+        let mut two = FleetContext::new(FleetParams::default());
+        for record in one.take_unshared() {
+            two.merge(&record);
+        }
+        two.note_partition_agents(1, 60);
+        // A new owner of partition 0 has met only some of its agents again.
+        two.note_partition_agents(0, 5);
+        let size = two.fleet_size(65);
+        assert_eq!(size, 100);
+        // A rollout needs 5% of the group's 100 agents (five), not of the 65 this
+        // instance knows (four).
+        let t = 1_000 * HOUR_MS;
+        let verdicts: Vec<bool> = (0..5)
+            .map(|i| {
+                let verdict = two.observe(FleetScope::Novelty, "wiki", &format!("a{i}"), t, size);
+                matches!(verdict, FleetVerdict::Fleet { .. })
+            })
+            .collect();
+        assert_eq!(verdicts, [false, false, false, false, true]);
     }
 
     #[test]

@@ -168,8 +168,8 @@ pub fn run_service(
         setup.registry = Some(registry);
     }
     setup.signer = setup::signer(config.signing_key_file.as_deref(), WithoutKey::WarnUnsigned)?;
-    let mut engine = setup.build(StateStore::open(&config.state_dir)?)?;
-    let opened_shared = shared::open_shared(config, &mut engine, &metrics, &registry_stop)?;
+    let engine = setup.build(StateStore::open(&config.state_dir)?)?;
+    let opened_shared = shared::open_shared(config, &metrics, &registry_stop)?;
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
     let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
     let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);

@@ -1,7 +1,9 @@
-//! Fleet-wide knowledge shared by every instance through compacted topics (see
+//! Fleet-wide knowledge shared by the group's instances through compacted topics (see
 //! [`crate::kafka::shared_topic`]): what other instances learned is merged on the engine
 //! thread between batches, and what this one learned is published before the states
-//! that learned it are committed.
+//! that learned it are committed. The topics are read in the background from start, so
+//! the consumer joins its group meanwhile; the engine thread waits for them before its
+//! first batch.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Receiver;
@@ -10,10 +12,11 @@ use std::thread::JoinHandle;
 
 use crate::config::ServiceConfig;
 use crate::error::Result;
+use crate::kafka::compacted::Arrival;
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::shared_topic::{encode, follow, SharedRecord};
 use crate::kafka::topics::{create_compacted_topic, topic_exists};
-use crate::pipeline::{CredentialUse, Engine, FleetSighting};
+use crate::pipeline::{CredentialUse, Engine, FleetRecord};
 use crate::telemetry::Metrics;
 
 /// How a shared fact meets the engine.
@@ -38,28 +41,28 @@ impl EngineShared for CredentialUse {
     }
 }
 
-impl EngineShared for FleetSighting {
+impl EngineShared for FleetRecord {
     fn share(engine: &mut Engine) {
         engine.share_fleet();
     }
     fn take(engine: &mut Engine) -> Vec<Self> {
-        engine.take_fleet_sightings()
+        engine.take_fleet_records()
     }
     fn merge(engine: &mut Engine, record: &Self) {
-        engine.merge_fleet_sighting(record);
+        engine.merge_fleet_record(record);
     }
 }
 
 /// The engine thread's end of one shared topic.
 pub(super) struct SharedFeed<T> {
     topic: String,
-    updates: Receiver<T>,
+    arrivals: Receiver<Arrival<T>>,
 }
 
 /// Both shared topics (`None` where the topic is missing and may not be created).
 pub(super) struct SharedFeeds {
     pub credentials: Option<SharedFeed<CredentialUse>>,
-    pub fleet: Option<SharedFeed<FleetSighting>>,
+    pub fleet: Option<SharedFeed<FleetRecord>>,
 }
 
 /// The shared feeds and their reader threads.
@@ -68,17 +71,17 @@ pub(super) struct OpenedShared {
     pub readers: Vec<JoinHandle<()>>,
 }
 
-/// Opens both shared topics, loads them into `engine` and turns sharing on.
+/// Opens both shared topics and starts reading them ([`SharedFeeds::load`] takes what
+/// they hold).
 pub(super) fn open_shared(
     config: &ServiceConfig,
-    engine: &mut Engine,
     metrics: &Arc<Metrics>,
     stop: &Arc<AtomicBool>,
 ) -> Result<OpenedShared> {
     let mut readers = Vec::new();
     let topics = &config.kafka.topics;
-    let credentials = open_one(config, &topics.credentials, engine, metrics, stop)?;
-    let fleet = open_one(config, &topics.fleet, engine, metrics, stop)?;
+    let credentials = open_one(config, &topics.credentials, metrics, stop)?;
+    let fleet = open_one(config, &topics.fleet, metrics, stop)?;
     let feeds = SharedFeeds {
         credentials: credentials.map(|(feed, reader)| {
             readers.push(reader);
@@ -95,7 +98,6 @@ pub(super) fn open_shared(
 fn open_one<T: EngineShared>(
     config: &ServiceConfig,
     topic: &str,
-    engine: &mut Engine,
     metrics: &Arc<Metrics>,
     stop: &Arc<AtomicBool>,
 ) -> Result<Option<(SharedFeed<T>, JoinHandle<()>)>> {
@@ -107,20 +109,38 @@ fn open_one<T: EngineShared>(
         }
         create_compacted_topic(kafka, topic)?;
     }
-    let follower = follow::<T>(kafka, topic, Arc::clone(metrics), Arc::clone(stop))?;
-    T::share(engine);
-    for record in &follower.initial {
-        T::merge(engine, record);
-    }
-    tracing::info!(topic = %topic, shared = T::NAME, records = follower.initial.len(), "shared topic loaded");
+    let (arrivals, reader) = follow::<T>(kafka, topic, Arc::clone(metrics), Arc::clone(stop))?;
     let feed = SharedFeed {
         topic: topic.to_owned(),
-        updates: follower.updates,
+        arrivals,
     };
-    Ok(Some((feed, follower.thread)))
+    Ok(Some((feed, reader)))
 }
 
 impl<T: EngineShared> SharedFeed<T> {
+    /// Waits for the topic's content at start, merges it and turns sharing on.
+    fn load(&self, engine: &mut Engine) -> Result<()> {
+        let initial = loop {
+            match self.arrivals.recv() {
+                Ok(Arrival::Loaded(initial)) => break initial?,
+                Ok(Arrival::Update(record)) => T::merge(engine, &record),
+                Err(_) => {
+                    return Err(crate::error::Error::Stopped(format!(
+                        "the {} reader stopped before loading {}",
+                        T::NAME,
+                        self.topic
+                    )))
+                }
+            }
+        };
+        for record in &initial {
+            T::merge(engine, record);
+        }
+        T::share(engine);
+        tracing::info!(topic = %self.topic, shared = T::NAME, records = initial.len(), "shared topic merged");
+        Ok(())
+    }
+
     /// Publishes what the engine learned since the last call, then merges what the
     /// other instances published. Published records settle with the outputs, before
     /// the next commit's states are written.
@@ -135,14 +155,28 @@ impl<T: EngineShared> SharedFeed<T> {
                 None,
             )?;
         }
-        for record in self.updates.try_iter() {
-            T::merge(engine, &record);
+        for arrival in self.arrivals.try_iter() {
+            if let Arrival::Update(record) = arrival {
+                T::merge(engine, &record);
+            }
         }
         Ok(())
     }
 }
 
 impl SharedFeeds {
+    /// Takes what every shared topic held at start into `engine`, waiting for the
+    /// readers; call before the first batch.
+    pub fn load(&self, engine: &mut Engine) -> Result<()> {
+        if let Some(feed) = &self.credentials {
+            feed.load(engine)?;
+        }
+        if let Some(feed) = &self.fleet {
+            feed.load(engine)?;
+        }
+        Ok(())
+    }
+
     /// Exchanges every shared topic (see [`SharedFeed`]).
     pub fn exchange(&self, engine: &mut Engine, producer: &OutputProducer) -> Result<()> {
         if let Some(feed) = &self.credentials {

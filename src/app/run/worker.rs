@@ -155,6 +155,7 @@ impl Worker {
     /// commits on its own every `flush_interval`. Returns the run's report, or the first
     /// error that stopped it.
     pub(super) fn serve(mut self) -> Result<RunReport> {
+        self.source.feeds.shared.load(&mut self.engine)?;
         let mut driver = Driver::new(&mut self.engine, self.sink, self.options);
         let source = &mut self.source;
         drive(source, &mut driver)?;
@@ -242,7 +243,14 @@ impl KafkaSource {
 
     /// Publishes the fleet-wide knowledge learned since the last call and merges the
     /// other instances' (see [`SharedFeeds`]).
+    /// With the fleet shared, the agents counted per owned partition go along, so that
+    /// every instance knows the group's fleet size.
     fn share<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
+        if let (Some(_), Some(changelog)) = (&self.feeds.shared.fleet, &mut self.feeds.changelog) {
+            for (partition, agents) in changelog.take_changed_counts() {
+                driver.engine().note_partition_agents(partition, agents);
+            }
+        }
         self.feeds.shared.exchange(driver.engine(), &self.producer)
     }
 
