@@ -68,18 +68,26 @@ fn wait_committed(broker: &Broker, name: &str, total: i64, service: &ServiceProc
     }
 }
 
-/// (agent, whether it is a fleet alert) of each `denied_burst` alert `name` published.
-fn failure_alerts(broker: &Broker, name: &str) -> Vec<(String, bool)> {
+/// The alerts of `detector` that instance `name` published, as (agent, the evidence
+/// context's `context` entry).
+fn alerts(broker: &Broker, name: &str, detector: &str, context: &str) -> Vec<(String, String)> {
     broker
         .read_all(&format!("{name}-alerts"), 1, Duration::from_secs(5))
         .iter()
         .map(|m| serde_json::from_slice::<Alert>(m.payload().unwrap_or_default()).unwrap())
-        .filter(|a| a.detector.id == "denied_burst")
+        .filter(|a| a.detector.id == detector)
         .map(|a| {
-            let fleet =
-                a.evidence.context.get("baseline").map(String::as_str) == Some("fleet event");
-            (a.agent_id, fleet)
+            let value = a.evidence.context.get(context).cloned();
+            (a.agent_id, value.unwrap_or_default())
         })
+        .collect()
+}
+
+/// (agent, whether it is a fleet alert) of each `denied_burst` alert `name` published.
+fn failure_alerts(broker: &Broker, name: &str) -> Vec<(String, bool)> {
+    alerts(broker, name, "denied_burst", "baseline")
+        .into_iter()
+        .map(|(agent, baseline)| (agent, baseline == "fleet event"))
         .collect()
 }
 
@@ -104,16 +112,7 @@ fn outage(agent: &str, failing: u32) -> Vec<TestRecord> {
 /// (agent, first user named by the evidence) of each `credential_misuse` alert `name`
 /// published.
 fn misuse_alerts(broker: &Broker, name: &str) -> Vec<(String, String)> {
-    broker
-        .read_all(&format!("{name}-alerts"), 1, Duration::from_secs(5))
-        .iter()
-        .map(|m| serde_json::from_slice::<Alert>(m.payload().unwrap_or_default()).unwrap())
-        .filter(|a| a.detector.id == "credential_misuse")
-        .map(|a| {
-            let first = a.evidence.context.get("first_used_by").cloned();
-            (a.agent_id, first.unwrap_or_default())
-        })
-        .collect()
+    alerts(broker, name, "credential_misuse", "first_used_by")
 }
 
 #[test]

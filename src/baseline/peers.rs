@@ -7,13 +7,6 @@
 //! that landed outside their peers' systems ([`PeerIndex::outside_share`]). Like the
 //! credential ledger it holds only what baselines learned, so it is rebuilt from the
 //! state store on start and needs no storage of its own.
-//!
-//! In a group, an agent's peers may live on other instances, so the service shares
-//! which systems each owner's agents use through a compacted topic
-//! ([`crate::kafka::shared_topic`]); merging is a set union. The share of first uses
-//! that land outside the peers' systems stays each instance's own estimate: agents are
-//! spread over partitions by a hash of their id, so each instance's first uses are a
-//! random sample of the fleet's.
 
 use compact_str::CompactString;
 use hashbrown::{HashMap, HashSet};
@@ -32,9 +25,6 @@ const MAX_SYSTEMS_PER_OWNER: usize = 4_096;
 #[derive(Debug, Default)]
 pub struct PeerIndex {
     by_owner: HashMap<CompactString, HashSet<CompactString>>,
-    /// Systems newly learned here and not yet handed out for sharing (`None`: not
-    /// shared).
-    unshared: Option<Vec<PeerSystem>>,
     /// First uses of a system that some peer already used.
     inside: u64,
     /// First uses of a system no peer used.
@@ -50,16 +40,6 @@ pub struct PeerCounts {
     pub inside: u32,
     /// First uses of a system no peer used.
     pub outside: u32,
-}
-
-/// A system an owner's agents use, as instances share it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PeerSystem {
-    /// The accountable owner.
-    pub owner: String,
-    /// A system one of the owner's agents learned.
-    pub system: String,
 }
 
 /// How a system relates to an agent's peers.
@@ -134,40 +114,7 @@ impl PeerIndex {
         };
         if systems.len() < MAX_SYSTEMS_PER_OWNER && !systems.contains(system) {
             systems.insert(CompactString::new(system));
-            if let Some(unshared) = &mut self.unshared {
-                unshared.push(PeerSystem {
-                    owner: owner.to_owned(),
-                    system: system.to_owned(),
-                });
-            }
         }
-    }
-
-    /// Turns sharing on: every system known so far, and from now on each one learned,
-    /// is queued for [`PeerIndex::take_unshared`].
-    pub fn share(&mut self) {
-        let known = self.by_owner.iter().flat_map(|(owner, systems)| {
-            systems.iter().map(move |system| PeerSystem {
-                owner: owner.to_string(),
-                system: system.to_string(),
-            })
-        });
-        self.unshared = Some(known.collect());
-    }
-
-    /// The systems learned since the last call, to publish.
-    pub fn take_unshared(&mut self) -> Vec<PeerSystem> {
-        self.unshared
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-    }
-
-    /// Merges a system another instance's agent learned (not a first use here).
-    pub fn merge(&mut self, shared: &PeerSystem) {
-        let unshared = self.unshared.take();
-        self.add(&shared.owner, &shared.system);
-        self.unshared = unshared;
     }
 }
 
@@ -192,27 +139,5 @@ mod tests {
         assert!((outside.weight() - 3.0 / 22.0).abs() < 1e-9);
         assert!(inside.weight() > 0.8);
         assert_eq!(index.context("bob", "wiki"), None);
-    }
-
-    #[test]
-    fn peers_on_another_instance_count_once_shared() {
-        let mut here = PeerIndex::default();
-        let mut there = PeerIndex::default();
-        here.share();
-        there.share();
-        let mut counts = PeerCounts::default();
-        here.record_first_use("ana", "wiki", &mut counts);
-        here.record_first_use("ana", "wiki", &mut counts);
-        let published = here.take_unshared();
-        assert_eq!(published.len(), 1, "one record per system learned");
-        for shared in &published {
-            there.merge(shared);
-        }
-        assert!(
-            there.take_unshared().is_empty(),
-            "merged systems are not re-published"
-        );
-        there.record_first_use("ana", "wiki", &mut counts);
-        assert_eq!(counts.inside, 2, "the other instance's agent is a peer");
     }
 }

@@ -39,7 +39,6 @@ struct TopicsSpec {
     changelog: Option<String>,
     credentials: Option<String>,
     fleet: Option<String>,
-    peers: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -420,9 +419,6 @@ fn apply_kafka(
         fleet: topics
             .fleet
             .unwrap_or_else(|| super::fleet_topic(&target.group_id)),
-        peers: topics
-            .peers
-            .unwrap_or_else(|| super::peers_topic(&target.group_id)),
     };
     let names = [
         ("events", &target.topics.events),
@@ -432,7 +428,6 @@ fn apply_kafka(
         ("changelog", &target.topics.changelog),
         ("credentials", &target.topics.credentials),
         ("fleet", &target.topics.fleet),
-        ("peers", &target.topics.peers),
     ];
     for (key, name) in names {
         if !valid_topic_name(name) {
@@ -448,7 +443,7 @@ fn apply_kafka(
     if distinct.len() < names.len() {
         check.at(
             "topics",
-            "the events, alerts, commands, dlq, changelog, credentials, fleet and peers topics must all differ"
+            "the events, alerts, commands, dlq, changelog, credentials and fleet topics must all differ"
                 .into(),
         );
     }

@@ -69,10 +69,6 @@ pub struct Topics {
     /// default `{group_id}-fleet`: two deployments sharing it would each take the
     /// other's fleet alert for their own and stay silent.
     pub fleet: String,
-    /// Systems each owner's agents use, compacted, shared by the group's instances: an
-    /// agent's peers may be on another instance (see [`crate::baseline::PeerIndex`]).
-    /// By default `{group_id}-peers`.
-    pub peers: String,
 }
 
 impl Default for Topics {
@@ -85,7 +81,6 @@ impl Default for Topics {
             changelog: changelog_topic("agentwatch"),
             credentials: credentials_topic("agentwatch"),
             fleet: fleet_topic("agentwatch"),
-            peers: peers_topic("agentwatch"),
         }
     }
 }
@@ -98,11 +93,6 @@ pub fn credentials_topic(group_id: &str) -> String {
 /// The default fleet topic of a consumer group.
 pub fn fleet_topic(group_id: &str) -> String {
     format!("{group_id}-fleet")
-}
-
-/// The default peers topic of a consumer group.
-pub fn peers_topic(group_id: &str) -> String {
-    format!("{group_id}-peers")
 }
 
 /// The default changelog topic of a consumer group: two groups must never share one.

@@ -1,7 +1,6 @@
-//! Fleet-wide knowledge shared by the group's instances through compacted topics: which
-//! agent first used each credential ([`crate::pipeline::CredentialLedger`]), which
-//! agents show a fleet pattern ([`crate::pipeline::FleetContext`]) and which systems
-//! each owner's agents use ([`crate::baseline::PeerIndex`]). Each instance writes what
+//! Fleet-wide knowledge shared by every instance through compacted topics: which agent
+//! first used each credential ([`crate::pipeline::CredentialLedger`]) and which agents
+//! show a fleet pattern ([`crate::pipeline::FleetContext`]). Each instance writes what
 //! it learns and follows the whole topic from the beginning.
 //!
 //! A record's key names the fact, not just its subject: for credentials, the credential
@@ -23,7 +22,6 @@ use serde::Serialize;
 
 use super::compacted::{self, Arrival, RecordTopic, Refusal};
 use crate::approvals::source::describe_json_error;
-use crate::baseline::PeerSystem;
 use crate::config::KafkaConfig;
 use crate::detect::FleetScope;
 use crate::error::Result;
@@ -57,15 +55,6 @@ impl SharedRecord for CredentialUse {
     const OUTPUT: Output = Output::Credentials;
     fn key_parts(&self) -> Vec<String> {
         vec![self.credential_id.clone(), self.agent_id.clone()]
-    }
-}
-
-impl SharedRecord for PeerSystem {
-    const NAME: &'static str = "peers";
-    const SOURCE: RecordSource = RecordSource::PeersTopic;
-    const OUTPUT: Output = Output::Peers;
-    fn key_parts(&self) -> Vec<String> {
-        vec![self.owner.clone(), self.system.clone()]
     }
 }
 
@@ -177,6 +166,7 @@ mod tests {
             system: "email".into(),
             agent_id: "agent-a".into(),
             time_ms: 1_700_000_000_000,
+            announced_from_ms: 0,
             announced_until_ms: 0,
         })
     }
@@ -191,10 +181,6 @@ mod tests {
     fn records_round_trip_under_their_keys() {
         round_trip(credential_use());
         round_trip(sighting());
-        round_trip(PeerSystem {
-            owner: "ana@example.com".into(),
-            system: "wiki".into(),
-        });
         let counted = FleetRecord::PartitionAgents {
             partition: 3,
             agents: 40,

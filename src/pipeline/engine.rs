@@ -11,7 +11,6 @@ use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy
 use super::fleet::{FleetContext, FleetParams, FleetRecord, FleetVerdict};
 use super::writer::StateWriter;
 use crate::approvals::{ApprovalContext, ApprovalStore, ApprovalUpdate, HeldEvent};
-use crate::baseline::PeerSystem;
 use crate::detect::{DetectorSet, Identity, KindState, Observation, Verdict};
 use crate::error::Result;
 use crate::identity::{Registry, RegistryUpdate};
@@ -574,21 +573,6 @@ impl Engine {
     /// Merges what another instance learned about the fleet.
     pub fn merge_fleet_record(&mut self, record: &FleetRecord) {
         self.fleet.merge(record);
-    }
-
-    /// Shares the peer index with other instances (see [`PeerIndex`]).
-    pub fn share_peers(&mut self) {
-        self.peers.share();
-    }
-
-    /// Systems owners' agents learned here since the last call, to publish.
-    pub fn take_peer_systems(&mut self) -> Vec<PeerSystem> {
-        self.peers.take_unshared()
-    }
-
-    /// Merges a system another instance's agent learned.
-    pub fn merge_peer_system(&mut self, shared: &PeerSystem) {
-        self.peers.merge(shared);
     }
 
     /// Notes how many agents an owned events partition holds: the fleet's size is then

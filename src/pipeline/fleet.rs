@@ -84,10 +84,76 @@ pub enum FleetVerdict {
 
 #[derive(Debug, Default)]
 struct Pattern {
-    /// Agents showing it, with the latest time each did, oldest first.
-    agents: Vec<(CompactString, i64)>,
-    /// Until when the fleet alert already covers it.
-    announced_until_ms: i64,
+    /// Agents showing it, in the order they were first seen.
+    agents: Vec<Shown>,
+    /// The fleet alert this engine announced: from when, and until when it covers the
+    /// pattern (for events in any order, as partitions interleave).
+    announced: (i64, i64),
+    /// The hull of the covers other instances (or this one's previous run) announced,
+    /// which cover only events after their announcement.
+    shared_cover: (i64, i64),
+}
+
+/// When one agent showed a pattern: the first and the latest time known.
+///
+/// Both, because a shared context can know of sightings *later* than the event being
+/// decided: an instance that restarts after a crash replays events its previous run
+/// had already published sightings for. Counting an agent only from its first
+/// sighting on, and a fleet alert's cover only from the time it was announced, keeps a
+/// replay's verdicts those of the first run.
+#[derive(Debug)]
+struct Shown {
+    agent: CompactString,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+impl Pattern {
+    fn covers(&self, now_ms: i64) -> bool {
+        // A shared cover starts after its announcing event, which a replay announces
+        // again (with the same alert id).
+        let (from, until) = self.shared_cover;
+        now_ms < self.announced.1 || (from < now_ms && now_ms < until)
+    }
+
+    /// Covers the pattern from `now_ms` for `window_ms` (extending a live cover).
+    fn announce(&mut self, now_ms: i64, window_ms: i64) {
+        if self.announced.1 <= now_ms {
+            self.announced.0 = now_ms;
+        }
+        self.announced.1 = self.announced.1.max(now_ms + window_ms);
+    }
+
+    /// Adds a shared cover `[from_ms, until_ms)` (one interval: the union's hull).
+    fn merge_cover(&mut self, from_ms: i64, until_ms: i64) {
+        let (from, until) = &mut self.shared_cover;
+        if *until <= *from {
+            (*from, *until) = (from_ms, until_ms);
+        } else {
+            *from = (*from).min(from_ms);
+            *until = (*until).max(until_ms);
+        }
+    }
+
+    /// Notes that `agent` showed the pattern between `first_ms` and `last_ms`.
+    fn show(&mut self, agent: &str, first_ms: i64, last_ms: i64) {
+        match self.agents.iter_mut().find(|s| s.agent == agent) {
+            Some(shown) => {
+                shown.first_ms = shown.first_ms.min(first_ms);
+                shown.last_ms = shown.last_ms.max(last_ms);
+            }
+            None => {
+                if self.agents.len() >= MAX_AGENTS {
+                    self.agents.remove(0);
+                }
+                self.agents.push(Shown {
+                    agent: CompactString::new(agent),
+                    first_ms,
+                    last_ms,
+                });
+            }
+        }
+    }
 }
 
 /// Most agents remembered per pattern (the count saturates there).
@@ -133,7 +199,9 @@ pub struct FleetSighting {
     pub agent_id: String,
     /// When (event time, milliseconds since the Unix epoch).
     pub time_ms: i64,
-    /// Until when the pattern's fleet alert covers it (0: not announced).
+    /// From when the pattern's fleet alert covers it.
+    pub announced_from_ms: i64,
+    /// Until when it covers it (not after `announced_from_ms`: not announced).
     pub announced_until_ms: i64,
 }
 
@@ -173,22 +241,20 @@ impl FleetContext {
             .patterns
             .entry((scope, CompactString::new(system)))
             .or_default();
-        pattern.agents.retain(|(_, at)| now_ms - at <= window);
-        match pattern.agents.iter_mut().find(|(a, _)| a == agent) {
-            Some(entry) => entry.1 = entry.1.max(now_ms),
-            None => {
-                if pattern.agents.len() >= MAX_AGENTS {
-                    pattern.agents.remove(0);
-                }
-                pattern.agents.push((CompactString::new(agent), now_ms));
-            }
-        }
-        let fleet_wide = pattern.agents.len() >= needed;
+        pattern.agents.retain(|s| now_ms - s.last_ms <= window);
+        pattern.show(agent, now_ms, now_ms);
+        let present = || pattern.agents.iter().filter(|s| s.first_ms <= now_ms);
+        let agents = present().count();
+        let fleet_wide = agents >= needed;
         // One alert per episode: a pattern that keeps going stays covered, and is
         // announced again only after it went quiet for a whole window.
-        let announce = fleet_wide && now_ms >= pattern.announced_until_ms;
+        let announce = fleet_wide && !pattern.covers(now_ms);
+        let sample = present()
+            .take(SAMPLE)
+            .map(|s| s.agent.to_string())
+            .collect();
         if fleet_wide {
-            pattern.announced_until_ms = pattern.announced_until_ms.max(now_ms + window);
+            pattern.announce(now_ms, window);
         }
         if let Some(unshared) = &mut self.unshared {
             unshared.push(FleetRecord::Sighting(FleetSighting {
@@ -196,7 +262,8 @@ impl FleetContext {
                 system: system.to_owned(),
                 agent_id: agent.to_owned(),
                 time_ms: now_ms,
-                announced_until_ms: pattern.announced_until_ms,
+                announced_from_ms: pattern.announced.0,
+                announced_until_ms: pattern.announced.1,
             }));
         }
         if !fleet_wide {
@@ -206,13 +273,8 @@ impl FleetContext {
             scope,
             window_ms: window,
             announce,
-            agents: pattern.agents.len(),
-            sample: pattern
-                .agents
-                .iter()
-                .take(SAMPLE)
-                .map(|(a, _)| a.to_string())
-                .collect(),
+            agents,
+            sample,
         }
     }
 
@@ -270,29 +332,17 @@ impl FleetContext {
             .patterns
             .entry((sighting.scope, CompactString::new(&sighting.system)))
             .or_default();
-        pattern.announced_until_ms = pattern.announced_until_ms.max(sighting.announced_until_ms);
-        match pattern
-            .agents
-            .iter_mut()
-            .find(|(a, _)| a == sighting.agent_id)
-        {
-            Some(entry) => entry.1 = entry.1.max(sighting.time_ms),
-            None => {
-                if pattern.agents.len() >= MAX_AGENTS {
-                    pattern.agents.remove(0);
-                }
-                pattern
-                    .agents
-                    .push((CompactString::new(&sighting.agent_id), sighting.time_ms));
-            }
+        if sighting.announced_until_ms > sighting.announced_from_ms {
+            pattern.merge_cover(sighting.announced_from_ms, sighting.announced_until_ms);
         }
+        pattern.show(&sighting.agent_id, sighting.time_ms, sighting.time_ms);
     }
 
     /// Drops patterns with no agent since `cutoff_ms`, so the map stays as small as the
     /// fleet's recent deviations.
     fn forget_before(&mut self, cutoff_ms: i64) {
         self.patterns
-            .retain(|_, p| p.agents.last().is_some_and(|(_, at)| *at >= cutoff_ms));
+            .retain(|_, p| p.agents.iter().any(|s| s.last_ms >= cutoff_ms));
     }
 }
 
@@ -421,6 +471,46 @@ mod tests {
             })
             .collect();
         assert_eq!(verdicts, [false, false, false, false, true]);
+    }
+
+    #[test]
+    fn sightings_later_than_the_event_decided_do_not_count_yet() {
+        // An instance restarted after a crash replays events its previous run had
+        // already published sightings (and an announcement) for.
+        let t = 1_000 * HOUR_MS;
+        let mut first_run = FleetContext::new(FleetParams::default());
+        first_run.share();
+        let verdicts: Vec<FleetVerdict> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, agent)| {
+                first_run.observe(
+                    FleetScope::Failures,
+                    "crm",
+                    agent,
+                    t + i as i64 * MINUTE_MS,
+                    10,
+                )
+            })
+            .collect();
+        let mut replay = FleetContext::new(FleetParams::default());
+        for record in first_run.take_unshared() {
+            replay.merge(&record);
+        }
+        for (i, agent) in ["a", "b", "c"].iter().enumerate() {
+            let again = replay.observe(
+                FleetScope::Failures,
+                "crm",
+                agent,
+                t + i as i64 * MINUTE_MS,
+                10,
+            );
+            assert_eq!(again, verdicts[i], "{agent}");
+        }
+        assert!(matches!(
+            verdicts[2],
+            FleetVerdict::Fleet { announce: true, .. }
+        ));
     }
 
     #[test]

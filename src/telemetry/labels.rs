@@ -52,8 +52,6 @@ label_enum! {
         Credentials => "credentials",
         /// A sighting of a fleet pattern, shared with the other instances.
         Fleet => "fleet",
-        /// A system an owner's agents use, shared with the other instances.
-        Peers => "peers",
     }
 }
 
@@ -84,8 +82,6 @@ label_enum! {
         CredentialsTopic => "credentials_topic",
         /// The shared fleet topic.
         FleetTopic => "fleet_topic",
-        /// The shared peers topic.
-        PeersTopic => "peers_topic",
     }
 }
 

@@ -10,7 +10,6 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::baseline::PeerSystem;
 use crate::config::ServiceConfig;
 use crate::error::Result;
 use crate::kafka::compacted::Arrival;
@@ -54,29 +53,16 @@ impl EngineShared for FleetRecord {
     }
 }
 
-impl EngineShared for PeerSystem {
-    fn share(engine: &mut Engine) {
-        engine.share_peers();
-    }
-    fn take(engine: &mut Engine) -> Vec<Self> {
-        engine.take_peer_systems()
-    }
-    fn merge(engine: &mut Engine, record: &Self) {
-        engine.merge_peer_system(record);
-    }
-}
-
 /// The engine thread's end of one shared topic.
 pub(super) struct SharedFeed<T> {
     topic: String,
     arrivals: Receiver<Arrival<T>>,
 }
 
-/// The shared topics (`None` where the topic is missing and may not be created).
+/// Both shared topics (`None` where the topic is missing and may not be created).
 pub(super) struct SharedFeeds {
     pub credentials: Option<SharedFeed<CredentialUse>>,
     pub fleet: Option<SharedFeed<FleetRecord>>,
-    pub peers: Option<SharedFeed<PeerSystem>>,
 }
 
 /// The shared feeds and their reader threads.
@@ -85,7 +71,7 @@ pub(super) struct OpenedShared {
     pub readers: Vec<JoinHandle<()>>,
 }
 
-/// Opens the shared topics and starts reading them ([`SharedFeeds::load`] takes what
+/// Opens both shared topics and starts reading them ([`SharedFeeds::load`] takes what
 /// they hold).
 pub(super) fn open_shared(
     config: &ServiceConfig,
@@ -96,17 +82,12 @@ pub(super) fn open_shared(
     let topics = &config.kafka.topics;
     let credentials = open_one(config, &topics.credentials, metrics, stop)?;
     let fleet = open_one(config, &topics.fleet, metrics, stop)?;
-    let peers = open_one(config, &topics.peers, metrics, stop)?;
     let feeds = SharedFeeds {
         credentials: credentials.map(|(feed, reader)| {
             readers.push(reader);
             feed
         }),
         fleet: fleet.map(|(feed, reader)| {
-            readers.push(reader);
-            feed
-        }),
-        peers: peers.map(|(feed, reader)| {
             readers.push(reader);
             feed
         }),
@@ -193,9 +174,6 @@ impl SharedFeeds {
         if let Some(feed) = &self.fleet {
             feed.load(engine)?;
         }
-        if let Some(feed) = &self.peers {
-            feed.load(engine)?;
-        }
         Ok(())
     }
 
@@ -205,9 +183,6 @@ impl SharedFeeds {
             feed.exchange(engine, producer)?;
         }
         if let Some(feed) = &self.fleet {
-            feed.exchange(engine, producer)?;
-        }
-        if let Some(feed) = &self.peers {
             feed.exchange(engine, producer)?;
         }
         Ok(())
