@@ -285,3 +285,45 @@ fn a_resumed_replay_keeps_the_watermark_of_the_lines_before() {
         second.render()
     );
 }
+
+/// A partition taken over from the changelog brings its agents' credentials and
+/// first uses into the cross-agent indexes, not only into the store: an agent of
+/// another partition using a restored agent's credential is a `credential_misuse`.
+#[test]
+fn restored_agents_join_the_credential_ledger() {
+    use agentwatch::model::time::{DAY_MS, HOUR_MS};
+    use agentwatch::state::{encode_state, PositionKey};
+    let monday = common::monday();
+    let mut first_use = common::event(1, "alpha", monday + 10 * HOUR_MS, "read", "crm", 10);
+    first_use.credential_id = Some("cred-shared".into());
+    let before = tempfile::tempdir().unwrap();
+    let mut elsewhere = common::engine(before.path());
+    common::run(&mut elsewhere, &[first_use]);
+    let alpha = elsewhere.agent("alpha").unwrap().expect("alpha learned");
+    assert!(alpha
+        .baseline
+        .credentials
+        .iter()
+        .any(|c| c.name == "cred-shared"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    let mut encoded = Vec::new();
+    encode_state(&alpha, &mut encoded).unwrap();
+    let restored = vec![("alpha".to_owned(), encoded)];
+    let source = PositionKey::kafka("agent-events", 0);
+    assert_eq!(engine.restore(&restored, &source, 1).unwrap(), 1);
+    let mut other = common::event(2, "beta", monday + DAY_MS + 10 * HOUR_MS, "read", "crm", 10);
+    other.credential_id = Some("cred-shared".into());
+    let out = common::run(&mut engine, &[other]);
+    assert!(
+        out.alerts
+            .iter()
+            .any(|a| a.detector.id == "credential_misuse" && a.agent_id == "beta"),
+        "beta uses alpha's credential: {:?}",
+        out.alerts
+            .iter()
+            .map(|a| &a.detector.id)
+            .collect::<Vec<_>>()
+    );
+}

@@ -76,6 +76,14 @@ impl PeerIndex {
         self.outside += u64::from(counts.outside);
     }
 
+    /// Takes a stored agent's first uses out of the fleet-wide share (before its state is
+    /// replaced by a restored one, whose counts [`PeerIndex::add_agent`] then adds).
+    /// Its systems stay: an owner's systems only ever grow.
+    pub fn remove_counts(&mut self, counts: &PeerCounts) {
+        self.inside = self.inside.saturating_sub(u64::from(counts.inside));
+        self.outside = self.outside.saturating_sub(u64::from(counts.outside));
+    }
+
     /// The peer context of `system` for an agent of `owner` (`None` without an owner,
     /// or while the fleet has made too few first uses to say).
     pub fn context(&self, owner: &str, system: &str) -> Option<PeerContext> {

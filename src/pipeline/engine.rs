@@ -656,6 +656,20 @@ impl Engine {
         position: u64,
     ) -> Result<usize> {
         self.wait_for_commit()?;
+        // The cross-agent indexes were built from the states being replaced: take their
+        // contributions out and the restored ones in, so that they describe the store.
+        let ids: Vec<&str> = states.iter().map(|(id, _)| id.as_str()).collect();
+        for old in self.store.load_agents(&ids)?.into_iter().flatten() {
+            self.peers.remove_counts(&old.peers);
+        }
+        for (id, encoded) in states {
+            let restored = crate::state::decode_state(id, encoded)?;
+            self.credentials.add_agent(id, &restored);
+            self.peers.add_agent(&restored.baseline, &restored.peers);
+            if restored.slots.iter().any(|s| s.state.holds_events()) {
+                self.held.insert(CompactString::new(id));
+            }
+        }
         let agents = states
             .iter()
             .map(|(id, state)| (id.as_str(), state.as_slice()));

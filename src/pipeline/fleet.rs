@@ -22,10 +22,11 @@
 //! arrive in does not matter. The context then counts the fleet's agents, and a fleet
 //! alert one instance announced covers the pattern on the others (two instances that
 //! announce within the same moment may both alert: the topic is not a lock). The share
-//! of the fleet a rollout must reach needs the fleet's size too, not the instance's:
-//! each instance also shares how many agents each of its partitions holds, and the
-//! fleet size is their sum (per partition the largest count, so a partition's new
-//! owner, which meets its agents again one by one, does not shrink the fleet).
+//! of the fleet a rollout must reach would need the group's size too:
+//! [`FleetContext::note_partition_agents`] can take the agents each events partition
+//! holds (the fleet size is then their sum), but the service does not feed it yet,
+//! since counts published before a crash reach a restarted instance ahead of the
+//! events it replays.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -24,10 +24,6 @@ pub(super) struct Changelog {
     topic: String,
     /// The partition each agent's latest event came from.
     partitions: HashMap<CompactString, i32>,
-    /// Agents per partition (of `partitions`), and the partitions whose count changed
-    /// since [`Changelog::take_changed_counts`]: the group's fleet size is their sum.
-    counts: HashMap<i32, u64>,
-    changed: Vec<i32>,
     /// Agents restored from a commit cut short: their events in that partition below the
     /// offset are already in their state.
     ahead: HashMap<CompactString, (i32, u64)>,
@@ -41,8 +37,6 @@ impl Changelog {
             events,
             topic,
             partitions: HashMap::new(),
-            counts: HashMap::new(),
-            changed: Vec::new(),
             ahead: HashMap::new(),
             value: Vec::with_capacity(1024),
         }
@@ -60,35 +54,12 @@ impl Changelog {
             }
         }
         match self.partitions.get_mut(agent) {
-            Some(known) if *known == partition => {}
-            Some(known) => {
-                let moved_from = std::mem::replace(known, partition);
-                self.count(moved_from, -1);
-                self.count(partition, 1);
-            }
+            Some(known) => *known = partition,
             None => {
                 self.partitions.insert(CompactString::new(agent), partition);
-                self.count(partition, 1);
             }
         }
         true
-    }
-
-    fn count(&mut self, partition: i32, change: i64) {
-        let count = self.counts.entry(partition).or_default();
-        *count = count.saturating_add_signed(change);
-        if !self.changed.contains(&partition) {
-            self.changed.push(partition);
-        }
-    }
-
-    /// The agents of each owned partition whose count changed since the last call.
-    pub(super) fn take_changed_counts(&mut self) -> Vec<(i32, u64)> {
-        let changed = std::mem::take(&mut self.changed);
-        changed
-            .into_iter()
-            .filter_map(|p| self.counts.get(&p).map(|&n| (p, n)))
-            .collect()
     }
 
     /// Queues one agent's encoded state for the partition its events come from, stamped
@@ -142,8 +113,6 @@ impl Changelog {
     /// Forgets the agents of partitions given up.
     pub(super) fn release(&mut self, partitions: &[i32]) {
         self.partitions.retain(|_, p| !partitions.contains(p));
-        self.counts.retain(|p, _| !partitions.contains(p));
-        self.changed.retain(|p| !partitions.contains(p));
         self.ahead.retain(|_, (p, _)| !partitions.contains(p));
     }
 
@@ -238,24 +207,6 @@ mod tests {
         changelog.release(&[1]);
         assert_eq!(changelog.partitions.len(), 1);
         assert!(changelog.partitions.contains_key("a"));
-        assert_eq!(changelog.take_changed_counts(), [(0, 1)]);
-    }
-
-    #[test]
-    fn agents_are_counted_once_per_partition_and_follow_their_agent() {
-        let mut changelog = changelog();
-        for (agent, partition) in [("a", 0), ("b", 0), ("a", 0), ("c", 1)] {
-            assert!(changelog.admit(agent, partition, 1));
-        }
-        assert_eq!(changelog.take_changed_counts(), [(0, 2), (1, 1)]);
-        assert!(
-            changelog.take_changed_counts().is_empty(),
-            "nothing changed since"
-        );
-        assert!(changelog.admit("a", 1, 2), "a producer re-keyed agent a");
-        let mut changed = changelog.take_changed_counts();
-        changed.sort();
-        assert_eq!(changed, [(0, 1), (1, 2)]);
         assert!(changelog.ahead.is_empty());
     }
 }

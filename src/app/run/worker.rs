@@ -243,14 +243,7 @@ impl KafkaSource {
 
     /// Publishes the fleet-wide knowledge learned since the last call and merges the
     /// other instances' (see [`SharedFeeds`]).
-    /// With the fleet shared, the agents counted per owned partition go along, so that
-    /// every instance knows the group's fleet size.
     fn share<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
-        if let (Some(_), Some(changelog)) = (&self.feeds.shared.fleet, &mut self.feeds.changelog) {
-            for (partition, agents) in changelog.take_changed_counts() {
-                driver.engine().note_partition_agents(partition, agents);
-            }
-        }
         self.feeds.shared.exchange(driver.engine(), &self.producer)
     }
 
