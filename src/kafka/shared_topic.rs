@@ -75,9 +75,6 @@ impl SharedRecord for FleetRecord {
                     sighting.agent_id.clone(),
                 ]
             }
-            FleetRecord::PartitionAgents { partition, .. } => {
-                vec!["partition_agents".to_owned(), partition.to_string()]
-            }
         }
     }
 }
@@ -181,14 +178,8 @@ mod tests {
     fn records_round_trip_under_their_keys() {
         round_trip(credential_use());
         round_trip(sighting());
-        let counted = FleetRecord::PartitionAgents {
-            partition: 3,
-            agents: 40,
-        };
-        round_trip(counted.clone());
         assert_eq!(credential_use().key(), "cred-1\u{1f}agent-a");
         assert_eq!(sighting().key(), "failures\u{1f}email\u{1f}agent-a");
-        assert_eq!(counted.key(), "partition_agents\u{1f}3");
     }
 
     #[test]

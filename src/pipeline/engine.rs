@@ -326,7 +326,7 @@ impl Engine {
                 self.release_agent(&event.agent_id, Some(event.time_ms), out)?;
             }
         }
-        let fleet_size = self.fleet.fleet_size(self.cache.len());
+        let fleet_size = self.cache.len();
         let state = self.cache.get_mut(&event.agent_id);
         if pass == Pass::Fresh {
             state.baseline.count(event);
@@ -573,12 +573,6 @@ impl Engine {
     /// Merges what another instance learned about the fleet.
     pub fn merge_fleet_record(&mut self, record: &FleetRecord) {
         self.fleet.merge(record);
-    }
-
-    /// Notes how many agents an owned events partition holds: the fleet's size is then
-    /// the group's, not this engine's (see [`FleetContext::fleet_size`]).
-    pub fn note_partition_agents(&mut self, partition: i32, agents: u64) {
-        self.fleet.note_partition_agents(partition, agents);
     }
 
     /// Writes every agent changed since the last flush and the given source offsets in

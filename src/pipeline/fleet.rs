@@ -22,13 +22,11 @@
 //! arrive in does not matter. The context then counts the fleet's agents, and a fleet
 //! alert one instance announced covers the pattern on the others (two instances that
 //! announce within the same moment may both alert: the topic is not a lock). The share
-//! of the fleet a rollout must reach would need the group's size too:
-//! [`FleetContext::note_partition_agents`] can take the agents each events partition
-//! holds (the fleet size is then their sum), but the service does not feed it yet,
-//! since counts published before a crash reach a restarted instance ahead of the
-//! events it replays.
+//! of the fleet a rollout must reach is still of the agents this instance knows:
+//! sharing per-partition agent counts was tried, but counts published before a crash
+//! reach a restarted instance ahead of the events it replays and change its verdicts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -170,8 +168,6 @@ pub struct FleetContext {
     observations: u64,
     /// Records made here and not yet handed out for sharing (`None`: not shared).
     unshared: Option<Vec<FleetRecord>>,
-    /// Agents per events partition across the group, when shared.
-    partition_agents: BTreeMap<i32, u64>,
 }
 
 /// What instances share about the fleet.
@@ -180,13 +176,6 @@ pub struct FleetContext {
 pub enum FleetRecord {
     /// An agent showing a pattern.
     Sighting(FleetSighting),
-    /// How many agents an events partition holds.
-    PartitionAgents {
-        /// The partition.
-        partition: i32,
-        /// Distinct agents whose events it carried.
-        agents: u64,
-    },
 }
 
 /// One agent showing a fleet pattern, as instances share it.
@@ -293,35 +282,10 @@ impl FleetContext {
             .unwrap_or_default()
     }
 
-    /// Notes how many agents an events partition this instance owns holds, for the
-    /// group's fleet size (and for publishing, when shared).
-    pub fn note_partition_agents(&mut self, partition: i32, agents: u64) {
-        let record = FleetRecord::PartitionAgents { partition, agents };
-        self.merge(&record);
-        if let Some(unshared) = &mut self.unshared {
-            unshared.push(record);
-        }
-    }
-
-    /// The fleet's size: the group's agents when partitions have been counted,
-    /// otherwise `local` (the agents this engine knows).
-    pub fn fleet_size(&self, local: usize) -> usize {
-        if self.partition_agents.is_empty() {
-            local
-        } else {
-            self.partition_agents.values().sum::<u64>() as usize
-        }
-    }
-
-    /// Merges a record another instance made (see [`FleetContext::merge_sighting`]);
-    /// per partition the largest agent count wins.
+    /// Merges a record another instance made (see [`FleetContext::merge_sighting`]).
     pub fn merge(&mut self, record: &FleetRecord) {
         match record {
             FleetRecord::Sighting(sighting) => self.merge_sighting(sighting),
-            FleetRecord::PartitionAgents { partition, agents } => {
-                let count = self.partition_agents.entry(*partition).or_default();
-                *count = (*count).max(*agents);
-            }
         }
     }
 
@@ -445,33 +409,6 @@ mod tests {
             alone.observe(FleetScope::Failures, "other", "c", t + 2, 10),
             FleetVerdict::Individual
         );
-    }
-
-    #[test]
-    fn the_fleet_size_is_the_group_s_once_partitions_are_counted() {
-        let mut one = FleetContext::new(FleetParams::default());
-        one.share();
-        assert_eq!(one.fleet_size(7), 7, "alone, the agents it knows");
-        one.note_partition_agents(0, 40);
-        let mut two = FleetContext::new(FleetParams::default());
-        for record in one.take_unshared() {
-            two.merge(&record);
-        }
-        two.note_partition_agents(1, 60);
-        // A new owner of partition 0 has met only some of its agents again.
-        two.note_partition_agents(0, 5);
-        let size = two.fleet_size(65);
-        assert_eq!(size, 100);
-        // A rollout needs 5% of the group's 100 agents (five), not of the 65 this
-        // instance knows (four).
-        let t = 1_000 * HOUR_MS;
-        let verdicts: Vec<bool> = (0..5)
-            .map(|i| {
-                let verdict = two.observe(FleetScope::Novelty, "wiki", &format!("a{i}"), t, size);
-                matches!(verdict, FleetVerdict::Fleet { .. })
-            })
-            .collect();
-        assert_eq!(verdicts, [false, false, false, false, true]);
     }
 
     #[test]
