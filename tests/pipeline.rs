@@ -22,7 +22,16 @@ fn sim() -> Simulation {
 }
 
 fn replay(engine: &mut Engine, max_lines: Option<u64>) -> (Vec<String>, u64) {
-    let simulation = sim();
+    let (ids, events, _) = replay_simulation(engine, &sim(), max_lines);
+    (ids, events)
+}
+
+/// Alert and command ids, events processed, and the output itself.
+fn replay_simulation(
+    engine: &mut Engine,
+    simulation: &Simulation,
+    max_lines: Option<u64>,
+) -> (Vec<String>, u64, String) {
     let mut output = Vec::new();
     let config = ReplayConfig {
         source: "test".into(),
@@ -32,7 +41,7 @@ fn replay(engine: &mut Engine, max_lines: Option<u64>) -> (Vec<String>, u64) {
     };
     let summary = run_replay(
         engine,
-        SimReader::simulation(&simulation),
+        SimReader::simulation(simulation),
         &config,
         ReplaySinks {
             output: &mut output,
@@ -41,8 +50,8 @@ fn replay(engine: &mut Engine, max_lines: Option<u64>) -> (Vec<String>, u64) {
         &mut |_| {},
     )
     .unwrap();
-    let ids = String::from_utf8(output)
-        .unwrap()
+    let output = String::from_utf8(output).unwrap();
+    let ids = output
         .lines()
         .map(|line| {
             let value: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -54,7 +63,7 @@ fn replay(engine: &mut Engine, max_lines: Option<u64>) -> (Vec<String>, u64) {
                 .to_owned()
         })
         .collect();
-    (ids, summary.events)
+    (ids, summary.events, output)
 }
 
 fn all_states(engine: &Engine) -> Vec<(String, AgentState)> {
@@ -110,6 +119,54 @@ fn stop_and_resume_counts_every_event_exactly_once() {
     assert_eq!(
         whole_states, resumed_states,
         "resumed state differs from an uninterrupted run"
+    );
+}
+
+#[test]
+fn a_cache_smaller_than_the_fleet_changes_nothing_but_memory() {
+    // A rollout and an outage among the changes: fleet patterns count agents as a share
+    // of the fleet, which must not shrink to the agents in memory.
+    let simulation = Simulation::new(SimConfig {
+        agents: 30,
+        days: 7,
+        seed: 11,
+        attacks: true,
+        scenario: agentwatch::sim::Scenario::MIXED,
+    });
+    let whole_dir = tempfile::tempdir().unwrap();
+    let mut whole = common::engine(whole_dir.path());
+    let (whole_ids, total, output) = replay_simulation(&mut whole, &simulation, None);
+    assert!(
+        output.contains("one fleet-wide change"),
+        "no fleet alert to compare"
+    );
+
+    // Four agents in memory out of thirty: commits come from the cache filling up
+    // (long before `commit_every`), and agents are evicted and read back from RocksDB
+    // all along.
+    let small_dir = tempfile::tempdir().unwrap();
+    let mut small = Engine::new(
+        agentwatch::detect::DetectorSet::builtin().unwrap(),
+        agentwatch::state::StateStore::open(small_dir.path()).unwrap(),
+        agentwatch::pipeline::EngineOptions {
+            cache_capacity: 4,
+            ..agentwatch::pipeline::EngineOptions::default()
+        },
+    )
+    .unwrap();
+    let (small_ids, events, _) = replay_simulation(&mut small, &simulation, None);
+    assert_eq!(events, total);
+    // Thirty misses would mean every agent stayed in memory once loaded.
+    assert!(
+        small.cache_stats().misses > 300,
+        "the small cache was not exercised: {:?}",
+        small.cache_stats()
+    );
+    assert_eq!(small_ids, whole_ids, "outputs differ with a small cache");
+    assert_eq!(
+        all_states(&small),
+        all_states(&whole),
+        "stored states differ with a small cache"
     );
 }
 

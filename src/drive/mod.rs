@@ -327,10 +327,11 @@ impl<'e, K> Driver<'e, K> {
 
     /// Whether the commit policy asks for a commit now.
     pub fn commit_due(&self) -> bool {
-        match self.options.commit {
-            Commit::EveryEvents(every) => self.since_commit >= every,
-            Commit::Background(interval) => self.last_commit.elapsed() >= interval,
-        }
+        self.engine.needs_commit()
+            || match self.options.commit {
+                Commit::EveryEvents(every) => self.since_commit >= every,
+                Commit::Background(interval) => self.last_commit.elapsed() >= interval,
+            }
     }
 
     /// How long until a timed commit is due (`None`: commits are not timed).

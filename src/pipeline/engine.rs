@@ -117,7 +117,9 @@ impl Engine {
         let mut credentials = CredentialLedger::default();
         let mut peers = PeerIndex::default();
         let mut held = HashSet::new();
+        let mut stored = 0;
         store.for_each_agent(|agent_id, state| {
+            stored += 1;
             credentials.add_agent(agent_id, &state);
             peers.add_agent(&state.baseline, &state.peers);
             if state.slots.iter().any(|s| s.state.holds_events()) {
@@ -125,8 +127,10 @@ impl Engine {
             }
         })?;
         let fleet = FleetContext::new(options.fleet.clone());
+        let mut cache = AgentCache::new(options.cache_capacity);
+        cache.add_known(stored);
         Ok(Engine {
-            cache: AgentCache::new(options.cache_capacity),
+            cache,
             detectors,
             options,
             store: Arc::new(store),
@@ -225,6 +229,11 @@ impl Engine {
     /// The state store.
     pub fn store(&self) -> &StateStore {
         &self.store
+    }
+
+    /// The agent cache's hit and miss counts so far.
+    pub fn cache_stats(&self) -> crate::state::CacheStats {
+        self.cache.stats()
     }
 
     /// Processes a batch of decoded events, appending what they produce to `out`.
@@ -326,7 +335,7 @@ impl Engine {
                 self.release_agent(&event.agent_id, Some(event.time_ms), out)?;
             }
         }
-        let fleet_size = self.cache.len();
+        let fleet_size = self.cache.known();
         let state = self.cache.get_mut(&event.agent_id);
         if pass == Pass::Fresh {
             state.baseline.count(event);
@@ -357,6 +366,7 @@ impl Engine {
             }),
         };
         let mut aspects = AspectVerdicts::default();
+        let instances = self.detectors.len();
         for (detector_index, instance) in self.detectors.iter().enumerate() {
             if !instance.matches(event) {
                 continue;
@@ -375,8 +385,9 @@ impl Engine {
                 pending,
                 ..
             } = &mut *state;
-            let slot_index =
-                DetectorSlot::find_or_insert(slots, instance.key, || instance.detector.new_state());
+            let slot_index = DetectorSlot::find_or_insert(slots, instance.key, instances, || {
+                instance.detector.new_state()
+            });
             let slot = &mut slots[slot_index];
             let obs = Observation {
                 event,
@@ -621,6 +632,12 @@ impl Engine {
         writer.submit(batch)
     }
 
+    /// True when the agents changed since the last commit fill the cache: a commit is
+    /// due now, whatever the policy's interval, or memory would grow with every new agent.
+    pub fn needs_commit(&self) -> bool {
+        self.cache.needs_flush()
+    }
+
     /// Waits for the background commit in flight, if any. Returns true if one landed.
     pub fn wait_for_commit(&mut self) -> Result<bool> {
         let Some(writer) = &mut self.writer else {
@@ -653,9 +670,14 @@ impl Engine {
         // The cross-agent indexes were built from the states being replaced: take their
         // contributions out and the restored ones in, so that they describe the store.
         let ids: Vec<&str> = states.iter().map(|(id, _)| id.as_str()).collect();
-        for old in self.store.load_agents(&ids)?.into_iter().flatten() {
-            self.peers.remove_counts(&old.peers);
+        let mut new_agents = 0;
+        for (id, old) in ids.iter().zip(self.store.load_agents(&ids)?) {
+            match old {
+                Some(old) => self.peers.remove_counts(&old.peers),
+                None => new_agents += usize::from(self.cache.peek(id).is_none()),
+            }
         }
+        self.cache.add_known(new_agents);
         for (id, encoded) in states {
             let restored = crate::state::decode_state(id, encoded)?;
             self.credentials.add_agent(id, &restored);

@@ -272,13 +272,21 @@ impl DetectorSlot {
     }
 
     /// Index of the slot for detector `key` in `slots`, created with `fresh` on first use.
+    ///
+    /// `instances` is how many detector instances may hold a slot: the list grows to
+    /// exactly that in one step instead of doubling, which would leave up to half of
+    /// the list unused for every agent in memory.
     pub fn find_or_insert(
         slots: &mut Vec<DetectorSlot>,
         key: u32,
+        instances: usize,
         fresh: impl FnOnce() -> KindState,
     ) -> usize {
         if let Some(index) = slots.iter().position(|s| s.key == key) {
             return index;
+        }
+        if slots.len() == slots.capacity() {
+            slots.reserve_exact(instances.saturating_sub(slots.len()).max(1));
         }
         slots.push(DetectorSlot {
             key,

@@ -13,7 +13,9 @@ struct Entry {
     /// The agent id, inline for ids up to 24 bytes so that a lookup does not chase a
     /// pointer to compare keys.
     id: CompactString,
-    state: AgentState,
+    /// Boxed: the table then holds about 48 bytes per bucket instead of the whole
+    /// state, and a table is up to half empty after it grows.
+    state: Box<AgentState>,
     dirty: bool,
     last_used: u64,
     /// Loaded by a prefetch and not used yet: its first use counts as a miss.
@@ -46,17 +48,23 @@ pub struct AgentCache {
     entries: HashTable<Entry>,
     hasher: DefaultHashBuilder,
     capacity: usize,
+    dirty: usize,
+    known: usize,
     clock: u64,
     stats: CacheStats,
 }
 
 impl AgentCache {
-    /// An empty cache holding up to `capacity` clean agents.
+    /// An empty cache holding up to `capacity` agents: clean ones beyond it are evicted
+    /// after a flush, and [`AgentCache::needs_flush`] asks for a flush once `capacity`
+    /// agents are dirty.
     pub fn new(capacity: usize) -> Self {
         AgentCache {
             entries: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             capacity: capacity.max(1),
+            dirty: 0,
+            known: 0,
             clock: 0,
             stats: CacheStats::default(),
         }
@@ -73,10 +81,11 @@ impl AgentCache {
         }
         let loaded = store.load_agents(agent_ids)?;
         for (id, state) in agent_ids.iter().zip(loaded) {
+            self.known += usize::from(state.is_none());
             let hash = self.hasher.hash_one(*id);
             let entry = Entry {
                 id: CompactString::new(id),
-                state: state.unwrap_or_default(),
+                state: Box::new(state.unwrap_or_default()),
                 dirty: false,
                 last_used: self.clock,
                 prefetched: true,
@@ -110,10 +119,11 @@ impl AgentCache {
             }
             Slot::Vacant(vacant) => {
                 self.stats.misses += 1;
+                self.known += 1;
                 vacant
                     .insert(Entry {
                         id: CompactString::new(agent_id),
-                        state: AgentState::default(),
+                        state: Box::default(),
                         dirty: false,
                         last_used: 0,
                         prefetched: false,
@@ -121,7 +131,10 @@ impl AgentCache {
                     .into_mut()
             }
         };
-        entry.dirty = true;
+        if !entry.dirty {
+            entry.dirty = true;
+            self.dirty += 1;
+        }
         entry.prefetched = false;
         entry.last_used = self.clock;
         &mut entry.state
@@ -134,7 +147,7 @@ impl AgentCache {
 
     /// A read-only view of an agent in memory.
     pub fn peek(&self, agent_id: &str) -> Option<&AgentState> {
-        self.find(agent_id).map(|e| &e.state)
+        self.find(agent_id).map(|e| &*e.state)
     }
 
     /// Writes every dirty agent and `offsets` in one batch, marks them clean, then evicts
@@ -161,11 +174,12 @@ impl AgentCache {
             .entries
             .iter()
             .filter(|e| e.dirty)
-            .map(|e| (e.id.as_str(), &e.state));
+            .map(|e| (e.id.as_str(), &*e.state));
         let batch = store.encode(dirty, offsets, on_encoded)?;
         for entry in self.entries.iter_mut() {
             entry.dirty = false;
         }
+        self.dirty = 0;
         Ok(batch)
     }
 
@@ -196,6 +210,20 @@ impl AgentCache {
         }
     }
 
+    /// Agents known to the engine, in memory or not: `stored` (the store's agents when
+    /// the cache was opened, or after a restore) plus every agent the cache has
+    /// created since. Agents beyond capacity are evicted, so [`AgentCache::len`]
+    /// undercounts a large fleet.
+    pub fn known(&self) -> usize {
+        self.known
+    }
+
+    /// Adds `agents` the store now holds that the cache did not create (loaded at
+    /// start, or restored from a changelog).
+    pub fn add_known(&mut self, agents: usize) {
+        self.known += agents;
+    }
+
     /// Agents currently in memory.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -208,7 +236,15 @@ impl AgentCache {
 
     /// Agents changed since the last flush.
     pub fn dirty_count(&self) -> usize {
-        self.entries.iter().filter(|e| e.dirty).count()
+        self.dirty
+    }
+
+    /// True when the agents changed since the last flush fill the capacity: they cannot
+    /// be evicted before a flush, so memory stays bounded only if one happens now,
+    /// whatever the commit policy's interval (a load that touches a new agent with
+    /// nearly every event, or a burst of agents, would otherwise hold them all).
+    pub fn needs_flush(&self) -> bool {
+        self.dirty >= self.capacity
     }
 
     /// Hit/miss counters so far.
@@ -253,5 +289,32 @@ mod tests {
         assert_eq!(stats.hits, 0);
         cache.get_mut("agent-29");
         assert_eq!(cache.stats().hits, 1);
+    }
+
+    #[test]
+    fn a_full_set_of_dirty_agents_asks_for_a_flush_and_known_agents_survive_eviction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let mut cache = AgentCache::new(3);
+        cache.get_mut("a");
+        cache.get_mut("b");
+        cache.get_mut("a");
+        assert!(!cache.needs_flush(), "two dirty agents of three");
+        cache.get_mut("c");
+        assert!(cache.needs_flush(), "three dirty agents fill the cache");
+        cache.flush(&store, &[]).unwrap();
+        assert!(!cache.needs_flush());
+        assert_eq!(cache.dirty_count(), 0);
+
+        cache.get_mut("d");
+        cache.get_mut("e");
+        cache.flush(&store, &[]).unwrap();
+        assert!(cache.len() <= 3, "evicted to capacity: {}", cache.len());
+        assert_eq!(cache.known(), 5, "evicted agents are still known");
+        let mut ids = vec!["a", "b", "f"];
+        cache.prefetch(&mut ids, &store).unwrap();
+        cache.get_mut("a");
+        cache.get_mut("f");
+        assert_eq!(cache.known(), 6, "a reloaded agent is not new; f is");
     }
 }

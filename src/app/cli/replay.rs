@@ -40,6 +40,11 @@ pub struct ReplayArgs {
     /// Stop after this many input lines (a later run on the same --state resumes).
     #[arg(long)]
     max_lines: Option<u64>,
+    /// Agents kept in memory (as `[state] cache_capacity` does for the service): the
+    /// rest are read from --state when their events come. Bounds memory on inputs with
+    /// more agents than that.
+    #[arg(long, default_value_t = crate::state::DEFAULT_CACHE_CAPACITY as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    cache_capacity: u64,
     /// Agent registry (TOML or JSON): turns on identity and policy checks and names
     /// owners on alerts. It is enforced: agents it does not list are flagged as
     /// unregistered_agent.
@@ -117,6 +122,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     };
     let store = StateStore::open(state_dir)?;
     setup.options.record_scores = args.scores.is_some();
+    setup.options.cache_capacity = usize::try_from(args.cache_capacity).unwrap_or(usize::MAX);
     if let Some(path) = &args.registry {
         let trust = crate::signing::TrustedKeys::load(&args.registry_trusted_key)?;
         let registry = setup::registry_file(path, Some(&trust), None)?;

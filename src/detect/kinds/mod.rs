@@ -60,16 +60,16 @@ pub fn fact(anomaly: Anomaly, rule: Rule) -> Finding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum KindState {
     /// `new_system` state of state format 2 and earlier.
-    RetiredNewSystem(retired::NewSystemV2),
+    RetiredNewSystem(Box<retired::NewSystemV2>),
     /// `volume` state of state format 2 and earlier.
-    RetiredVolume(retired::VolumeV2),
+    RetiredVolume(Box<retired::VolumeV2>),
     /// `rate` state of state format 2 and earlier.
-    RetiredRate(retired::RateV2),
+    RetiredRate(Box<retired::RateV2>),
     /// Kinds that keep nothing per agent (policy checks, and `off_hours`, which reads
     /// the shared baseline).
     Stateless,
     /// `denied_burst` state of state format 4 and earlier (before clustering).
-    RetiredDeniedBurst(retired::DeniedBurstV4),
+    RetiredDeniedBurst(Box<retired::DeniedBurstV4>),
     /// `volume` state of state format 6 and earlier (sizes judged agent-wide). It
     /// carries over: see [`volume::State`]'s `From<VolumeV6>`.
     RetiredVolumeV6(Box<retired::VolumeV6>),
@@ -82,7 +82,7 @@ pub enum KindState {
     /// empty ledger on first use: nothing was counted before verification existed.)
     HighRiskAction(Box<crate::approvals::Ledger>),
     /// See [`denied_burst`].
-    DeniedBurst(denied_burst::State),
+    DeniedBurst(Box<denied_burst::State>),
     /// `rate` state of state format 7 (before held episodes). It carries over: see
     /// [`rate::State`]'s `From<RateV7>`.
     RetiredRateV7(Box<retired::RateV7>),
@@ -145,7 +145,6 @@ macro_rules! kind_state_of {
 }
 
 kind_state_of!(NewSystem, new_system::State);
-kind_state_of!(DeniedBurst, denied_burst::State);
 
 /// Boxed states: the larger kinds live behind one pointer so that a slot stays small
 /// for agents that never use them.
@@ -183,6 +182,7 @@ macro_rules! boxed_kind_state_of {
 boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6);
 boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
+boxed_kind_state_of!(DeniedBurst, denied_burst::State);
 
 /// A list of names for summaries: `crm, email` (or `nothing`).
 pub(crate) fn format_list(items: &[String]) -> String {
@@ -314,10 +314,10 @@ mod tests {
 
     #[test]
     fn a_retired_state_decodes_and_is_reset_on_use() {
-        let old = KindState::RetiredRate(retired::RateV2 {
+        let old = KindState::RetiredRate(Box::new(retired::RateV2 {
             windows: crate::stats::EwStats::default(),
             window: TumblingWindow::default(),
-        });
+        }));
         let bytes = postcard::to_stdvec(&old).unwrap();
         let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(state, old);
