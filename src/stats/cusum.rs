@@ -5,22 +5,32 @@ use serde::{Deserialize, Serialize};
 
 /// Reference value `k` subtracted from each surprise. Under the null a surprise
 /// `-ln u` is Exp(1) with mean 1, so each ordinary observation pulls the sum down by
-/// about 1 on average and only a run of unusually large ones pushes it up.
-pub const REFERENCE: f64 = 2.0;
+/// at least 0.6 on average and only a run of unusually large ones pushes it up.
+///
+/// Page's design rule puts `k` halfway between the mean surprise under the null (1)
+/// and under the smallest shift the test is meant to catch quickly. The design point
+/// is a shift of one standard deviation of the residual (each observation's `z` one
+/// higher), whose mean surprise is 2.23: `k = 1.6`. The earlier `k = 2` drifted
+/// downwards for any shift under 0.8 sd, so an agent whose sizes spread widely (sd
+/// of `ln bytes` 1.4, common for agents mixing small calls and exports) could move
+/// three times its usual size for hours unseen. A smaller `k` costs little for large
+/// shifts: six transfers beyond the 99th percentile still reach p ≈ 1e-5.
+pub const REFERENCE: f64 = 1.6;
 
 /// θ solving `E[exp(θ(S − k))] = 1` for `S ~ Exp(1)`, `k` = [`REFERENCE`]
 /// (`e^{−θk} = 1 − θ`). By Lundberg's inequality a null walk ever reaches `h` with
 /// probability at most `e^{−θh}`, which is the p-value a sum `h` is reported with.
-pub const THETA: f64 = 0.796_812;
+pub const THETA: f64 = 0.641_981;
 
 /// Page's CUSUM of surprises `-ln u`, where `u` is each observation's upper-tail
 /// probability under the agent's own empirical distribution.
 ///
 /// It is calibrated by construction, whatever the distribution's shape: if `u` is
 /// uniform under the null (an empirical tail is), `p = e^{−θ·sum}` bounds the chance
-/// that ordinary behaviour ever drives the sum this high. Three transfers each beyond
-/// the agent's 99th percentile reach p ≈ 1e-5; transfers three times the typical size
-/// for an hour get there too, while one large transfer now and then does not.
+/// that ordinary behaviour ever drives the sum this high. Six transfers each beyond
+/// the agent's 99th percentile reach p ≈ 1e-5, and a shift of one standard deviation
+/// sustained for about forty transfers gets there too, while one large transfer now
+/// and then does not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cusum {
     /// The current sum (never negative).
@@ -105,6 +115,41 @@ mod tests {
         assert!((cusum.sum - before).abs() < 1e-9);
         cusum.retract(0.9);
         assert!((cusum.sum - before).abs() < 1e-9, "a fall is not retracted");
+    }
+
+    /// Upper-tail probability of a standard normal `z` (a Student-t with a million
+    /// degrees of freedom).
+    fn normal_sf(z: f64) -> f64 {
+        crate::stats::student_t_sf(z, 1e6)
+    }
+
+    #[test]
+    fn a_shift_of_four_fifths_of_an_sd_is_caught_within_150_transfers_and_no_shift_is_not() {
+        // Standard normal residuals from a fixed LCG (Box-Muller), then the same
+        // residuals 0.8 sd higher: three times the usual size for an agent whose
+        // `ln bytes` spread by 1.4 (with `k = 2` the sum drifts down on such a shift).
+        let mut state = 99u64;
+        let mut uniform = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let residuals: Vec<f64> = (0..2_000)
+            .map(|_| {
+                let (a, b) = (uniform(), uniform());
+                (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
+            })
+            .collect();
+        let least_p = |shift: f64, steps: usize| {
+            let mut cusum = Cusum::default();
+            residuals[..steps]
+                .iter()
+                .map(|z| cusum.observe(normal_sf(z + shift)))
+                .fold(1.0, f64::min)
+        };
+        assert!(least_p(0.8, 150) < 1e-6, "{}", least_p(0.8, 150));
+        assert!(least_p(0.0, 2_000) > 1e-3, "{}", least_p(0.0, 2_000));
     }
 
     #[test]
