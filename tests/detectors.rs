@@ -528,3 +528,27 @@ fn without_a_credential_to_name_revocation_becomes_an_approval_request() {
     assert_eq!(out.commands[0].action, CommandAction::RequireApproval);
     assert_eq!(out.commands[0].credential_id, None);
 }
+
+#[test]
+fn a_detector_that_only_asks_for_approval_adds_risk_only_up_to_that_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let warm = calls("ops", monday(), 600_000, 3 * 144, "read", "k8s", 4_000);
+    run(&mut engine, &warm);
+    // Twenty deletes without an approval, one every quarter hour: each is a medium
+    // high_risk_action alert, answered by asking for an approval.
+    let start = monday() + 3 * DAY_MS + 10 * HOUR_MS;
+    let deletes = calls("ops", start, 15 * 60_000, 20, "delete", "k8s", 4_000);
+    let out = run(&mut engine, &deletes);
+    let alerts = by_detector(&out.alerts, "high_risk_action");
+    assert!(alerts.len() >= 10, "{:?}", out.alerts);
+    let highest = alerts.iter().map(|a| a.risk).fold(0.0, f64::max);
+    assert!(
+        highest <= 4.0 + 1e-9,
+        "repeated approval requests stacked risk to {highest}"
+    );
+    assert!(out
+        .commands
+        .iter()
+        .all(|c| c.action == CommandAction::RequireApproval));
+}

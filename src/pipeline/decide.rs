@@ -35,6 +35,13 @@ pub struct Policy {
     /// is a job change far more often than an attack, so it may alert but must not
     /// revoke a credential. Risk, and so commands, follow severity.
     pub magnitude_caps: Vec<(f64, Severity)>,
+    /// Age of a baseline before a statistical finding may do more than ask for approval.
+    /// A count or size model that has not yet seen a whole week has not seen the
+    /// agent's busiest day: its tail is an extrapolation, and an agent's first heavy
+    /// day after a quiet one reads as p = 1e-30. Such a finding still alerts, with its
+    /// severity, and asks a human; revoking or suspending waits for a baseline that
+    /// covers a weekly cycle. Policy findings (facts, not estimates) are not affected.
+    pub mature_after_ms: i64,
 }
 
 impl Default for Policy {
@@ -47,6 +54,7 @@ impl Default for Policy {
             max_expiry_ms: 30 * DAY_MS,
             issued_by: "agentwatch".into(),
             magnitude_caps: vec![(3.0, Severity::Medium), (10.0, Severity::High)],
+            mature_after_ms: 7 * DAY_MS,
         }
     }
 }
@@ -73,6 +81,28 @@ impl Policy {
     }
 
     /// The strongest action whose risk tier `risk` has reached.
+    /// The strongest command a finding of `instance` about an agent with `baseline` may
+    /// lead to: the instance's own ceiling, and no more than an approval while a
+    /// statistical instance's baseline is younger than [`Policy::mature_after_ms`].
+    fn ceiling(
+        &self,
+        instance: &Instance,
+        baseline: &crate::baseline::Baseline,
+        now_ms: i64,
+    ) -> CommandAction {
+        let young = now_ms - baseline.first_seen_ms < self.mature_after_ms;
+        if instance.budget.is_some() && young {
+            instance.response.max.min(CommandAction::RequireApproval)
+        } else {
+            instance.response.max
+        }
+    }
+
+    /// Risk at which `action` becomes due.
+    fn tier_risk_of(&self, action: CommandAction) -> f64 {
+        self.tier_risk[action as usize]
+    }
+
     fn tier_for(&self, risk: f64) -> Option<CommandAction> {
         CommandAction::ALL
             .iter()
@@ -125,9 +155,17 @@ pub(super) fn decide(
     }
     let suppressed = std::mem::take(&mut agent.slot.suppressed);
     agent.slot.last_alert_ms = Some(now);
-    let risk = agent
-        .risk
-        .add(now, policy.risk_half_life_ms, policy.weight(severity));
+    // An instance adds risk only up to the tier of its own strongest command: a
+    // detector that may only ask for approval (a missing approval, a young baseline)
+    // cannot, by repeating itself, stack up the risk another detector's single low
+    // alert would then turn into a revocation.
+    let ceiling = policy.ceiling(instance, baseline, now);
+    let risk = agent.risk.add_up_to(
+        now,
+        policy.risk_half_life_ms,
+        policy.weight(severity),
+        policy.tier_risk_of(ceiling),
+    );
 
     let id = alert_id(&instance.id, &event.agent_id, &event.event_id);
     let summary = instance.detector.summarize(obs, finding);
@@ -144,6 +182,7 @@ pub(super) fn decide(
     let commands = respond(
         policy,
         instance,
+        ceiling,
         risk,
         agent.response,
         Issue {
@@ -262,12 +301,14 @@ struct Issue<'a> {
 fn respond(
     policy: &Policy,
     instance: &Instance,
+    ceiling: CommandAction,
     risk: f64,
     response: &mut ResponseState,
     issue: Issue<'_>,
 ) -> Vec<Command> {
-    let by_risk = policy.tier_for(risk).map(|a| a.min(instance.response.max));
-    let Some(mut action) = by_risk.max(instance.response.on_alert) else {
+    let by_risk = policy.tier_for(risk).map(|a| a.min(ceiling));
+    let on_alert = instance.response.on_alert.map(|a| a.min(ceiling));
+    let Some(mut action) = by_risk.max(on_alert) else {
         return Vec::new();
     };
     if action == CommandAction::RevokeCredential && issue.credential_id.is_none() {
@@ -376,5 +417,34 @@ mod tests {
             policy.expiry_ms(CommandAction::SuspendAgent, 40),
             policy.max_expiry_ms
         );
+    }
+
+    #[test]
+    fn a_statistical_finding_on_a_young_baseline_may_only_ask_for_approval() {
+        let detectors = crate::detect::DetectorSet::builtin().unwrap();
+        let instance = |id: &str| detectors.iter().find(|i| i.id == id).unwrap();
+        let policy = Policy::default();
+        let baseline = crate::baseline::Baseline {
+            first_seen_ms: 0,
+            ..Default::default()
+        };
+        let two_days = 2 * DAY_MS;
+        let eight_days = 8 * DAY_MS;
+        assert_eq!(
+            policy.ceiling(instance("rate"), &baseline, two_days),
+            CommandAction::RequireApproval
+        );
+        assert_eq!(
+            policy.ceiling(instance("rate"), &baseline, eight_days),
+            instance("rate").response.max
+        );
+        assert!(instance("rate").response.max > CommandAction::RequireApproval);
+        // A policy finding is a fact, whatever the baseline's age.
+        let scope = instance("scope_violation");
+        assert_eq!(
+            policy.ceiling(scope, &baseline, two_days),
+            scope.response.max
+        );
+        assert!(scope.response.max > CommandAction::RequireApproval);
     }
 }

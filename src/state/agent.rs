@@ -46,6 +46,15 @@ impl RiskState {
         self.at_ms = self.at_ms.max(now_ms);
         self.value
     }
+
+    /// Adds `amount` at `now_ms`, but raises the risk no higher than `ceiling` (risk
+    /// already above it stays), and returns the new risk.
+    pub fn add_up_to(&mut self, now_ms: i64, half_life_ms: i64, amount: f64, ceiling: f64) -> f64 {
+        let before = self.at(now_ms, half_life_ms);
+        self.value = before.max((before + amount).min(ceiling));
+        self.at_ms = self.at_ms.max(now_ms);
+        self.value
+    }
 }
 
 /// What the engine has already told enforcers about this agent.
