@@ -73,6 +73,17 @@ impl Cusum {
 mod tests {
     use super::*;
 
+    /// Uniform numbers in (0, 1) from a fixed LCG, the same on every run.
+    fn uniforms(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+    }
+
     #[test]
     fn theta_solves_the_lundberg_equation() {
         let lhs = (-THETA * REFERENCE).exp();
@@ -84,13 +95,7 @@ mod tests {
         // Uniform u from a fixed LCG: the share of 2,000-step walks whose p-value ever
         // falls below 1e-3 must be within a small factor of 2,000 * 1e-3 / (steps per
         // excursion), far below one per walk.
-        let mut state = 12345u64;
-        let mut uniform = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
+        let mut uniform = uniforms(12345);
         let mut crossings = 0;
         let steps = 200_000;
         let mut cusum = Cusum::default();
@@ -128,13 +133,7 @@ mod tests {
         // Standard normal residuals from a fixed LCG (Box-Muller), then the same
         // residuals 0.8 sd higher: three times the usual size for an agent whose
         // `ln bytes` spread by 1.4 (with `k = 2` the sum drifts down on such a shift).
-        let mut state = 99u64;
-        let mut uniform = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
+        let mut uniform = uniforms(99);
         let residuals: Vec<f64> = (0..2_000)
             .map(|_| {
                 let (a, b) = (uniform(), uniform());
