@@ -442,7 +442,8 @@ fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
     assert_eq!(
         broker.committed("graceful", EVENTS, 2),
         events.len() as i64,
-        "offsets committed to the group"
+        "offsets committed to the group; log:\n{}",
+        first.log()
     );
     assert!(
         first

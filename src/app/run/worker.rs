@@ -225,20 +225,30 @@ impl KafkaSource {
         self.share(driver)?;
         // Waits for the previous batch, which has therefore landed.
         if driver.commit(self, settle_budget, wait)? {
-            let submitted = self
-                .positions
-                .iter()
-                .map(|(partition, next)| ((self.events.clone(), *partition), *next))
-                .collect();
-            landed = self.in_flight.replace(submitted);
+            landed = self.in_flight.replace(self.group_positions());
         }
         // Nothing new to write but a write in flight: let it land, so that idle periods
         // still report the last offsets for the group commit.
-        let wait = wait || (landed.is_none() && self.in_flight.is_some());
-        if wait && driver.engine().wait_for_commit()? {
+        let settle = wait || (landed.is_none() && self.in_flight.is_some());
+        if settle && driver.engine().wait_for_commit()? {
             landed = self.in_flight.take();
         }
+        if wait {
+            // Everything pulled so far is in the store now. Report every position, not
+            // only what this call wrote: the synchronous group commit that follows (on
+            // shutdown or revocation) then also repairs an earlier asynchronous one that
+            // was lost, instead of leaving the group at a stale offset.
+            return Ok(self.group_positions());
+        }
         Ok(landed.unwrap_or_default())
+    }
+
+    /// Every partition's next offset, as the group commit takes them.
+    fn group_positions(&self) -> Vec<(Partition, u64)> {
+        self.positions
+            .iter()
+            .map(|(partition, next)| ((self.events.clone(), *partition), *next))
+            .collect()
     }
 
     /// Publishes the fleet-wide knowledge learned since the last call and merges the
