@@ -124,8 +124,9 @@ fn stop_and_resume_counts_every_event_exactly_once() {
 
 #[test]
 fn a_cache_smaller_than_the_fleet_changes_nothing_but_memory() {
-    // A rollout and an outage among the changes: fleet patterns count agents as a share
-    // of the fleet, which must not shrink to the agents in memory.
+    // The mixed scenario, so that fleet alerts (a rollout) are among the outputs
+    // compared. (Thirty agents are too few for the fleet's size to move the share a
+    // pattern needs; the count of known agents is `AgentCache`'s unit test.)
     let simulation = Simulation::new(SimConfig {
         agents: 30,
         days: 7,

@@ -80,7 +80,6 @@ impl Policy {
         Some(banded.min(cap))
     }
 
-    /// The strongest action whose risk tier `risk` has reached.
     /// The strongest command a finding of `instance` about an agent with `baseline` may
     /// lead to: the instance's own ceiling, and no more than an approval while a
     /// statistical instance's baseline is younger than [`Policy::mature_after_ms`].
@@ -103,6 +102,7 @@ impl Policy {
         self.tier_risk[action as usize]
     }
 
+    /// The strongest action whose risk tier `risk` has reached.
     fn tier_for(&self, risk: f64) -> Option<CommandAction> {
         CommandAction::ALL
             .iter()

@@ -40,13 +40,6 @@ impl RiskState {
         self.value * decay_factor(now_ms - self.at_ms, half_life_ms)
     }
 
-    /// Adds `amount` at `now_ms` and returns the new risk.
-    pub fn add(&mut self, now_ms: i64, half_life_ms: i64, amount: f64) -> f64 {
-        self.value = self.at(now_ms, half_life_ms) + amount;
-        self.at_ms = self.at_ms.max(now_ms);
-        self.value
-    }
-
     /// Adds `amount` at `now_ms`, but raises the risk no higher than `ceiling` (risk
     /// already above it stays), and returns the new risk.
     pub fn add_up_to(&mut self, now_ms: i64, half_life_ms: i64, amount: f64, ceiling: f64) -> f64 {
