@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::time::{hour_of_week, HOURS_PER_WEEK};
+use crate::model::time::{hour_of_week, HOURS_PER_WEEK, HOUR_MS};
 
 /// How active the agent is in each of the 168 hours of the week (UTC, Monday 00:00 first).
 ///
@@ -114,12 +114,68 @@ impl HourOfWeek {
     pub fn counts(&self) -> &[u8] {
         &self.counts
     }
+
+    /// The share of the agent's weekly activity that falls between `from_ms` and
+    /// `to_ms` (1 for a week or more): how much of its own working time has passed.
+    /// A weekend is nothing to an office agent and two sevenths of the week to one
+    /// that runs around the clock. An agent with no recorded activity is taken to work
+    /// around the clock.
+    pub fn activity_between(&self, from_ms: i64, to_ms: i64) -> f64 {
+        let week_ms = HOURS_PER_WEEK as i64 * HOUR_MS;
+        if to_ms <= from_ms {
+            return 0.0;
+        }
+        if to_ms - from_ms >= week_ms {
+            return 1.0;
+        }
+        let total: u32 = self.counts.iter().map(|&count| u32::from(count)).sum();
+        if total == 0 {
+            return (to_ms - from_ms) as f64 / week_ms as f64;
+        }
+        let mut weighted = 0.0;
+        let mut at = from_ms;
+        while at < to_ms {
+            let hour_end = (at.div_euclid(HOUR_MS) + 1) * HOUR_MS;
+            let until = hour_end.min(to_ms);
+            let part = (until - at) as f64 / HOUR_MS as f64;
+            weighted += part * f64::from(self.counts[Self::slot(at)]);
+            at = until;
+        }
+        (weighted / f64::from(total)).min(1.0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::time::parse_rfc3339;
+
+    #[test]
+    fn a_weekend_is_no_time_to_an_office_agent_and_two_sevenths_of_a_week_to_a_busy_one() {
+        let friday_evening = parse_rfc3339("2026-01-09T18:00:00Z").unwrap();
+        let monday_morning = parse_rfc3339("2026-01-12T09:00:00Z").unwrap();
+        let mut office = HourOfWeek::default();
+        let mut busy = HourOfWeek::default();
+        for day in 0..7 {
+            for hour in 0..24 {
+                let at =
+                    parse_rfc3339("2026-01-05T00:00:00Z").unwrap() + (day * 24 + hour) * HOUR_MS;
+                busy.record(at);
+                if day < 5 && (9..17).contains(&hour) {
+                    office.record(at);
+                }
+            }
+        }
+        assert_eq!(office.activity_between(friday_evening, monday_morning), 0.0);
+        let busy_share = busy.activity_between(friday_evening, monday_morning);
+        assert!((busy_share - 63.0 / 168.0).abs() < 1e-9, "{busy_share}");
+        let workday = office.activity_between(monday_morning, monday_morning + 8 * HOUR_MS);
+        assert!((workday - 0.2).abs() < 1e-9, "{workday}");
+        assert_eq!(
+            HourOfWeek::default().activity_between(0, 7 * 24 * HOUR_MS),
+            1.0
+        );
+    }
 
     #[test]
     fn monday_midnight_is_slot_zero_and_sunday_night_the_last() {

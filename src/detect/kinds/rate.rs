@@ -346,10 +346,13 @@ impl Detector for Rate {
         };
         let stats = &state.stats[scale];
         let pace = Self::pace(state, scale);
-        let pending_p = state.pending.mature(now).map(|shadow| {
-            let t = (pace - shadow.mean) / shadow.sd(0.1);
-            (student_t_sf(t, f64::from(shadow.n - 1)) * SCALES as f64).min(1.0)
-        });
+        let pending_p = state
+            .pending
+            .mature(now, &obs.baseline.hours)
+            .map(|shadow| {
+                let t = (pace - shadow.mean) / shadow.sd(0.1);
+                (student_t_sf(t, f64::from(shadow.n - 1)) * SCALES as f64).min(1.0)
+            });
         let observed = f64::from(state.latest[scale]);
         Some(Finding {
             p_value: (p * TESTS).min(1.0),
@@ -363,7 +366,7 @@ impl Detector for Rate {
             baseline_size: u64::from(stats.n),
             pending_p,
             magnitude: observed / stats.mean.max(1e-9),
-            learning: state.pending.live(now),
+            learning: state.pending.live(now, &obs.baseline.hours),
             fleet: None,
         })
     }
@@ -401,7 +404,9 @@ impl Detector for Rate {
         if verdict == Verdict::Flagged {
             if let Some((scale, _)) = surprise {
                 let pace = Self::pace(state, scale);
-                state.pending.hold(pace, now, self.params.horizon);
+                state
+                    .pending
+                    .hold(pace, now, self.params.horizon, &obs.baseline.hours);
                 if state.pending.due(now) {
                     Self::promote(state);
                 }

@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use super::system_sizes::{system_key, SystemSizes};
 use super::{format_bytes, format_p, DurationParam, Positive, Shadow, TumblingWindow};
+use crate::baseline::HourOfWeek;
 use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
@@ -223,8 +224,14 @@ impl Volume {
 
     /// p-value of a transfer under the pending model, when it is mature: two-sided, as
     /// the question is whether the transfer looks like the new behaviour.
-    fn pending_p(&self, ln_bytes: f64, state: &State, now_ms: i64) -> Option<f64> {
-        let shadow = state.pending.mature(now_ms)?;
+    fn pending_p(
+        &self,
+        ln_bytes: f64,
+        state: &State,
+        now_ms: i64,
+        hours: &HourOfWeek,
+    ) -> Option<f64> {
+        let shadow = state.pending.mature(now_ms, hours)?;
         let t = (ln_bytes - shadow.mean).abs() / shadow.sd(self.params.sd_floor.0);
         Some((2.0 * student_t_sf(t, f64::from(shadow.n - 1))).min(1.0) * TESTS)
     }
@@ -323,12 +330,15 @@ impl Detector for Volume {
             .flatten()
             .min_by(|a, b| a.p_value.total_cmp(&b.p_value))?;
         best.p_value = (best.p_value * TESTS).min(1.0);
-        let explained = self.pending_p(residual, state, now);
+        let hours = &obs.baseline.hours;
+        let explained = self.pending_p(residual, state, now, hours);
         best.pending_p = match burst_p {
-            Some(burst_p) if !state.pending.established(now) => explained.map(|p| p.min(burst_p)),
+            Some(burst_p) if !state.pending.established(now, hours) => {
+                explained.map(|p| p.min(burst_p))
+            }
             _ => explained,
         };
-        best.learning = state.pending.live(now);
+        best.learning = state.pending.live(now, hours);
         Some(best)
     }
 
@@ -354,7 +364,9 @@ impl Detector for Volume {
                     let key = system_key(&obs.event.action, &obs.event.system);
                     let residual = state.residual(key, ln_bytes);
                     state.cusum.retract(state.sizes.upper_tail_ln(residual));
-                    state.pending.hold(residual, now, self.params.horizon);
+                    state
+                        .pending
+                        .hold(residual, now, self.params.horizon, &obs.baseline.hours);
                     if state.pending.due(now) {
                         self.promote(state);
                     }
