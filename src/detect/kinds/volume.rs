@@ -41,9 +41,10 @@
 //! transfer it explains is new behaviour being learned (no alert), unless its window
 //! is itself a burst the baseline cannot explain and the episode is younger than two
 //! hours ([`Shadow::established`]): a heavy session does not excuse an exfiltration
-//! hours later, while a new job's larger windows are learned with its sizes. Once the change has persisted for a day it is promoted: the
-//! baseline moves to the new sizes, keeping the shape of the distribution. What
-//! escalated is dropped.
+//! hours later, while a new job's larger windows are learned with its sizes. Once the
+//! change has persisted for a day it is promoted at the agent's next transfer, flagged
+//! or not: the baseline moves to the new sizes, keeping the shape of the distribution.
+//! What escalated is dropped.
 
 use serde::{Deserialize, Serialize};
 
@@ -282,6 +283,11 @@ impl Detector for Volume {
         let state = State::of(state);
         let bytes = obs.event.bytes() as f64;
         let now = obs.event.time_ms;
+        // A change that has persisted long enough is the baseline from now on, whether
+        // or not this transfer would have been flagged.
+        if state.pending.due(now) && state.pending.live(now, &obs.baseline.hours) {
+            self.promote(state);
+        }
         let open_since = state.window.start_ms;
         if let Some(closed) = state.window.advance_learnable(now, self.params.window.0) {
             state
@@ -439,5 +445,78 @@ impl Detector for Volume {
                 format_p(finding.p_value)
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::{Baseline, PendingBaseline};
+    use crate::detect::Identity;
+    use crate::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
+    use crate::model::{decode_event, Limits};
+
+    /// Scores and learns one transfer of `bytes` at `time_ms` with `verdict`.
+    fn transfer(
+        detector: &Volume,
+        state: &mut KindState,
+        time_ms: i64,
+        bytes: u64,
+        verdict: Verdict,
+    ) {
+        let line = format!(
+            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","bytes_out":{bytes}}}"#
+        );
+        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+        let (baseline, pending) = (Baseline::default(), PendingBaseline::default());
+        let obs = Observation {
+            event: &event,
+            baseline: &baseline,
+            pending: &pending,
+            identity: Identity::default(),
+        };
+        detector.score(&obs, state);
+        detector.learn(&obs, state, verdict);
+    }
+
+    #[test]
+    fn a_change_that_has_persisted_a_day_is_promoted_by_the_next_transfer_flagged_or_not() {
+        let detector = Volume::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        for i in 0..300 {
+            let bytes = 10_000 + (i * 2_654_435_761_u64) % 8_000;
+            transfer(
+                &detector,
+                &mut state,
+                start + i as i64 * MINUTE_MS,
+                bytes,
+                Verdict::Normal,
+            );
+        }
+        let before = State::of(&mut state).transfers.mean;
+        // A new job: three times the sizes, flagged while the pending model gathers it.
+        let changed = start + DAY_MS;
+        for i in 0..40 {
+            let bytes = 3 * (10_000 + (i * 2_654_435_761_u64) % 8_000);
+            let at = changed + i as i64 * 3 * MINUTE_MS;
+            transfer(&detector, &mut state, at, bytes, Verdict::Flagged);
+        }
+        assert_eq!(State::of(&mut state).pending.stats.n, 40);
+        // A day later an ordinary transfer: the change is the baseline now.
+        transfer(
+            &detector,
+            &mut state,
+            changed + DAY_MS + HOUR_MS,
+            30_000,
+            Verdict::Normal,
+        );
+        let state = State::of(&mut state);
+        assert_eq!(
+            state.pending.stats.n, 0,
+            "the pending episode was not promoted"
+        );
+        let shift = state.transfers.mean - before;
+        assert!((shift - 3f64.ln()).abs() < 0.3, "baseline moved by {shift}");
     }
 }
