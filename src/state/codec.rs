@@ -28,8 +28,11 @@ use crate::error::{Error, Result};
 /// same shape. Version 7 appends `volume`'s state with per-system sizes; the old
 /// variant is retired but carries over whole on first use. Version 8 appends `rate`'s
 /// state with the unusual episode it holds back from its distributions, the same way
-/// (the format 7 state carries over with nothing held). Versions 1 to 7 are still read.
-pub const FORMAT_VERSION: u8 = 8;
+/// (the format 7 state carries over with nothing held). Version 9 appends
+/// `denied_burst`'s state with the evidence of clustering as a likelihood ratio (the
+/// format 8 state carries over its failure rate; its clustering evidence restarts).
+/// Versions 1 to 8 are still read.
+pub const FORMAT_VERSION: u8 = 9;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

@@ -17,5 +17,6 @@ pub use ewma::EwStats;
 pub use histogram::LogHistogram;
 pub use runs::{call_fingerprint, Runs};
 pub use tail::{
-    beta_binomial_sf, negative_binomial_sf, p_from_score, score_from_p, student_t_sf, P_FLOOR,
+    beta_binomial_sf, clustering_log_likelihood_ratio, negative_binomial_sf, p_from_score,
+    score_from_p, student_t_sf, P_FLOOR,
 };

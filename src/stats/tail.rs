@@ -55,6 +55,27 @@ pub fn negative_binomial_sf(k: u64, mean: f64, var: f64) -> f64 {
     sf.unwrap_or(1.0).clamp(P_FLOOR, 1.0)
 }
 
+/// How much more likely `k` failures among `m` calls are when the calls' failure
+/// probability is shared within the window with intra-window correlation `rho` (a
+/// beta-binomial) than when calls fail independently at `rate` (a binomial): the
+/// natural log of the likelihood ratio, which is how a window's evidence about whether
+/// failures cluster is accumulated.
+pub fn clustering_log_likelihood_ratio(k: u64, m: u64, rate: f64, rho: f64) -> f64 {
+    if m == 0 || k > m {
+        return 0.0;
+    }
+    let rate = rate.clamp(1e-9, 1.0 - 1e-9);
+    let rho = rho.clamp(1e-9, 1.0 - 1e-9);
+    let concentration = (1.0 - rho) / rho;
+    let (a, b) = (rate * concentration, (1.0 - rate) * concentration);
+    let (kf, mf) = (k as f64, m as f64);
+    let clustered = ln_gamma(a + kf) - ln_gamma(a) + ln_gamma(b + mf - kf) - ln_gamma(b)
+        + ln_gamma(a + b)
+        - ln_gamma(a + b + mf);
+    let independent = kf * rate.ln() + (mf - kf) * (1.0 - rate).ln();
+    clustered - independent
+}
+
 /// Upper tail `P(X ≥ k)` of `k` successes in `m` trials whose success probability has
 /// mean `rate` and intra-class correlation `rho` (beta-binomial: each batch of trials
 /// draws its own probability from a Beta distribution). `rho = 0` is the binomial; the
@@ -116,6 +137,24 @@ pub fn beta_binomial_sf(k: u64, m: u64, rate: f64, rho: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn clean_windows_barely_favour_clustering_lone_failures_independence_pairs_clustering() {
+        let llr = |k| clustering_log_likelihood_ratio(k, 6, 0.001, 0.05);
+        assert!(llr(0) > 0.0 && llr(0) < 1e-3, "{}", llr(0));
+        assert!(llr(1) < -0.1, "{}", llr(1));
+        assert!(llr(2) > 3.0, "{}", llr(2));
+        // The likelihoods under the clustered model sum to one.
+        let total: f64 = (0..=6u64)
+            .map(|k| {
+                let independent = statrs::distribution::Binomial::new(0.001, 6)
+                    .map(|d| statrs::distribution::Discrete::pmf(&d, k))
+                    .unwrap();
+                independent * clustering_log_likelihood_ratio(k, 6, 0.001, 0.05).exp()
+            })
+            .sum();
+        assert!((total - 1.0).abs() < 1e-9, "{total}");
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -81,8 +81,10 @@ pub enum KindState {
     /// (Agents stored before it existed hold `Stateless` here, which is reset to an
     /// empty ledger on first use: nothing was counted before verification existed.)
     HighRiskAction(Box<crate::approvals::Ledger>),
-    /// See [`denied_burst`].
-    DeniedBurst(Box<denied_burst::State>),
+    /// `denied_burst` state of state format 8 and earlier (clustering by a moment
+    /// estimate). Its failure rate carries over: see [`denied_burst::State`]'s
+    /// `From<DeniedBurstV8>`.
+    RetiredDeniedBurstV8(Box<retired::DeniedBurstV8>),
     /// `rate` state of state format 7 (before held episodes). It carries over: see
     /// [`rate::State`]'s `From<RateV7>`.
     RetiredRateV7(Box<retired::RateV7>),
@@ -90,6 +92,8 @@ pub enum KindState {
     Volume(Box<volume::State>),
     /// See [`rate`].
     Rate(Box<rate::State>),
+    /// See [`denied_burst`].
+    DeniedBurst(Box<denied_burst::State>),
 }
 
 impl KindState {
@@ -182,7 +186,7 @@ macro_rules! boxed_kind_state_of {
 boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6);
 boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
-boxed_kind_state_of!(DeniedBurst, denied_burst::State);
+boxed_kind_state_of!(DeniedBurst, denied_burst::State, upgrades RetiredDeniedBurstV8);
 
 /// A list of names for summaries: `crm, email` (or `nothing`).
 pub(crate) fn format_list(items: &[String]) -> String {
@@ -359,6 +363,23 @@ mod tests {
         assert_eq!(state, old);
         let upgraded = rate::State::of(&mut state);
         assert_eq!((&upgraded.tails, upgraded.latest), (&tails, [3, 20, 90]));
+    }
+
+    #[test]
+    fn a_format_8_denied_burst_state_keeps_its_failure_rate() {
+        let old = KindState::RetiredDeniedBurstV8(Box::new(retired::DeniedBurstV8 {
+            calls: 900.0,
+            failures: 18.0,
+            clustering: -40.0,
+            clustering_calls: 800.0,
+            ..Default::default()
+        }));
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(state, old);
+        let upgraded = denied_burst::State::of(&mut state);
+        assert_eq!((upgraded.calls, upgraded.failures), (900.0, 18.0));
+        assert_eq!(upgraded.evidence, 0.0);
     }
 
     #[test]

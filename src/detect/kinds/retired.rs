@@ -94,3 +94,20 @@ pub struct RateV7 {
     /// Flagged paces since the episode began.
     pub pending: Shadow,
 }
+
+/// `denied_burst` before state format 9 (it measured clustering by a moment estimate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeniedBurstV8 {
+    /// Decayed calls in learned windows.
+    pub calls: f32,
+    /// Decayed failures in learned windows.
+    pub failures: f32,
+    /// Decayed Pearson excess of failures per window.
+    pub clustering: f32,
+    /// Decayed calls beyond the first of each window the excess was measured on.
+    pub clustering_calls: f32,
+    /// The open window.
+    pub window: TumblingWindow,
+    /// The open window held an escalated finding.
+    pub escalated: bool,
+}
