@@ -137,6 +137,7 @@ impl CountDistribution {
         self.bins().upper_tail(x, |threshold| Prior {
             scale: (-threshold / 2.0).exp(),
             weight: PRIOR_EXCEEDANCES,
+            floor: 0.0,
         })
     }
 
@@ -150,6 +151,7 @@ impl CountDistribution {
         self.bins().upper_tail_linear(x, |top| Prior {
             scale: top,
             weight: prior_weight,
+            floor: 0.0,
         })
     }
 

@@ -73,7 +73,8 @@ impl LogHistogram {
 
     /// The upper tail of a transfer of `ln(1 + bytes)` = `ln_size` beyond the 99th
     /// percentile, extrapolated by peaks over threshold (see [`super::peaks`]) with a
-    /// prior scale of `resolution` worth `weight` transfers; `None` while empty.
+    /// prior scale of `resolution` worth `weight` transfers, and never a narrower scale
+    /// than `resolution`; `None` while empty.
     pub fn peaks_tail_ln(&self, ln_size: f64, resolution: f64, weight: f64) -> Option<f64> {
         LogBins {
             counters: &self.counts,
@@ -83,6 +84,7 @@ impl LogHistogram {
         .upper_tail(ln_size, |_| Prior {
             scale: resolution,
             weight,
+            floor: resolution,
         })
     }
 
@@ -133,6 +135,39 @@ impl<'de> Deserialize<'de> for LogHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 990 transfers of about 1 KB and ten beyond the 99th percentile at `excess`
+    /// (natural-log units) above it.
+    fn with_top_percentile(excess: f64) -> LogHistogram {
+        let mut h = LogHistogram::default();
+        for _ in 0..990 {
+            h.record_ln(1_000f64.ln_1p());
+        }
+        for _ in 0..10 {
+            h.record_ln(1_000f64.ln_1p() + excess);
+        }
+        h
+    }
+
+    #[test]
+    fn an_agents_own_tail_outweighs_the_prior_and_never_narrows_below_the_resolution() {
+        let ln_far = 1_000f64.ln_1p() + 8.0;
+        // A heavy tail: the top percentile lies three units above the rest. Ten
+        // exceedances outweigh five pseudo-ones at the resolution.
+        let heavy = with_top_percentile(3.0);
+        let own = heavy.peaks_tail_ln(ln_far, 0.25, 5.0).unwrap();
+        let prior_heavy = heavy.peaks_tail_ln(ln_far, 0.25, 1e6).unwrap();
+        assert!(own > 1e3 * prior_heavy, "{own} against {prior_heavy}");
+        // A narrow one: no exceedance beyond its bin, so its own scale is about zero;
+        // the resolution bounds it.
+        let narrow = with_top_percentile(0.0);
+        let floored = narrow.peaks_tail_ln(ln_far, 0.25, 5.0).unwrap();
+        let resolution = narrow.peaks_tail_ln(ln_far, 0.25, 1e6).unwrap();
+        assert!(
+            floored >= resolution * 0.999,
+            "{floored} against {resolution}"
+        );
+    }
 
     #[test]
     fn the_tail_of_a_size_never_seen_is_small_but_not_zero() {

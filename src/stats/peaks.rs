@@ -14,8 +14,8 @@ pub const TAIL_SHARE: f64 = 0.01;
 /// bin). Beyond it, extreme-value theory's peaks over threshold: the excess `x − u`
 /// is exponential, `p = 0.01 · exp(−(x − u) / s)`. The scale `s` is the mean excess
 /// of the observations above `u`, shrunk towards a prior scale by a number of
-/// pseudo-observations. The prior is the caller's: what "a little beyond the most
-/// ever seen" means for what it counts.
+/// pseudo-observations, and at least the prior's floor. The prior is the caller's:
+/// what "a little beyond the most ever seen" means for what it counts.
 pub struct LogBins<'a> {
     /// The counters, lowest bin first.
     pub counters: &'a [u16],
@@ -32,6 +32,9 @@ pub struct Prior {
     pub scale: f64,
     /// Its weight, in pseudo-observations above the threshold.
     pub weight: f64,
+    /// The least scale the data may bring it down to (the resolution of what is
+    /// measured; 0 for none).
+    pub floor: f64,
 }
 
 impl LogBins<'_> {
@@ -107,7 +110,8 @@ impl LogBins<'_> {
         }
         let (exceedances, excess) = self.excess_over(threshold, &measure);
         let prior = prior(measure(threshold));
-        let scale = (excess + prior.weight * prior.scale) / (exceedances + prior.weight);
+        let scale =
+            ((excess + prior.weight * prior.scale) / (exceedances + prior.weight)).max(prior.floor);
         Some(TAIL_SHARE * (-(measure(x) - measure(threshold)) / scale).exp())
     }
 
@@ -163,6 +167,7 @@ mod tests {
         let tail = bins(&counters).upper_tail(1.5, |_| Prior {
             scale: 0.1,
             weight: 1.0,
+            floor: 0.0,
         });
         assert_eq!(tail, Some(0.5));
     }
@@ -174,6 +179,7 @@ mod tests {
         let prior = |_| Prior {
             scale: 0.1,
             weight: 30.0,
+            floor: 0.0,
         };
         // The 99th percentile is 1.099, inside bin 10; beyond it one e-fold per 0.1.
         let tight = bins(&counters).upper_tail(2.0, prior).unwrap();
@@ -197,6 +203,7 @@ mod tests {
         let prior = |_| Prior {
             scale: 1.0,
             weight: 30.0,
+            floor: 0.0,
         };
         let top = 1.099f64.exp();
         let at = |v: f64| bins(&counters).upper_tail_linear(v.ln(), prior).unwrap();
@@ -210,7 +217,8 @@ mod tests {
         assert_eq!(
             bins(&[0; 8]).upper_tail(1.0, |_| Prior {
                 scale: 1.0,
-                weight: 1.0
+                weight: 1.0,
+                floor: 0.0,
             }),
             None
         );

@@ -70,8 +70,14 @@ const STAT_WINDOW: &str = "t(log bytes per window)";
 const STAT_CUSUM: &str = "cusum of transfer-size surprise";
 
 /// Pseudo-transfers behind the prior scale of the size distribution's tail beyond its
-/// 99th percentile (`sd_floor`, the resolution of sizes).
-const PRIOR_TRANSFERS: f64 = 30.0;
+/// 99th percentile (`sd_floor`, the resolution of sizes), which is also the least scale
+/// the agent's own tail may have. A handful, as for the tail of `rate`'s runs: an agent
+/// whose sizes are Pareto-tailed shows its own tail within a few days (with thirty, a
+/// prior far narrower than the agent's tail outweighed a week of its exceedances, and
+/// its ordinary 100× transfers read as p ≈ 1e-6: on independent fleets that was most
+/// of `volume`'s single-transfer false alerts), while the floor keeps an agent with
+/// very regular sizes from a tail narrower than the resolution of sizes.
+const PRIOR_TRANSFERS: f64 = 5.0;
 
 /// Tests per event: one transfer, one window, the sequential test.
 const TESTS: f64 = 3.0;
