@@ -28,6 +28,7 @@
 
 mod approvals;
 mod changelog;
+mod deadline;
 mod registry;
 mod report;
 mod shared;
@@ -224,13 +225,18 @@ pub fn run_service(
     tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id, topic = %topics.events, state = %config.state_dir.display(), "service started");
 
     let consumed = consume(&consumer, &jobs, &recycled, &landed, shutdown, options);
-    let outcome = consumed.and_then(|()| {
+    let committed = consumed.and_then(|()| {
         tracing::info!("stopping: committing the work in flight");
-        let offsets = owner.commit_all(Vec::new())?;
+        owner.commit_all(Vec::new())
+    });
+    // Everything durable is done; what follows only tells the broker, and is bounded.
+    let _deadline = committed
+        .is_ok()
+        .then(|| deadline::arm(deadline::LEAVE_GRACE));
+    let outcome = committed.map(|offsets| {
         if let Err(error) = commit_to_group(&consumer, &offsets, GroupCommit::Sync) {
             tracing::warn!(%error, "committing offsets to the group failed (state store has them)");
         }
-        Ok(())
     });
     server.set_ready(false);
     leave(&consumer);
