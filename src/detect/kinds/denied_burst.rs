@@ -274,11 +274,9 @@ impl Detector for DeniedBurst {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::score_and_learn;
     use super::*;
-    use crate::baseline::{Baseline, PendingBaseline};
-    use crate::detect::Identity;
     use crate::model::time::{DAY_MS, MINUTE_MS};
-    use crate::model::{decode_event, Limits};
 
     /// Scores and learns one call at `time_ms`; returns the finding's p-value.
     fn call(
@@ -292,17 +290,7 @@ mod tests {
         let line = format!(
             r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","outcome":"{outcome}"}}"#
         );
-        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
-        let (baseline, pending) = (Baseline::default(), PendingBaseline::default());
-        let obs = Observation {
-            event: &event,
-            baseline: &baseline,
-            pending: &pending,
-            identity: Identity::default(),
-        };
-        let p = detector.score(&obs, state).map(|f| f.p_value);
-        detector.learn(&obs, state, verdict);
-        p
+        score_and_learn(detector, state, &line, verdict)
     }
 
     /// Twenty days of twenty five-minute windows of ten calls a day, failing 2% of the

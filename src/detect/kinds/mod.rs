@@ -295,6 +295,35 @@ pub(crate) fn format_p(p: f64) -> String {
     }
 }
 
+/// Drives one detector by hand in unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::baseline::{Baseline, PendingBaseline};
+    use crate::detect::{Detector, Identity, KindState, Observation, Verdict};
+    use crate::model::{decode_event, Limits};
+
+    /// Scores the event of JSON `line` (an agent with an empty shared baseline), then
+    /// learns it with `verdict`; returns the finding's p-value.
+    pub fn score_and_learn(
+        detector: &dyn Detector,
+        state: &mut KindState,
+        line: &str,
+        verdict: Verdict,
+    ) -> Option<f64> {
+        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+        let (baseline, pending) = (Baseline::default(), PendingBaseline::default());
+        let obs = Observation {
+            event: &event,
+            baseline: &baseline,
+            pending: &pending,
+            identity: Identity::default(),
+        };
+        let p = detector.score(&obs, state).map(|f| f.p_value);
+        detector.learn(&obs, state, verdict);
+        p
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

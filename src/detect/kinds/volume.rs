@@ -456,11 +456,9 @@ impl Detector for Volume {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::score_and_learn;
     use super::*;
-    use crate::baseline::{Baseline, PendingBaseline};
-    use crate::detect::Identity;
     use crate::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
-    use crate::model::{decode_event, Limits};
 
     /// Scores and learns one transfer of `bytes` at `time_ms` with `verdict`.
     fn transfer(
@@ -473,16 +471,7 @@ mod tests {
         let line = format!(
             r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","bytes_out":{bytes}}}"#
         );
-        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
-        let (baseline, pending) = (Baseline::default(), PendingBaseline::default());
-        let obs = Observation {
-            event: &event,
-            baseline: &baseline,
-            pending: &pending,
-            identity: Identity::default(),
-        };
-        detector.score(&obs, state);
-        detector.learn(&obs, state, verdict);
+        score_and_learn(detector, state, &line, verdict);
     }
 
     #[test]
