@@ -55,6 +55,21 @@ pub fn negative_binomial_sf(k: u64, mean: f64, var: f64) -> f64 {
     sf.unwrap_or(1.0).clamp(P_FLOOR, 1.0)
 }
 
+/// The Beta(a, b) whose mean is `rate` and whose intra-class correlation is `rho`
+/// (`rho` within (0, 1)).
+fn beta_shape(rate: f64, rho: f64) -> (f64, f64) {
+    let rho = rho.min(1.0 - 1e-9);
+    let concentration = (1.0 - rho) / rho;
+    (rate * concentration, (1.0 - rate) * concentration)
+}
+
+/// `ln B(a + k, b + m − k) − ln B(a, b)`: the beta-binomial's probability of one
+/// particular sequence of `k` successes in `m` trials.
+fn ln_beta_ratio(a: f64, b: f64, k: f64, m: f64) -> f64 {
+    ln_gamma(a + k) - ln_gamma(a) + ln_gamma(b + m - k) - ln_gamma(b) + ln_gamma(a + b)
+        - ln_gamma(a + b + m)
+}
+
 /// How much more likely `k` failures among `m` calls are when the calls' failure
 /// probability is shared within the window with intra-window correlation `rho` (a
 /// beta-binomial) than when calls fail independently at `rate` (a binomial): the
@@ -65,13 +80,9 @@ pub fn clustering_log_likelihood_ratio(k: u64, m: u64, rate: f64, rho: f64) -> f
         return 0.0;
     }
     let rate = rate.clamp(1e-9, 1.0 - 1e-9);
-    let rho = rho.clamp(1e-9, 1.0 - 1e-9);
-    let concentration = (1.0 - rho) / rho;
-    let (a, b) = (rate * concentration, (1.0 - rate) * concentration);
+    let (a, b) = beta_shape(rate, rho.max(1e-9));
     let (kf, mf) = (k as f64, m as f64);
-    let clustered = ln_gamma(a + kf) - ln_gamma(a) + ln_gamma(b + mf - kf) - ln_gamma(b)
-        + ln_gamma(a + b)
-        - ln_gamma(a + b + mf);
+    let clustered = ln_beta_ratio(a, b, kf, mf);
     let independent = kf * rate.ln() + (mf - kf) * (1.0 - rate).ln();
     clustered - independent
 }
@@ -101,18 +112,11 @@ pub fn beta_binomial_sf(k: u64, m: u64, rate: f64, rho: f64) -> f64 {
             .unwrap_or(1.0)
             .clamp(P_FLOOR, 1.0);
     }
-    let rho = rho.min(1.0 - 1e-9);
-    let concentration = (1.0 - rho) / rho;
-    let (a, b) = (rate * concentration, (1.0 - rate) * concentration);
+    let (a, b) = beta_shape(rate, rho);
     let (kf, mf) = (k as f64, m as f64);
     // ln P(X = k) = ln C(m, k) + ln B(a + k, b + m − k) − ln B(a, b)
     let ln_first = ln_gamma(mf + 1.0) - ln_gamma(kf + 1.0) - ln_gamma(mf - kf + 1.0)
-        + ln_gamma(a + kf)
-        + ln_gamma(b + mf - kf)
-        - ln_gamma(a + b + mf)
-        + ln_gamma(a + b)
-        - ln_gamma(a)
-        - ln_gamma(b);
+        + ln_beta_ratio(a, b, kf, mf);
     let mut term = ln_first.exp();
     let mut sum = term;
     // With b ≥ 1 the probabilities above the mean only fall once they start falling
@@ -137,6 +141,7 @@ pub fn beta_binomial_sf(k: u64, m: u64, rate: f64, rho: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn clean_windows_barely_favour_clustering_lone_failures_independence_pairs_clustering() {
@@ -155,7 +160,6 @@ mod tests {
             .sum();
         assert!((total - 1.0).abs() < 1e-9, "{total}");
     }
-    use super::*;
     use proptest::prelude::*;
 
     #[test]
