@@ -346,22 +346,29 @@ fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_proces
     assert_eq!(agent.baseline.events, 20);
 }
 
-/// The state with its recent alerts' scores rounded to two decimals. A `new_system`
-/// score depends on the fleet-wide share of first uses that land outside an agent's
-/// peers' systems, and so on how the partitions' events interleave, which differs
-/// between the service (two partitions, a crash and a restart) and one ordered replay:
-/// on one run in several the fourth decimal of a score differed. Everything else,
-/// times, detectors and severities of the alerts included, is compared exactly.
-fn with_scores_to_two_places(mut state: AgentState) -> AgentState {
+/// How far a recent alert's score may differ from the replay's. A `new_system` score
+/// weighs fleet knowledge (the fleet-wide share of first uses, fleet events), and fleet
+/// knowledge is published to the shared topics before the states that learned it are
+/// committed: what the killed instance published ahead of its last commit is already
+/// known when the restarted one processes those events again. Scores were seen to
+/// differ in the third decimal, on either side of a rounding boundary (0.55 and 0.56).
+const SCORE_TOLERANCE: f32 = 0.02;
+
+/// Splits a state into its recent alerts' scores and the state with those scores zeroed,
+/// so that everything else (times, detectors and severities of the alerts included) is
+/// compared exactly and the scores within [`SCORE_TOLERANCE`].
+fn without_scores(mut state: AgentState) -> (AgentState, Vec<f32>) {
     let mut recent = RecentAlerts::default();
+    let mut scores = Vec::new();
     for alert in state.recent.iter() {
+        scores.push(alert.score);
         recent.remember(RecentAlert {
-            score: (alert.score * 100.0).round() / 100.0,
+            score: 0.0,
             ..*alert
         });
     }
     state.recent = recent;
-    state
+    (state, scores)
 }
 
 #[test]
@@ -423,11 +430,18 @@ fn sigkill_mid_stream_then_restart_counts_every_event_exactly_once() {
             first.log(),
             second.log()
         );
+        let (stored, stored_scores) = without_scores(stored);
+        let (replayed, replayed_scores) = without_scores(replayed);
         assert_eq!(
-            with_scores_to_two_places(stored),
-            with_scores_to_two_places(replayed),
+            stored, replayed,
             "{agent}: whole state equals a replay of the same events"
         );
+        for (got, wanted) in stored_scores.iter().zip(&replayed_scores) {
+            assert!(
+                (got - wanted).abs() <= SCORE_TOLERANCE,
+                "{agent}: a recent alert scored {got}, the replay {wanted}"
+            );
+        }
     }
     let alerts = alerts_in(&broker, expected.alerts.len());
     let published = ids(alerts.iter().map(|a| &a.alert_id));

@@ -167,7 +167,12 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
         assert_eq!(
             counted(&first_store).max(counted(&replacement_store)),
             counted(&alone_store),
-            "{agent}: events counted once across the group"
+            "{agent}: events counted once across the group (first {}, replacement {}); logs:\n{}\n-----\n{}\n-----\n{}",
+            counted(&first_store),
+            counted(&replacement_store),
+            first.log(),
+            second.log(),
+            replacement.log()
         );
     }
 
