@@ -23,6 +23,7 @@ struct KafkaSpec {
     offset_reset: Option<String>,
     create_topics: Option<bool>,
     partitions: Option<i32>,
+    rekey: Option<bool>,
     #[serde(default)]
     topics: TopicsSpec,
     #[serde(default)]
@@ -39,6 +40,7 @@ struct TopicsSpec {
     changelog: Option<String>,
     credentials: Option<String>,
     fleet: Option<String>,
+    repartition: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -398,6 +400,7 @@ fn apply_kafka(
         ),
     }
     target.create_topics = kafka.create_topics.unwrap_or(false);
+    target.rekey = kafka.rekey.unwrap_or(false);
     match kafka.partitions {
         Some(n) if n < 1 => check.at("partitions", format!("partitions {n} must be at least 1")),
         Some(n) => target.partitions = n,
@@ -419,6 +422,9 @@ fn apply_kafka(
         fleet: topics
             .fleet
             .unwrap_or_else(|| super::fleet_topic(&target.group_id)),
+        repartition: topics
+            .repartition
+            .unwrap_or_else(|| super::repartition_topic(&target.group_id)),
     };
     let names = [
         ("events", &target.topics.events),
@@ -428,6 +434,7 @@ fn apply_kafka(
         ("changelog", &target.topics.changelog),
         ("credentials", &target.topics.credentials),
         ("fleet", &target.topics.fleet),
+        ("repartition", &target.topics.repartition),
     ];
     for (key, name) in names {
         if !valid_topic_name(name) {
@@ -443,7 +450,7 @@ fn apply_kafka(
     if distinct.len() < names.len() {
         check.at(
             "topics",
-            "the events, alerts, commands, dlq, changelog, credentials and fleet topics must all differ"
+            "the events, alerts, commands, dlq, changelog, credentials, fleet and repartition topics must all differ"
                 .into(),
         );
     }
@@ -537,6 +544,7 @@ mod tests {
         assert!(config.metrics_listen.ip().is_loopback());
         assert_eq!(config.kafka.offset_reset, OffsetReset::Earliest);
         assert!(!config.kafka.create_topics);
+        assert!(!config.kafka.rekey, "events are keyed by agent unless told");
     }
 
     #[test]
@@ -548,6 +556,7 @@ group_id = "aw"
 offset_reset = "latest"
 create_topics = true
 partitions = 6
+rekey = true
 [kafka.topics]
 events = "ev"
 dlq = "ev-dlq"
@@ -570,6 +579,11 @@ timeout = "5s"
         assert_eq!(config.kafka.partitions, 6);
         assert_eq!(config.kafka.topics.events, "ev");
         assert_eq!(config.kafka.topics.alerts, "agent-alerts");
+        assert!(config.kafka.rekey);
+        assert_eq!(
+            config.kafka.topics.repartition, "aw-repartition",
+            "internal topics are named after the group"
+        );
         assert_eq!(config.flush_interval, Duration::from_millis(250));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(5));
         assert_eq!(config.log_format, LogFormat::Json);

@@ -69,6 +69,10 @@ pub struct Topics {
     /// default `{group_id}-fleet`: two deployments sharing it would each take the
     /// other's fleet alert for their own and stay silent.
     pub fleet: String,
+    /// Events re-keyed by `agent_id`, when [`KafkaConfig::rekey`] is on: the topic the
+    /// engine then consumes instead of `events` (an internal topic, as Kafka Streams'
+    /// repartition topics are). By default `{group_id}-repartition`.
+    pub repartition: String,
 }
 
 impl Default for Topics {
@@ -81,6 +85,7 @@ impl Default for Topics {
             changelog: changelog_topic("agentwatch"),
             credentials: credentials_topic("agentwatch"),
             fleet: fleet_topic("agentwatch"),
+            repartition: repartition_topic("agentwatch"),
         }
     }
 }
@@ -93,6 +98,11 @@ pub fn credentials_topic(group_id: &str) -> String {
 /// The default fleet topic of a consumer group.
 pub fn fleet_topic(group_id: &str) -> String {
     format!("{group_id}-fleet")
+}
+
+/// The default repartition topic of a consumer group.
+pub fn repartition_topic(group_id: &str) -> String {
+    format!("{group_id}-repartition")
 }
 
 /// The default changelog topic of a consumer group: two groups must never share one.
@@ -113,6 +123,14 @@ pub struct KafkaConfig {
     pub create_topics: bool,
     /// Partitions for topics created by `create_topics`.
     pub partitions: i32,
+    /// Re-key the events topic by `agent_id` before the engine sees it. Partitions are
+    /// shared out among a group's instances, and an agent's state lives with the
+    /// partition its events come from, so every event of an agent must be on one
+    /// partition. Producers that do not key by agent (or key by something else) break
+    /// that; with `rekey`, each instance also runs a router that forwards the events
+    /// topic to [`Topics::repartition`] keyed by `agent_id`, and the engine consumes
+    /// that topic instead.
+    pub rekey: bool,
     /// Topic names.
     pub topics: Topics,
     /// Extra librdkafka properties (TLS, SASL, tuning), applied to every client after the
@@ -239,6 +257,7 @@ impl Default for ServiceConfig {
                 offset_reset: OffsetReset::Earliest,
                 create_topics: false,
                 partitions: 1,
+                rekey: false,
                 topics: Topics::default(),
                 options: BTreeMap::new(),
             },

@@ -16,6 +16,7 @@ pub mod dead_letter;
 pub mod producer;
 pub mod reader;
 pub mod registry_topic;
+pub mod rekey;
 pub mod shared_topic;
 pub mod stream;
 pub mod topics;

@@ -52,6 +52,8 @@ label_enum! {
         Credentials => "credentials",
         /// A sighting of a fleet pattern, shared with the other instances.
         Fleet => "fleet",
+        /// An event forwarded to the repartition topic, keyed by its agent.
+        Repartition => "repartition",
     }
 }
 

@@ -79,12 +79,19 @@ fn validate_config(path: &Path) -> Result<()> {
         Some(signer) => format!("commands signed with key {}", signer.key_id()),
         None => "commands UNSIGNED (no signing key)".into(),
     };
+    let events = if config.kafka.rekey {
+        format!(
+            "{} (re-keyed by agent through {})",
+            config.kafka.topics.events, config.kafka.topics.repartition
+        )
+    } else {
+        config.kafka.topics.events.clone()
+    };
     println!(
-        "{}: no problems; brokers {}, group {}, events from {}, state in {}, {} detector(s), {registry} ({enforced}), {approvals}, {signing}",
+        "{}: no problems; brokers {}, group {}, events from {events}, state in {}, {} detector(s), {registry} ({enforced}), {approvals}, {signing}",
         path.display(),
         config.kafka.brokers,
         config.kafka.group_id,
-        config.kafka.topics.events,
         config.state_dir.display(),
         detectors.len()
     );

@@ -30,6 +30,7 @@ mod approvals;
 mod changelog;
 mod deadline;
 mod registry;
+mod rekey;
 mod report;
 mod shared;
 mod sink;
@@ -47,7 +48,7 @@ pub use report::{LatencySummary, RunReport};
 use worker::{Channels, Feeds, Job, Landed, Worker, WorkerOptions};
 
 use crate::app::setup::{self, EngineSetup, WithoutKey};
-use crate::config::ServiceConfig;
+use crate::config::{ServiceConfig, Topics};
 use crate::error::{Error, Result};
 use crate::kafka::batch::RecordBatch;
 use crate::kafka::changelog::ensure_changelog;
@@ -56,6 +57,7 @@ use crate::kafka::consumer::{
     PartitionOwner,
 };
 use crate::kafka::producer::OutputProducer;
+use crate::kafka::rekey::ensure_repartition;
 use crate::kafka::topics::ensure_topics;
 use crate::model::Limits;
 use crate::state::StateStore;
@@ -139,16 +141,28 @@ pub fn run_service(
     let mut setup = EngineSetup::new(setup::detectors(config.detectors_dir.as_deref())?);
     let metrics = Arc::new(Metrics::new());
     let server = MetricsServer::start(&config.metrics_listen.to_string(), Arc::clone(&metrics))?;
-    let topics = &config.kafka.topics;
     ensure_topics(
         &config.kafka,
         &[
-            &topics.events,
-            &topics.alerts,
-            &topics.commands,
-            &topics.dlq,
+            &config.kafka.topics.events,
+            &config.kafka.topics.alerts,
+            &config.kafka.topics.commands,
+            &config.kafka.topics.dlq,
         ],
     )?;
+    // With re-keying, the engine's events are the repartition topic's.
+    let rekeyed = config.kafka.rekey.then(|| Topics {
+        events: config.kafka.topics.repartition.clone(),
+        ..config.kafka.topics.clone()
+    });
+    if rekeyed.is_some() {
+        ensure_repartition(
+            &config.kafka,
+            &config.kafka.topics.events,
+            &config.kafka.topics.repartition,
+        )?;
+    }
+    let topics = rekeyed.as_ref().unwrap_or(&config.kafka.topics);
     if config.changelog {
         ensure_changelog(&config.kafka, &topics.events, &topics.changelog)?;
     }
@@ -207,6 +221,7 @@ pub fn run_service(
             landed: Arc::clone(&landed),
         },
     )?;
+    let router = rekey::start(config, &metrics)?;
     let engine_thread = std::thread::Builder::new()
         .name("engine".into())
         .spawn(move || worker.serve())
@@ -247,6 +262,7 @@ pub fn run_service(
     // (returned in `outcome`) comes next.
     let joined = join(engine_thread);
     registry_stop.store(true, Ordering::Relaxed);
+    let routed = router.map(rekey::RouterThread::stop);
     let readers = [opened.reader, approvals.reader].into_iter().flatten();
     for reader in readers.chain(opened_shared.readers) {
         let _ = reader.join();
@@ -259,6 +275,9 @@ pub fn run_service(
             report
         }
     };
+    if let Some(routed) = routed {
+        routed?;
+    }
     tracing::info!(
         consumed = report.consumed,
         dead_letters = report.dead_letters,

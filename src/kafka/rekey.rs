@@ -1,0 +1,240 @@
+//! Re-keying the events topic by agent (`[kafka] rekey`), as Kafka Streams does with a
+//! repartition topic.
+//!
+//! A group's instances share the partitions of the topic they consume, and an agent's
+//! state lives with the partition its events come from. That holds only if every event
+//! of an agent is on one partition, which producers that do not key by `agent_id` (a
+//! gateway that leaves keys empty, or keys by tenant or session) do not give. With
+//! `rekey` on, every instance also runs a [`Router`]: a member of its own consumer group
+//! (`{group_id}-rekey`) on the events topic that forwards each record, payload and
+//! headers unchanged, to the repartition topic keyed by its `agent_id`. The engine then
+//! consumes the repartition topic instead, so each agent's events meet on one partition,
+//! in the order of the partitions they came from.
+//!
+//! Records that do not decode are forwarded without a key: the engine sets them aside
+//! with the decoder's precise code, as it does on the events topic.
+//!
+//! **Nothing is lost.** The router commits a source partition's offset to its group only
+//! once every record forwarded from below it is acknowledged by the broker: every
+//! [`COMMIT_EVERY`], and before it gives a partition up in a rebalance. **At least
+//! once, not exactly once:** a router killed between forwarding and committing forwards
+//! those records again when its partitions are taken over, and the engine counts them
+//! twice. The window is one commit interval.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::message::{BorrowedMessage, Message};
+
+use super::consumer::{
+    commit_to_group, leave, subscribe, EventConsumer, GroupCommit, Partition, PartitionOwner,
+};
+use super::producer::{Output, OutputProducer};
+use super::topics::{create_topics, topic_partitions};
+use crate::config::KafkaConfig;
+use crate::error::{Error, Result};
+use crate::model::{decode_event, Limits};
+use crate::telemetry::Metrics;
+
+/// How often forwarded records are settled and their source offsets committed.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(500);
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// The consumer group of the routers of the group `group_id`.
+pub fn router_group(group_id: &str) -> String {
+    format!("{group_id}-rekey")
+}
+
+/// Checks that the repartition topic exists, creating it (with as many partitions as the
+/// events topic, Kafka Streams' default) when `create_topics` is set.
+pub fn ensure_repartition(kafka: &KafkaConfig, events: &str, repartition: &str) -> Result<()> {
+    let events_partitions = topic_partitions(kafka, events)?
+        .ok_or_else(|| Error::MissingTopics(vec![events.to_owned()]))?;
+    match topic_partitions(kafka, repartition)? {
+        Some(_) => Ok(()),
+        None if kafka.create_topics => {
+            create_topics(kafka, &[repartition.to_owned()], events_partitions)
+        }
+        None => Err(Error::MissingTopics(vec![repartition.to_owned()])),
+    }
+}
+
+/// The key a record is forwarded under: its event's `agent_id`, or `None` if it does
+/// not decode.
+pub fn agent_key<'a>(payload: &'a [u8], limits: &Limits) -> Option<Cow<'a, str>> {
+    decode_event(payload, limits)
+        .ok()
+        .map(|event| event.agent_id)
+}
+
+/// The router's side of its partitions: the next offset of every source partition
+/// forwarded so far, and the producer whose acknowledgements make them committable.
+struct Forwarding {
+    producer: OutputProducer,
+    settle_budget: Duration,
+    positions: Mutex<BTreeMap<i32, u64>>,
+    events: String,
+}
+
+impl Forwarding {
+    fn forwarded(&self, partition: i32, offset: i64) {
+        if let Ok(mut positions) = self.positions.lock() {
+            positions.insert(partition, (offset + 1) as u64);
+        }
+    }
+
+    /// Waits for every forwarded record's acknowledgement, then returns the source
+    /// offsets they make committable (`only`: of those partitions, which are forgotten).
+    fn settle(&self, only: Option<&[Partition]>) -> Result<Vec<(Partition, u64)>> {
+        self.producer.settle(self.settle_budget)?;
+        let mut positions = self
+            .positions
+            .lock()
+            .map_err(|_| Error::Stopped("the router's positions are poisoned".into()))?;
+        let offsets = positions
+            .iter()
+            .filter(|(partition, _)| {
+                only.is_none_or(|only| only.iter().any(|(_, p)| p == *partition))
+            })
+            .map(|(&partition, &next)| ((self.events.clone(), partition), next))
+            .collect();
+        if let Some(only) = only {
+            positions.retain(|partition, _| !only.iter().any(|(_, p)| p == partition));
+        }
+        Ok(offsets)
+    }
+}
+
+impl PartitionOwner for Forwarding {
+    fn start_offset(&self, _topic: &str, _partition: i32) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    fn release(&self, partitions: &[Partition]) -> Vec<(Partition, u64)> {
+        match self.settle(Some(partitions)) {
+            Ok(offsets) => offsets,
+            Err(error) => {
+                // Their records are forwarded again by the next owner: late, not lost.
+                tracing::error!(%error, code = error.code(), "could not settle forwarded records of revoked partitions");
+                Vec::new()
+            }
+        }
+    }
+
+    fn assigned(&self, partitions: &[Partition]) {
+        tracing::info!(partitions = ?partitions.iter().map(|(_, p)| p).collect::<Vec<_>>(), "rekey assignment");
+    }
+}
+
+/// Forwards the events topic to the repartition topic, keyed by agent.
+pub struct Router {
+    consumer: EventConsumer<Forwarding>,
+    forwarding: Arc<Forwarding>,
+    repartition: String,
+    limits: Limits,
+}
+
+impl Router {
+    /// Joins the routers' group on `kafka.topics.events`.
+    pub fn new(
+        kafka: &KafkaConfig,
+        limits: Limits,
+        settle_budget: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
+        let forwarding = Arc::new(Forwarding {
+            producer: OutputProducer::new(kafka, Some(Arc::clone(&metrics)))?,
+            settle_budget,
+            positions: Mutex::new(BTreeMap::new()),
+            events: kafka.topics.events.clone(),
+        });
+        let group = KafkaConfig {
+            group_id: router_group(&kafka.group_id),
+            ..kafka.clone()
+        };
+        let consumer = subscribe(
+            &group,
+            &kafka.topics.events,
+            Arc::clone(&forwarding),
+            metrics,
+        )?;
+        Ok(Router {
+            consumer,
+            forwarding,
+            repartition: kafka.topics.repartition.clone(),
+            limits,
+        })
+    }
+
+    /// Forwards until `stop` is set, then settles, commits and leaves the group.
+    /// Returns how many records were forwarded.
+    pub fn run(&self, stop: &AtomicBool) -> Result<u64> {
+        let mut forwarded = 0u64;
+        let mut last_commit = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(polled) = self.consumer.poll(POLL_WAIT) {
+                match polled {
+                    Ok(message) => {
+                        self.forward(&message)?;
+                        forwarded += 1;
+                    }
+                    Err(error) => tracing::warn!(%error, "rekey consumer error"),
+                }
+            }
+            if last_commit.elapsed() >= COMMIT_EVERY {
+                if let Err(error) = self.commit(GroupCommit::Async) {
+                    // Unacknowledged records stay queued for the next attempt.
+                    tracing::warn!(%error, code = error.code(), "forwarded records not yet acknowledged; committing later");
+                }
+                last_commit = Instant::now();
+            }
+        }
+        self.commit(GroupCommit::Sync)?;
+        leave(&self.consumer);
+        tracing::info!(forwarded, "rekey router stopped");
+        Ok(forwarded)
+    }
+
+    fn forward(&self, message: &BorrowedMessage<'_>) -> Result<()> {
+        let payload = message.payload().unwrap_or_default();
+        let key = agent_key(payload, &self.limits);
+        let headers = message.headers().map(|headers| headers.detach());
+        self.forwarding.producer.send(
+            Output::Repartition,
+            &self.repartition,
+            key.as_deref().map(str::as_bytes),
+            payload,
+            headers,
+        )?;
+        self.forwarding
+            .forwarded(message.partition(), message.offset());
+        Ok(())
+    }
+
+    fn commit(&self, mode: GroupCommit) -> Result<()> {
+        let offsets = self.forwarding.settle(None)?;
+        if let Err(error) = commit_to_group(&self.consumer, &offsets, mode) {
+            tracing::debug!(%error, "rekey offset commit failed; the next one supersedes it");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_keyed_by_their_agent_and_undecodable_ones_are_not_keyed() {
+        let limits = Limits::default();
+        let event = br#"{"schema_version":1,"event_id":"e1","time":"2026-01-05T10:00:00Z","agent_id":"agent-7","action":"read","system":"crm"}"#;
+        assert_eq!(agent_key(event, &limits).as_deref(), Some("agent-7"));
+        let escaped = br#"{"schema_version":1,"event_id":"e1","time":"2026-01-05T10:00:00Z","agent_id":"agent-\u0037","action":"read","system":"crm"}"#;
+        assert_eq!(agent_key(escaped, &limits).as_deref(), Some("agent-7"));
+        assert_eq!(agent_key(b"not json", &limits), None);
+        assert_eq!(agent_key(br#"{"agent_id":"agent-7"}"#, &limits), None);
+    }
+}
