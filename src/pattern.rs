@@ -47,9 +47,66 @@ impl Pattern {
     }
 }
 
+/// Several patterns, matched as one: does any of them match?
+///
+/// Checked on every event (the high-risk action lists), so the patterns are bucketed
+/// by the character they must start with: a name is tried only against the patterns
+/// that could match it, plus those that start with a wildcard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatternSet {
+    /// Patterns that start with literal text, by their first byte (sorted).
+    by_first: Vec<(u8, Vec<Pattern>)>,
+    /// Patterns that start with `*` (or are empty).
+    anywhere: Vec<Pattern>,
+}
+
+impl PatternSet {
+    /// Compiles a list of patterns.
+    pub fn new<S: AsRef<str>>(texts: &[S]) -> Self {
+        let mut set = PatternSet::default();
+        for text in texts {
+            let text = text.as_ref();
+            let pattern = Pattern::new(text);
+            match text.as_bytes().first() {
+                Some(&first) if first != b'*' => {
+                    match set.by_first.binary_search_by_key(&first, |(b, _)| *b) {
+                        Ok(at) => set.by_first[at].1.push(pattern),
+                        Err(at) => set.by_first.insert(at, (first, vec![pattern])),
+                    }
+                }
+                _ => set.anywhere.push(pattern),
+            }
+        }
+        set
+    }
+
+    /// True if any of the patterns matches `name`.
+    pub fn matches(&self, name: &str) -> bool {
+        // A pattern that starts with literal text matches only names with that prefix.
+        let literal = name.as_bytes().first().is_some_and(|first| {
+            self.by_first
+                .binary_search_by_key(first, |(b, _)| *b)
+                .is_ok_and(|at| self.by_first[at].1.iter().any(|p| p.matches(name)))
+        });
+        literal || self.anywhere.iter().any(|p| p.matches(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_set_matches_exactly_when_one_of_its_patterns_does(
+            texts in prop::collection::vec("[ab*:]{0,4}", 0..6),
+            name in "[ab:]{0,5}",
+        ) {
+            let one_by_one = texts.iter().any(|t| Pattern::new(t).matches(&name));
+            prop_assert_eq!(PatternSet::new(&texts).matches(&name), one_by_one);
+        }
+    }
 
     #[test]
     fn wildcards_match_runs_of_characters() {

@@ -21,7 +21,7 @@ use crate::detect::{parse_params, KindSpec, KindState};
 use crate::detect::{Aspect, Detector, Finding, Observation, Rule, Verdict};
 use crate::identity::TrustTier;
 use crate::model::Anomaly;
-use crate::pattern::Pattern;
+use crate::pattern::PatternSet;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -44,32 +44,29 @@ pub struct Params {
 /// The detector.
 #[derive(Debug)]
 pub struct HighRiskAction {
-    actions: Vec<Pattern>,
-    restricted: Vec<Pattern>,
+    actions: PatternSet,
+    restricted: PatternSet,
 }
 
 impl HighRiskAction {
     /// Builds the detector from its parameters.
     pub fn new(params: Params) -> Self {
-        let compile = |list: &[String]| list.iter().map(|p| Pattern::new(p)).collect();
         HighRiskAction {
-            actions: compile(&params.actions),
-            restricted: compile(&params.restricted_actions),
+            actions: PatternSet::new(&params.actions),
+            restricted: PatternSet::new(&params.restricted_actions),
         }
     }
 
     /// Which list makes `obs`'s action high-risk, if any.
     fn listed_by(&self, obs: &Observation<'_>) -> Option<Rule> {
         let action = obs.event.action.as_ref();
-        if self.actions.iter().any(|p| p.matches(action)) {
+        if self.actions.matches(action) {
             return Some(Rule::GlobalHighRisk);
         }
         let record = obs.identity.record?;
         if record.is_high_risk(action) {
             Some(Rule::AgentHighRisk)
-        } else if record.spec.tier == TrustTier::Restricted
-            && self.restricted.iter().any(|p| p.matches(action))
-        {
+        } else if record.spec.tier == TrustTier::Restricted && self.restricted.matches(action) {
             Some(Rule::RestrictedTierHighRisk)
         } else {
             None
