@@ -6,7 +6,7 @@ mod kafka_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::kafka::stream::{stream_events, StreamTarget};
@@ -60,21 +60,7 @@ fn member(broker: &Broker, dir: &Path, group: &str, name: &str) -> ServiceProces
 }
 
 fn wait_committed(broker: &Broker, group: &str, total: usize, members: &[&ServiceProcess]) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let committed = broker.committed(group, EVENTS, PARTITIONS);
-        if committed >= total as i64 {
-            return;
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = members.iter().map(|m| m.log()).collect();
-            panic!(
-                "group {group} committed {committed} of {total}; logs:\n{}",
-                logs.join("\n-----\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kafka_support::wait_committed(broker, group, EVENTS, PARTITIONS, total, members);
 }
 
 fn alert_ids(broker: &Broker, topic: &str, at_least: usize) -> BTreeSet<String> {

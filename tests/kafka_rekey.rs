@@ -5,41 +5,17 @@
 mod kafka_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentwatch::model::AgentEventV1;
 use agentwatch::sim::{SimConfig, Simulation};
 use agentwatch::state::StateStore;
-use kafka_support::{service_config, Broker, ServiceProcess, TestRecord};
+use kafka_support::{service_config, wait_committed, Broker, ServiceProcess, TestRecord};
 use rdkafka::message::Message;
 
 const EVENTS: &str = "agent-events";
 const PARTITIONS: i32 = 3;
 const GROUP: &str = "rekeyed";
-
-fn wait_committed(
-    broker: &Broker,
-    group: &str,
-    topic: &str,
-    total: usize,
-    members: &[&ServiceProcess],
-) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let committed = broker.committed(group, topic, PARTITIONS);
-        if committed >= total as i64 {
-            return;
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = members.iter().map(|m| m.log()).collect();
-            panic!(
-                "group {group} committed {committed} of {total} on {topic}; logs:\n{}",
-                logs.join("\n-----\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member() {
@@ -96,6 +72,7 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
         &broker,
         GROUP,
         &repartition,
+        PARTITIONS,
         events.len(),
         &[&first, &second],
     );
@@ -103,6 +80,7 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
         &broker,
         &format!("{GROUP}-rekey"),
         EVENTS,
+        PARTITIONS,
         events.len(),
         &[&first, &second],
     );

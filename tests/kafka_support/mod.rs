@@ -503,3 +503,30 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Waits until `group` has committed at least `total` offsets over the `partitions` of
+/// `topic`, failing after three minutes with the members' logs.
+pub fn wait_committed(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    total: usize,
+    members: &[&ServiceProcess],
+) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let committed = broker.committed(group, topic, partitions);
+        if committed >= total as i64 {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = members.iter().map(|m| m.log()).collect();
+            panic!(
+                "group {group} committed {committed} of {total} on {topic}; logs:\n{}",
+                logs.join("\n-----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
