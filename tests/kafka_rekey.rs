@@ -5,7 +5,8 @@
 mod kafka_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use agentwatch::model::AgentEventV1;
 use agentwatch::sim::{SimConfig, Simulation};
@@ -17,21 +18,19 @@ const EVENTS: &str = "agent-events";
 const PARTITIONS: i32 = 3;
 const GROUP: &str = "rekeyed";
 
-#[test]
-fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member() {
-    let broker = Broker::start();
-    broker.create_topics(&[EVENTS], PARTITIONS);
+/// Simulated events produced half without a key and half keyed by something other than
+/// the agent (the event id, as a gateway keying by request would), so that every agent
+/// is spread over the partitions (checked).
+fn produce_spread(broker: &Broker, agents: usize, days: u32, seed: u64) -> Vec<AgentEventV1> {
     let events: Vec<AgentEventV1> = Simulation::new(SimConfig {
-        agents: 30,
-        days: 3,
-        seed: 17,
+        agents,
+        days,
+        seed,
         attacks: true,
         ..SimConfig::default()
     })
     .events()
     .collect();
-    // Half without a key, half keyed by something other than the agent (the event id,
-    // as a gateway keying by request would): every agent is spread over the partitions.
     let records: Vec<TestRecord> = events
         .iter()
         .enumerate()
@@ -55,18 +54,28 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
         partitions_of.values().all(|p| p.len() > 1),
         "the input spreads every agent over several partitions: {partitions_of:?}"
     );
+    events
+}
+
+/// A member of the group with re-keying on, its state in `dir/name`.
+fn member(broker: &Broker, dir: &Path, name: &str) -> ServiceProcess {
+    let config = service_config(broker, &dir.join(name), GROUP, "").replacen(
+        "[kafka.options]",
+        "rekey = true\n[kafka.options]",
+        1,
+    );
+    ServiceProcess::start(dir, name, &config)
+}
+
+#[test]
+fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], PARTITIONS);
+    let events = produce_spread(&broker, 30, 3, 17);
 
     let dir = tempfile::tempdir().unwrap();
-    let member = |name: &str| {
-        let config = service_config(&broker, &dir.path().join(name), GROUP, "").replacen(
-            "[kafka.options]",
-            "rekey = true\n[kafka.options]",
-            1,
-        );
-        ServiceProcess::start(dir.path(), name, &config)
-    };
-    let mut first = member("first");
-    let mut second = member("second");
+    let mut first = member(&broker, dir.path(), "first");
+    let mut second = member(&broker, dir.path(), "second");
     let repartition = format!("{GROUP}-repartition");
     wait_committed(
         &broker,
@@ -147,4 +156,76 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
             second.log()
         );
     }
+}
+
+#[test]
+fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], PARTITIONS);
+    let events = produce_spread(&broker, 40, 5, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let routers = format!("{GROUP}-rekey");
+
+    // Killed once the router has committed some of the input but not all of it.
+    let mut first = member(&broker, dir.path(), "first");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while broker.committed(&routers, EVENTS, PARTITIONS) == 0 {
+        assert!(Instant::now() < deadline, "no commit:\n{}", first.log());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    first.signal(libc::SIGKILL);
+    first.wait(Duration::from_secs(10));
+    let committed = broker.committed(&routers, EVENTS, PARTITIONS);
+    assert!(
+        committed < events.len() as i64,
+        "the kill must interrupt the routing ({committed} of {} committed)",
+        events.len()
+    );
+
+    let mut restarted = member(&broker, dir.path(), "restarted");
+    wait_committed(
+        &broker,
+        &routers,
+        EVENTS,
+        PARTITIONS,
+        events.len(),
+        &[&restarted],
+    );
+    restarted.signal(libc::SIGTERM);
+    assert!(
+        restarted.wait(Duration::from_secs(60)).success(),
+        "{}",
+        restarted.log()
+    );
+
+    let forwarded = broker.read_all(
+        &format!("{GROUP}-repartition"),
+        events.len(),
+        Duration::from_secs(60),
+    );
+    let ids: BTreeSet<String> = forwarded
+        .iter()
+        .map(|message| {
+            let event: AgentEventV1 = serde_json::from_slice(message.payload().unwrap()).unwrap();
+            event.event_id
+        })
+        .collect();
+    let lost: Vec<&str> = events
+        .iter()
+        .map(|event| event.event_id.as_str())
+        .filter(|id| !ids.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} events never forwarded (first: {:?})",
+        lost.len(),
+        events.len(),
+        lost.first()
+    );
+    eprintln!(
+        "forwarded {} records for {} events ({} again after the kill)",
+        forwarded.len(),
+        events.len(),
+        forwarded.len() - events.len()
+    );
 }
