@@ -11,26 +11,13 @@ use std::time::Duration;
 use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::kafka::stream::{stream_events, StreamTarget};
 use agentwatch::model::{AgentEventV1, Alert};
-use agentwatch::sim::{SimConfig, Simulation};
 use agentwatch::state::StateStore;
-use kafka_support::{metric, service_config, Broker, ServiceProcess};
+use kafka_support::{metric, service_config, simulated, Broker, ServiceProcess};
 use rdkafka::message::Message;
 
 const EVENTS: &str = "agent-events";
 const PARTITIONS: i32 = 4;
 const RESTORED: &str = "agentwatch_changelog_restored_agents_total";
-
-fn events(agents: usize, days: u32, seed: u64) -> Vec<AgentEventV1> {
-    Simulation::new(SimConfig {
-        agents,
-        days,
-        seed,
-        attacks: true,
-        ..SimConfig::default()
-    })
-    .events()
-    .collect()
-}
 
 /// Produces events keyed by agent, as `simulate --to-kafka` does.
 fn stream(brokers: &str, events: &[AgentEventV1]) {
@@ -87,7 +74,7 @@ fn stop(member: &mut ServiceProcess) {
 fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_does() {
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], PARTITIONS);
-    let events = events(80, 14, 23);
+    let events = simulated(80, 14, 23);
     let split = events.len() * 7 / 10;
     stream(&broker.address, &events[..split]);
     let dir = tempfile::tempdir().unwrap();

@@ -9,9 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use agentwatch::model::AgentEventV1;
-use agentwatch::sim::{SimConfig, Simulation};
 use agentwatch::state::StateStore;
-use kafka_support::{service_config, wait_committed, Broker, ServiceProcess, TestRecord};
+use kafka_support::{
+    service_config, simulated, wait_committed, Broker, ServiceProcess, TestRecord,
+};
 use rdkafka::message::Message;
 
 const EVENTS: &str = "agent-events";
@@ -22,15 +23,7 @@ const GROUP: &str = "rekeyed";
 /// the agent (the event id, as a gateway keying by request would), so that every agent
 /// is spread over the partitions (checked).
 fn produce_spread(broker: &Broker, agents: usize, days: u32, seed: u64) -> Vec<AgentEventV1> {
-    let events: Vec<AgentEventV1> = Simulation::new(SimConfig {
-        agents,
-        days,
-        seed,
-        attacks: true,
-        ..SimConfig::default()
-    })
-    .events()
-    .collect();
+    let events = simulated(agents, days, seed);
     let records: Vec<TestRecord> = events
         .iter()
         .enumerate()

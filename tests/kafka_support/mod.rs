@@ -530,3 +530,16 @@ pub fn wait_committed(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The simulator's events with attacks, as the Kafka tests stream them.
+pub fn simulated(agents: usize, days: u32, seed: u64) -> Vec<agentwatch::model::AgentEventV1> {
+    agentwatch::sim::Simulation::new(agentwatch::sim::SimConfig {
+        agents,
+        days,
+        seed,
+        attacks: true,
+        ..agentwatch::sim::SimConfig::default()
+    })
+    .events()
+    .collect()
+}
