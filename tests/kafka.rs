@@ -351,10 +351,7 @@ fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_proces
 /// knowledge is published to the shared topics before the states that learned it are
 /// committed: what the killed instance published ahead of its last commit is already
 /// known when the restarted one processes those events again. Scores were seen to
-/// differ in the third decimal (0.55 and 0.56). One cause of that was found and fixed
-/// (the peer index kept systems evicted from agents' baselines until a restart rebuilt
-/// it without them: `PeerCounts` 179/148 against the replay's 186/141); the tolerance
-/// stays for the published fleet knowledge, which is not fixed.
+/// differ in the third decimal, on either side of a rounding boundary (0.55 and 0.56).
 const SCORE_TOLERANCE: f32 = 0.02;
 
 /// Splits a state into its recent alerts' scores and the state with those scores zeroed,

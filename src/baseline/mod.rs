@@ -13,7 +13,6 @@ mod peers;
 mod pending;
 mod table;
 
-use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 pub use hours::HourOfWeek;
@@ -77,13 +76,12 @@ impl Baseline {
         self.learn_credential(event)
     }
 
-    /// Returns whether the system was new to the agent, and the system evicted to make
-    /// room for it (the peer index forgets it for this agent).
-    pub(crate) fn learn_system(&mut self, event: &Event<'_>) -> (bool, Option<CompactString>) {
+    /// Returns true if the system was new to the agent.
+    pub(crate) fn learn_system(&mut self, event: &Event<'_>) -> bool {
         self.actions
             .record(&event.action, event.time_ms, MAX_ACTIONS);
         self.systems
-            .record_evicting(&event.system, event.time_ms, MAX_SYSTEMS)
+            .record(&event.system, event.time_ms, MAX_SYSTEMS)
     }
 
     pub(crate) fn learn_hour(&mut self, time_ms: i64) {

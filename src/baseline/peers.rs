@@ -5,15 +5,11 @@
 //! share tools, and an agent picking up its team's wiki is ordinary. How much less is
 //! learned from the fleet itself: of all the first uses agents have made, the share
 //! that landed outside their peers' systems ([`PeerIndex::outside_share`]). Like the
-//! credential ledger it holds only what baselines hold, so it is rebuilt from the
-//! state store on start and needs no storage of its own. "Hold" matters: an agent's
-//! systems table is bounded, and a system evicted from it leaves the owner's systems
-//! too once no other agent of the owner holds it (each owner's systems are counted by
-//! agent). An index that only grew would know systems a restarted one cannot, and the
-//! same first use would read as inside the team before a restart and outside after.
+//! credential ledger it holds only what baselines learned, so it is rebuilt from the
+//! state store on start and needs no storage of its own.
 
 use compact_str::CompactString;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::Baseline;
@@ -28,8 +24,7 @@ const MAX_SYSTEMS_PER_OWNER: usize = 4_096;
 /// uninterrupted one holds, and decisions do not depend on when the process started.
 #[derive(Debug, Default)]
 pub struct PeerIndex {
-    /// Owner → system → how many of the owner's agents hold it in their baselines.
-    by_owner: HashMap<CompactString, HashMap<CompactString, u32>>,
+    by_owner: HashMap<CompactString, HashSet<CompactString>>,
     /// First uses of a system that some peer already used.
     inside: u64,
     /// First uses of a system no peer used.
@@ -81,29 +76,12 @@ impl PeerIndex {
         self.outside += u64::from(counts.outside);
     }
 
-    /// Takes a stored agent's systems and first uses out (before its state is replaced
-    /// by a restored one, which [`PeerIndex::add_agent`] then adds).
-    pub fn remove_agent(&mut self, baseline: &Baseline, counts: &PeerCounts) {
-        if let Some(owner) = &baseline.owner {
-            for seen in baseline.systems.iter() {
-                self.forget(owner, &seen.name);
-            }
-        }
+    /// Takes a stored agent's first uses out of the fleet-wide share (before its state is
+    /// replaced by a restored one, whose counts [`PeerIndex::add_agent`] then adds).
+    /// Its systems stay: an owner's systems only ever grow.
+    pub fn remove_counts(&mut self, counts: &PeerCounts) {
         self.inside = self.inside.saturating_sub(u64::from(counts.inside));
         self.outside = self.outside.saturating_sub(u64::from(counts.outside));
-    }
-
-    /// Records that an agent of `owner` no longer holds `system` in its baseline.
-    pub fn forget(&mut self, owner: &str, system: &str) {
-        let Some(systems) = self.by_owner.get_mut(owner) else {
-            return;
-        };
-        if let Some(agents) = systems.get_mut(system) {
-            *agents -= 1;
-            if *agents == 0 {
-                systems.remove(system);
-            }
-        }
     }
 
     /// The peer context of `system` for an agent of `owner` (`None` without an owner,
@@ -115,7 +93,7 @@ impl PeerIndex {
             return None;
         }
         Some(PeerContext {
-            peers_use_it: systems.contains_key(system),
+            peers_use_it: systems.contains(system),
             outside_share: (self.outside as f64 + 1.0) / (total as f64 + 2.0),
         })
     }
@@ -126,7 +104,7 @@ impl PeerIndex {
         let inside = self
             .by_owner
             .get(owner)
-            .is_some_and(|systems| systems.contains_key(system));
+            .is_some_and(|systems| systems.contains(system));
         if inside {
             self.inside += 1;
             counts.inside = counts.inside.saturating_add(1);
@@ -142,10 +120,8 @@ impl PeerIndex {
             Some(systems) => systems,
             None => self.by_owner.entry(CompactString::new(owner)).or_default(),
         };
-        if let Some(agents) = systems.get_mut(system) {
-            *agents += 1;
-        } else if systems.len() < MAX_SYSTEMS_PER_OWNER {
-            systems.insert(CompactString::new(system), 1);
+        if systems.len() < MAX_SYSTEMS_PER_OWNER && !systems.contains(system) {
+            systems.insert(CompactString::new(system));
         }
     }
 }
@@ -171,27 +147,5 @@ mod tests {
         assert!((outside.weight() - 3.0 / 22.0).abs() < 1e-9);
         assert!(inside.weight() > 0.8);
         assert_eq!(index.context("bob", "wiki"), None);
-    }
-
-    #[test]
-    fn a_system_leaves_the_team_when_its_last_agent_forgets_it() {
-        let mut index = PeerIndex::default();
-        let mut counts = PeerCounts {
-            inside: 20,
-            ..PeerCounts::default()
-        };
-        index.inside = 20;
-        index.record_first_use("ana", "wiki", &mut counts);
-        index.record_first_use("ana", "wiki", &mut counts);
-        index.forget("ana", "wiki");
-        assert!(
-            index.context("ana", "wiki").unwrap().peers_use_it,
-            "another agent of ana's still holds it"
-        );
-        index.forget("ana", "wiki");
-        assert!(!index.context("ana", "wiki").unwrap().peers_use_it);
-        index.forget("ana", "wiki");
-        index.forget("bob", "wiki");
-        assert!(!index.context("ana", "wiki").unwrap().peers_use_it);
     }
 }

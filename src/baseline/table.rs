@@ -40,21 +40,10 @@ impl SeenTable {
     /// Records one use of `name` at `time_ms`, evicting the least useful entry if the
     /// table already holds `cap` names. Returns true if the name was new to the table.
     pub fn record(&mut self, name: &str, time_ms: i64, cap: usize) -> bool {
-        self.record_evicting(name, time_ms, cap).0
-    }
-
-    /// Like [`SeenTable::record`], also returning the name evicted to make room (the
-    /// least used, then least recent), if any.
-    pub fn record_evicting(
-        &mut self,
-        name: &str,
-        time_ms: i64,
-        cap: usize,
-    ) -> (bool, Option<CompactString>) {
         if let Some(seen) = self.entries.iter_mut().find(|s| same_name(&s.name, name)) {
             seen.count = seen.count.saturating_add(1);
             seen.last_ms = seen.last_ms.max(time_ms);
-            return (false, None);
+            return false;
         }
         let fresh = Seen {
             name: CompactString::new(name),
@@ -62,22 +51,12 @@ impl SeenTable {
             last_ms: time_ms,
             count: 1,
         };
-        (true, self.add_new(fresh, cap))
-    }
-
-    /// Adds an entry not held yet, evicting the least used (then least recent) one when
-    /// full. Returns the evicted name.
-    fn add_new(&mut self, entry: Seen, cap: usize) -> Option<CompactString> {
         if self.entries.len() < cap {
-            self.entries.push(entry);
-            None
-        } else {
-            let victim = self
-                .entries
-                .iter_mut()
-                .min_by_key(|s| (s.count, s.last_ms))?;
-            Some(std::mem::replace(victim, entry).name)
+            self.entries.push(fresh);
+        } else if let Some(victim) = self.entries.iter_mut().min_by_key(|s| (s.count, s.last_ms)) {
+            *victim = fresh;
         }
+        true
     }
 
     /// Forgets `name`, returning its entry.
@@ -87,9 +66,8 @@ impl SeenTable {
     }
 
     /// Adds an entry learned elsewhere (a promoted pending system), merging it with an
-    /// existing one of the same name, evicting as [`SeenTable::record`] does. Returns
-    /// the evicted name.
-    pub fn insert(&mut self, entry: Seen, cap: usize) -> Option<CompactString> {
+    /// existing one of the same name, evicting as [`SeenTable::record`] does.
+    pub fn insert(&mut self, entry: Seen, cap: usize) {
         if let Some(seen) = self
             .entries
             .iter_mut()
@@ -98,9 +76,10 @@ impl SeenTable {
             seen.count = seen.count.saturating_add(entry.count);
             seen.first_ms = seen.first_ms.min(entry.first_ms);
             seen.last_ms = seen.last_ms.max(entry.last_ms);
-            None
-        } else {
-            self.add_new(entry, cap)
+        } else if self.entries.len() < cap {
+            self.entries.push(entry);
+        } else if let Some(victim) = self.entries.iter_mut().min_by_key(|s| (s.count, s.last_ms)) {
+            *victim = entry;
         }
     }
 

@@ -547,14 +547,9 @@ impl Engine {
                     .learned(credential, &event.agent_id, event.time_ms);
             }
         }
-        if let Some(owner) = owner {
-            if let Some(system) = learned.forgotten_system {
-                self.peers.forget(&owner, &system);
-            }
-            if let Some(system) = learned.new_system {
-                self.peers
-                    .record_first_use(&owner, &system, &mut state.peers);
-            }
+        if let (Some(system), Some(owner)) = (learned.new_system, owner) {
+            self.peers
+                .record_first_use(&owner, &system, &mut state.peers);
         }
         Ok(())
     }
@@ -678,7 +673,7 @@ impl Engine {
         let mut new_agents = 0;
         for (id, old) in ids.iter().zip(self.store.load_agents(&ids)?) {
             match old {
-                Some(old) => self.peers.remove_agent(&old.baseline, &old.peers),
+                Some(old) => self.peers.remove_counts(&old.peers),
                 None => new_agents += usize::from(self.cache.peek(id).is_none()),
             }
         }

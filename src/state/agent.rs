@@ -160,14 +160,11 @@ impl AgentState {
     pub fn learn(&mut self, event: &Event<'_>, verdicts: AspectVerdicts) -> Learned {
         let baseline = &mut self.baseline;
         let mut new_system = None;
-        let mut forgotten_system = None;
         match verdicts.systems {
             Verdict::Normal => {
-                let (new, evicted) = baseline.learn_system(event);
-                if new {
+                if baseline.learn_system(event) {
                     new_system = Some(CompactString::new(&event.system));
                 }
-                forgotten_system = evicted;
             }
             Verdict::Flagged => {
                 baseline
@@ -177,7 +174,7 @@ impl AgentState {
                     self.pending.hold_system(&event.system, event.time_ms)
                 {
                     new_system = Some(entry.name.clone());
-                    forgotten_system = baseline.systems.insert(entry, MAX_SYSTEMS);
+                    baseline.systems.insert(entry, MAX_SYSTEMS);
                 }
             }
             Verdict::Escalated => self.pending.drop_escalated(Some(&event.system), None),
@@ -196,7 +193,6 @@ impl AgentState {
             new_credential: verdicts.credentials == Verdict::Normal
                 && baseline.learn_credential(event),
             new_system,
-            forgotten_system,
         }
     }
 }
@@ -208,8 +204,6 @@ pub struct Learned {
     pub new_credential: bool,
     /// A system joined the agent's baseline (first seen, or promoted from pending).
     pub new_system: Option<CompactString>,
-    /// A system left the agent's baseline to make room for another.
-    pub forgotten_system: Option<CompactString>,
 }
 
 /// The latest alerts, oldest first (at most [`MAX_RECENT_ALERTS`]).
