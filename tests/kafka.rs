@@ -360,9 +360,9 @@ fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_proces
 /// fleet's verdicts on a rollout; it is not in this build.
 const SCORE_TOLERANCE: f32 = 0.02;
 
-/// Splits a state into its recent alerts' scores and the state with those scores zeroed,
-/// so that everything else (times, detectors and severities of the alerts included) is
-/// compared exactly and the scores within [`SCORE_TOLERANCE`]. The agent's first uses
+/// Splits a state into its recent alerts' scores and the rest as a restart can reproduce
+/// it (those scores zeroed), so that everything else (times, detectors and severities of
+/// the alerts included) is compared exactly and the scores within [`SCORE_TOLERANCE`]. The agent's first uses
 /// are compared by their total.
 ///
 /// For the same reasons each detector's calibration is compared by its count of tests
@@ -370,7 +370,7 @@ const SCORE_TOLERANCE: f32 = 0.02;
 /// thresholds on those p-values, and one `new_system` excursion was seen counted in one
 /// run and not the other. The count of tests (every event no detector flagged) is
 /// exact, as the alerts are.
-fn without_scores(mut state: AgentState) -> (AgentState, Vec<f32>) {
+fn comparable_across_a_restart(mut state: AgentState) -> (AgentState, Vec<f32>) {
     for slot in &mut state.slots {
         slot.calibration.below = [0.0; 2];
         slot.calibration.open = 0;
@@ -450,8 +450,8 @@ fn sigkill_mid_stream_then_restart_counts_every_event_exactly_once() {
             first.log(),
             second.log()
         );
-        let (stored, stored_scores) = without_scores(stored);
-        let (replayed, replayed_scores) = without_scores(replayed);
+        let (stored, stored_scores) = comparable_across_a_restart(stored);
+        let (replayed, replayed_scores) = comparable_across_a_restart(replayed);
         assert_eq!(
             stored, replayed,
             "{agent}: whole state equals a replay of the same events"
