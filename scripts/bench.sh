@@ -38,7 +38,11 @@ done
 
 # Floors (ratios) and the ceiling (instructions per event). Raise the ceiling only in the
 # commit that makes detection do more work per event, and say why there.
-min_replay_vs_decode=0.20
+# replay/decode: 0.15. The decode-only pass shares the event scanner, which got ~10%
+# faster in session 10, so the ratio moved down with no engine change (0.24-0.27 in
+# fresh-clone runs, once 0.172 on a loaded machine with the instruction count unchanged);
+# the matcher regression gave 0.06.
+min_replay_vs_decode=0.15
 min_replay_vs_python=2.5
 max_instructions_per_event=18000
 min_kafka_vs_bare=0.15
