@@ -348,16 +348,15 @@ fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_proces
 
 /// How far a recent alert's score may differ from the replay's. A `new_system` score
 /// depends on state that a restart does not rebuild exactly:
-/// - the peer index (each owner's systems) only grows in a running engine, but is
-///   rebuilt on start from the stored baselines, whose bounded systems tables have
-///   evicted some systems: a system an exploring agent re-learns after a restart counts
-///   as outside its team where the uninterrupted run counted it inside (seen in CI:
-///   `PeerCounts` 179 inside / 148 outside against the replay's 186 / 141);
+/// - where a first use lands (inside or outside the team) depends on which peers' first
+///   uses the engine knew when it processed it: the restarted instance knows, through
+///   the fleet topic, peers' first uses that the killed one published after its last
+///   commit, and partitions interleave differently the second time (before peer uses
+///   were shared, systems evicted from bounded tables also differed: `PeerCounts` 179
+///   inside / 148 outside against the replay's 186 / 141 in one CI run);
 /// - fleet knowledge published to the shared topics before the commit that learned it.
 ///
-/// Scores were seen to differ in the third decimal (0.55 and 0.56). A fix of the first
-/// (counting each owner's systems by the agents holding them) was tried and changed the
-/// fleet's verdicts on a rollout; it is not in this build.
+/// Scores were seen to differ in the third decimal (0.55 and 0.56).
 const SCORE_TOLERANCE: f32 = 0.02;
 
 /// Splits a state into its recent alerts' scores and the rest as a restart can reproduce

@@ -385,3 +385,63 @@ fn restored_agents_join_the_credential_ledger() {
             .collect::<Vec<_>>()
     );
 }
+
+/// An agent's first uses of `systems`, an hour apart from `start_ms` (owner
+/// `owner@example.com`, as every test event).
+fn first_uses(
+    agent: &str,
+    start_ms: i64,
+    systems: &[String],
+) -> Vec<agentwatch::model::AgentEventV1> {
+    use agentwatch::model::time::HOUR_MS;
+    systems
+        .iter()
+        .enumerate()
+        .map(|(i, system)| {
+            let t = start_ms + i as i64 * HOUR_MS;
+            common::event(t as u64, agent, t, "read", system, 10)
+        })
+        .collect()
+}
+
+#[test]
+fn instances_sharing_first_uses_class_a_peers_systems_as_one_instance_does() {
+    use agentwatch::baseline::PeerCounts;
+    use agentwatch::model::time::DAY_MS;
+    let systems: Vec<String> = (0..25).map(|i| format!("team-system-{i}")).collect();
+    let alpha = first_uses("alpha", common::monday(), &systems);
+    let beta = first_uses("beta", common::monday() + 2 * DAY_MS, &systems);
+    let counts = |engine: &Engine, agent: &str| engine.agent(agent).unwrap().unwrap().peers;
+
+    // One instance sees both agents of the owner: beta's first uses are its team's.
+    let dir = tempfile::tempdir().unwrap();
+    let mut alone = common::engine(&dir.path().join("alone"));
+    common::run(&mut alone, &alpha);
+    common::run(&mut alone, &beta);
+    let expected = PeerCounts {
+        inside: 25,
+        outside: 0,
+    };
+    assert_eq!(counts(&alone, "beta"), expected);
+
+    // Two instances, one agent each: only what they share makes beta's team known.
+    for share in [false, true] {
+        let mut one = common::engine(&dir.path().join(format!("one-{share}")));
+        let mut two = common::engine(&dir.path().join(format!("two-{share}")));
+        if share {
+            one.share_fleet();
+            two.share_fleet();
+        }
+        common::run(&mut one, &alpha);
+        for record in one.take_fleet_records() {
+            two.merge_fleet_record(&record);
+        }
+        common::run(&mut two, &beta);
+        let beta_counts = counts(&two, "beta");
+        if share {
+            assert_eq!(beta_counts, expected, "shared: as one instance");
+        } else {
+            assert_eq!(beta_counts.inside, 0, "unshared: no peer known");
+        }
+    }
+}

@@ -16,7 +16,7 @@ mod table;
 use serde::{Deserialize, Serialize};
 
 pub use hours::HourOfWeek;
-pub use peers::{PeerContext, PeerCounts, PeerIndex};
+pub use peers::{PeerContext, PeerCounts, PeerIndex, PeerUse};
 pub use pending::{Pending, PendingBaseline, PendingHour};
 pub use table::{Seen, SeenTable};
 

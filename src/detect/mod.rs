@@ -68,9 +68,9 @@ pub struct Identity<'a> {
 }
 
 impl Identity<'_> {
-    /// How `system` relates to the agent's peers, when that is known.
-    pub fn peer_context(&self, system: &str) -> Option<PeerContext> {
-        self.peers?.context(self.owner?, system)
+    /// How `system` relates to `agent_id`'s peers at `time_ms`, when that is known.
+    pub fn peer_context(&self, system: &str, agent_id: &str, time_ms: i64) -> Option<PeerContext> {
+        self.peers?.context(self.owner?, system, agent_id, time_ms)
     }
 }
 

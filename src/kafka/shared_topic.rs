@@ -75,6 +75,12 @@ impl SharedRecord for FleetRecord {
                     sighting.agent_id.clone(),
                 ]
             }
+            FleetRecord::PeerUse(use_) => vec![
+                "peer".to_owned(),
+                use_.owner.clone(),
+                use_.system.clone(),
+                use_.agent_id.clone(),
+            ],
         }
     }
 }
@@ -180,6 +186,17 @@ mod tests {
         round_trip(sighting());
         assert_eq!(credential_use().key(), "cred-1\u{1f}agent-a");
         assert_eq!(sighting().key(), "failures\u{1f}email\u{1f}agent-a");
+        let peer_use = FleetRecord::PeerUse(crate::baseline::PeerUse {
+            owner: "ana@corp".into(),
+            system: "wiki".into(),
+            agent_id: "agent-a".into(),
+            first_ms: 1_700_000_000_000,
+        });
+        round_trip(peer_use.clone());
+        assert_eq!(peer_use.key(), "peer\u{1f}ana@corp\u{1f}wiki\u{1f}agent-a");
+        assert!(String::from_utf8(encode(&peer_use).unwrap())
+            .unwrap()
+            .starts_with(r#"{"record":"peer_use","owner":"ana@corp""#));
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Engine {
         store.for_each_agent(|agent_id, state| {
             stored += 1;
             credentials.add_agent(agent_id, &state);
-            peers.add_agent(&state.baseline, &state.peers);
+            peers.add_agent(agent_id, &state.baseline, &state.peers);
             if state.slots.iter().any(|s| s.state.holds_events()) {
                 held.insert(CompactString::new(agent_id));
             }
@@ -548,8 +548,13 @@ impl Engine {
             }
         }
         if let (Some(system), Some(owner)) = (learned.new_system, owner) {
-            self.peers
-                .record_first_use(&owner, &system, &mut state.peers);
+            self.peers.record_first_use(
+                &owner,
+                &system,
+                &event.agent_id,
+                event.time_ms,
+                &mut state.peers,
+            );
         }
         Ok(())
     }
@@ -574,16 +579,32 @@ impl Engine {
     /// kept for [`Engine::take_fleet_sightings`] (see [`FleetContext`]).
     pub fn share_fleet(&mut self) {
         self.fleet.share();
+        self.peers.share();
     }
 
     /// What this engine learned about the fleet since the last call, to publish.
     pub fn take_fleet_records(&mut self) -> Vec<FleetRecord> {
-        self.fleet.take_unshared()
+        let mut records: Vec<FleetRecord> = self
+            .fleet
+            .take_unshared()
+            .into_iter()
+            .map(FleetRecord::Sighting)
+            .collect();
+        records.extend(
+            self.peers
+                .take_unshared()
+                .into_iter()
+                .map(FleetRecord::PeerUse),
+        );
+        records
     }
 
     /// Merges what another instance learned about the fleet.
     pub fn merge_fleet_record(&mut self, record: &FleetRecord) {
-        self.fleet.merge(record);
+        match record {
+            FleetRecord::Sighting(sighting) => self.fleet.merge_sighting(sighting),
+            FleetRecord::PeerUse(use_) => self.peers.merge(use_),
+        }
     }
 
     /// Writes every agent changed since the last flush and the given source offsets in
@@ -681,7 +702,8 @@ impl Engine {
         for (id, encoded) in states {
             let restored = crate::state::decode_state(id, encoded)?;
             self.credentials.add_agent(id, &restored);
-            self.peers.add_agent(&restored.baseline, &restored.peers);
+            self.peers
+                .add_agent(id, &restored.baseline, &restored.peers);
             if restored.slots.iter().any(|s| s.state.holds_events()) {
                 self.held.insert(CompactString::new(id));
             }

@@ -167,7 +167,7 @@ pub struct FleetContext {
     patterns: HashMap<(FleetScope, CompactString), Pattern>,
     observations: u64,
     /// Records made here and not yet handed out for sharing (`None`: not shared).
-    unshared: Option<Vec<FleetRecord>>,
+    unshared: Option<Vec<FleetSighting>>,
 }
 
 /// What instances share about the fleet.
@@ -176,6 +176,8 @@ pub struct FleetContext {
 pub enum FleetRecord {
     /// An agent showing a pattern.
     Sighting(FleetSighting),
+    /// An agent's first use of a system (the peer context of `new_system`).
+    PeerUse(crate::baseline::PeerUse),
 }
 
 /// One agent showing a fleet pattern, as instances share it.
@@ -247,14 +249,14 @@ impl FleetContext {
             pattern.announce(now_ms, window);
         }
         if let Some(unshared) = &mut self.unshared {
-            unshared.push(FleetRecord::Sighting(FleetSighting {
+            unshared.push(FleetSighting {
                 scope,
                 system: system.to_owned(),
                 agent_id: agent.to_owned(),
                 time_ms: now_ms,
                 announced_from_ms: pattern.announced.0,
                 announced_until_ms: pattern.announced.1,
-            }));
+            });
         }
         if !fleet_wide {
             return FleetVerdict::Individual;
@@ -275,24 +277,17 @@ impl FleetContext {
     }
 
     /// The records made since the last call, to publish.
-    pub fn take_unshared(&mut self) -> Vec<FleetRecord> {
+    pub fn take_unshared(&mut self) -> Vec<FleetSighting> {
         self.unshared
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
     }
 
-    /// Merges a record another instance made (see [`FleetContext::merge_sighting`]).
-    pub fn merge(&mut self, record: &FleetRecord) {
-        match record {
-            FleetRecord::Sighting(sighting) => self.merge_sighting(sighting),
-        }
-    }
-
     /// Merges a sighting another instance made: the agent counts towards the pattern
     /// (at the later of the two times) and the later cover wins. Sightings older than
     /// the pattern's window are dropped by the next observation of it.
-    fn merge_sighting(&mut self, sighting: &FleetSighting) {
+    pub fn merge_sighting(&mut self, sighting: &FleetSighting) {
         let pattern = self
             .patterns
             .entry((sighting.scope, CompactString::new(&sighting.system)))
@@ -373,7 +368,7 @@ mod tests {
         one.observe(FleetScope::Failures, "crm", "a", t, 10);
         one.observe(FleetScope::Failures, "crm", "b", t + 1, 10);
         for record in one.take_unshared() {
-            two.merge(&record);
+            two.merge_sighting(&record);
         }
         let third = two.observe(FleetScope::Failures, "crm", "c", t + 2, 10);
         assert!(
@@ -388,7 +383,7 @@ mod tests {
             "{third:?}"
         );
         for record in two.take_unshared() {
-            one.merge(&record);
+            one.merge_sighting(&record);
         }
         let fourth = one.observe(FleetScope::Failures, "crm", "d", t + 3, 10);
         assert!(
@@ -433,7 +428,7 @@ mod tests {
             .collect();
         let mut replay = FleetContext::new(FleetParams::default());
         for record in first_run.take_unshared() {
-            replay.merge(&record);
+            replay.merge_sighting(&record);
         }
         for (i, agent) in ["a", "b", "c"].iter().enumerate() {
             let again = replay.observe(

@@ -174,7 +174,10 @@ impl Detector for NewSystem {
             p *= self.sensitive_share(state, event.time_ms).min(1.0);
         }
         // Where first uses land: among the peers' systems, or outside them.
-        if let Some(peers) = obs.identity.peer_context(&event.system) {
+        if let Some(peers) =
+            obs.identity
+                .peer_context(&event.system, &event.agent_id, event.time_ms)
+        {
             p *= peers.weight();
         }
         // A system already held as pending was reported when it was first flagged:
