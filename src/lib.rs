@@ -22,7 +22,8 @@
 //! ### Layers (lowest first; `tests/layering.rs` fails on a new import circle)
 //!
 //! 1. [`error`], [`model`] (wire contracts, decoder, time), [`stats`], [`pattern`] (`*`
-//!    names), [`diagnostics`] (`file:line` problems): leaves everything may use.
+//!    names), [`diagnostics`] (`file:line` problems), [`outbox`] (facts queued for
+//!    the group): leaves everything may use.
 //!    [`baseline`] (what was learned about an agent: systems, hours, pending behaviour,
 //!    calibration, the owners' peer index) sits on them.
 //! 2. [`telemetry`] (metrics and their label enums, logs), [`signing`] (commands, and
@@ -81,6 +82,7 @@ pub mod eval;
 pub mod identity;
 pub mod kafka;
 pub mod model;
+pub mod outbox;
 pub mod pattern;
 pub mod pipeline;
 pub mod schema;

@@ -427,6 +427,7 @@ fn sigkill_mid_stream_then_restart_counts_every_event_exactly_once() {
         events.len()
     );
 
+    kafka_support::outlive_killed_session();
     let mut second = ServiceProcess::start(dir.path(), "second", &config);
     wait_committed(&broker, "crash", 2, events.len(), &second);
     second.signal(libc::SIGTERM);

@@ -97,11 +97,9 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
     second.signal(libc::SIGKILL);
     second.wait(Duration::from_secs(10));
     producer.join().unwrap();
-    // The replacement joins once the session (6 s) has timed out. The test broker (Tansu
-    // 0.6) drops an expired member on the survivor's next heartbeat without starting a
-    // new generation, so the dead member's partitions wait for the next join to be
-    // assigned; a join that races the expiry leaves them with the dead member.
-    std::thread::sleep(Duration::from_secs(10));
+    // The replacement joins once the dead member's session has timed out (the test
+    // broker then assigns its partitions on the next join).
+    kafka_support::outlive_killed_session();
     assert!(
         broker.committed("pair", EVENTS, PARTITIONS) < events.len() as i64,
         "the killed member left work behind"

@@ -175,6 +175,7 @@ fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
         events.len()
     );
 
+    kafka_support::outlive_killed_session();
     let mut restarted = member(&broker, dir.path(), "restarted");
     wait_committed(
         &broker,

@@ -6,14 +6,15 @@
 //! learned from the fleet itself: of all the first uses agents have made, the share
 //! that landed outside their peers' systems ([`PeerIndex::outside_share`]).
 //!
-//! ## Exact across restarts and instances
+//! ## The same across restarts and instances
 //!
 //! For each owner's system the index keeps the two earliest agents to use it (their
 //! first use in event time, and a hash of the agent id). A first use by agent `A` at
-//! `t` is inside the team when some *other* agent used the system at or before `t`:
-//! with the two earliest users at hand, one of them is not `A` whenever any such agent
-//! exists. "Earliest two" merges in any order, so the same facts give the same index
-//! however they arrive, and a fact learned twice changes nothing:
+//! `t` is inside the team when some *other* agent used the system at or before `t`,
+//! or `A` itself strictly before `t` (a system it re-learns after its bounded table
+//! evicted it). The two earliest users are enough to tell: if any such use exists, one
+//! of them is. "Earliest two" merges in any order, so the same facts give the same
+//! index however they arrive, and a fact learned twice changes nothing:
 //!
 //! - on start the index is rebuilt from the stored baselines (each system's first use
 //!   is in its table);
@@ -30,6 +31,7 @@ use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::Baseline;
+use crate::outbox::Outbox;
 
 /// Most systems remembered per owner (beyond it, further systems count as unused).
 const MAX_SYSTEMS_PER_OWNER: usize = 4_096;
@@ -42,8 +44,8 @@ pub struct PeerIndex {
     inside: u64,
     /// First uses of a system no peer used.
     outside: u64,
-    /// First uses learned here and not yet handed out for sharing (`None`: not shared).
-    unshared: Option<Vec<PeerUse>>,
+    /// First uses learned here and not yet handed out for sharing.
+    unshared: Outbox<PeerUse>,
 }
 
 /// The two earliest distinct agents to use a system, as `(first use in ms, agent
@@ -68,12 +70,15 @@ impl FirstUsers {
         *self != before
     }
 
-    /// True if an agent other than `agent` used the system at or before `time_ms`.
-    fn other_before(&self, agent: u64, time_ms: i64) -> bool {
+    /// True if the system was known to `agent`'s team before a first use at `time_ms`:
+    /// another agent used it at or before then, or `agent` itself strictly before (a
+    /// system it re-learns after its bounded table evicted it, not the same first use
+    /// replayed after a crash).
+    fn known_before(&self, agent: u64, time_ms: i64) -> bool {
         self.0
             .iter()
             .flatten()
-            .any(|&(first_ms, user)| user != agent && first_ms <= time_ms)
+            .any(|&(first_ms, user)| first_ms < time_ms || (user != agent && first_ms == time_ms))
     }
 }
 
@@ -172,7 +177,7 @@ impl PeerIndex {
         Some(PeerContext {
             peers_use_it: systems
                 .get(system)
-                .is_some_and(|users| users.other_before(agent_hash(agent_id), time_ms)),
+                .is_some_and(|users| users.known_before(agent_hash(agent_id), time_ms)),
             outside_share: (self.outside as f64 + 1.0) / (total as f64 + 2.0),
         })
     }
@@ -193,7 +198,7 @@ impl PeerIndex {
             .by_owner
             .get(owner)
             .and_then(|systems| systems.get(system))
-            .is_some_and(|users| users.other_before(agent, time_ms));
+            .is_some_and(|users| users.known_before(agent, time_ms));
         if inside {
             self.inside += 1;
             counts.inside = counts.inside.saturating_add(1);
@@ -202,14 +207,12 @@ impl PeerIndex {
             counts.outside = counts.outside.saturating_add(1);
         }
         if self.note(owner, system, agent, time_ms) {
-            if let Some(unshared) = &mut self.unshared {
-                unshared.push(PeerUse {
-                    owner: owner.to_owned(),
-                    system: system.to_owned(),
-                    agent_id: agent_id.to_owned(),
-                    first_ms: time_ms,
-                });
-            }
+            self.unshared.queue(|| PeerUse {
+                owner: owner.to_owned(),
+                system: system.to_owned(),
+                agent_id: agent_id.to_owned(),
+                first_ms: time_ms,
+            });
         }
     }
 
@@ -227,15 +230,12 @@ impl PeerIndex {
     /// [`PeerIndex::take_unshared`] (those that do not change it tell the group
     /// nothing).
     pub fn share(&mut self) {
-        self.unshared.get_or_insert_with(Vec::new);
+        self.unshared.open();
     }
 
     /// The first uses learned since the last call, to publish.
     pub fn take_unshared(&mut self) -> Vec<PeerUse> {
-        self.unshared
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.unshared.take()
     }
 
     /// Adds a first use; returns true if the index changed.
@@ -297,15 +297,23 @@ mod tests {
     fn only_another_agent_that_used_the_system_earlier_makes_it_the_teams() {
         let (mut index, mut counts) = seasoned();
         index.record_first_use("ana", "wiki", "a", 100, &mut counts);
-        // The agent's own use (say, published before a crash and merged back after
-        // it) is not its peers'.
-        assert!(!index.context("ana", "wiki", "a", 200).unwrap().peers_use_it);
+        // The agent's own first use (say, published before a crash and merged back
+        // after it, then replayed) is not its peers'; a use after it is a system it
+        // knew (re-learned after its bounded table evicted it).
+        assert!(!index.context("ana", "wiki", "a", 100).unwrap().peers_use_it);
+        assert!(index.context("ana", "wiki", "a", 200).unwrap().peers_use_it);
         // A peer's use counts from its time on, not before.
         assert!(!index.context("ana", "wiki", "b", 50).unwrap().peers_use_it);
         assert!(index.context("ana", "wiki", "b", 100).unwrap().peers_use_it);
         index.record_first_use("ana", "wiki", "b", 150, &mut counts);
         assert_eq!((counts.inside, counts.outside), (21, 1));
-        assert!(index.context("ana", "wiki", "a", 200).unwrap().peers_use_it);
+        index.record_first_use("ana", "crm", "c", 150, &mut counts);
+        index.record_first_use("ana", "crm", "d", 150, &mut counts);
+        assert_eq!(
+            (counts.inside, counts.outside),
+            (22, 2),
+            "a peer's use at the same time counts, the agent's own does not"
+        );
     }
 
     #[test]
@@ -334,12 +342,12 @@ mod tests {
         assert_eq!(forward, verdicts(&[4, 3, 2, 1, 0]));
         assert_eq!(forward, verdicts(&[2, 0, 4, 1, 3, 3, 0]));
         // The two earliest users are a (50) and b (100): c sees a peer from 50 on, a
-        // from 100 on.
+        // knows it after its own first use at 50.
         let (mut index, _) = seasoned();
         uses.iter().for_each(|u| index.merge(u));
         assert!(index.context("ana", "wiki", "c", 50).unwrap().peers_use_it);
-        assert!(!index.context("ana", "wiki", "a", 99).unwrap().peers_use_it);
-        assert!(index.context("ana", "wiki", "a", 100).unwrap().peers_use_it);
+        assert!(!index.context("ana", "wiki", "a", 50).unwrap().peers_use_it);
+        assert!(index.context("ana", "wiki", "a", 51).unwrap().peers_use_it);
     }
 
     #[test]

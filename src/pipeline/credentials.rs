@@ -17,14 +17,15 @@ use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::outbox::Outbox;
 use crate::state::{AgentState, StateStore};
 
 /// Credential id → (first agent to use it, time of that first use).
 #[derive(Debug, Default)]
 pub struct CredentialLedger {
     first_use: HashMap<CompactString, (CompactString, i64)>,
-    /// Uses learned here and not yet handed out for sharing (`None`: not shared).
-    unshared: Option<Vec<CredentialUse>>,
+    /// Uses learned here and not yet handed out for sharing.
+    unshared: Outbox<CredentialUse>,
 }
 
 /// An agent's first learned use of a credential: what instances share.
@@ -82,13 +83,11 @@ impl CredentialLedger {
     /// [`CredentialLedger::take_unshared`].
     pub fn learned(&mut self, credential: &str, agent_id: &str, time_ms: i64) {
         self.record(credential, agent_id, time_ms);
-        if let Some(unshared) = &mut self.unshared {
-            unshared.push(CredentialUse {
-                credential_id: credential.to_owned(),
-                agent_id: agent_id.to_owned(),
-                first_use_ms: time_ms,
-            });
-        }
+        self.unshared.queue(|| CredentialUse {
+            credential_id: credential.to_owned(),
+            agent_id: agent_id.to_owned(),
+            first_use_ms: time_ms,
+        });
     }
 
     /// Turns sharing on: from now on learned uses are queued, starting with every first
@@ -103,15 +102,12 @@ impl CredentialLedger {
                 agent_id: agent.to_string(),
                 first_use_ms: *at,
             });
-        self.unshared = Some(known.collect());
+        self.unshared.open_with(known);
     }
 
     /// The uses learned since the last call, to publish.
     pub fn take_unshared(&mut self) -> Vec<CredentialUse> {
-        self.unshared
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.unshared.take()
     }
 
     /// Merges a use another instance learned.

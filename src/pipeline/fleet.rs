@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::FleetScope;
 use crate::model::time::{HOUR_MS, MINUTE_MS};
+use crate::outbox::Outbox;
 
 /// When a pattern counts as fleet-wide.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,8 +167,8 @@ pub struct FleetContext {
     params: FleetParams,
     patterns: HashMap<(FleetScope, CompactString), Pattern>,
     observations: u64,
-    /// Records made here and not yet handed out for sharing (`None`: not shared).
-    unshared: Option<Vec<FleetSighting>>,
+    /// Sightings made here and not yet handed out for sharing.
+    unshared: Outbox<FleetSighting>,
 }
 
 /// What instances share about the fleet.
@@ -248,16 +249,14 @@ impl FleetContext {
         if fleet_wide {
             pattern.announce(now_ms, window);
         }
-        if let Some(unshared) = &mut self.unshared {
-            unshared.push(FleetSighting {
-                scope,
-                system: system.to_owned(),
-                agent_id: agent.to_owned(),
-                time_ms: now_ms,
-                announced_from_ms: pattern.announced.0,
-                announced_until_ms: pattern.announced.1,
-            });
-        }
+        self.unshared.queue(|| FleetSighting {
+            scope,
+            system: system.to_owned(),
+            agent_id: agent.to_owned(),
+            time_ms: now_ms,
+            announced_from_ms: pattern.announced.0,
+            announced_until_ms: pattern.announced.1,
+        });
         if !fleet_wide {
             return FleetVerdict::Individual;
         }
@@ -273,15 +272,12 @@ impl FleetContext {
     /// Turns sharing on: from now on sightings are queued for
     /// [`FleetContext::take_unshared`].
     pub fn share(&mut self) {
-        self.unshared.get_or_insert_with(Vec::new);
+        self.unshared.open();
     }
 
     /// The records made since the last call, to publish.
     pub fn take_unshared(&mut self) -> Vec<FleetSighting> {
-        self.unshared
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.unshared.take()
     }
 
     /// Merges a sighting another instance made: the agent counts towards the pattern

@@ -318,6 +318,15 @@ pub fn headers_of(message: &OwnedMessage) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Waits until a member killed without leaving its group has been dropped from it
+/// (`session.timeout.ms` in [`service_config`], 6 s, and a margin). A member that joins
+/// earlier races the expiry: the test broker (Tansu 0.6) gives it no partitions while
+/// the dead member holds them, and dropping the dead member later starts no new
+/// generation, so its partitions stay unassigned.
+pub fn outlive_killed_session() {
+    std::thread::sleep(std::time::Duration::from_secs(10));
+}
+
 /// A service config for tests: loopback broker, metrics on a free port, short flush
 /// and session timeouts so crash tests do not wait long for the group.
 pub fn service_config(broker: &Broker, state: &Path, group: &str, extra: &str) -> String {
