@@ -1,7 +1,6 @@
 //! Detector kinds, one file each (the [`catalogue`](super::catalogue) lists them), and
 //! [`KindState`], the per-agent state of any of them.
 
-mod call_counts;
 pub mod credential_misuse;
 pub mod denied_burst;
 pub mod high_risk_action;
@@ -91,13 +90,10 @@ pub enum KindState {
     RetiredRateV7(Box<retired::RateV7>),
     /// See [`volume`].
     Volume(Box<volume::State>),
-    /// `rate` state of state formats 8 and 9 (before the count of one kind of call).
-    /// It carries over: see [`rate::State`]'s `From<RateV9>`.
-    RetiredRateV9(Box<retired::RateV9>),
-    /// See [`denied_burst`].
-    DeniedBurst(Box<denied_burst::State>),
     /// See [`rate`].
     Rate(Box<rate::State>),
+    /// See [`denied_burst`].
+    DeniedBurst(Box<denied_burst::State>),
 }
 
 impl KindState {
@@ -160,12 +156,12 @@ macro_rules! boxed_kind_state_of {
     ($variant:ident, $state:ty) => {
         boxed_kind_state_of!(@impl $variant, $state, {});
     };
-    // A kind whose retired variants carry over whole (`From<retired> for $state`).
-    ($variant:ident, $state:ty, upgrades $($retired:ident),+) => {
+    // A kind whose retired variant carries over whole (`From<retired> for $state`).
+    ($variant:ident, $state:ty, upgrades $retired:ident) => {
         boxed_kind_state_of!(@impl $variant, $state, {
             fn upgrade(retired: &KindState) -> Option<Self> {
                 match retired {
-                    $(KindState::$retired(old) => Some(<$state>::from(old.as_ref().clone())),)+
+                    KindState::$retired(old) => Some(<$state>::from(old.as_ref().clone())),
                     _ => None,
                 }
             }
@@ -188,7 +184,7 @@ macro_rules! boxed_kind_state_of {
 }
 
 boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6);
-boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7, RetiredRateV9);
+boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 boxed_kind_state_of!(DeniedBurst, denied_burst::State, upgrades RetiredDeniedBurstV8);
 
@@ -395,33 +391,7 @@ mod tests {
         let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(state, old);
         let upgraded = rate::State::of(&mut state);
-        assert_eq!(
-            (&upgraded.tails[..3], upgraded.latest),
-            (&tails[..], [3, 20, 90, 0])
-        );
-    }
-
-    #[test]
-    fn a_format_9_rate_state_carries_over_with_an_empty_count_of_one_kind() {
-        let mut tails: [crate::stats::CountDistribution; 3] = Default::default();
-        tails[2].record(40, 2_000);
-        let mut held = retired::RateHeldV9::default();
-        held.since_ms[0] = 7;
-        held.counts[0].record(30, 2_000);
-        let old = KindState::RetiredRateV9(Box::new(retired::RateV9 {
-            tails: tails.clone(),
-            latest: [3, 20, 90],
-            held: Some(Box::new(held.clone())),
-            ..Default::default()
-        }));
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(state, old);
-        let upgraded = rate::State::of(&mut state);
-        assert_eq!(&upgraded.tails[..3], &tails[..]);
-        assert!(upgraded.tails[3].is_empty());
-        assert_eq!(upgraded.latest, [3, 20, 90, 0]);
-        assert!(upgraded.held.is_some(), "the held episode carries over");
+        assert_eq!((&upgraded.tails, upgraded.latest), (&tails, [3, 20, 90]));
     }
 
     #[test]

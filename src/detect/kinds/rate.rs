@@ -26,24 +26,14 @@
 //! agent's pace for ten minutes is a handful of extra calls per minute but an
 //! unmistakable ten-minute count, and a slow agent's runaway shows only there.
 //!
-//! Another test looks at what a loop repeats: the run of identical calls (the same
+//! A seventh test looks at what a loop repeats: the run of identical calls (the same
 //! action on the same system) in progress, against the lengths of the agent's
 //! completed runs ([`Runs`]: a mixture of geometrics, so an exponential tail per extra
 //! call beyond their 99th percentile). A bursty agent's busiest sessions can hide a
 //! loop's count, not its monotony: an agent that spreads its work over several calls
 //! does not make one of them sixty times in a row, while one whose work is long runs
-//! has learned that and is judged by its count.
-//!
-//! A loop rarely runs alone: the agent's other work goes on around it, and one call
-//! in between ends a run. So the calls of the latest event's kind (its action on its
-//! system) in the middle window are a fourth count, tested as the windows' are against
-//! the agent's own history of that count ([`CallCounts`] keeps the four kinds most
-//! recently busy). On independently generated fleets a loop lifted this count 2–4
-//! times past the agent's largest, where its total count rose 1.3–2 times (its other
-//! work is what the loop displaces). One kind's unusual episode ends only by time, not
-//! at a call of another kind: else every interleaved call would end the episode and
-//! teach the distribution the loop's own ramp. The smallest of the nine p-values
-//! (two per count and the run), times nine (Bonferroni), is reported.
+//! has learned that and is judged by its count. The smallest of the seven p-values,
+//! times seven (Bonferroni), is reported.
 //!
 //! A loop builds its count one call at a time, each a little beyond the last. Learned
 //! as they come, those counts would teach the distribution the loop's own ramp while
@@ -69,7 +59,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::call_counts::CallCounts;
 use super::{format_p, DurationParam, Shadow, SlidingCount};
 use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
@@ -93,21 +82,11 @@ const MODELS: usize = 2;
 /// Sliding windows per event (short to long).
 const SCALES: usize = 3;
 
-/// Tested counts: each window's, and the calls of the latest event's kind (its action
-/// on its system) in the middle window.
-const SERIES: usize = SCALES + 1;
+/// Tests per event: two per window and the run of identical calls.
+const TESTS: f64 = (SCALES * MODELS + 1) as f64;
 
-/// The series of the count of one kind of call.
-const ONE_KIND: usize = SCALES;
-
-/// Tests per event: two per tested count and the run of identical calls.
-const TESTS: f64 = (SERIES * MODELS + 1) as f64;
-
-/// What a run finding counts (also how [`Rate::summarize`] tells the findings apart).
+/// What a run finding counts (also how [`Rate::summarize`] tells the two apart).
 const RUN_UNIT: &str = "identical calls in a row";
-
-/// What a finding on the count of one kind of call counts.
-const ONE_KIND_UNIT: &str = "calls of one kind per window";
 
 /// Counts closer to the mean count than this many standard deviations are not tested:
 /// they are inside the agent's top percentile wherever its tail is, far from any alert
@@ -167,14 +146,12 @@ pub struct State {
     pub counts: [SlidingCount; SCALES],
     /// Mean and variance of each window's count as seen by the agent's learned events
     /// (the usual count, and the cheap test of whether a count needs its tail).
-    pub stats: [EwStats; SERIES],
+    pub stats: [EwStats; SCALES],
     /// Each window's count distribution, whose upper tail is the test. It samples the
     /// count at most once per tenth of the window (see [`SlidingCount::step`]).
-    pub tails: [CountDistribution; SERIES],
+    pub tails: [CountDistribution; SCALES],
     /// The counts the latest event saw (learned once the verdict is known).
-    pub latest: [u32; SERIES],
-    /// Sliding counts of the agent's busiest kinds of call.
-    pub calls: CallCounts,
+    pub latest: [u32; SCALES],
     /// Flagged paces (`ln(count / usual count)`) since the episode began.
     pub pending: Shadow,
     /// Each window's unusual counts since its episode began, learned once the episode
@@ -189,9 +166,9 @@ pub struct State {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Held {
     /// When each window's episode began (0: none).
-    since_ms: [i64; SERIES],
+    since_ms: [i64; SCALES],
     /// Each window's unusual counts (beyond the mean by [`QUIET_SD`] deviations).
-    counts: [CountDistribution; SERIES],
+    counts: [CountDistribution; SCALES],
 }
 
 /// The test that found the latest event most surprising.
@@ -205,32 +182,14 @@ enum Test {
 
 impl From<super::retired::RateV7> for State {
     fn from(old: super::retired::RateV7) -> Self {
-        State::from(super::retired::RateV9::from(old))
-    }
-}
-
-/// A format 9 state carries over whole; the count of one kind of call starts empty.
-impl From<super::retired::RateV9> for State {
-    fn from(old: super::retired::RateV9) -> Self {
-        let [a, b, c] = old.tails;
-        let [d, e, f] = old.stats;
-        let [x, y, z] = old.latest;
         State {
             counts: old.counts,
-            stats: [d, e, f, EwStats::default()],
-            tails: [a, b, c, CountDistribution::default()],
-            latest: [x, y, z, 0],
-            calls: CallCounts::default(),
+            stats: old.stats,
+            tails: old.tails,
+            latest: old.latest,
             pending: old.pending,
-            held: old.held.map(|held| {
-                let [g, h, i] = held.counts;
-                let [s0, s1, s2] = held.since_ms;
-                Box::new(Held {
-                    since_ms: [s0, s1, s2, 0],
-                    counts: [g, h, i, CountDistribution::default()],
-                })
-            }),
-            runs: old.runs,
+            held: None,
+            runs: Runs::default(),
         }
     }
 }
@@ -253,14 +212,9 @@ impl Rate {
         Rate { params }
     }
 
-    /// The window width of a tested series (the middle window for one kind of call).
-    fn width(&self, series: usize) -> i64 {
-        self.params.windows[series.min(1)].0
-    }
-
     /// The most surprising window: (scale, p-value) before the Bonferroni factor.
     fn window_surprise(&self, state: &State) -> Option<(usize, f64)> {
-        (0..SERIES)
+        (0..SCALES)
             .filter(|&scale| {
                 state.stats[scale].n >= self.params.min_samples
                     && unusual(&state.stats[scale], state.latest[scale])
@@ -382,7 +336,6 @@ impl Detector for Rate {
             state.latest[scale] = state.counts[scale].add(now, self.params.windows[scale].0);
         }
         let call = call_fingerprint(&obs.event.action, &obs.event.system);
-        state.latest[ONE_KIND] = state.calls.add(call, now, self.width(ONE_KIND));
         state.runs.step(call, self.params.horizon);
         let (scale, p) = match self.most_surprising(state)? {
             (Test::Window(scale), p) => (scale, p),
@@ -406,13 +359,9 @@ impl Detector for Rate {
             anomaly: Anomaly::HighRate,
             observed,
             expected: stats.mean,
-            unit: if scale == ONE_KIND {
-                ONE_KIND_UNIT
-            } else {
-                "calls per window"
-            },
+            unit: "calls per window",
             statistic: "tail of calls per sliding window (negative binomial or top percentile)",
-            statistic_value: self.width(scale) as f64,
+            statistic_value: self.params.windows[scale].0 as f64,
             rule: None,
             baseline_size: u64::from(stats.n),
             pending_p,
@@ -433,7 +382,7 @@ impl Detector for Rate {
             return;
         }
         let censored = surprise.is_some_and(|(_, p)| p < LEARN_GATE);
-        for scale in 0..SERIES {
+        for scale in 0..SCALES {
             let count = state.latest[scale];
             if unusual(&state.stats[scale], count) {
                 let held = state.held.get_or_insert_with(Box::default);
@@ -441,19 +390,11 @@ impl Detector for Rate {
                     held.since_ms[scale] = now;
                 }
                 held.counts[scale].record(count, self.params.horizon);
-                if now - held.since_ms[scale] > HELD_WINDOWS * self.width(scale) {
+                if now - held.since_ms[scale] > HELD_WINDOWS * self.params.windows[scale].0 {
                     self.release(state, scale);
                 }
             } else {
-                // One kind's episode does not end when the agent makes a call of
-                // another kind (a loop's interleaved background calls): only by time.
-                let episode_over = scale != ONE_KIND
-                    || state.held.as_ref().is_some_and(|held| {
-                        now - held.since_ms[scale] > HELD_WINDOWS * self.width(scale)
-                    });
-                if episode_over {
-                    self.release(state, scale);
-                }
+                self.release(state, scale);
                 state.tails[scale].record(count, self.params.horizon);
             }
             if verdict == Verdict::Normal && !censored {
@@ -512,19 +453,6 @@ impl Detector for Rate {
                 finding.observed,
                 obs.event.action,
                 obs.event.system,
-                finding.magnitude,
-                finding.expected,
-                format_p(finding.p_value)
-            );
-        }
-        if finding.unit == ONE_KIND_UNIT {
-            return format!(
-                "{} made {:.0} {} calls on {} within {} ({:.1}× the {:.1} calls of one kind its events usually see); {}",
-                obs.event.agent_id,
-                finding.observed,
-                obs.event.action,
-                obs.event.system,
-                format_duration(finding.statistic_value as i64),
                 finding.magnitude,
                 finding.expected,
                 format_p(finding.p_value)

@@ -21,30 +21,6 @@ pub struct SlidingCount {
 }
 
 impl SlidingCount {
-    /// True before the first event.
-    pub fn is_empty(&self) -> bool {
-        self.newest == 0 && self.total == 0
-    }
-
-    /// The events in the window ending at `time_ms`, without counting one.
-    pub fn current(&self, time_ms: i64, width_ms: i64) -> u32 {
-        let bucket_ms = (width_ms / BUCKETS as i64).max(1);
-        let gap = time_ms.div_euclid(bucket_ms) - self.newest;
-        if gap <= 0 {
-            return self.total;
-        }
-        if gap >= BUCKETS as i64 {
-            return 0;
-        }
-        let expired: u32 = (1..=gap)
-            .map(|step| {
-                let slot = ((self.newest + step).rem_euclid(BUCKETS as i64)) as usize;
-                u32::from(self.counts[slot])
-            })
-            .sum();
-        self.total - expired
-    }
-
     /// Counts an event at `time_ms` and returns the events in the window ending there.
     pub fn add(&mut self, time_ms: i64, width_ms: i64) -> u32 {
         let bucket_ms = (width_ms / BUCKETS as i64).max(1);
