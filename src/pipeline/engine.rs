@@ -547,12 +547,12 @@ impl Engine {
                     .learned(credential, &event.agent_id, event.time_ms);
             }
         }
-        if let (Some(system), Some(owner)) = (learned.new_system, owner) {
+        if let (Some(first_use), Some(owner)) = (learned.new_system, owner) {
             self.peers.record_first_use(
                 &owner,
-                &system,
+                &first_use.system,
                 &event.agent_id,
-                event.time_ms,
+                first_use.first_ms,
                 &mut state.peers,
             );
         }
@@ -576,7 +576,7 @@ impl Engine {
     }
 
     /// Shares the fleet context with other instances: sightings of fleet patterns are
-    /// kept for [`Engine::take_fleet_sightings`] (see [`FleetContext`]).
+    /// kept for [`Engine::take_fleet_records`] (see [`FleetContext`]).
     pub fn share_fleet(&mut self) {
         self.fleet.share();
         self.peers.share();

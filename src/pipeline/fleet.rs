@@ -275,7 +275,7 @@ impl FleetContext {
         self.unshared.open();
     }
 
-    /// The records made since the last call, to publish.
+    /// The sightings made since the last call, to publish.
     pub fn take_unshared(&mut self) -> Vec<FleetSighting> {
         self.unshared.take()
     }

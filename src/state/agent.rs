@@ -163,7 +163,7 @@ impl AgentState {
         match verdicts.systems {
             Verdict::Normal => {
                 if baseline.learn_system(event) {
-                    new_system = Some(CompactString::new(&event.system));
+                    new_system = FirstUse::of(&baseline.systems, &event.system);
                 }
             }
             Verdict::Flagged => {
@@ -173,8 +173,9 @@ impl AgentState {
                 if let Pending::Promoted(entry) =
                     self.pending.hold_system(&event.system, event.time_ms)
                 {
-                    new_system = Some(entry.name.clone());
+                    let name = entry.name.clone();
                     baseline.systems.insert(entry, MAX_SYSTEMS);
+                    new_system = FirstUse::of(&baseline.systems, &name);
                 }
             }
             Verdict::Escalated => self.pending.drop_escalated(Some(&event.system), None),
@@ -203,7 +204,29 @@ pub struct Learned {
     /// The event's credential is new to the agent.
     pub new_credential: bool,
     /// A system joined the agent's baseline (first seen, or promoted from pending).
-    pub new_system: Option<CompactString>,
+    pub new_system: Option<FirstUse>,
+}
+
+/// A system that joined an agent's baseline, and the agent's first use of it as the
+/// baseline records it: a promoted system's first use is its first sighting, not the
+/// event that promoted it, so that the peer index, rebuilt from stored baselines on
+/// start, sees the same time the running engine recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstUse {
+    /// The system.
+    pub system: CompactString,
+    /// The agent's first use of it (event time, milliseconds since the Unix epoch).
+    pub first_ms: i64,
+}
+
+impl FirstUse {
+    /// The first use of `system` as `table` holds it.
+    fn of(table: &crate::baseline::SeenTable, system: &str) -> Option<Self> {
+        table.get(system).map(|seen| FirstUse {
+            system: seen.name.clone(),
+            first_ms: seen.first_ms,
+        })
+    }
 }
 
 /// The latest alerts, oldest first (at most [`MAX_RECENT_ALERTS`]).
@@ -298,5 +321,65 @@ impl DetectorSlot {
             calibration: Calibration::default(),
         });
         slots.len() - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time::HOUR_MS;
+    use crate::model::{decode_event, Limits};
+
+    const T0: i64 = 1_767_571_200_000; // 2026-01-05T00:00:00Z
+
+    /// Learns `system` at `time_ms` with the systems aspect judged `verdict`.
+    fn learn(state: &mut AgentState, system: &str, time_ms: i64, verdict: Verdict) -> Learned {
+        let line = format!(
+            r#"{{"event_id":"e{time_ms}","time":{time_ms},"agent_id":"a","action":"read","system":"{system}"}}"#
+        );
+        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+        let verdicts = AspectVerdicts {
+            systems: verdict,
+            ..AspectVerdicts::default()
+        };
+        state.learn(&event, verdicts)
+    }
+
+    #[test]
+    fn a_system_is_new_at_its_first_use_even_when_promoted_later() {
+        let mut state = AgentState::default();
+        assert_eq!(
+            learn(&mut state, "crm", T0, Verdict::Normal).new_system,
+            Some(FirstUse {
+                system: "crm".into(),
+                first_ms: T0
+            })
+        );
+        assert_eq!(
+            learn(&mut state, "crm", T0 + 1, Verdict::Normal).new_system,
+            None
+        );
+        // A flagged system joins the baseline once it has recurred on three distinct
+        // hours; its first use is still its first sighting, as the stored table says.
+        assert_eq!(
+            learn(&mut state, "wiki", T0, Verdict::Flagged).new_system,
+            None
+        );
+        assert_eq!(
+            learn(&mut state, "wiki", T0 + HOUR_MS, Verdict::Flagged).new_system,
+            None
+        );
+        let promoted = learn(&mut state, "wiki", T0 + 5 * HOUR_MS, Verdict::Flagged);
+        assert_eq!(
+            promoted.new_system,
+            Some(FirstUse {
+                system: "wiki".into(),
+                first_ms: T0
+            })
+        );
+        assert_eq!(
+            state.baseline.systems.get("wiki").map(|seen| seen.first_ms),
+            Some(T0)
+        );
     }
 }
