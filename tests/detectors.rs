@@ -357,6 +357,48 @@ fn a_loop_of_one_call_is_caught_at_a_pace_the_agent_reaches_in_its_sessions() {
     );
 }
 
+#[test]
+fn a_loop_of_one_call_amid_other_calls_is_caught_by_that_calls_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    // Sessions of 2 calls a minute for 30 minutes, each call one of four at random:
+    // about 5 calls of a kind in ten minutes, 20 in all.
+    let pairs = [
+        ("read", "crm"),
+        ("search", "crm"),
+        ("read", "mail"),
+        ("write", "calendar"),
+    ];
+    let mut seed: u64 = 5;
+    let history = sessions("assistant", 12, 2, 30, |_, _, _| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        pairs[(seed >> 33) as usize % pairs.len()]
+    });
+    learn_quietly(&mut engine, &history);
+    // A loop of one call for ten minutes, every third call broken by one of the
+    // agent's other calls: never more than two identical calls in a row, 40 calls in
+    // all, 27 of them of one kind.
+    let t = monday() + 14 * DAY_MS + 10 * HOUR_MS + 30 * 60_000;
+    let runaway: Vec<_> = (0..40)
+        .map(|i| {
+            let at = t + i * 15_000;
+            let (action, system) = if i % 3 == 2 {
+                pairs[(i as usize / 3) % 2 * 2 + 1]
+            } else {
+                ("read", "crm")
+            };
+            event(at as u64, "assistant", at, action, system, 5_000)
+        })
+        .collect();
+    let out = run(&mut engine, &runaway);
+    let rate = by_detector(&out.alerts, "rate");
+    assert!(
+        rate.iter().any(|a| a.summary.contains("calls of one kind")),
+        "27 read calls on crm in ten minutes passed: {:#?}",
+        rate.iter().map(|a| &a.summary).collect::<Vec<_>>()
+    );
+}
+
 /// The per-transfer statistics and size histogram of the agent's `volume` slot.
 fn volume_state(state: &agentwatch::state::AgentState) -> String {
     let key = agentwatch::detect::instance_key("volume");

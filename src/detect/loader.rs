@@ -405,7 +405,7 @@ high = 0.8
         let bad_kind =
             "id = \"x\"\nkind = \"telepathy\"\ndescription = \"d\"\n[thresholds]\nlow = 0.5\n";
         let bad_thresholds = "id = \"y\"\nkind = \"rate\"\ndescription = \"d\"\ncooldown = \"soon\"\n[thresholds]\nlow = 0.8\nhigh = 0.4\n";
-        let bad_param = "id = \"z\"\nkind = \"rate\"\ndescription = \"d\"\n[params]\nwindows = [\"1m\", \"10m\", \"1h\"]\nwindw = 3\n[thresholds]\nlow = 0.5\n";
+        let bad_param = "id = \"z\"\nkind = \"rate\"\ndescription = \"d\"\n[params]\nwindows = [\"1m\", \"10m\"]\nwindw = 3\n[thresholds]\nlow = 0.5\n";
         let bad_value = "id = \"v\"\nkind = \"new_system\"\ndescription = \"d\"\n[params]\nsensitive_weight = 3.0\n[thresholds]\nlow = 0.5\n";
         let unknown_key = "id = \"w\"\nkind = \"rate\"\ndescription = \"d\"\nthreshold = 1\n[thresholds]\nlow = 0.5\n";
         let err = load(&[

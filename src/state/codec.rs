@@ -31,8 +31,11 @@ use crate::error::{Error, Result};
 /// (the format 7 state carries over with nothing held). Version 9 appends
 /// `denied_burst`'s state with the evidence of clustering as a likelihood ratio (the
 /// format 8 state carries over its failure rate; its clustering evidence restarts).
-/// Versions 1 to 8 are still read.
-pub const FORMAT_VERSION: u8 = 9;
+/// Version 10 appends `rate`'s state with the count of one kind of call in place of
+/// the hour window, its moments in single precision and its pending pace stored only
+/// while live (the format 9 state carries over its minute and ten-minute windows, the
+/// new count starting empty). Versions 1 to 9 are still read.
+pub const FORMAT_VERSION: u8 = 10;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

@@ -13,7 +13,7 @@ mod tail;
 pub use count_tail::CountDistribution;
 pub use cusum::Cusum;
 pub use decay::decay_factor;
-pub use ewma::EwStats;
+pub use ewma::{CompactStats, EwStats};
 pub use histogram::LogHistogram;
 pub use runs::{call_fingerprint, Runs};
 pub use tail::{

@@ -1,6 +1,7 @@
 //! Detector kinds, one file each (the [`catalogue`](super::catalogue) lists them), and
 //! [`KindState`], the per-agent state of any of them.
 
+mod call_counts;
 pub mod credential_misuse;
 pub mod denied_burst;
 pub mod high_risk_action;
@@ -90,10 +91,13 @@ pub enum KindState {
     RetiredRateV7(Box<retired::RateV7>),
     /// See [`volume`].
     Volume(Box<volume::State>),
-    /// See [`rate`].
-    Rate(Box<rate::State>),
+    /// `rate` state of state formats 8 and 9 (before the count of one kind of call).
+    /// It carries over: see [`rate::State`]'s `From<RateV9>`.
+    RetiredRateV9(Box<retired::RateV9>),
     /// See [`denied_burst`].
     DeniedBurst(Box<denied_burst::State>),
+    /// See [`rate`].
+    Rate(Box<rate::State>),
 }
 
 impl KindState {
@@ -156,12 +160,12 @@ macro_rules! boxed_kind_state_of {
     ($variant:ident, $state:ty) => {
         boxed_kind_state_of!(@impl $variant, $state, {});
     };
-    // A kind whose retired variant carries over whole (`From<retired> for $state`).
-    ($variant:ident, $state:ty, upgrades $retired:ident) => {
+    // A kind whose retired variants carry over whole (`From<retired> for $state`).
+    ($variant:ident, $state:ty, upgrades $($retired:ident),+) => {
         boxed_kind_state_of!(@impl $variant, $state, {
             fn upgrade(retired: &KindState) -> Option<Self> {
                 match retired {
-                    KindState::$retired(old) => Some(<$state>::from(old.as_ref().clone())),
+                    $(KindState::$retired(old) => Some(<$state>::from(old.as_ref().clone())),)+
                     _ => None,
                 }
             }
@@ -184,7 +188,7 @@ macro_rules! boxed_kind_state_of {
 }
 
 boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6);
-boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7);
+boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7, RetiredRateV9);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 boxed_kind_state_of!(DeniedBurst, denied_burst::State, upgrades RetiredDeniedBurstV8);
 
@@ -382,8 +386,11 @@ mod tests {
     fn a_format_7_rate_state_carries_over() {
         let mut tails: [crate::stats::CountDistribution; 3] = Default::default();
         tails[1].record(12, 2_000);
+        let mut stats: [crate::stats::EwStats; 3] = Default::default();
+        stats[1].update(12.0, 2_000);
         let old = KindState::RetiredRateV7(Box::new(retired::RateV7 {
             tails: tails.clone(),
+            stats,
             latest: [3, 20, 90],
             ..Default::default()
         }));
@@ -391,7 +398,34 @@ mod tests {
         let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(state, old);
         let upgraded = rate::State::of(&mut state);
-        assert_eq!((&upgraded.tails, upgraded.latest), (&tails, [3, 20, 90]));
+        assert_eq!(&upgraded.tails[..2], &tails[..2]);
+        assert_eq!(upgraded.stats[1].widen(), stats[1]);
+    }
+
+    #[test]
+    fn a_format_9_rate_state_carries_over_without_its_hour_window() {
+        let mut tails: [crate::stats::CountDistribution; 3] = Default::default();
+        tails[0].record(4, 2_000);
+        tails[2].record(40, 2_000);
+        let mut held = retired::RateHeldV9::default();
+        held.since_ms[0] = 7;
+        held.counts[0].record(30, 2_000);
+        let old = KindState::RetiredRateV9(Box::new(retired::RateV9 {
+            tails: tails.clone(),
+            latest: [3, 20, 90],
+            held: Some(Box::new(held.clone())),
+            ..Default::default()
+        }));
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(state, old);
+        let upgraded = rate::State::of(&mut state);
+        assert_eq!(&upgraded.tails[..2], &tails[..2]);
+        assert!(
+            upgraded.tails[2].is_empty(),
+            "the hour's counts are not the kind's"
+        );
+        assert!(upgraded.held.is_some(), "the held episode carries over");
     }
 
     #[test]

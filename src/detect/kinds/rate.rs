@@ -2,8 +2,8 @@
 //!
 //! ## Model
 //!
-//! At every event the detector counts the agent's events in three sliding windows of
-//! event time (by default the last minute, ten minutes and hour; see
+//! At every event the detector counts the agent's events in two sliding windows of
+//! event time (by default the last minute and ten minutes; see
 //! [`SlidingCount`]) and compares each count with the counts the agent's earlier
 //! events saw in the same window. Measuring at events is what makes schedules a
 //! non-issue: an office-hours assistant is judged by its pace while it works, a nightly
@@ -22,18 +22,31 @@
 //!   variance, so the negative binomial's tail is far too heavy there; the top
 //!   percentile is what a loop must be judged against.
 //!
-//! The short window catches a sudden loop, the long ones a moderate one: five times an
+//! The short window catches a sudden loop, the long one a moderate one: five times an
 //! agent's pace for ten minutes is a handful of extra calls per minute but an
-//! unmistakable ten-minute count, and a slow agent's runaway shows only there.
+//! unmistakable ten-minute count, and a slow agent's runaway shows only there. (An
+//! hour window was tested too until state format 10: on independently generated
+//! fleets it caught nothing the other counts missed and added false alerts, so its
+//! tests and bytes went to the count of one kind of call below.)
 //!
-//! A seventh test looks at what a loop repeats: the run of identical calls (the same
+//! Another test looks at what a loop repeats: the run of identical calls (the same
 //! action on the same system) in progress, against the lengths of the agent's
 //! completed runs ([`Runs`]: a mixture of geometrics, so an exponential tail per extra
 //! call beyond their 99th percentile). A bursty agent's busiest sessions can hide a
 //! loop's count, not its monotony: an agent that spreads its work over several calls
 //! does not make one of them sixty times in a row, while one whose work is long runs
-//! has learned that and is judged by its count. The smallest of the seven p-values,
-//! times seven (Bonferroni), is reported.
+//! has learned that and is judged by its count.
+//!
+//! A loop rarely runs alone: the agent's other work goes on around it, and one call
+//! in between ends a run. So the calls of the latest event's kind (its action on its
+//! system) in the longer window are a third count, tested as the windows' are against
+//! the agent's own history of that count ([`CallCounts`] keeps the four kinds most
+//! recently busy). On independently generated fleets a loop lifted this count 2–4
+//! times past the agent's largest, where its total count rose 1.3–2 times (its other
+//! work is what the loop displaces). One kind's unusual episode ends only by time, not
+//! at a call of another kind: else every interleaved call would end the episode and
+//! teach the distribution the loop's own ramp. The smallest of the seven p-values
+//! (two per count and the run), times seven (Bonferroni), is reported.
 //!
 //! A loop builds its count one call at a time, each a little beyond the last. Learned
 //! as they come, those counts would teach the distribution the loop's own ramp while
@@ -59,13 +72,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::call_counts::CallCounts;
 use super::{format_p, DurationParam, Shadow, SlidingCount};
 use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::{Anomaly, Outcome};
 use crate::stats::{
-    call_fingerprint, negative_binomial_sf, student_t_sf, CountDistribution, EwStats, Runs,
+    call_fingerprint, negative_binomial_sf, student_t_sf, CompactStats, CountDistribution, Runs,
 };
 
 /// Registry entry.
@@ -80,13 +94,23 @@ pub const SPEC: KindSpec = KindSpec {
 const MODELS: usize = 2;
 
 /// Sliding windows per event (short to long).
-const SCALES: usize = 3;
+const SCALES: usize = 2;
 
-/// Tests per event: two per window and the run of identical calls.
-const TESTS: f64 = (SCALES * MODELS + 1) as f64;
+/// Tested counts: each window's, and the calls of the latest event's kind (its action
+/// on its system) in the longer window.
+const SERIES: usize = SCALES + 1;
 
-/// What a run finding counts (also how [`Rate::summarize`] tells the two apart).
+/// The series of the count of one kind of call.
+const ONE_KIND: usize = SCALES;
+
+/// Tests per event: two per tested count and the run of identical calls.
+const TESTS: f64 = (SERIES * MODELS + 1) as f64;
+
+/// What a run finding counts (also how [`Rate::summarize`] tells the findings apart).
 const RUN_UNIT: &str = "identical calls in a row";
+
+/// What a finding on the count of one kind of call counts.
+const ONE_KIND_UNIT: &str = "calls of one kind per window";
 
 /// Counts closer to the mean count than this many standard deviations are not tested:
 /// they are inside the agent's top percentile wherever its tail is, far from any alert
@@ -117,7 +141,9 @@ const NB_MISFIT: f64 = 10.0;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
-    /// Widths of the three sliding windows, shortest first.
+    /// Widths of the two sliding windows, shorter first. The longer one also counts
+    /// the calls of one kind.
+    #[serde(deserialize_with = "two_windows")]
     pub windows: [DurationParam; SCALES],
     /// Memory of each window's count distribution, in events.
     pub horizon: u32,
@@ -125,14 +151,26 @@ pub struct Params {
     pub min_samples: u32,
 }
 
+/// Reads `windows`, naming the change when a configuration still lists the three
+/// windows of state formats 9 and earlier.
+fn two_windows<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<[DurationParam; SCALES], D::Error> {
+    let windows = Vec::<DurationParam>::deserialize(deserializer)?;
+    let count = windows.len();
+    <[DurationParam; SCALES]>::try_from(windows).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "rate takes {SCALES} windows, shorter first (the longer also counts each kind \
+             of call), not {count}; the hour window was retired in state format 10: \
+             write windows = [\"1m\", \"10m\"]"
+        ))
+    })
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
-            windows: [
-                DurationParam(60_000),
-                DurationParam(600_000),
-                DurationParam(3_600_000),
-            ],
+            windows: [DurationParam(60_000), DurationParam(600_000)],
             horizon: 2_000,
             min_samples: 30,
         }
@@ -146,13 +184,18 @@ pub struct State {
     pub counts: [SlidingCount; SCALES],
     /// Mean and variance of each window's count as seen by the agent's learned events
     /// (the usual count, and the cheap test of whether a count needs its tail).
-    pub stats: [EwStats; SCALES],
+    pub stats: [CompactStats; SERIES],
     /// Each window's count distribution, whose upper tail is the test. It samples the
     /// count at most once per tenth of the window (see [`SlidingCount::step`]).
-    pub tails: [CountDistribution; SCALES],
-    /// The counts the latest event saw (learned once the verdict is known).
-    pub latest: [u32; SCALES],
+    pub tails: [CountDistribution; SERIES],
+    /// The counts the latest event saw (learned once the verdict is known, in the
+    /// same step: never stored).
+    #[serde(skip)]
+    pub latest: [u32; SERIES],
+    /// Sliding counts of the agent's busiest kinds of call.
+    pub calls: CallCounts,
     /// Flagged paces (`ln(count / usual count)`) since the episode began.
+    #[serde(with = "super::shadow::stored_if_live")]
     pub pending: Shadow,
     /// Each window's unusual counts since its episode began, learned once the episode
     /// ends: the history an episode is judged against never contains the episode
@@ -166,9 +209,9 @@ pub struct State {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Held {
     /// When each window's episode began (0: none).
-    since_ms: [i64; SCALES],
+    since_ms: [i64; SERIES],
     /// Each window's unusual counts (beyond the mean by [`QUIET_SD`] deviations).
-    counts: [CountDistribution; SCALES],
+    counts: [CountDistribution; SERIES],
 }
 
 /// The test that found the latest event most surprising.
@@ -182,21 +225,42 @@ enum Test {
 
 impl From<super::retired::RateV7> for State {
     fn from(old: super::retired::RateV7) -> Self {
+        State::from(super::retired::RateV9::from(old))
+    }
+}
+
+/// A format 9 state carries over without its hour window (retired: on independent
+/// fleets it added false alerts and caught nothing the others missed); the count of
+/// one kind of call starts empty.
+impl From<super::retired::RateV9> for State {
+    fn from(old: super::retired::RateV9) -> Self {
+        let [minute, ten_minutes, _] = old.counts;
+        let [s0, s1, _] = old.stats.map(CompactStats::from);
+        let [t0, t1, _] = old.tails;
         State {
-            counts: old.counts,
-            stats: old.stats,
-            tails: old.tails,
-            latest: old.latest,
+            counts: [minute, ten_minutes],
+            stats: [s0, s1, CompactStats::default()],
+            tails: [t0, t1, CountDistribution::default()],
+            latest: [0; SERIES],
+            calls: CallCounts::default(),
             pending: old.pending,
-            held: None,
-            runs: Runs::default(),
+            held: old.held.map(|held| {
+                let [h0, h1, _] = held.counts;
+                let [since0, since1, _] = held.since_ms;
+                Box::new(Held {
+                    since_ms: [since0, since1, 0],
+                    counts: [h0, h1, CountDistribution::default()],
+                })
+            }),
+            runs: old.runs,
         }
     }
 }
 
 /// True if `count` is beyond the mean of `stats` by [`QUIET_SD`] deviations (at least
 /// Poisson's): the counts worth an exact tail, and the ones learned only sparsely.
-fn unusual(stats: &EwStats, count: u32) -> bool {
+fn unusual(stats: &CompactStats, count: u32) -> bool {
+    let stats = stats.widen();
     f64::from(count) > stats.mean + QUIET_SD * stats.var.max(stats.mean).sqrt()
 }
 
@@ -212,9 +276,14 @@ impl Rate {
         Rate { params }
     }
 
+    /// The window width of a tested series (the longer window for one kind of call).
+    fn width(&self, series: usize) -> i64 {
+        self.params.windows[series.min(SCALES - 1)].0
+    }
+
     /// The most surprising window: (scale, p-value) before the Bonferroni factor.
     fn window_surprise(&self, state: &State) -> Option<(usize, f64)> {
-        (0..SCALES)
+        (0..SERIES)
             .filter(|&scale| {
                 state.stats[scale].n >= self.params.min_samples
                     && unusual(&state.stats[scale], state.latest[scale])
@@ -222,7 +291,7 @@ impl Rate {
             .filter_map(|scale| {
                 let count = state.latest[scale];
                 let tail = state.tails[scale].upper_tail(count)?;
-                let stats = &state.stats[scale];
+                let stats = state.stats[scale].widen();
                 let tails = &state.tails[scale];
                 let variance = stats.var.max(stats.mean);
                 let agrees = |count: f64, share: f64| {
@@ -265,7 +334,7 @@ impl Rate {
 
     /// The pace of the latest event in `scale`: ln(count / usual count).
     fn pace(state: &State, scale: usize) -> f64 {
-        (f64::from(state.latest[scale]) / state.stats[scale].mean.max(1e-9)).ln()
+        (f64::from(state.latest[scale]) / state.stats[scale].widen().mean.max(1e-9)).ln()
     }
 
     /// Learns the unusual counts held back since the episode began (see [`State::held`]).
@@ -314,8 +383,10 @@ impl Rate {
         let ln_factor = state.pending.stats.mean;
         let factor = ln_factor.exp();
         for stats in &mut state.stats {
-            stats.mean *= factor;
-            stats.var = (stats.var * factor * factor).max(stats.mean);
+            let mut wide = stats.widen();
+            wide.mean *= factor;
+            wide.var = (wide.var * factor * factor).max(wide.mean);
+            *stats = CompactStats::from(wide);
         }
         for tail in &mut state.tails {
             tail.scale(ln_factor);
@@ -336,6 +407,7 @@ impl Detector for Rate {
             state.latest[scale] = state.counts[scale].add(now, self.params.windows[scale].0);
         }
         let call = call_fingerprint(&obs.event.action, &obs.event.system);
+        state.latest[ONE_KIND] = state.calls.add(call, now, self.width(ONE_KIND));
         state.runs.step(call, self.params.horizon);
         let (scale, p) = match self.most_surprising(state)? {
             (Test::Window(scale), p) => (scale, p),
@@ -344,7 +416,7 @@ impl Detector for Rate {
                 return Some(Self::run_finding(state, p, failed));
             }
         };
-        let stats = &state.stats[scale];
+        let stats = state.stats[scale].widen();
         let pace = Self::pace(state, scale);
         let pending_p = state
             .pending
@@ -359,9 +431,13 @@ impl Detector for Rate {
             anomaly: Anomaly::HighRate,
             observed,
             expected: stats.mean,
-            unit: "calls per window",
+            unit: if scale == ONE_KIND {
+                ONE_KIND_UNIT
+            } else {
+                "calls per window"
+            },
             statistic: "tail of calls per sliding window (negative binomial or top percentile)",
-            statistic_value: self.params.windows[scale].0 as f64,
+            statistic_value: self.width(scale) as f64,
             rule: None,
             baseline_size: u64::from(stats.n),
             pending_p,
@@ -382,7 +458,7 @@ impl Detector for Rate {
             return;
         }
         let censored = surprise.is_some_and(|(_, p)| p < LEARN_GATE);
-        for scale in 0..SCALES {
+        for scale in 0..SERIES {
             let count = state.latest[scale];
             if unusual(&state.stats[scale], count) {
                 let held = state.held.get_or_insert_with(Box::default);
@@ -390,11 +466,19 @@ impl Detector for Rate {
                     held.since_ms[scale] = now;
                 }
                 held.counts[scale].record(count, self.params.horizon);
-                if now - held.since_ms[scale] > HELD_WINDOWS * self.params.windows[scale].0 {
+                if now - held.since_ms[scale] > HELD_WINDOWS * self.width(scale) {
                     self.release(state, scale);
                 }
             } else {
-                self.release(state, scale);
+                // One kind's episode does not end when the agent makes a call of
+                // another kind (a loop's interleaved background calls): only by time.
+                let episode_over = scale != ONE_KIND
+                    || state.held.as_ref().is_some_and(|held| {
+                        now - held.since_ms[scale] > HELD_WINDOWS * self.width(scale)
+                    });
+                if episode_over {
+                    self.release(state, scale);
+                }
                 state.tails[scale].record(count, self.params.horizon);
             }
             if verdict == Verdict::Normal && !censored {
@@ -421,7 +505,7 @@ impl Detector for Rate {
         let parts: Vec<String> = (0..SCALES)
             .filter(|&scale| state.stats[scale].n > 0)
             .map(|scale| {
-                let stats = &state.stats[scale];
+                let stats = state.stats[scale].widen();
                 format!(
                     "{:.1} calls per {} (sd {:.1})",
                     stats.mean,
@@ -458,6 +542,19 @@ impl Detector for Rate {
                 format_p(finding.p_value)
             );
         }
+        if finding.unit == ONE_KIND_UNIT {
+            return format!(
+                "{} made {:.0} {} calls on {} within {} ({:.1}× the {:.1} calls of one kind its events usually see); {}",
+                obs.event.agent_id,
+                finding.observed,
+                obs.event.action,
+                obs.event.system,
+                format_duration(finding.statistic_value as i64),
+                finding.magnitude,
+                finding.expected,
+                format_p(finding.p_value)
+            );
+        }
         format!(
             "{} made {:.0} calls within {} ({:.1}× the {:.1} its events usually see), latest {} on {}; {}",
             obs.event.agent_id,
@@ -469,5 +566,26 @@ impl Detector for Rate {
             obs.event.system,
             format_p(finding.p_value)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_windows_are_read_and_three_are_refused_with_the_fix() {
+        let params: Params = parse_params("[params]\nwindows = [\"30s\", \"5m\"]\n").unwrap();
+        assert_eq!(
+            params.windows,
+            [DurationParam(30_000), DurationParam(300_000)]
+        );
+        let error = parse_params::<Params>("[params]\nwindows = [\"1m\", \"10m\", \"1h\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("not 3") && error.contains("state format 10"),
+            "{error}"
+        );
     }
 }

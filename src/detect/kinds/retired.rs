@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Shadow, SlidingCount, TumblingWindow};
-use crate::stats::{CountDistribution, Cusum, EwStats, LogHistogram};
+use crate::stats::{CountDistribution, Cusum, EwStats, LogHistogram, Runs};
 
 /// `new_system` before state format 3.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -110,4 +110,47 @@ pub struct DeniedBurstV8 {
     pub window: TumblingWindow,
     /// The open window held an escalated finding.
     pub escalated: bool,
+}
+
+/// `rate` of state formats 8 and 9 (before it counted the calls of one kind).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateV9 {
+    /// The sliding counts, one per window.
+    pub counts: [SlidingCount; 3],
+    /// Mean and variance of each window's count.
+    pub stats: [EwStats; 3],
+    /// Each window's count distribution.
+    pub tails: [CountDistribution; 3],
+    /// The counts the latest event saw.
+    pub latest: [u32; 3],
+    /// Flagged paces since the episode began.
+    pub pending: Shadow,
+    /// Each window's unusual counts held back until their episode ends.
+    pub held: Option<Box<RateHeldV9>>,
+    /// The run of identical calls in progress and the completed ones.
+    pub runs: Runs,
+}
+
+/// The held episode of [`RateV9`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateHeldV9 {
+    /// When each window's episode began (0: none).
+    pub since_ms: [i64; 3],
+    /// Each window's unusual counts.
+    pub counts: [CountDistribution; 3],
+}
+
+/// A format 7 state is a format 9 one with nothing held and no runs yet.
+impl From<RateV7> for RateV9 {
+    fn from(old: RateV7) -> Self {
+        RateV9 {
+            counts: old.counts,
+            stats: old.stats,
+            tails: old.tails,
+            latest: old.latest,
+            pending: old.pending,
+            held: None,
+            runs: Runs::default(),
+        }
+    }
 }

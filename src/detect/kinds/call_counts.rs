@@ -1,0 +1,143 @@
+//! Sliding counts of the agent's recent calls, one per kind of call (an action on a
+//! system), for the few kinds it makes most.
+//!
+//! Stored with every agent, so it is kept small: the kinds share one clock (the
+//! newest bucket), a kind is named by 16 bits of its fingerprint, and totals are
+//! summed when asked for. About 50 bytes where four [`SlidingCount`]s with their
+//! fingerprints took 80.
+//!
+//! [`SlidingCount`]: super::SlidingCount
+
+use serde::{Deserialize, Serialize};
+
+use super::sliding::BUCKETS;
+
+/// Kinds of call counted at once. A loop repeats one call, so it is always among
+/// the agent's busiest; a kind that comes back after being dropped starts over, which
+/// can only undercount.
+pub const KINDS: usize = 4;
+
+/// One kind of call and its calls per bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Kind {
+    /// The low 16 bits of the call's fingerprint, little-endian. A collision between
+    /// two of the few kinds counted at once merges their counts (about one agent in
+    /// ten thousand), which can only make a kind look busier than it is.
+    call: [u8; 2],
+    /// Calls per bucket, indexed by bucket number modulo [`BUCKETS`].
+    counts: [u16; BUCKETS],
+}
+
+impl Kind {
+    fn total(&self) -> u32 {
+        self.counts.iter().copied().map(u32::from).sum()
+    }
+}
+
+/// Sliding counts per kind of call, for the [`KINDS`] kinds most recently busy, in
+/// windows of one width that slide in tenths of it, as a [`super::SlidingCount`] does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallCounts {
+    /// Index (time / bucket width) of the newest bucket of every kind.
+    newest: i64,
+    kinds: [Kind; KINDS],
+}
+
+impl CallCounts {
+    /// Counts a call of fingerprint `call` at `time_ms` and returns the calls of that
+    /// kind in the window of `width_ms` ending there. A kind not counted yet takes
+    /// the place of the one with the fewest calls in its window. Late calls count in
+    /// the newest bucket.
+    pub fn add(&mut self, call: u32, time_ms: i64, width_ms: i64) -> u32 {
+        self.slide(time_ms, width_ms);
+        let name = (call as u16).to_le_bytes();
+        let slot = self.newest.rem_euclid(BUCKETS as i64) as usize;
+        let index = match self
+            .kinds
+            .iter()
+            .position(|kind| kind.call == name && kind.total() > 0)
+        {
+            Some(index) => index,
+            None => {
+                let quietest = (0..KINDS)
+                    .min_by_key(|&index| self.kinds[index].total())
+                    .unwrap_or(0);
+                self.kinds[quietest] = Kind {
+                    call: name,
+                    counts: [0; BUCKETS],
+                };
+                quietest
+            }
+        };
+        let kind = &mut self.kinds[index];
+        kind.counts[slot] = kind.counts[slot].saturating_add(1);
+        kind.total()
+    }
+
+    /// Moves the newest bucket to `time_ms`'s, emptying the buckets that slide out.
+    fn slide(&mut self, time_ms: i64, width_ms: i64) {
+        let bucket_ms = (width_ms / BUCKETS as i64).max(1);
+        let bucket = time_ms.div_euclid(bucket_ms);
+        if bucket <= self.newest {
+            return;
+        }
+        let gap = bucket - self.newest;
+        for kind in &mut self.kinds {
+            if gap >= BUCKETS as i64 {
+                kind.counts = [0; BUCKETS];
+            } else {
+                for step in 1..=gap {
+                    let slot = (self.newest + step).rem_euclid(BUCKETS as i64) as usize;
+                    kind.counts[slot] = 0;
+                }
+            }
+        }
+        self.newest = bucket;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_is_counted_in_its_window_and_a_new_kind_replaces_the_quietest() {
+        let minute = 60_000;
+        let window = 10 * minute;
+        let t0 = 1_000 * window;
+        let mut counts = CallCounts::default();
+        for i in 0..6 {
+            counts.add(1, t0 + i * minute, window);
+            counts.add(2, t0 + i * minute, window);
+        }
+        counts.add(3, t0 + 5 * minute, window);
+        counts.add(4, t0 + 5 * minute, window);
+        assert_eq!(counts.add(1, t0 + 6 * minute, window), 7);
+        // A fifth kind takes the place of a quiet one (3 or 4), not of 1 or 2.
+        assert_eq!(counts.add(5, t0 + 7 * minute, window), 1);
+        assert_eq!(counts.add(2, t0 + 7 * minute, window), 7);
+        assert_eq!(counts.add(1, t0 + 7 * minute, window), 8);
+        // Calls older than the window slide out.
+        assert_eq!(counts.add(1, t0 + 13 * minute + 1, window), 5);
+        // A long pause empties every kind's window.
+        assert_eq!(counts.add(2, t0 + 100 * minute, window), 1);
+        // A late call counts in the newest bucket.
+        assert_eq!(counts.add(2, t0, window), 2);
+    }
+
+    #[test]
+    fn four_busy_kinds_store_in_about_fifty_bytes() {
+        let minute = 60_000;
+        let t0 = 29_000_000 * minute;
+        let mut counts = CallCounts::default();
+        for i in 0..40 {
+            counts.add(
+                0xdead_0000 + (i % 4) as u32 * 7_919,
+                t0 + i * 15_000,
+                10 * minute,
+            );
+        }
+        let bytes = postcard::to_allocvec(&counts).unwrap();
+        assert!(bytes.len() <= 56, "{} bytes", bytes.len());
+    }
+}
