@@ -30,19 +30,23 @@ const PRIOR_EXCEEDANCES: f64 = 30.0;
 ///
 /// ## The tail model
 ///
-/// Up to the 99th percentile `u` of `ln(count)`, the tail is the empirical share.
-/// Beyond it, extreme-value theory's peaks-over-threshold: the excess `ln c − u` is
-/// exponential, `p = 0.01 · exp(−(ln c − u) / s)`. The scale `s` is the mean excess of
-/// the counts seen above `u`, shrunk towards the Poisson resolution of a count of
-/// `e^u` (`1 / √e^u`) by [`PRIOR_EXCEEDANCES`] pseudo-observations. The counts above
-/// the 99th percentile come from a handful of busy episodes, each contributing dozens
-/// of nearly equal counts, so until an agent has shown a few dozen of them its tail is
-/// taken as variation around its busiest pace: `(c / e^u)^(−√e^u) / 100`, a tail a
-/// few times heavier than a Poisson's, as real paces wander. An agent whose top
-/// percentile is 100 calls per window reaches p = 1e-6 at about 250; one whose top is
-/// 10 calls needs about 185 (which is why `rate` also runs a negative binomial, far
-/// sharper for a regular agent); an agent whose busy hours really do vary widely shows
-/// that in its mean excess and earns a wider tail. See [`super::peaks`].
+/// Up to the 99th percentile `U` of the count, the tail is the empirical share.
+/// Beyond it, extreme-value theory's peaks-over-threshold, on the square-root scale
+/// that makes a Poisson count's spread 1 whatever its rate: the excess
+/// `2√c − 2√U` is exponential, `p = 0.01 · exp(−(2√c − 2√U) / s)`. The scale `s` is
+/// the mean excess of the counts seen above `U`, shrunk towards 1 (the spread of a
+/// count at the agent's busiest pace) by [`PRIOR_EXCEEDANCES`] pseudo-observations.
+/// The counts above the 99th percentile come from a handful of busy episodes, each
+/// contributing dozens of nearly equal counts, so until an agent has shown a few dozen
+/// of them its tail is taken as variation around its busiest pace. That tail,
+/// `exp(−2(√c − √U))`, is heavier than any negative binomial's (geometric) or
+/// Poisson's, as real paces wander; an agent whose busy hours really do vary widely
+/// shows that in its mean excess and earns a wider tail. An agent whose top percentile
+/// is 100 calls per window reaches p = 1e-6 at about 213, one whose top is 10 calls
+/// at about 60. (Until state format 10 the excess was taken on the log scale, with the
+/// same spread at `U`: a power law, `(c / U)^(−√U) / 100`, under which a slow agent's
+/// loop needed 18 times its top count for 1e-6, and moderate runaways of agents at
+/// one call a minute went unseen on independent fleets.) See [`super::peaks`].
 ///
 /// Memory: when the histogram holds `2 × horizon` observations, every counter halves,
 /// so the distribution describes the agent's last `horizon` to `2 × horizon` events.
@@ -134,8 +138,8 @@ impl CountDistribution {
     pub fn upper_tail(&self, count: u32) -> Option<f64> {
         // Half a call of continuity correction: counts are integers.
         let x = (f64::from(count) - 0.5).max(1.0).ln();
-        self.bins().upper_tail(x, |threshold| Prior {
-            scale: (-threshold / 2.0).exp(),
+        self.bins().upper_tail_sqrt(x, |_| Prior {
+            scale: 1.0,
             weight: PRIOR_EXCEEDANCES,
             floor: 0.0,
         })
@@ -274,6 +278,17 @@ mod tests {
         );
         assert!(steady_p < 1e-7, "{steady_p}");
         assert!(varied_p > 10.0 * steady_p, "{varied_p} against {steady_p}");
+    }
+
+    #[test]
+    fn a_loop_a_few_times_past_a_slow_agents_busiest_count_is_rare() {
+        // Sessions that ramp to 16 calls per window: 20 is a busy session, 58 (a loop
+        // at several times the agent's pace) is not. The log-scale tail this replaced
+        // gave 58 about 6e-5 here: (58 / 16)^(−√16) / 100.
+        let d = ramping_sessions(16, 100);
+        assert!(d.upper_tail(20).unwrap() > 1e-3);
+        let loop_ = d.upper_tail(58).unwrap();
+        assert!(loop_ < 3e-5, "{loop_}");
     }
 
     #[test]

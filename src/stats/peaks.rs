@@ -130,6 +130,15 @@ impl LogBins<'_> {
     pub fn upper_tail_linear(&self, x: f64, prior: impl Fn(f64) -> Prior) -> Option<f64> {
         self.tail_on(x, f64::exp, prior)
     }
+
+    /// The upper-tail probability of `x` (the log of a count) with an exponential tail
+    /// on the square-root scale beyond the 99th percentile `U`:
+    /// `p = 0.01 · exp(−(2√c − 2√U) / s)`. `2√c` is a Poisson count's variance-stabilised
+    /// scale (its spread is 1 whatever the rate), so `s` is in units of the spread of a
+    /// count at the agent's busiest pace. `None` while the histogram is empty.
+    pub fn upper_tail_sqrt(&self, x: f64, prior: impl Fn(f64) -> Prior) -> Option<f64> {
+        self.tail_on(x, |log| 2.0 * (log / 2.0).exp(), prior)
+    }
 }
 
 /// Moves every counter `bins` bins up (down if negative), piling what falls off either

@@ -17,7 +17,8 @@
 //!   tail at the agent's own 99th percentile and largest count agrees with the data (see
 //!   [`NB_MISFIT`]);
 //! - against the upper tail of the agent's empirical distribution of counts
-//!   ([`CountDistribution`]: peaks over its 99th percentile). A bursty agent's counts
+//!   ([`CountDistribution`]: peaks over its 99th percentile, exponential on the
+//!   square-root scale of counts). A bursty agent's counts
 //!   ramp from one to each session's peak, and that ramp, not its top speed, sets the
 //!   variance, so the negative binomial's tail is far too heavy there; the top
 //!   percentile is what a loop must be judged against.
@@ -45,8 +46,11 @@
 //! times past the agent's largest, where its total count rose 1.3–2 times (its other
 //! work is what the loop displaces). One kind's unusual episode ends only by time, not
 //! at a call of another kind: else every interleaved call would end the episode and
-//! teach the distribution the loop's own ramp. The smallest of the seven p-values
-//! (two per count and the run), times seven (Bonferroni), is reported.
+//! teach the distribution the loop's own ramp. The seven p-values (two per count and
+//! the run) are combined by Simes' rule, `min_i 7·p(i) / i`: the counts overlap and
+//! rise together, which Simes' bound allows for, and a loop that several counts see
+//! is credited for it where Bonferroni (seven times the smallest) would charge it as
+//! if only one had.
 //!
 //! A loop builds its count one call at a time, each a little beyond the last. Learned
 //! as they come, those counts would teach the distribution the loop's own ramp while
@@ -104,7 +108,10 @@ const SERIES: usize = SCALES + 1;
 const ONE_KIND: usize = SCALES;
 
 /// Tests per event: two per tested count and the run of identical calls.
-const TESTS: f64 = (SERIES * MODELS + 1) as f64;
+const TEST_COUNT: usize = SERIES * MODELS + 1;
+
+/// [`TEST_COUNT`] as a factor.
+const TESTS: f64 = TEST_COUNT as f64;
 
 /// What a run finding counts (also how [`Rate::summarize`] tells the findings apart).
 const RUN_UNIT: &str = "identical calls in a row";
@@ -264,6 +271,20 @@ fn unusual(stats: &CompactStats, count: u32) -> bool {
     f64::from(count) > stats.mean + QUIET_SD * stats.var.max(stats.mean).sqrt()
 }
 
+/// Simes' combination of the [`TESTS`] p-values in ascending order (tests that did
+/// not apply count as 1): `min_i TESTS·p(i) / i`. The tests are counts of overlapping
+/// windows of the same calls, two tails of each, so they rise together; Simes' bound
+/// holds for such positively dependent tests, and where Bonferroni charges a loop that
+/// every count sees as if only one had, Simes credits the agreement (two tests at p
+/// each give `TESTS·p / 2`). With one small p-value it is Bonferroni's.
+fn simes(ascending: &[f64; TEST_COUNT]) -> f64 {
+    ascending
+        .iter()
+        .enumerate()
+        .map(|(i, p)| TESTS * p / (i + 1) as f64)
+        .fold(1.0, f64::min)
+}
+
 /// The detector.
 #[derive(Debug)]
 pub struct Rate {
@@ -281,14 +302,25 @@ impl Rate {
         self.params.windows[series.min(SCALES - 1)].0
     }
 
-    /// The most surprising window: (scale, p-value) before the Bonferroni factor.
+    /// The most surprising window: (scale, p-value) before any correction.
     fn window_surprise(&self, state: &State) -> Option<(usize, f64)> {
         (0..SERIES)
+            .filter_map(|scale| {
+                let [tail, whole] = self.series_tails(state, scale)?;
+                Some((scale, tail.min(whole)))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// A series' two p-values (top percentile, negative binomial; 1 where the negative
+    /// binomial does not fit), if its latest count is unusual enough to be tested.
+    fn series_tails(&self, state: &State, scale: usize) -> Option<[f64; MODELS]> {
+        Some(scale)
             .filter(|&scale| {
                 state.stats[scale].n >= self.params.min_samples
                     && unusual(&state.stats[scale], state.latest[scale])
             })
-            .filter_map(|scale| {
+            .and_then(|scale| {
                 let count = state.latest[scale];
                 let tail = state.tails[scale].upper_tail(count)?;
                 let stats = state.stats[scale].widen();
@@ -307,9 +339,8 @@ impl Rate {
                 } else {
                     1.0
                 };
-                Some((scale, tail.min(whole)))
+                Some([tail, whole])
             })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     /// The tail of the run of identical calls in progress, once enough runs have
@@ -320,16 +351,28 @@ impl Rate {
             .flatten()
     }
 
-    /// The most surprising test and its p-value before the Bonferroni factor.
+    /// The most surprising test and the p-value of all tests together (Simes).
     fn most_surprising(&self, state: &State) -> Option<(Test, f64)> {
-        let window = self
-            .window_surprise(state)
-            .map(|(scale, p)| (Test::Window(scale), p));
-        let run = self.run_surprise(state).map(|p| (Test::Run, p));
-        match (window, run) {
-            (Some(w), Some(r)) => Some(if r.1 < w.1 { r } else { w }),
-            (w, r) => w.or(r),
+        let mut ps = [1.0; TEST_COUNT];
+        let mut most: Option<(Test, f64)> = None;
+        let mut note = |test: Test, p: f64, slot: usize| {
+            ps[slot] = p;
+            if most.is_none_or(|(_, least)| p < least) {
+                most = Some((test, p));
+            }
+        };
+        for scale in 0..SERIES {
+            if let Some(tails) = self.series_tails(state, scale) {
+                for (model, p) in tails.into_iter().enumerate() {
+                    note(Test::Window(scale), p, scale * MODELS + model);
+                }
+            }
         }
+        if let Some(p) = self.run_surprise(state) {
+            note(Test::Run, p, TEST_COUNT - 1);
+        }
+        ps.sort_by(f64::total_cmp);
+        most.map(|(test, _)| (test, simes(&ps)))
     }
 
     /// The pace of the latest event in `scale`: ln(count / usual count).
@@ -362,7 +405,7 @@ impl Rate {
         let observed = f64::from(state.runs.length());
         let expected = state.runs.top().unwrap_or(1.0);
         Finding {
-            p_value: (p * TESTS).min(1.0),
+            p_value: p.min(1.0),
             anomaly: Anomaly::HighRate,
             observed,
             expected,
@@ -427,7 +470,7 @@ impl Detector for Rate {
             });
         let observed = f64::from(state.latest[scale]);
         Some(Finding {
-            p_value: (p * TESTS).min(1.0),
+            p_value: p.min(1.0),
             anomaly: Anomaly::HighRate,
             observed,
             expected: stats.mean,
@@ -572,6 +615,17 @@ impl Detector for Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simes_credits_tests_that_agree_and_is_bonferroni_for_one() {
+        let mut one = [1.0; TEST_COUNT];
+        one[0] = 1e-6;
+        assert!((simes(&one) - TESTS * 1e-6).abs() < 1e-12);
+        let mut two = one;
+        two[1] = 1e-6;
+        assert!((simes(&two) - TESTS * 1e-6 / 2.0).abs() < 1e-12);
+        assert_eq!(simes(&[1.0; TEST_COUNT]), 1.0);
+    }
 
     #[test]
     fn two_windows_are_read_and_three_are_refused_with_the_fix() {
