@@ -328,23 +328,36 @@ fn a_burst_that_alerted_and_did_not_escalate_is_learned() {
     );
 }
 
+/// The calls an assistant makes in the loop tests, one of them at random each time.
+const FOUR_CALLS: [(&str, &str); 4] = [
+    ("read", "crm"),
+    ("search", "crm"),
+    ("read", "mail"),
+    ("write", "calendar"),
+];
+
+/// Teaches `engine` twelve days of an assistant's sessions (`per_minute` calls a
+/// minute for `minutes`), each call one of [`FOUR_CALLS`] drawn by an LCG from `seed`.
+fn learn_sessions_of_four_calls(
+    engine: &mut agentwatch::pipeline::Engine,
+    seed: u64,
+    per_minute: i64,
+    minutes: i64,
+) {
+    let mut seed = seed;
+    let history = sessions("assistant", 12, per_minute, minutes, |_, _, _| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        FOUR_CALLS[(seed >> 33) as usize % FOUR_CALLS.len()]
+    });
+    learn_quietly(engine, &history);
+}
+
 #[test]
 fn a_loop_of_one_call_is_caught_at_a_pace_the_agent_reaches_in_its_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());
     // Sessions of 8 calls a minute for 15 minutes, each call one of four at random.
-    let pairs = [
-        ("read", "crm"),
-        ("search", "crm"),
-        ("read", "mail"),
-        ("write", "calendar"),
-    ];
-    let mut seed: u64 = 11;
-    let history = sessions("assistant", 12, 8, 15, |_, _, _| {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        pairs[(seed >> 33) as usize % pairs.len()]
-    });
-    learn_quietly(&mut engine, &history);
+    learn_sessions_of_four_calls(&mut engine, 11, 8, 15);
     // Six calls a minute for ten minutes: slower than its sessions, but all one call.
     let t = monday() + 14 * DAY_MS + 10 * HOUR_MS + 30 * 60_000;
     let runaway = calls("assistant", t, 10_000, 60, "search", "crm", 5_000);
@@ -363,18 +376,8 @@ fn a_loop_of_one_call_amid_other_calls_is_caught_by_that_calls_count() {
     let mut engine = engine(dir.path());
     // Sessions of 2 calls a minute for 30 minutes, each call one of four at random:
     // about 5 calls of a kind in ten minutes, 20 in all.
-    let pairs = [
-        ("read", "crm"),
-        ("search", "crm"),
-        ("read", "mail"),
-        ("write", "calendar"),
-    ];
-    let mut seed: u64 = 5;
-    let history = sessions("assistant", 12, 2, 30, |_, _, _| {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        pairs[(seed >> 33) as usize % pairs.len()]
-    });
-    learn_quietly(&mut engine, &history);
+    learn_sessions_of_four_calls(&mut engine, 5, 2, 30);
+    let pairs = FOUR_CALLS;
     // A loop of one call for ten minutes, every third call broken by one of the
     // agent's other calls: never more than two identical calls in a row, 40 calls in
     // all, 27 of them of one kind.

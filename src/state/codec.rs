@@ -34,8 +34,10 @@ use crate::error::{Error, Result};
 /// Version 10 appends `rate`'s state with the count of one kind of call in place of
 /// the hour window, its moments in single precision and its pending pace stored only
 /// while live (the format 9 state carries over its minute and ten-minute windows, the
-/// new count starting empty). Versions 1 to 9 are still read.
-pub const FORMAT_VERSION: u8 = 10;
+/// new count starting empty). Version 11 appends `volume`'s state with the mean of
+/// every transfer of a pending episode, which a promotion moves the baseline to (the
+/// format 10 state carries over whole). Versions 1 to 10 are still read.
+pub const FORMAT_VERSION: u8 = 11;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

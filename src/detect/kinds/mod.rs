@@ -89,8 +89,9 @@ pub enum KindState {
     /// `rate` state of state format 7 (before held episodes). It carries over: see
     /// [`rate::State`]'s `From<RateV7>`.
     RetiredRateV7(Box<retired::RateV7>),
-    /// See [`volume`].
-    Volume(Box<volume::State>),
+    /// `volume` state of state formats 7 to 10 (before it counted every transfer of a
+    /// pending episode). It carries over: see [`volume::State`]'s `From<VolumeV10>`.
+    RetiredVolumeV10(Box<retired::VolumeV10>),
     /// `rate` state of state formats 8 and 9 (before the count of one kind of call).
     /// It carries over: see [`rate::State`]'s `From<RateV9>`.
     RetiredRateV9(Box<retired::RateV9>),
@@ -98,6 +99,8 @@ pub enum KindState {
     DeniedBurst(Box<denied_burst::State>),
     /// See [`rate`].
     Rate(Box<rate::State>),
+    /// See [`volume`].
+    Volume(Box<volume::State>),
 }
 
 impl KindState {
@@ -187,7 +190,7 @@ macro_rules! boxed_kind_state_of {
     };
 }
 
-boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6);
+boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6, RetiredVolumeV10);
 boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7, RetiredRateV9);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 boxed_kind_state_of!(DeniedBurst, denied_burst::State, upgrades RetiredDeniedBurstV8);
@@ -332,6 +335,14 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
 
+    /// `state` as a record of this build reads it back, checked to be unchanged.
+    fn stored_and_read(state: &KindState) -> KindState {
+        let bytes = postcard::to_stdvec(state).unwrap();
+        let read: KindState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(&read, state);
+        read
+    }
+
     #[test]
     fn bytes_and_p_values_read_well() {
         assert_eq!(format_bytes(512.0), "512 B");
@@ -355,9 +366,7 @@ mod tests {
             windows: crate::stats::EwStats::default(),
             window: TumblingWindow::default(),
         }));
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(state, old);
+        let mut state = stored_and_read(&old);
         assert_eq!(*rate::State::of(&mut state), rate::State::default());
     }
 
@@ -375,11 +384,31 @@ mod tests {
             sizes: sizes.clone(),
             ..Default::default()
         }));
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(state, old);
+        let mut state = stored_and_read(&old);
         let upgraded = volume::State::of(&mut state);
         assert_eq!((upgraded.transfers, &upgraded.sizes), (transfers, &sizes));
+    }
+
+    #[test]
+    fn a_format_10_volume_state_carries_over_with_no_episode_counted() {
+        let mut sizes = crate::stats::LogHistogram::default();
+        sizes.record_ln(9.0);
+        let transfers = crate::stats::EwStats {
+            n: 40,
+            mean: 9.0,
+            var: 1.0,
+        };
+        let old = KindState::RetiredVolumeV10(Box::new(retired::VolumeV10 {
+            transfers,
+            sizes: sizes.clone(),
+            window_peak: 7.0,
+            ..Default::default()
+        }));
+        let mut state = stored_and_read(&old);
+        let upgraded = volume::State::of(&mut state);
+        assert_eq!((upgraded.transfers, &upgraded.sizes), (transfers, &sizes));
+        assert_eq!(upgraded.window_peak, 7.0);
+        assert_eq!(upgraded.episode, None);
     }
 
     #[test]
@@ -394,9 +423,7 @@ mod tests {
             latest: [3, 20, 90],
             ..Default::default()
         }));
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(state, old);
+        let mut state = stored_and_read(&old);
         let upgraded = rate::State::of(&mut state);
         assert_eq!(&upgraded.tails[..2], &tails[..2]);
         assert_eq!(upgraded.stats[1].widen(), stats[1]);
@@ -416,9 +443,7 @@ mod tests {
             held: Some(Box::new(held.clone())),
             ..Default::default()
         }));
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(state, old);
+        let mut state = stored_and_read(&old);
         let upgraded = rate::State::of(&mut state);
         assert_eq!(&upgraded.tails[..2], &tails[..2]);
         assert!(
@@ -437,9 +462,7 @@ mod tests {
             clustering_calls: 800.0,
             ..Default::default()
         }));
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(state, old);
+        let mut state = stored_and_read(&old);
         let upgraded = denied_burst::State::of(&mut state);
         assert_eq!((upgraded.calls, upgraded.failures), (900.0, 18.0));
         assert_eq!(upgraded.evidence, 0.0);
@@ -451,9 +474,7 @@ mod tests {
             latest: [3, 20, 90],
             ..Default::default()
         }));
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        let mut state: KindState = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(state, old);
+        let mut state = stored_and_read(&old);
         assert_eq!(*rate::State::of(&mut state), rate::State::default());
     }
 }

@@ -154,3 +154,26 @@ impl From<RateV7> for RateV9 {
         }
     }
 }
+
+/// `volume` of state formats 7 to 10 (before it counted every transfer of a pending
+/// episode).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeV10 {
+    /// Distribution of `ln(1 + bytes)` per transfer.
+    pub transfers: EwStats,
+    /// Distribution of `ln(1 + bytes)` per active window.
+    pub windows: EwStats,
+    /// The open window.
+    pub window: TumblingWindow,
+    /// Empirical distribution of transfer sizes.
+    pub sizes: LogHistogram,
+    /// Sequential test of transfer-size surprise.
+    pub cusum: Cusum,
+    /// Flagged transfers since the episode began.
+    #[serde(with = "super::shadow::stored_if_live")]
+    pub pending: Shadow,
+    /// Typical size per system.
+    pub systems: super::system_sizes::SystemSizes,
+    /// The largest transfer of the open window (bytes).
+    pub window_peak: f32,
+}

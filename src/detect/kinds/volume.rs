@@ -44,10 +44,13 @@
 //! hours later, while a new job's larger windows are learned with its sizes. Once the
 //! change has persisted for a day it is promoted at the agent's next transfer, flagged
 //! or not: the baseline moves to the new sizes, keeping the shape of the distribution.
+//! The new sizes are the mean of every transfer since the episode began, flagged or
+//! not ([`State::episode`]): the flagged ones are only the top of them.
 //! What escalated is dropped.
 
 use serde::{Deserialize, Serialize};
 
+use super::shadow::PROMOTE_SAMPLES;
 use super::system_sizes::{system_key, SystemSizes};
 use super::{format_bytes, format_p, DurationParam, Positive, Shadow, TumblingWindow};
 use crate::baseline::HourOfWeek;
@@ -55,7 +58,7 @@ use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
 use crate::model::Anomaly;
-use crate::stats::{student_t_sf, Cusum, EwStats, LogHistogram};
+use crate::stats::{student_t_sf, CompactStats, Cusum, EwStats, LogHistogram};
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -130,6 +133,13 @@ pub struct State {
     pub systems: SystemSizes,
     /// The largest transfer of the open window (bytes).
     pub window_peak: f32,
+    /// Every transfer's residual since the pending episode began, flagged or not: what
+    /// a promotion moves the baseline to. The flagged transfers alone are the top of
+    /// the new sizes (or, after an outage or a heavy day, the agent's largest old
+    /// ones); promoting their mean lifted the baseline above everything the agent
+    /// went on to send, and `volume` fell silent for that agent for good. `None` (one
+    /// stored byte) while no episode is live.
+    pub episode: Option<CompactStats>,
 }
 
 impl State {
@@ -153,6 +163,25 @@ impl From<super::retired::VolumeV6> for State {
             pending: old.pending,
             systems: SystemSizes::default(),
             window_peak: 0.0,
+            episode: None,
+        }
+    }
+}
+
+/// A format 10 state carries over whole; a live episode's other transfers are counted
+/// from now on (until then a promotion uses the flagged ones, as format 10 did).
+impl From<super::retired::VolumeV10> for State {
+    fn from(old: super::retired::VolumeV10) -> Self {
+        State {
+            transfers: old.transfers,
+            windows: old.windows,
+            window: old.window,
+            sizes: old.sizes,
+            cusum: old.cusum,
+            pending: old.pending,
+            systems: old.systems,
+            window_peak: old.window_peak,
+            episode: None,
         }
     }
 }
@@ -243,12 +272,18 @@ impl Volume {
         Some((2.0 * student_t_sf(t, f64::from(shadow.n - 1))).min(1.0) * TESTS)
     }
 
-    /// Moves the baseline to the pending episode's sizes, keeping its shape.
+    /// Moves the baseline to the episode's sizes (all its transfers, see
+    /// [`State::episode`]), keeping its shape.
     fn promote(&self, state: &mut State) {
-        let shift = state.pending.stats.mean - state.transfers.mean;
+        let learned = state
+            .episode
+            .take()
+            .filter(|episode| episode.n >= PROMOTE_SAMPLES)
+            .map_or(state.pending.stats, |episode| episode.widen());
+        let shift = learned.mean - state.transfers.mean;
         state.sizes.shift(shift / std::f64::consts::LN_2);
         state.systems.shift(shift);
-        state.transfers = state.pending.stats;
+        state.transfers = learned;
         state.windows.mean += shift;
         state.cusum.reset();
         state.pending.clear();
@@ -367,6 +402,13 @@ impl Detector for Volume {
                     state.transfers.update(residual, self.params.horizon);
                     state.sizes.record_ln(residual);
                     state.systems.learn(key, ln_bytes);
+                    if state.pending.live(now, &obs.baseline.hours) {
+                        if let Some(episode) = state.episode.as_mut() {
+                            episode.update(residual, self.params.horizon);
+                        }
+                    } else {
+                        state.episode = None;
+                    }
                 }
             }
             Verdict::Flagged => {
@@ -376,9 +418,15 @@ impl Detector for Volume {
                     let key = system_key(&obs.event.action, &obs.event.system);
                     let residual = state.residual(key, ln_bytes);
                     state.cusum.retract(state.sizes.upper_tail_ln(residual));
+                    if !state.pending.live(now, &obs.baseline.hours) {
+                        state.episode = Some(CompactStats::default());
+                    }
                     state
                         .pending
                         .hold(residual, now, self.params.horizon, &obs.baseline.hours);
+                    if let Some(episode) = state.episode.as_mut() {
+                        episode.update(residual, self.params.horizon);
+                    }
                     if state.pending.due(now) {
                         self.promote(state);
                     }
@@ -387,6 +435,7 @@ impl Detector for Volume {
             Verdict::Escalated => {
                 state.window.flagged = true;
                 state.pending.clear();
+                state.episode = None;
                 state.cusum.reset();
             }
         }
@@ -513,5 +562,41 @@ mod tests {
         );
         let shift = state.transfers.mean - before;
         assert!((shift - 3f64.ln()).abs() < 0.3, "baseline moved by {shift}");
+    }
+
+    #[test]
+    fn a_promotion_moves_the_baseline_by_all_the_episodes_transfers_not_the_flagged_ones() {
+        let detector = Volume::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        let ordinary = |i: u64| 10_000 + (i * 2_654_435_761_u64) % 8_000;
+        for i in 0..300 {
+            let at = start + i as i64 * MINUTE_MS;
+            transfer(&detector, &mut state, at, ordinary(i), Verdict::Normal);
+        }
+        let before = State::of(&mut state).transfers.mean;
+        // A day of the agent's usual sizes, one transfer in ten of them five times as
+        // large and flagged (a heavy day, the retries after an outage): the flagged
+        // ones alone would say the agent now moves five times as much.
+        let heavy = start + DAY_MS;
+        for i in 0..360 {
+            let at = heavy + i as i64 * 4 * MINUTE_MS;
+            if i % 10 == 0 {
+                transfer(&detector, &mut state, at, 5 * ordinary(i), Verdict::Flagged);
+            } else {
+                transfer(&detector, &mut state, at, ordinary(i), Verdict::Normal);
+            }
+        }
+        // A day on, an ordinary transfer promotes the episode.
+        let later = heavy + DAY_MS + MINUTE_MS;
+        transfer(&detector, &mut state, later, ordinary(7), Verdict::Normal);
+        let state = State::of(&mut state);
+        assert_eq!(state.pending.stats.n, 0, "the episode was not promoted");
+        let shift = state.transfers.mean - before;
+        assert!(
+            shift.abs() < 0.4,
+            "baseline moved by {shift}, towards the flagged transfers' {}",
+            5f64.ln()
+        );
     }
 }
