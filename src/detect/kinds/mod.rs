@@ -370,8 +370,8 @@ mod tests {
         assert_eq!(*rate::State::of(&mut state), rate::State::default());
     }
 
-    #[test]
-    fn a_format_6_volume_state_carries_over() {
+    /// A few transfers' sizes, as a volume state of any format holds them.
+    fn some_transfer_sizes() -> (crate::stats::LogHistogram, crate::stats::EwStats) {
         let mut sizes = crate::stats::LogHistogram::default();
         sizes.record_ln(9.0);
         let transfers = crate::stats::EwStats {
@@ -379,6 +379,12 @@ mod tests {
             mean: 9.0,
             var: 1.0,
         };
+        (sizes, transfers)
+    }
+
+    #[test]
+    fn a_format_6_volume_state_carries_over() {
+        let (sizes, transfers) = some_transfer_sizes();
         let old = KindState::RetiredVolumeV6(Box::new(retired::VolumeV6 {
             transfers,
             sizes: sizes.clone(),
@@ -391,13 +397,7 @@ mod tests {
 
     #[test]
     fn a_format_10_volume_state_carries_over_with_no_episode_counted() {
-        let mut sizes = crate::stats::LogHistogram::default();
-        sizes.record_ln(9.0);
-        let transfers = crate::stats::EwStats {
-            n: 40,
-            mean: 9.0,
-            var: 1.0,
-        };
+        let (sizes, transfers) = some_transfer_sizes();
         let old = KindState::RetiredVolumeV10(Box::new(retired::VolumeV10 {
             transfers,
             sizes: sizes.clone(),
