@@ -195,8 +195,8 @@ pub struct State {
     /// Each window's count distribution, whose upper tail is the test. It samples the
     /// count at most once per tenth of the window (see [`SlidingCount::step`]).
     pub tails: [CountDistribution; SERIES],
-    /// The counts the latest event saw (learned once the verdict is known, in the
-    /// same step: never stored).
+    /// The counts the latest event saw, from its score to its learning, which takes
+    /// them: a state at rest holds none, so they are never stored.
     #[serde(skip)]
     pub latest: [u32; SERIES],
     /// Sliding counts of the agent's busiest kinds of call.
@@ -376,8 +376,8 @@ impl Rate {
     }
 
     /// The pace of the latest event in `scale`: ln(count / usual count).
-    fn pace(state: &State, scale: usize) -> f64 {
-        (f64::from(state.latest[scale]) / state.stats[scale].widen().mean.max(1e-9)).ln()
+    fn pace(count: u32, stats: &CompactStats) -> f64 {
+        (f64::from(count) / stats.widen().mean.max(1e-9)).ln()
     }
 
     /// Learns the unusual counts held back since the episode began (see [`State::held`]).
@@ -460,7 +460,7 @@ impl Detector for Rate {
             }
         };
         let stats = state.stats[scale].widen();
-        let pace = Self::pace(state, scale);
+        let pace = Self::pace(state.latest[scale], &state.stats[scale]);
         let pending_p = state
             .pending
             .mature(now, &obs.baseline.hours)
@@ -494,6 +494,9 @@ impl Detector for Rate {
         let state = State::of(state);
         let now = obs.event.time_ms;
         let surprise = self.window_surprise(state);
+        // Taken, not read: the counts belong to this event, and a state at rest holds
+        // none, in memory as in storage.
+        let latest = std::mem::take(&mut state.latest);
         if verdict == Verdict::Escalated {
             state.held = None;
             state.pending.clear();
@@ -501,8 +504,7 @@ impl Detector for Rate {
             return;
         }
         let censored = surprise.is_some_and(|(_, p)| p < LEARN_GATE);
-        for scale in 0..SERIES {
-            let count = state.latest[scale];
+        for (scale, &count) in latest.iter().enumerate() {
             if unusual(&state.stats[scale], count) {
                 let held = state.held.get_or_insert_with(Box::default);
                 if held.counts[scale].is_empty() {
@@ -530,7 +532,7 @@ impl Detector for Rate {
         }
         if verdict == Verdict::Flagged {
             if let Some((scale, _)) = surprise {
-                let pace = Self::pace(state, scale);
+                let pace = Self::pace(latest[scale], &state.stats[scale]);
                 state
                     .pending
                     .hold(pace, now, self.params.horizon, &obs.baseline.hours);
