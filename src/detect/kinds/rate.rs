@@ -315,32 +315,27 @@ impl Rate {
     /// A series' two p-values (top percentile, negative binomial; 1 where the negative
     /// binomial does not fit), if its latest count is unusual enough to be tested.
     fn series_tails(&self, state: &State, scale: usize) -> Option<[f64; MODELS]> {
-        Some(scale)
-            .filter(|&scale| {
-                state.stats[scale].n >= self.params.min_samples
-                    && unusual(&state.stats[scale], state.latest[scale])
-            })
-            .and_then(|scale| {
-                let count = state.latest[scale];
-                let tail = state.tails[scale].upper_tail(count)?;
-                let stats = state.stats[scale].widen();
-                let tails = &state.tails[scale];
-                let variance = stats.var.max(stats.mean);
-                let agrees = |count: f64, share: f64| {
-                    negative_binomial_sf(count.ceil() as u64, stats.mean, variance)
-                        >= share / NB_MISFIT
-                };
-                let fits = tails.top_percentile().is_none_or(|top| agrees(top, 0.01))
-                    && tails
-                        .largest()
-                        .is_none_or(|(largest, share)| agrees(largest, share));
-                let whole = if fits {
-                    negative_binomial_sf(u64::from(count), stats.mean, variance)
-                } else {
-                    1.0
-                };
-                Some([tail, whole])
-            })
+        let count = state.latest[scale];
+        if state.stats[scale].n < self.params.min_samples || !unusual(&state.stats[scale], count) {
+            return None;
+        }
+        let tail = state.tails[scale].upper_tail(count)?;
+        let stats = state.stats[scale].widen();
+        let tails = &state.tails[scale];
+        let variance = stats.var.max(stats.mean);
+        let agrees = |count: f64, share: f64| {
+            negative_binomial_sf(count.ceil() as u64, stats.mean, variance) >= share / NB_MISFIT
+        };
+        let fits = tails.top_percentile().is_none_or(|top| agrees(top, 0.01))
+            && tails
+                .largest()
+                .is_none_or(|(largest, share)| agrees(largest, share));
+        let whole = if fits {
+            negative_binomial_sf(u64::from(count), stats.mean, variance)
+        } else {
+            1.0
+        };
+        Some([tail, whole])
     }
 
     /// The tail of the run of identical calls in progress, once enough runs have
