@@ -8,7 +8,9 @@
 //! to the typical size of its action on its system ([`SystemSizes`], shrunk towards the
 //! agent-wide typical size while that pair has few transfers): `r = x − offset`, with
 //! `x = ln(1 + bytes)`. The detector keeps the agent's *empirical* distribution of `r`
-//! (a histogram of half-octave bins) next to its mean and spread. Each event is tested
+//! (a histogram of half-octave bins) next to its mean and spread. Only a successful
+//! call moves data: a failed or denied one counts as no transfer ([`moved`]), so an
+//! agent's error payloads never set the spread its transfers are judged by. Each event is tested
 //! three ways, and the smallest p-value, times three (Bonferroni), is reported:
 //!
 //! - **one transfer**: `t = (r − mean) / sd` against a Student-t on `n − 1` degrees of
@@ -57,7 +59,7 @@ use crate::baseline::HourOfWeek;
 use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, Observation, Verdict};
 use crate::model::time::format_duration;
-use crate::model::Anomaly;
+use crate::model::{Anomaly, Event, Outcome};
 use crate::stats::{student_t_sf, CompactStats, Cusum, EwStats, LogHistogram};
 
 /// Registry entry.
@@ -290,6 +292,21 @@ impl Volume {
     }
 }
 
+/// The bytes a call moved: none unless it succeeded. A failed or denied call's byte
+/// counts are its request and an error payload, not data; an agent whose failures
+/// return a few hundred bytes next to megabyte reads of the same system would
+/// otherwise have its spread of sizes set by its error rate. On independently
+/// generated fleets such failures widened a pipeline agent's spread of sizes from
+/// 0.8 to 2.0 (in logs), and transfers 1,500 to 5,000 times the usual size of their
+/// system scored p ≈ 1e-3.
+fn moved(event: &Event<'_>) -> u64 {
+    if event.outcome == Outcome::Success {
+        event.bytes()
+    } else {
+        0
+    }
+}
+
 fn finding(
     p_value: f64,
     bytes: f64,
@@ -322,7 +339,7 @@ impl Detector for Volume {
 
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding> {
         let state = State::of(state);
-        let bytes = obs.event.bytes() as f64;
+        let bytes = moved(obs.event) as f64;
         let now = obs.event.time_ms;
         // A change that has persisted long enough is the baseline from now on, whether
         // or not this transfer would have been flagged.
@@ -391,7 +408,7 @@ impl Detector for Volume {
 
     fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
         let state = State::of(state);
-        let bytes = obs.event.bytes();
+        let bytes = moved(obs.event);
         let now = obs.event.time_ms;
         match verdict {
             Verdict::Normal => {
@@ -521,6 +538,34 @@ mod tests {
             r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","bytes_out":{bytes}}}"#
         );
         score_and_learn(detector, state, &line, verdict);
+    }
+
+    #[test]
+    fn failed_calls_error_payloads_do_not_widen_the_sizes_a_transfer_is_judged_by() {
+        let detector = Volume::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        // A pipeline pulling about 50 MB a call, one call in twenty failing with a
+        // 300-byte error.
+        for i in 0..600u64 {
+            let (bytes, outcome) = if i % 20 == 7 {
+                (300, "failure")
+            } else {
+                (40_000_000 + (i * 2_654_435_761) % 20_000_000, "success")
+            };
+            let line = format!(
+                r#"{{"event_id":"e","time":{},"agent_id":"a","action":"read","system":"crm","bytes_in":{bytes},"outcome":"{outcome}"}}"#,
+                start + i as i64 * MINUTE_MS
+            );
+            score_and_learn(&detector, &mut state, &line, Verdict::Normal);
+        }
+        // A thousand times the usual pull.
+        let line = format!(
+            r#"{{"event_id":"e","time":{},"agent_id":"a","action":"read","system":"crm","bytes_in":50000000000}}"#,
+            start + 600 * MINUTE_MS
+        );
+        let p = score_and_learn(&detector, &mut state, &line, Verdict::Normal).unwrap_or(1.0);
+        assert!(p < 1e-9, "p = {p}");
     }
 
     #[test]
