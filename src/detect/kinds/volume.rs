@@ -32,7 +32,16 @@
 //!   independent transfers, and a session spent on the agent's heaviest system is a run
 //!   of large raw sizes but not of large residuals. Once a rise has been flagged it is
 //!   taken back ([`Cusum::retract`]), so a persisting shift is reported one transfer at
-//!   a time instead of compounding into ever smaller p-values.
+//!   a time instead of compounding into ever smaller p-values. The empirical
+//!   distribution it reads records every transfer that did not escalate, flagged or
+//!   not: the CUSUM's calibration needs the agent's whole distribution, and with the
+//!   flagged ones left out its top was cut off by exactly the transfers the CUSUM
+//!   flags, which then looked rarer still. On an independently generated change fleet
+//!   that loop kept a job-changed agent (sizes three times, for good) flagged for days
+//!   after its promotion, its CUSUM sitting at its threshold, and credentials of
+//!   healthy agents were revoked; recorded, `volume`'s false alerts there fell from
+//!   125 to 98. An attack's own transfers are a few among the thousands the
+//!   distribution holds.
 //!
 //! There are no floors in bytes or ratios: whether a deviation alerts is decided by the
 //! instance's false-alarm budget against the agent's own test rate (see
@@ -435,6 +444,7 @@ impl Detector for Volume {
                     let key = system_key(&obs.event.action, &obs.event.system);
                     let residual = state.residual(key, ln_bytes);
                     state.cusum.retract(state.sizes.upper_tail_ln(residual));
+                    state.sizes.record_ln(residual);
                     if !state.pending.live(now, &obs.baseline.hours) {
                         state.episode = Some(CompactStats::default());
                     }
@@ -566,6 +576,32 @@ mod tests {
         );
         let p = score_and_learn(&detector, &mut state, &line, Verdict::Normal).unwrap_or(1.0);
         assert!(p < 1e-9, "p = {p}");
+    }
+
+    #[test]
+    fn flagged_transfers_still_shape_the_distribution_the_cusum_reads() {
+        let detector = Volume::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        for i in 0..400u64 {
+            let bytes = 10_000 + (i * 2_654_435_761) % 8_000;
+            let at = start + i as i64 * MINUTE_MS;
+            transfer(&detector, &mut state, at, bytes, Verdict::Normal);
+        }
+        let top = |state: &mut KindState| {
+            let state = State::of(state);
+            let residual = state.residual(system_key("read", "crm"), 60_000f64.ln_1p());
+            state.sizes.upper_tail_ln(residual)
+        };
+        let before = top(&mut state);
+        // A hundred transfers at the agent's new top size, each flagged: they are part
+        // of what the agent sends, and the tail the CUSUM reads must show them.
+        for i in 0..100 {
+            let at = start + (400 + i) * MINUTE_MS;
+            transfer(&detector, &mut state, at, 60_000, Verdict::Flagged);
+        }
+        let after = top(&mut state);
+        assert!(after > 0.1 && after > 10.0 * before, "{before} -> {after}");
     }
 
     #[test]
