@@ -544,10 +544,14 @@ mod tests {
         bytes: u64,
         verdict: Verdict,
     ) {
-        let line = format!(
-            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","bytes_out":{bytes}}}"#
-        );
-        score_and_learn(detector, state, &line, verdict);
+        score_and_learn(detector, state, &call(time_ms, bytes, "success"), verdict);
+    }
+
+    /// One `read` of `crm` moving `bytes`, with `outcome`, as a JSON line.
+    fn call(time_ms: i64, bytes: u64, outcome: &str) -> String {
+        format!(
+            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","bytes_out":{bytes},"outcome":"{outcome}"}}"#
+        )
     }
 
     #[test]
@@ -563,17 +567,11 @@ mod tests {
             } else {
                 (40_000_000 + (i * 2_654_435_761) % 20_000_000, "success")
             };
-            let line = format!(
-                r#"{{"event_id":"e","time":{},"agent_id":"a","action":"read","system":"crm","bytes_in":{bytes},"outcome":"{outcome}"}}"#,
-                start + i as i64 * MINUTE_MS
-            );
+            let line = call(start + i as i64 * MINUTE_MS, bytes, outcome);
             score_and_learn(&detector, &mut state, &line, Verdict::Normal);
         }
         // A thousand times the usual pull.
-        let line = format!(
-            r#"{{"event_id":"e","time":{},"agent_id":"a","action":"read","system":"crm","bytes_in":50000000000}}"#,
-            start + 600 * MINUTE_MS
-        );
+        let line = call(start + 600 * MINUTE_MS, 50_000_000_000, "success");
         let p = score_and_learn(&detector, &mut state, &line, Verdict::Normal).unwrap_or(1.0);
         assert!(p < 1e-9, "p = {p}");
     }
