@@ -103,7 +103,8 @@ pub struct Finding {
     pub pending_p: Option<f64>,
     /// True when the observation continues an episode the detector's pending model is
     /// already tracking: an alert about it reads "new behaviour, being learned" rather
-    /// than "anomalous".
+    /// than "anomalous", and may ask for approval but not revoke or suspend (see
+    /// `Policy::ceiling` in [`crate::pipeline`]).
     pub learning: bool,
     /// How large the deviation is (observed over expected, e.g. 12 for twelve times the
     /// agent's typical transfer); `f64::INFINITY` when size means nothing (a rule was

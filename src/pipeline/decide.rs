@@ -82,15 +82,26 @@ impl Policy {
 
     /// The strongest command a finding of `instance` about an agent with `baseline` may
     /// lead to: the instance's own ceiling, and no more than an approval while a
-    /// statistical instance's baseline is younger than [`Policy::mature_after_ms`].
+    /// statistical instance's baseline is younger than [`Policy::mature_after_ms`], or
+    /// while the finding is part of a change its detector is learning
+    /// ([`Finding::learning`]).
+    ///
+    /// A detector that is learning has already seen the agent keep up the new
+    /// behaviour; each further finding of the same episode is the same evidence again,
+    /// not new evidence, and a job change (sizes three times, for good) keeps a
+    /// heavy-tailed agent's largest transfers crossing for days. Stacked, such findings
+    /// revoked a healthy agent's credential on an independently generated change
+    /// fleet. They still alert and ask a human; revoking or suspending needs the
+    /// episode's first finding, or another detector's.
     fn ceiling(
         &self,
         instance: &Instance,
         baseline: &crate::baseline::Baseline,
+        finding: &Finding,
         now_ms: i64,
     ) -> CommandAction {
         let young = now_ms - baseline.first_seen_ms < self.mature_after_ms;
-        if instance.budget.is_some() && young {
+        if instance.budget.is_some() && (young || finding.learning) {
             instance.response.max.min(CommandAction::RequireApproval)
         } else {
             instance.response.max
@@ -159,7 +170,7 @@ pub(super) fn decide(
     // detector that may only ask for approval (a missing approval, a young baseline)
     // cannot, by repeating itself, stack up the risk another detector's single low
     // alert would then turn into a revocation.
-    let ceiling = policy.ceiling(instance, baseline, now);
+    let ceiling = policy.ceiling(instance, baseline, finding, now);
     let risk = agent.risk.add_up_to(
         now,
         policy.risk_half_life_ms,
@@ -419,6 +430,24 @@ mod tests {
         );
     }
 
+    fn finding(learning: bool) -> Finding {
+        Finding {
+            p_value: 1e-9,
+            anomaly: crate::model::Anomaly::HighVolume,
+            observed: 10.0,
+            expected: 1.0,
+            unit: "bytes",
+            statistic: "t",
+            statistic_value: 6.0,
+            rule: None,
+            baseline_size: 100,
+            pending_p: None,
+            learning,
+            magnitude: 10.0,
+            fleet: None,
+        }
+    }
+
     #[test]
     fn a_statistical_finding_on_a_young_baseline_may_only_ask_for_approval() {
         let detectors = crate::detect::DetectorSet::builtin().unwrap();
@@ -430,21 +459,43 @@ mod tests {
         };
         let two_days = 2 * DAY_MS;
         let eight_days = 8 * DAY_MS;
+        let fresh = finding(false);
         assert_eq!(
-            policy.ceiling(instance("rate"), &baseline, two_days),
+            policy.ceiling(instance("rate"), &baseline, &fresh, two_days),
             CommandAction::RequireApproval
         );
         assert_eq!(
-            policy.ceiling(instance("rate"), &baseline, eight_days),
+            policy.ceiling(instance("rate"), &baseline, &fresh, eight_days),
             instance("rate").response.max
         );
         assert!(instance("rate").response.max > CommandAction::RequireApproval);
         // A policy finding is a fact, whatever the baseline's age.
         let scope = instance("scope_violation");
         assert_eq!(
-            policy.ceiling(scope, &baseline, two_days),
+            policy.ceiling(scope, &baseline, &fresh, two_days),
             scope.response.max
         );
         assert!(scope.response.max > CommandAction::RequireApproval);
+    }
+
+    #[test]
+    fn a_finding_of_a_change_being_learned_may_only_ask_for_approval() {
+        let detectors = crate::detect::DetectorSet::builtin().unwrap();
+        let volume = detectors.iter().find(|i| i.id == "volume").unwrap();
+        let policy = Policy::default();
+        let mature = crate::baseline::Baseline {
+            first_seen_ms: 0,
+            ..Default::default()
+        };
+        let now = 30 * DAY_MS;
+        assert!(volume.response.max > CommandAction::RequireApproval);
+        assert_eq!(
+            policy.ceiling(volume, &mature, &finding(false), now),
+            volume.response.max
+        );
+        assert_eq!(
+            policy.ceiling(volume, &mature, &finding(true), now),
+            CommandAction::RequireApproval
+        );
     }
 }
