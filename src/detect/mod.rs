@@ -117,6 +117,13 @@ pub struct Finding {
     /// outage's retries look like, the pattern `denied_burst`'s failures form. `None`
     /// keeps the kind's.
     pub fleet: Option<FleetScope>,
+    /// The strongest command this finding may lead to, when its detector knows the
+    /// deviation is real but says little about who is acting: `denied_burst`'s
+    /// refusals of calls the agent has made a hundred times are its credential or its
+    /// permissions changing (an expiry, a rotation, a withdrawn grant), not the agent
+    /// probing. Such a finding alerts and may ask for approval; `None` leaves the
+    /// instance's ceiling (see `Policy::ceiling` in [`crate::pipeline`]).
+    pub response_cap: Option<crate::model::CommandAction>,
 }
 
 impl Finding {

@@ -84,7 +84,8 @@ impl Policy {
     /// lead to: the instance's own ceiling, and no more than an approval while a
     /// statistical instance's baseline is younger than [`Policy::mature_after_ms`], or
     /// while the finding is part of a change its detector is learning
-    /// ([`Finding::learning`]).
+    /// ([`Finding::learning`]); never more than the finding's own
+    /// [`Finding::response_cap`].
     ///
     /// A detector that is learning has already seen the agent keep up the new
     /// behaviour; each further finding of the same episode is the same evidence again,
@@ -101,11 +102,12 @@ impl Policy {
         now_ms: i64,
     ) -> CommandAction {
         let young = now_ms - baseline.first_seen_ms < self.mature_after_ms;
-        if instance.budget.is_some() && (young || finding.learning) {
+        let max = if instance.budget.is_some() && (young || finding.learning) {
             instance.response.max.min(CommandAction::RequireApproval)
         } else {
             instance.response.max
-        }
+        };
+        finding.response_cap.map_or(max, |cap| max.min(cap))
     }
 
     /// Risk at which `action` becomes due.
@@ -443,6 +445,7 @@ mod tests {
             baseline_size: 100,
             pending_p: None,
             learning,
+            response_cap: None,
             magnitude: 10.0,
             fleet: None,
         }
@@ -495,6 +498,22 @@ mod tests {
         );
         assert_eq!(
             policy.ceiling(volume, &mature, &finding(true), now),
+            CommandAction::RequireApproval
+        );
+    }
+
+    #[test]
+    fn a_finding_never_leads_past_its_own_response_cap() {
+        let detectors = crate::detect::DetectorSet::builtin().unwrap();
+        let denied = detectors.iter().find(|i| i.id == "denied_burst").unwrap();
+        let mature = crate::baseline::Baseline::default();
+        let capped = Finding {
+            response_cap: Some(CommandAction::RequireApproval),
+            ..finding(false)
+        };
+        assert!(denied.response.max > CommandAction::RequireApproval);
+        assert_eq!(
+            Policy::default().ceiling(denied, &mature, &capped, 30 * DAY_MS),
             CommandAction::RequireApproval
         );
     }

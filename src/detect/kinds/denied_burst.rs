@@ -56,7 +56,7 @@ use super::{format_p, DurationParam, Fraction, Positive, TumblingWindow};
 use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::format_duration;
-use crate::model::{Anomaly, Outcome};
+use crate::model::{Anomaly, CommandAction, Outcome};
 use crate::stats::{beta_binomial_sf, clustering_log_likelihood_ratio};
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,20 @@ use serde::{Deserialize, Serialize};
 /// judged.) On independently generated fleets bounds from 0.05 to 0.5 removed nearly
 /// the same false alerts; 0.03 kept half again as many.
 pub const MAX_CLUSTERING: f64 = 0.05;
+
+/// Calls of a system, and of an action, the agent must have made (and had learned)
+/// before a refusal of them reads as its grant or the system changing rather than as
+/// probing. Probing is asking for what one was never given; a call the agent has made
+/// a hundred times was given. When such calls are refused or fail, something changed
+/// on the other side (a token expired or was rotated, a permission was withdrawn, the
+/// system broke):
+/// on an independently generated fleet an expired token refused every call of a
+/// coding agent for ninety minutes, and its bursts revoked a credential that no
+/// longer worked. The burst still alerts, and may ask for approval
+/// ([`Finding::response_cap`]); it does not revoke or suspend. The number only has to
+/// separate "routine" from "rare": the agents of both held-out generators make their
+/// routine calls hundreds to thousands of times a fortnight.
+pub const ROUTINE_CALLS: u32 = 100;
 
 /// Registry entry.
 pub const SPEC: KindSpec = KindSpec {
@@ -227,6 +241,7 @@ impl Detector for DeniedBurst {
             pending_p: None,
             magnitude: failures as f64 / (rate * calls as f64).max(1e-9),
             learning: false,
+            response_cap: routine(obs).then_some(CommandAction::RequireApproval),
             fleet: None,
         })
     }
@@ -258,8 +273,13 @@ impl Detector for DeniedBurst {
     }
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
+        let routine = if routine(obs) {
+            ", a call it makes routinely: more likely its grant or the system changed (an expired token, a withdrawn permission, an outage) than it is probing"
+        } else {
+            ""
+        };
         format!(
-            "{} had {:.0} denied or failed calls within {} (its usual failure rate {:.1}% predicts {:.1}), latest {} on {}; {}",
+            "{} had {:.0} denied or failed calls within {} (its usual failure rate {:.1}% predicts {:.1}), latest {} on {}{routine}; {}",
             obs.event.agent_id,
             finding.observed,
             format_duration(self.params.window.0),
@@ -272,9 +292,20 @@ impl Detector for DeniedBurst {
     }
 }
 
+/// True when the event's system and action are both among the agent's routine calls
+/// (see [`ROUTINE_CALLS`]).
+fn routine(obs: &Observation<'_>) -> bool {
+    let made = |table: &crate::baseline::SeenTable, name: &str| {
+        table
+            .get(name)
+            .is_some_and(|seen| seen.count >= ROUTINE_CALLS)
+    };
+    made(&obs.baseline.systems, &obs.event.system) && made(&obs.baseline.actions, &obs.event.action)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::score_and_learn;
+    use super::super::test_support::{score_against, score_and_learn};
     use super::*;
     use crate::model::time::{DAY_MS, MINUTE_MS};
 
@@ -327,6 +358,46 @@ mod tests {
 
     fn clustered(detector: &DeniedBurst, state: &mut KindState) -> f64 {
         detector.clustered(State::of(state))
+    }
+
+    #[test]
+    fn refusals_of_routine_calls_may_ask_for_approval_but_not_revoke() {
+        let detector = DeniedBurst::new(Params::default());
+        let start = 20_000 * DAY_MS;
+        let line = |time_ms: i64, system: &str, outcome: &str| {
+            format!(
+                r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"{system}","outcome":"{outcome}"}}"#
+            )
+        };
+        // An agent that has read the CRM two hundred times, and the vault once.
+        let mut baseline = crate::baseline::Baseline::default();
+        for i in 0..200 {
+            let event = line(start + i * MINUTE_MS, "crm", "success");
+            let event =
+                crate::model::decode_event(event.as_bytes(), &crate::model::Limits::default())
+                    .unwrap();
+            baseline.learn(&event);
+        }
+        let vault = line(start, "vault", "success");
+        let vault =
+            crate::model::decode_event(vault.as_bytes(), &crate::model::Limits::default()).unwrap();
+        baseline.learn(&vault);
+        // Twelve refusals in a row, of its CRM reads or of vault reads.
+        let burst = |system: &str| {
+            let mut state = detector.new_state();
+            let at = start + DAY_MS;
+            (0..12)
+                .filter_map(|i| {
+                    let call = line(at + i * 1_000, system, "denied");
+                    score_against(&detector, &mut state, &call, &baseline)
+                })
+                .last()
+                .unwrap()
+        };
+        let (routine, probing) = (burst("crm"), burst("vault"));
+        assert!(routine.p_value < 1e-6 && probing.p_value < 1e-6);
+        assert_eq!(routine.response_cap, Some(CommandAction::RequireApproval));
+        assert_eq!(probing.response_cap, None);
     }
 
     #[test]

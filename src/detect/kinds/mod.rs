@@ -45,6 +45,7 @@ pub fn fact(anomaly: Anomaly, rule: Rule) -> Finding {
         pending_p: None,
         magnitude: f64::INFINITY,
         learning: false,
+        response_cap: None,
         fleet: None,
         rule: Some(rule),
     }
@@ -99,6 +100,9 @@ pub enum KindState {
     DeniedBurst(Box<denied_burst::State>),
     /// See [`rate`].
     Rate(Box<rate::State>),
+    /// `volume` state of state format 11 (before each system's sizes kept their
+    /// spread). It carries over: see [`volume::State`]'s `From<VolumeV11>`.
+    RetiredVolumeV11(Box<retired::VolumeV11>),
     /// See [`volume`].
     Volume(Box<volume::State>),
 }
@@ -190,7 +194,13 @@ macro_rules! boxed_kind_state_of {
     };
 }
 
-boxed_kind_state_of!(Volume, volume::State, upgrades RetiredVolumeV6, RetiredVolumeV10);
+boxed_kind_state_of!(
+    Volume,
+    volume::State,
+    upgrades RetiredVolumeV6,
+    RetiredVolumeV10,
+    RetiredVolumeV11
+);
 boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7, RetiredRateV9);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
 boxed_kind_state_of!(DeniedBurst, denied_burst::State, upgrades RetiredDeniedBurstV8);
@@ -309,6 +319,27 @@ pub(crate) mod test_support {
     use crate::detect::{Detector, Identity, KindState, Observation, Verdict};
     use crate::model::{decode_event, Limits};
 
+    /// Scores the event of JSON `line` against the shared `baseline` (then learns it as
+    /// normal); returns the finding.
+    pub fn score_against(
+        detector: &dyn Detector,
+        state: &mut KindState,
+        line: &str,
+        baseline: &Baseline,
+    ) -> Option<crate::detect::Finding> {
+        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+        let pending = PendingBaseline::default();
+        let obs = Observation {
+            event: &event,
+            baseline,
+            pending: &pending,
+            identity: Identity::default(),
+        };
+        let finding = detector.score(&obs, state);
+        detector.learn(&obs, state, Verdict::Normal);
+        finding
+    }
+
     /// Scores the event of JSON `line` (an agent with an empty shared baseline), then
     /// learns it with `verdict`; returns the finding's p-value.
     pub fn score_and_learn(
@@ -392,7 +423,10 @@ mod tests {
         }));
         let mut state = stored_and_read(&old);
         let upgraded = volume::State::of(&mut state);
-        assert_eq!((upgraded.transfers, &upgraded.sizes), (transfers, &sizes));
+        assert_eq!(
+            (upgraded.transfers, &upgraded.sizes),
+            (transfers.into(), &sizes)
+        );
     }
 
     #[test]
@@ -406,9 +440,33 @@ mod tests {
         }));
         let mut state = stored_and_read(&old);
         let upgraded = volume::State::of(&mut state);
-        assert_eq!((upgraded.transfers, &upgraded.sizes), (transfers, &sizes));
+        assert_eq!(
+            (upgraded.transfers, &upgraded.sizes),
+            (transfers.into(), &sizes)
+        );
         assert_eq!(upgraded.window_peak, 7.0);
         assert_eq!(upgraded.episode, None);
+    }
+
+    #[test]
+    fn a_format_11_volume_state_carries_over_with_its_episode() {
+        let (sizes, transfers) = some_transfer_sizes();
+        let episode = crate::stats::CompactStats::default();
+        let old = KindState::RetiredVolumeV11(Box::new(retired::VolumeV11 {
+            transfers,
+            sizes: sizes.clone(),
+            window_peak: 7.0,
+            episode: Some(episode),
+            ..Default::default()
+        }));
+        let mut state = stored_and_read(&old);
+        let upgraded = volume::State::of(&mut state);
+        assert_eq!(
+            (upgraded.transfers, &upgraded.sizes),
+            (transfers.into(), &sizes)
+        );
+        assert_eq!(upgraded.window_peak, 7.0);
+        assert_eq!(upgraded.episode, Some(episode));
     }
 
     #[test]

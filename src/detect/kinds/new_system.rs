@@ -196,6 +196,7 @@ impl Detector for NewSystem {
             pending_p,
             magnitude: f64::INFINITY,
             learning: false,
+            response_cap: None,
             fleet: None,
         })
     }

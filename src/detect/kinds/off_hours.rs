@@ -219,6 +219,7 @@ impl Detector for OffHours {
             pending_p: obs.pending.hour_recurs(now).then_some(1.0),
             magnitude: f64::INFINITY,
             learning: false,
+            response_cap: None,
             fleet: None,
         })
     }

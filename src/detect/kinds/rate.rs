@@ -412,6 +412,7 @@ impl Rate {
             pending_p: None,
             magnitude: observed / expected.max(1.0),
             learning: false,
+            response_cap: None,
             fleet: failed.then_some(FleetScope::Failures),
         }
     }
@@ -481,6 +482,7 @@ impl Detector for Rate {
             pending_p,
             magnitude: observed / stats.mean.max(1e-9),
             learning: state.pending.live(now, &obs.baseline.hours),
+            response_cap: None,
             fleet: None,
         })
     }

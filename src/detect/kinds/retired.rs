@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::system_sizes::SystemSizesV11;
 use super::{Shadow, SlidingCount, TumblingWindow};
-use crate::stats::{CountDistribution, Cusum, EwStats, LogHistogram, Runs};
+use crate::stats::{CompactStats, CountDistribution, Cusum, EwStats, LogHistogram, Runs};
 
 /// `new_system` before state format 3.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -173,7 +174,31 @@ pub struct VolumeV10 {
     #[serde(with = "super::shadow::stored_if_live")]
     pub pending: Shadow,
     /// Typical size per system.
-    pub systems: super::system_sizes::SystemSizes,
+    pub systems: SystemSizesV11,
     /// The largest transfer of the open window (bytes).
     pub window_peak: f32,
+}
+
+/// `volume` of state format 11 (before each system's sizes kept their spread).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeV11 {
+    /// Distribution of `ln(1 + bytes)` per transfer.
+    pub transfers: EwStats,
+    /// Distribution of `ln(1 + bytes)` per active window.
+    pub windows: EwStats,
+    /// The open window.
+    pub window: TumblingWindow,
+    /// Empirical distribution of transfer sizes.
+    pub sizes: LogHistogram,
+    /// Sequential test of transfer-size surprise.
+    pub cusum: Cusum,
+    /// Flagged transfers since the episode began.
+    #[serde(with = "super::shadow::stored_if_live")]
+    pub pending: Shadow,
+    /// Typical size per system.
+    pub systems: SystemSizesV11,
+    /// The largest transfer of the open window (bytes).
+    pub window_peak: f32,
+    /// Every transfer's residual since the pending episode began.
+    pub episode: Option<CompactStats>,
 }

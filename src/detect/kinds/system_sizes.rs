@@ -28,10 +28,11 @@ const PRIOR_TRANSFERS: f64 = 10.0;
 /// so that a mean fits two bytes up to `ln(1 + bytes) = 32` (80 TB per transfer).
 const UNITS: f64 = 2048.0;
 
-/// One action on one system: its running mean of `ln(1 + bytes)`. Stored as five
-/// fixed bytes (varints would take up to seven), as sixteen are kept for every agent.
+/// One action on one system: its running mean and spread of `ln(1 + bytes)`. Stored
+/// as seven fixed bytes (varints would take up to nine), as sixteen are kept for
+/// every agent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(from = "[u8; 5]", into = "[u8; 5]")]
+#[serde(from = "[u8; 7]", into = "[u8; 7]")]
 struct SystemMean {
     /// Hash of the action and system (two among an agent's sixteen busiest collide
     /// once in about 550 agents, and that costs only precision).
@@ -41,22 +42,28 @@ struct SystemMean {
     n: u8,
     /// Mean `ln(1 + bytes)` in [`UNITS`].
     mean: u16,
+    /// Variance of `ln(1 + bytes)` in [`UNITS`] (up to 32: a spread of ×/÷ 290).
+    var: u16,
 }
 
-impl From<SystemMean> for [u8; 5] {
+impl From<SystemMean> for [u8; 7] {
     fn from(entry: SystemMean) -> Self {
         let [key_low, key_high] = entry.key.to_le_bytes();
         let [mean_low, mean_high] = entry.mean.to_le_bytes();
-        [key_low, key_high, entry.n, mean_low, mean_high]
+        let [var_low, var_high] = entry.var.to_le_bytes();
+        [
+            key_low, key_high, entry.n, mean_low, mean_high, var_low, var_high,
+        ]
     }
 }
 
-impl From<[u8; 5]> for SystemMean {
-    fn from([key_low, key_high, n, mean_low, mean_high]: [u8; 5]) -> Self {
+impl From<[u8; 7]> for SystemMean {
+    fn from([key_low, key_high, n, mean_low, mean_high, var_low, var_high]: [u8; 7]) -> Self {
         SystemMean {
             key: u16::from_le_bytes([key_low, key_high]),
             n,
             mean: u16::from_le_bytes([mean_low, mean_high]),
+            var: u16::from_le_bytes([var_low, var_high]),
         }
     }
 }
@@ -67,14 +74,39 @@ impl SystemMean {
     }
 
     fn set_mean(&mut self, mean: f64) {
-        self.mean = (mean * UNITS).round().clamp(0.0, f64::from(u16::MAX)) as u16;
+        self.mean = to_units(mean);
     }
+
+    fn var(&self) -> f64 {
+        f64::from(self.var) / UNITS
+    }
+}
+
+fn to_units(value: f64) -> u16 {
+    (value * UNITS).round().clamp(0.0, f64::from(u16::MAX)) as u16
 }
 
 /// Per-system typical transfer sizes of one agent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SystemSizes {
     entries: Vec<SystemMean>,
+}
+
+/// How one pair's sizes stand against the agent's (see [`SystemSizes::relative`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Relative {
+    /// How far the pair's typical `ln(1 + bytes)` lies above the agent's.
+    pub offset: f64,
+    /// The agent's spread over the pair's.
+    pub scale: f64,
+}
+
+impl Relative {
+    /// A pair judged as the agent as a whole.
+    const AGENT: Relative = Relative {
+        offset: 0.0,
+        scale: 1.0,
+    };
 }
 
 /// The key of an action on a system (FNV-1a, folded to 16 bits).
@@ -86,19 +118,40 @@ pub fn system_key(action: &str, system: &str) -> u16 {
 }
 
 impl SystemSizes {
-    /// How far the typical `ln(1 + bytes)` of the pair `key` lies above the agent-wide
-    /// `agent_mean`, shrunk towards zero for a pair with few transfers.
+    /// Where the pair `key` stands against the agent as a whole, whose residuals have
+    /// mean `agent_mean` and variance `agent_var`: how far its typical `ln(1 + bytes)`
+    /// lies above the agent's (the offset), and how much more (or less) a deviation
+    /// from it says than the same deviation agent-wide (the scale). A pair with no
+    /// entry is the agent's own: offset 0, scale 1.
     ///
-    /// Shrinking by [`PRIOR_TRANSFERS`] rather than by an empirical-Bayes weight from
-    /// the spread between pairs is deliberate: trusting a pair's mean after one or two
-    /// transfers (what the between-pair spread of most agents implies) made `volume`
-    /// revoke a healthy pipeline agent on an independent fleet, whose pair of small
-    /// warehouse calls is sometimes a bulk load.
-    pub fn offset(&self, key: u16, agent_mean: f64) -> f64 {
-        self.entries.iter().find(|e| e.key == key).map_or(0.0, |e| {
-            let n = f64::from(e.n);
-            n / (n + PRIOR_TRANSFERS) * (e.mean() - agent_mean)
-        })
+    /// The offset is shrunk towards zero for a pair with few transfers. Shrinking by
+    /// [`PRIOR_TRANSFERS`] rather than by an empirical-Bayes weight from the spread
+    /// between pairs is deliberate: trusting a pair's mean after one or two transfers
+    /// (what the between-pair spread of most agents implies) made `volume` revoke a
+    /// healthy pipeline agent on an independent fleet, whose pair of small warehouse
+    /// calls is sometimes a bulk load.
+    ///
+    /// The scale is the agent's spread over the pair's, both floored at `sd_floor`
+    /// (the resolution of sizes), the pair's variance shrunk towards `agent_var` the
+    /// same way. An agent's pairs differ in spread as much as in typical size: an HR
+    /// agent's writes to its HR system vary ×/÷ 2 while its document reads vary ×/÷ 30.
+    /// Judged by the agent-wide spread, a dozen writes in a row at ten times their
+    /// usual size were each in the agent's top fifth, and an exfiltration of them on an
+    /// independently generated fleet went unseen; judged by their own, each is beyond
+    /// the pair's 99th percentile.
+    pub fn relative(&self, key: u16, agent_mean: f64, agent_var: f64, sd_floor: f64) -> Relative {
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map_or(Relative::AGENT, |e| {
+                let n = f64::from(e.n);
+                let weight = n / (n + PRIOR_TRANSFERS);
+                let pair_var = weight * e.var() + (1.0 - weight) * agent_var;
+                Relative {
+                    offset: weight * (e.mean() - agent_mean),
+                    scale: agent_var.sqrt().max(sd_floor) / pair_var.sqrt().max(sd_floor),
+                }
+            })
     }
 
     /// Folds one ordinary transfer of `ln_bytes` to the system `key` into its mean,
@@ -126,8 +179,12 @@ impl SystemSizes {
         };
         let entry = &mut self.entries[index];
         entry.n = entry.n.saturating_add(1);
+        let n = f64::from(entry.n);
         let mean = entry.mean();
-        entry.set_mean(mean + (ln_bytes - mean) / f64::from(entry.n));
+        let next = mean + (ln_bytes - mean) / n;
+        entry.set_mean(next);
+        let var = entry.var();
+        entry.var = to_units(var + ((ln_bytes - mean) * (ln_bytes - next) - var) / n);
     }
 
     /// How many actions on systems have a typical size of their own.
@@ -143,6 +200,59 @@ impl SystemSizes {
     }
 }
 
+/// One pair as state formats 7 to 11 stored it: its mean, no spread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[u8; 5]", into = "[u8; 5]")]
+struct SystemMeanV11 {
+    key: u16,
+    n: u8,
+    mean: u16,
+}
+
+impl From<SystemMeanV11> for [u8; 5] {
+    fn from(entry: SystemMeanV11) -> Self {
+        let [key_low, key_high] = entry.key.to_le_bytes();
+        let [mean_low, mean_high] = entry.mean.to_le_bytes();
+        [key_low, key_high, entry.n, mean_low, mean_high]
+    }
+}
+
+impl From<[u8; 5]> for SystemMeanV11 {
+    fn from([key_low, key_high, n, mean_low, mean_high]: [u8; 5]) -> Self {
+        SystemMeanV11 {
+            key: u16::from_le_bytes([key_low, key_high]),
+            n,
+            mean: u16::from_le_bytes([mean_low, mean_high]),
+        }
+    }
+}
+
+/// Per-system typical sizes as state formats 7 to 11 stored them (means only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemSizesV11 {
+    entries: Vec<SystemMeanV11>,
+}
+
+impl SystemSizes {
+    /// Carries format 11 sizes over, every pair starting with the spread `agent_var`
+    /// (the agent's own, so that each pair is judged as before until its transfers
+    /// show its spread).
+    pub fn from_v11(old: &SystemSizesV11, agent_var: f64) -> Self {
+        SystemSizes {
+            entries: old
+                .entries
+                .iter()
+                .map(|e| SystemMean {
+                    key: e.key,
+                    n: e.n,
+                    mean: e.mean,
+                    var: to_units(agent_var),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,9 +264,62 @@ mod tests {
         for _ in 0..200 {
             sizes.learn(heavy, 14.0);
         }
-        let offset = sizes.offset(heavy, 10.0);
+        let offset = sizes.relative(heavy, 10.0, 1.0, 0.25).offset;
         assert!((offset - 4.0 * 200.0 / 210.0).abs() < 1e-3, "{offset}");
-        assert_eq!(sizes.offset(system_key("read", "github"), 10.0), 0.0);
+        assert_eq!(
+            sizes.relative(system_key("read", "github"), 10.0, 1.0, 0.25),
+            Relative::AGENT
+        );
+    }
+
+    #[test]
+    fn a_pair_is_judged_in_its_own_spread_once_its_transfers_show_it() {
+        let mut sizes = SystemSizes::default();
+        let tight = system_key("write", "hr");
+        let wide = system_key("read", "docs");
+        for i in 0..200 {
+            let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+            sizes.learn(tight, 9.0 + 0.5 * sign);
+            sizes.learn(wide, 10.0 + 2.0 * sign);
+        }
+        // The agent's spread is 1 (variance 1); the pairs' are 0.5 and 2.
+        let agent_var = 1.0;
+        let tight_scale = sizes.relative(tight, 9.5, agent_var, 0.25).scale;
+        let wide_scale = sizes.relative(wide, 9.5, agent_var, 0.25).scale;
+        assert!((1.7..2.0).contains(&tight_scale), "{tight_scale}");
+        assert!((0.5..0.55).contains(&wide_scale), "{wide_scale}");
+        assert_eq!(
+            sizes.relative(system_key("list", "hr"), 9.5, agent_var, 0.25),
+            Relative::AGENT
+        );
+    }
+
+    #[test]
+    fn a_pair_seen_twice_keeps_nearly_the_agents_spread() {
+        let mut sizes = SystemSizes::default();
+        let key = system_key("write", "s3://exports");
+        sizes.learn(key, 20.0);
+        sizes.learn(key, 20.0);
+        let scale = sizes.relative(key, 10.0, 1.0, 0.25).scale;
+        assert!((1.0..1.1).contains(&scale), "{scale}");
+    }
+
+    #[test]
+    fn format_11_pairs_carry_over_judged_by_the_agents_spread() {
+        let old = SystemSizesV11 {
+            entries: vec![SystemMeanV11 {
+                key: 7,
+                n: 200,
+                mean: 20_000,
+            }],
+        };
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        assert_eq!(bytes.len(), 1 + 5);
+        let read: SystemSizesV11 = postcard::from_bytes(&bytes).unwrap();
+        let sizes = SystemSizes::from_v11(&read, 2.0);
+        let relative = sizes.relative(7, 9.0, 2.0, 0.25);
+        assert!((relative.offset - 200.0 / 210.0 * (20_000.0 / UNITS - 9.0)).abs() < 1e-9);
+        assert!((relative.scale - 1.0).abs() < 1e-3);
     }
 
     #[test]
@@ -165,16 +328,16 @@ mod tests {
         let key = system_key("write", "s3://exports");
         sizes.learn(key, 20.0);
         sizes.learn(key, 20.0);
-        assert!(sizes.offset(key, 10.0) < 10.0 * 2.0 / 12.0 + 1e-3);
+        assert!(sizes.relative(key, 10.0, 1.0, 0.25).offset < 10.0 * 2.0 / 12.0 + 1e-3);
     }
 
     #[test]
-    fn an_entry_is_stored_in_five_bytes_and_read_back_exactly() {
+    fn an_entry_is_stored_in_seven_bytes_and_read_back_exactly() {
         let mut sizes = SystemSizes::default();
         sizes.learn(system_key("read", "crm"), 10.5);
         sizes.learn(system_key("write", "crm"), 7.25);
         let bytes = postcard::to_stdvec(&sizes).unwrap();
-        assert_eq!(bytes.len(), 1 + 2 * 5);
+        assert_eq!(bytes.len(), 1 + 2 * 7);
         assert_eq!(postcard::from_bytes::<SystemSizes>(&bytes).unwrap(), sizes);
     }
 
@@ -188,6 +351,11 @@ mod tests {
             sizes.learn(system_key("read", &format!("once-{i}")), 5.0);
         }
         assert_eq!(sizes.entries.len(), CAP);
-        assert!(sizes.offset(system_key("read", "busy"), 10.0) > 1.5);
+        assert!(
+            sizes
+                .relative(system_key("read", "busy"), 10.0, 1.0, 0.25)
+                .offset
+                > 1.5
+        );
     }
 }

@@ -8,7 +8,10 @@
 //! to the typical size of its action on its system ([`SystemSizes`], shrunk towards the
 //! agent-wide typical size while that pair has few transfers): `r = x − offset`, with
 //! `x = ln(1 + bytes)`. The detector keeps the agent's *empirical* distribution of `r`
-//! (a histogram of half-octave bins) next to its mean and spread. Only a successful
+//! (a histogram of half-octave bins) next to its mean and spread. What the histogram
+//! holds is `r` in its pair's own spread, expressed in the agent's
+//! ([`SystemSizes::scale`]): a pair whose sizes hardly vary makes ten times its usual
+//! size a far rarer residual than a pair whose sizes vary a hundredfold does. Only a successful
 //! call moves data: a failed or denied one counts as no transfer ([`moved`]), so an
 //! agent's error payloads never set the spread its transfers are judged by. Each event is tested
 //! three ways, and the smallest p-value, times three (Bonferroni), is reported:
@@ -127,10 +130,11 @@ impl Default for Params {
 /// Per-agent state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    /// Distribution of `ln(1 + bytes)` per transfer.
-    pub transfers: EwStats,
+    /// Distribution of `ln(1 + bytes)` per transfer (single precision, like every
+    /// moment kept per agent: DESIGN budgets a typical agent at 1 KiB stored).
+    pub transfers: CompactStats,
     /// Distribution of `ln(1 + bytes)` per active window.
-    pub windows: EwStats,
+    pub windows: CompactStats,
     /// The open window (its `sum` is in bytes).
     pub window: TumblingWindow,
     /// Empirical distribution of transfer sizes.
@@ -154,11 +158,29 @@ pub struct State {
 }
 
 impl State {
-    /// `ln(1 + bytes)` of a transfer of the pair `key`, relative to that pair's typical
-    /// size (see [`SystemSizes::offset`]).
-    fn residual(&self, key: u16, ln_bytes: f64) -> f64 {
-        ln_bytes - self.systems.offset(key, self.transfers.mean)
+    /// Where a transfer of `ln_bytes` of the pair `key` lies (see
+    /// [`SystemSizes::relative`]).
+    fn place(&self, key: u16, ln_bytes: f64, sd_floor: f64) -> Placed {
+        let transfers = self.transfers.widen();
+        let mean = transfers.mean;
+        let pair = self.systems.relative(key, mean, transfers.var, sd_floor);
+        let residual = ln_bytes - pair.offset;
+        Placed {
+            residual,
+            standardized: mean + (residual - mean) * pair.scale,
+        }
     }
+}
+
+/// A transfer relative to its action on its system.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    /// `ln(1 + bytes)` relative to the pair's typical size: what the parametric tests,
+    /// the pending model and a promotion read.
+    residual: f64,
+    /// The residual in its pair's own spread, expressed in the agent's: what the
+    /// empirical distribution holds and the CUSUM reads.
+    standardized: f64,
 }
 
 /// A format 6 state carries over whole: its sizes were judged agent-wide, which is
@@ -166,8 +188,8 @@ impl State {
 impl From<super::retired::VolumeV6> for State {
     fn from(old: super::retired::VolumeV6) -> Self {
         State {
-            transfers: old.transfers,
-            windows: old.windows,
+            transfers: old.transfers.into(),
+            windows: old.windows.into(),
             window: old.window,
             sizes: old.sizes,
             cusum: old.cusum,
@@ -180,19 +202,39 @@ impl From<super::retired::VolumeV6> for State {
 }
 
 /// A format 10 state carries over whole; a live episode's other transfers are counted
-/// from now on (until then a promotion uses the flagged ones, as format 10 did).
+/// from now on (until then a promotion uses the flagged ones, as format 10 did), and
+/// each system starts with the agent's own spread (see [`SystemSizes::from_v11`]).
 impl From<super::retired::VolumeV10> for State {
     fn from(old: super::retired::VolumeV10) -> Self {
         State {
-            transfers: old.transfers,
-            windows: old.windows,
+            transfers: old.transfers.into(),
+            windows: old.windows.into(),
             window: old.window,
             sizes: old.sizes,
             cusum: old.cusum,
             pending: old.pending,
-            systems: old.systems,
+            systems: SystemSizes::from_v11(&old.systems, old.transfers.var),
             window_peak: old.window_peak,
             episode: None,
+        }
+    }
+}
+
+/// A format 11 state carries over whole, each system starting with the agent's own
+/// spread (see [`SystemSizes::from_v11`]): it is judged as before until its own
+/// transfers show how widely its sizes vary.
+impl From<super::retired::VolumeV11> for State {
+    fn from(old: super::retired::VolumeV11) -> Self {
+        State {
+            transfers: old.transfers.into(),
+            windows: old.windows.into(),
+            window: old.window,
+            sizes: old.sizes,
+            cusum: old.cusum,
+            pending: old.pending,
+            systems: SystemSizes::from_v11(&old.systems, old.transfers.var),
+            window_peak: old.window_peak,
+            episode: old.episode,
         }
     }
 }
@@ -258,7 +300,7 @@ impl Volume {
         if p > 1e-3 || state.cusum.sum <= before {
             return None;
         }
-        let typical = (state.transfers.mean + offset).exp_m1().max(1.0);
+        let typical = (state.transfers.widen().mean + offset).exp_m1().max(1.0);
         Some(finding(
             p,
             bytes,
@@ -291,11 +333,13 @@ impl Volume {
             .take()
             .filter(|episode| episode.n >= PROMOTE_SAMPLES)
             .map_or(state.pending.stats, |episode| episode.widen());
-        let shift = learned.mean - state.transfers.mean;
+        let shift = learned.mean - state.transfers.widen().mean;
         state.sizes.shift(shift / std::f64::consts::LN_2);
         state.systems.shift(shift);
-        state.transfers = learned;
-        state.windows.mean += shift;
+        state.transfers = learned.into();
+        let mut windows = state.windows.widen();
+        windows.mean += shift;
+        state.windows = windows.into();
         state.cusum.reset();
         state.pending.clear();
     }
@@ -337,6 +381,7 @@ fn finding(
         pending_p: None,
         magnitude: bytes / typical.max(1.0),
         learning: false,
+        response_cap: None,
         fleet: None,
     }
 }
@@ -365,19 +410,30 @@ impl Detector for Volume {
             state.window_peak = 0.0;
         }
         let ln_bytes = bytes.ln_1p();
-        let residual = state.residual(system_key(&obs.event.action, &obs.event.system), ln_bytes);
+        let key = system_key(&obs.event.action, &obs.event.system);
+        let Placed {
+            residual,
+            standardized,
+        } = state.place(key, ln_bytes, self.params.sd_floor.0);
         let offset = ln_bytes - residual;
         state.window.add(bytes);
         state.window_peak = state.window_peak.max(bytes as f32);
         let single = self
-            .test(bytes, ln_bytes, &state.transfers, offset, STAT_TRANSFER)
+            .test(
+                bytes,
+                ln_bytes,
+                &state.transfers.widen(),
+                offset,
+                STAT_TRANSFER,
+            )
             .map(|mut one| {
                 // Both must find the transfer improbable: far from the mean size, and
                 // beyond the agent's own largest transfers by more than their spread.
-                let beyond =
-                    state
-                        .sizes
-                        .peaks_tail_ln(residual, self.params.sd_floor.0, PRIOR_TRANSFERS);
+                let beyond = state.sizes.peaks_tail_ln(
+                    standardized,
+                    self.params.sd_floor.0,
+                    PRIOR_TRANSFERS,
+                );
                 one.p_value = one.p_value.max(beyond.unwrap_or(1.0));
                 one
             });
@@ -385,7 +441,7 @@ impl Detector for Volume {
         // largest transfer, which the single-transfer test judges on its own.
         let burst = if state.window.events >= 2 {
             let many = state.window.sum - f64::from(state.window_peak);
-            self.test(many, many.ln_1p(), &state.windows, 0.0, STAT_WINDOW)
+            self.test(many, many.ln_1p(), &state.windows.widen(), 0.0, STAT_WINDOW)
                 .map(|mut burst| {
                     burst.observed = state.window.sum;
                     burst
@@ -393,7 +449,7 @@ impl Detector for Volume {
         } else {
             None
         };
-        let sustained = self.sequential(bytes, residual, offset, state);
+        let sustained = self.sequential(bytes, standardized, offset, state);
         // The pending model knows transfer sizes, not how many come at once: until its
         // episode is established it may explain a transfer, but not a burst that the
         // baseline finds improbable.
@@ -424,9 +480,12 @@ impl Detector for Volume {
                 if bytes > 0 {
                     let ln_bytes = (bytes as f64).ln_1p();
                     let key = system_key(&obs.event.action, &obs.event.system);
-                    let residual = state.residual(key, ln_bytes);
+                    let Placed {
+                        residual,
+                        standardized,
+                    } = state.place(key, ln_bytes, self.params.sd_floor.0);
                     state.transfers.update(residual, self.params.horizon);
-                    state.sizes.record_ln(residual);
+                    state.sizes.record_ln(standardized);
                     state.systems.learn(key, ln_bytes);
                     if state.pending.live(now, &obs.baseline.hours) {
                         if let Some(episode) = state.episode.as_mut() {
@@ -442,9 +501,12 @@ impl Detector for Volume {
                 if bytes > 0 {
                     let ln_bytes = (bytes as f64).ln_1p();
                     let key = system_key(&obs.event.action, &obs.event.system);
-                    let residual = state.residual(key, ln_bytes);
-                    state.cusum.retract(state.sizes.upper_tail_ln(residual));
-                    state.sizes.record_ln(residual);
+                    let Placed {
+                        residual,
+                        standardized,
+                    } = state.place(key, ln_bytes, self.params.sd_floor.0);
+                    state.cusum.retract(state.sizes.upper_tail_ln(standardized));
+                    state.sizes.record_ln(standardized);
                     if !state.pending.live(now, &obs.baseline.hours) {
                         state.episode = Some(CompactStats::default());
                     }
@@ -472,7 +534,7 @@ impl Detector for Volume {
         let KindState::Volume(state) = state else {
             return None;
         };
-        let (transfers, windows) = (&state.transfers, &state.windows);
+        let (transfers, windows) = (state.transfers.widen(), state.windows.widen());
         let pending = if state.pending.stats.n > 0 {
             format!(
                 "; new sizes being learned: about {} over {} flagged transfers",
@@ -549,9 +611,69 @@ mod tests {
 
     /// One `read` of `crm` moving `bytes`, with `outcome`, as a JSON line.
     fn call(time_ms: i64, bytes: u64, outcome: &str) -> String {
+        call_on(time_ms, "read", "crm", bytes, outcome)
+    }
+
+    /// One `action` on `system` moving `bytes`, with `outcome`, as a JSON line.
+    fn call_on(time_ms: i64, action: &str, system: &str, bytes: u64, outcome: &str) -> String {
         format!(
-            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","bytes_out":{bytes},"outcome":"{outcome}"}}"#
+            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"{action}","system":"{system}","bytes_out":{bytes},"outcome":"{outcome}"}}"#
         )
+    }
+
+    /// A size of typical `median` spread ×/÷ `e^sd`, reproducibly for each `i`: a
+    /// log-normal draw (an Irwin–Hall sum of four uniforms, standardized).
+    fn log_normal(i: u64, median: f64, sd: f64) -> u64 {
+        let uniform = |k: u64| {
+            let hash = (i * 4 + k).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
+            hash as f64 / (1u64 << 53) as f64
+        };
+        let z = ((0..4).map(uniform).sum::<f64>() - 2.0) * 3f64.sqrt();
+        (median * (sd * z).exp()) as u64
+    }
+
+    /// The smallest p-value `volume` gives a run of `count` transfers of `action` on
+    /// `system` at ten times their median, one a minute, after two weeks of an agent
+    /// whose `read docs` sizes spread ×/÷ 7 and whose `write hr` sizes spread ×/÷ 1.6.
+    fn run_at_ten_times(action: &str, system: &str, median: f64, count: u64) -> f64 {
+        let detector = Volume::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        for i in 0..3_000u64 {
+            let at = start + i as i64 * 7 * MINUTE_MS;
+            let line = if i % 3 == 0 {
+                call_on(at, "write", "hr", log_normal(i, 8_000.0, 0.5), "success")
+            } else {
+                call_on(at, "read", "docs", log_normal(i, 20_000.0, 2.0), "success")
+            };
+            score_and_learn(&detector, &mut state, &line, Verdict::Normal);
+        }
+        let attack = start + 3_000 * 7 * MINUTE_MS;
+        (0..count)
+            .filter_map(|i| {
+                let bytes = log_normal(10_000 + i, 10.0 * median, 0.2);
+                let line = call_on(
+                    attack + i as i64 * MINUTE_MS,
+                    action,
+                    system,
+                    bytes,
+                    "success",
+                );
+                score_and_learn(&detector, &mut state, &line, Verdict::Normal)
+            })
+            .fold(1.0, f64::min)
+    }
+
+    #[test]
+    fn a_run_of_large_transfers_is_judged_by_its_own_systems_spread() {
+        // Ten times the usual write is beyond the pair's 99.99th percentile, though
+        // within the agent-wide spread its reads set: six in a row are beyond doubt
+        // (judged agent-wide, p was 8e-4).
+        let tight = run_at_ten_times("write", "hr", 8_000.0, 6);
+        assert!(tight < 1e-8, "six writes at ten times: p = {tight}");
+        // Ten times the usual read is within the reads' own tail.
+        let wide = run_at_ten_times("read", "docs", 20_000.0, 6);
+        assert!(wide > 1e-4, "six reads at ten times: p = {wide}");
     }
 
     #[test]
@@ -588,8 +710,8 @@ mod tests {
         }
         let top = |state: &mut KindState| {
             let state = State::of(state);
-            let residual = state.residual(system_key("read", "crm"), 60_000f64.ln_1p());
-            state.sizes.upper_tail_ln(residual)
+            let placed = state.place(system_key("read", "crm"), 60_000f64.ln_1p(), 0.25);
+            state.sizes.upper_tail_ln(placed.standardized)
         };
         let before = top(&mut state);
         // A hundred transfers at the agent's new top size, each flagged: they are part
@@ -617,7 +739,7 @@ mod tests {
                 Verdict::Normal,
             );
         }
-        let before = State::of(&mut state).transfers.mean;
+        let before = State::of(&mut state).transfers.widen().mean;
         // A new job: three times the sizes, flagged while the pending model gathers it.
         let changed = start + DAY_MS;
         for i in 0..40 {
@@ -639,7 +761,7 @@ mod tests {
             state.pending.stats.n, 0,
             "the pending episode was not promoted"
         );
-        let shift = state.transfers.mean - before;
+        let shift = state.transfers.widen().mean - before;
         assert!((shift - 3f64.ln()).abs() < 0.3, "baseline moved by {shift}");
     }
 
@@ -653,7 +775,7 @@ mod tests {
             let at = start + i as i64 * MINUTE_MS;
             transfer(&detector, &mut state, at, ordinary(i), Verdict::Normal);
         }
-        let before = State::of(&mut state).transfers.mean;
+        let before = State::of(&mut state).transfers.widen().mean;
         // A day of the agent's usual sizes, one transfer in ten of them five times as
         // large and flagged (a heavy day, the retries after an outage): the flagged
         // ones alone would say the agent now moves five times as much.
@@ -671,7 +793,7 @@ mod tests {
         transfer(&detector, &mut state, later, ordinary(7), Verdict::Normal);
         let state = State::of(&mut state);
         assert_eq!(state.pending.stats.n, 0, "the episode was not promoted");
-        let shift = state.transfers.mean - before;
+        let shift = state.transfers.widen().mean - before;
         assert!(
             shift.abs() < 0.4,
             "baseline moved by {shift}, towards the flagged transfers' {}",
