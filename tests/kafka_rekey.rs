@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agentwatch::model::AgentEventV1;
+use agentwatch::model::{decode_event, AgentEventV1, Limits};
 use agentwatch::state::StateStore;
 use kafka_support::{
     service_config, simulated, wait_committed, Broker, ServiceProcess, TestRecord,
@@ -52,7 +52,12 @@ fn produce_spread(broker: &Broker, agents: usize, days: u32, seed: u64) -> Vec<A
 
 /// A member of the group with re-keying on, its state in `dir/name`.
 fn member(broker: &Broker, dir: &Path, name: &str) -> ServiceProcess {
-    let config = service_config(broker, &dir.join(name), GROUP, "").replacen(
+    member_with(broker, dir, name, "")
+}
+
+/// [`member`] with `extra` configuration sections.
+fn member_with(broker: &Broker, dir: &Path, name: &str, extra: &str) -> ServiceProcess {
+    let config = service_config(broker, &dir.join(name), GROUP, extra).replacen(
         "[kafka.options]",
         "rekey = true\n[kafka.options]",
         1,
@@ -222,4 +227,72 @@ fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
         events.len(),
         forwarded.len() - events.len()
     );
+}
+
+/// A backlog longer than `[time] max_behind` is forwarded abreast. librdkafka fetches
+/// megabytes of one partition before the next, so forwarded as fetched, one source
+/// partition's later days reach a repartition partition before another's earlier
+/// ones, and the engine refuses what lands more than `max_behind` behind the
+/// partition's watermark. The router merges its partitions by event time instead:
+/// nothing lands that far behind, and every event is counted.
+#[test]
+fn a_backlog_longer_than_max_behind_is_forwarded_abreast_and_every_event_counted() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], PARTITIONS);
+    let events = produce_spread(&broker, 30, 6, 23);
+    let dir = tempfile::tempdir().unwrap();
+    let max_behind_ms = 86_400_000;
+    let mut only = member_with(&broker, dir.path(), "only", "[time]\nmax_behind = \"1d\"");
+    let repartition = format!("{GROUP}-repartition");
+    wait_committed(
+        &broker,
+        GROUP,
+        &repartition,
+        PARTITIONS,
+        events.len(),
+        &[&only],
+    );
+    only.signal(libc::SIGTERM);
+    assert!(
+        only.wait(Duration::from_secs(60)).success(),
+        "{}",
+        only.log()
+    );
+
+    let forwarded = broker.read_all(&repartition, events.len(), Duration::from_secs(60));
+    let mut watermark: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut far_behind = 0;
+    for message in &forwarded {
+        let time_ms = decode_event(message.payload().unwrap(), &Limits::default())
+            .unwrap()
+            .time_ms;
+        let seen = watermark.entry(message.partition()).or_insert(time_ms);
+        if time_ms < *seen - max_behind_ms {
+            far_behind += 1;
+        }
+        *seen = (*seen).max(time_ms);
+    }
+    assert_eq!(
+        far_behind,
+        0,
+        "{far_behind} of {} records forwarded more than a day behind their partition",
+        forwarded.len()
+    );
+    let store = StateStore::open(&dir.path().join("only")).unwrap();
+    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    for event in &events {
+        *expected.entry(event.agent_id.as_str()).or_default() += 1;
+    }
+    for (agent, count) in expected {
+        let counted = store
+            .load_agent(agent)
+            .unwrap()
+            .map_or(0, |state| state.baseline.events);
+        assert_eq!(
+            counted,
+            count,
+            "{agent}: every event counted; log:\n{}",
+            only.log()
+        );
+    }
 }

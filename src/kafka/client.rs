@@ -9,6 +9,10 @@ use crate::config::KafkaConfig;
 pub enum Role {
     /// The events consumer of `run`.
     Consumer,
+    /// The re-keying router's consumer: the events consumer's settings, and told when
+    /// it reaches the end of a partition, so that its merge by event time knows which
+    /// partitions can still deliver something older.
+    Router,
     /// The outputs producer of `run` and `simulate --to-kafka`.
     Producer,
     /// One-off consumers (`tail`) that must not disturb the service's group.
@@ -25,7 +29,7 @@ pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     match role {
-        Role::Consumer => {
+        Role::Consumer | Role::Router => {
             config
                 .set("group.id", &kafka.group_id)
                 .set("enable.auto.commit", "false")
@@ -46,6 +50,9 @@ pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
                 .set("fetch.message.max.bytes", (16 * 1024 * 1024).to_string())
                 // Statistics carry per-partition consumer lag for the lag gauge.
                 .set("statistics.interval.ms", "5000");
+            if role == Role::Router {
+                config.set("enable.partition.eof", "true");
+            }
         }
         Role::Producer => {
             config

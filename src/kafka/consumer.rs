@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
-use super::client::{client_config, Role};
+use super::client::client_config;
+pub use super::client::Role;
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
 use crate::telemetry::Metrics;
@@ -141,6 +142,17 @@ impl<O: PartitionOwner> SourceContext<O> {
 }
 
 impl<O: PartitionOwner> ClientContext for SourceContext<O> {
+    /// Global errors, logged. The end of a partition is not one: the router asks to be
+    /// told of it ([`Role::Router`]) and librdkafka reports it here as well as through
+    /// `poll`, each time a partition is read to its end.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::debug!(%error, reason, "kafka partition end");
+        } else {
+            tracing::error!(%error, reason, "kafka client error");
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (partition, stats) in &stats.partitions {
@@ -173,12 +185,14 @@ impl<O: PartitionOwner> ConsumerContext for SourceContext<O> {
     }
 }
 
-/// Creates the consumer and subscribes it to `topic`.
+/// Creates the consumer (`role`: [`Role::Consumer`] or [`Role::Router`]) and
+/// subscribes it to `topic`.
 pub fn subscribe<O: PartitionOwner>(
     kafka: &KafkaConfig,
     topic: &str,
     owner: Arc<O>,
     metrics: Arc<Metrics>,
+    role: Role,
 ) -> Result<EventConsumer<O>> {
     let context = SourceContext {
         owner,
@@ -186,7 +200,7 @@ pub fn subscribe<O: PartitionOwner>(
         rebalances: AtomicU64::new(0),
         moved: Mutex::new(Vec::new()),
     };
-    let consumer: EventConsumer<O> = client_config(kafka, Role::Consumer)
+    let consumer: EventConsumer<O> = client_config(kafka, role)
         .create_with_context(context)
         .map_err(|e| Error::kafka("creating consumer", e))?;
     consumer

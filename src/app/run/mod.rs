@@ -54,7 +54,7 @@ use crate::kafka::batch::RecordBatch;
 use crate::kafka::changelog::ensure_changelog;
 use crate::kafka::consumer::{
     callbacks, commit_to_group, leave, subscribe, EventConsumer, GroupCommit, Partition,
-    PartitionOwner,
+    PartitionOwner, Role,
 };
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::rekey::ensure_repartition;
@@ -236,6 +236,7 @@ pub fn run_service(
         &topics.events,
         Arc::clone(&owner),
         Arc::clone(&metrics),
+        Role::Consumer,
     )?;
     tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id, topic = %topics.events, state = %config.state_dir.display(), "service started");
 
