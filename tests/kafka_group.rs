@@ -61,15 +61,6 @@ fn alert_ids(broker: &Broker, topic: &str, at_least: usize) -> BTreeSet<String> 
         .collect()
 }
 
-fn stop(member: &mut ServiceProcess) {
-    member.signal(libc::SIGTERM);
-    assert!(
-        member.wait(Duration::from_secs(60)).success(),
-        "{}",
-        member.log()
-    );
-}
-
 #[test]
 fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_does() {
     let broker = Broker::start();
@@ -108,8 +99,8 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
     wait_committed(&broker, "pair", events.len(), &[&first, &replacement]);
     let restored = metric(&replacement.get("/metrics").1, RESTORED).unwrap_or(0.0)
         + metric(&first.get("/metrics").1, RESTORED).unwrap_or(0.0);
-    stop(&mut first);
-    stop(&mut replacement);
+    first.stop();
+    replacement.stop();
     assert!(
         restored > 0.0,
         "the killed member's partitions were restored from the changelog:\n{}\n-----\n{}",
@@ -120,7 +111,7 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
     // One instance, same input, undisturbed.
     let mut alone = member(&broker, dir.path(), "alone", "alone");
     wait_committed(&broker, "alone", events.len(), &[&alone]);
-    stop(&mut alone);
+    alone.stop();
 
     // Every event counted once: per agent, the newest stored state among the members
     // equals the lone instance's.

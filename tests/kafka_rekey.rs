@@ -50,6 +50,21 @@ fn produce_spread(broker: &Broker, agents: usize, days: u32, seed: u64) -> Vec<A
     events
 }
 
+/// Waits until the group has processed `count` events from the repartition topic.
+fn wait_processed(broker: &Broker, count: usize, members: &[&ServiceProcess]) {
+    let repartition = format!("{GROUP}-repartition");
+    wait_committed(broker, GROUP, &repartition, PARTITIONS, count, members);
+}
+
+/// How many of `events` each agent has.
+fn events_per_agent(events: &[AgentEventV1]) -> BTreeMap<&str, u64> {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for event in events {
+        *counts.entry(event.agent_id.as_str()).or_default() += 1;
+    }
+    counts
+}
+
 /// A member of the group with re-keying on, its state in `dir/name`.
 fn member(broker: &Broker, dir: &Path, name: &str) -> ServiceProcess {
     member_with(broker, dir, name, "")
@@ -75,14 +90,7 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
     let mut first = member(&broker, dir.path(), "first");
     let mut second = member(&broker, dir.path(), "second");
     let repartition = format!("{GROUP}-repartition");
-    wait_committed(
-        &broker,
-        GROUP,
-        &repartition,
-        PARTITIONS,
-        events.len(),
-        &[&first, &second],
-    );
+    wait_processed(&broker, events.len(), &[&first, &second]);
     wait_committed(
         &broker,
         &format!("{GROUP}-rekey"),
@@ -92,12 +100,7 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
         &[&first, &second],
     );
     for member in [&mut first, &mut second] {
-        member.signal(libc::SIGTERM);
-        assert!(
-            member.wait(Duration::from_secs(60)).success(),
-            "{}",
-            member.log()
-        );
+        member.stop();
     }
 
     // Every event forwarded once, keyed by its agent, each agent on one partition.
@@ -131,10 +134,7 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
         StateStore::open(&dir.path().join("first")).unwrap(),
         StateStore::open(&dir.path().join("second")).unwrap(),
     ];
-    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
-    for event in &events {
-        *expected.entry(event.agent_id.as_str()).or_default() += 1;
-    }
+    let expected = events_per_agent(&events);
     for (agent, count) in expected {
         let counted = stores
             .iter()
@@ -190,12 +190,7 @@ fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
         events.len(),
         &[&restarted],
     );
-    restarted.signal(libc::SIGTERM);
-    assert!(
-        restarted.wait(Duration::from_secs(60)).success(),
-        "{}",
-        restarted.log()
-    );
+    restarted.stop();
 
     let forwarded = broker.read_all(
         &format!("{GROUP}-repartition"),
@@ -244,20 +239,8 @@ fn a_backlog_longer_than_max_behind_is_forwarded_abreast_and_every_event_counted
     let max_behind_ms = 86_400_000;
     let mut only = member_with(&broker, dir.path(), "only", "[time]\nmax_behind = \"1d\"");
     let repartition = format!("{GROUP}-repartition");
-    wait_committed(
-        &broker,
-        GROUP,
-        &repartition,
-        PARTITIONS,
-        events.len(),
-        &[&only],
-    );
-    only.signal(libc::SIGTERM);
-    assert!(
-        only.wait(Duration::from_secs(60)).success(),
-        "{}",
-        only.log()
-    );
+    wait_processed(&broker, events.len(), &[&only]);
+    only.stop();
 
     let forwarded = broker.read_all(&repartition, events.len(), Duration::from_secs(60));
     let mut watermark: BTreeMap<i32, i64> = BTreeMap::new();
@@ -279,10 +262,7 @@ fn a_backlog_longer_than_max_behind_is_forwarded_abreast_and_every_event_counted
         forwarded.len()
     );
     let store = StateStore::open(&dir.path().join("only")).unwrap();
-    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
-    for event in &events {
-        *expected.entry(event.agent_id.as_str()).or_default() += 1;
-    }
+    let expected = events_per_agent(&events);
     for (agent, count) in expected {
         let counted = store
             .load_agent(agent)

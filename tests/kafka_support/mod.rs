@@ -442,6 +442,16 @@ impl ServiceProcess {
         }
     }
 
+    /// Stops the service with SIGTERM and checks that it shut down cleanly.
+    pub fn stop(&mut self) {
+        self.signal(libc::SIGTERM);
+        assert!(
+            self.wait(std::time::Duration::from_secs(60)).success(),
+            "{}",
+            self.log()
+        );
+    }
+
     /// Waits for the service to exit, failing after `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let mut child = self.child.take().expect("service running");

@@ -429,23 +429,30 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_format_10_volume_state_carries_over_with_no_episode_counted() {
+    /// The `volume` state a stored retired `old` upgrades to, checked to keep the
+    /// sizes of [`some_transfer_sizes`] and an open window's peak of 7.
+    fn upgraded_volume(old: &KindState) -> volume::State {
         let (sizes, transfers) = some_transfer_sizes();
-        let old = KindState::RetiredVolumeV10(Box::new(retired::VolumeV10 {
-            transfers,
-            sizes: sizes.clone(),
-            window_peak: 7.0,
-            ..Default::default()
-        }));
-        let mut state = stored_and_read(&old);
-        let upgraded = volume::State::of(&mut state);
+        let mut state = stored_and_read(old);
+        let upgraded = volume::State::of(&mut state).clone();
         assert_eq!(
             (upgraded.transfers, &upgraded.sizes),
             (transfers.into(), &sizes)
         );
         assert_eq!(upgraded.window_peak, 7.0);
-        assert_eq!(upgraded.episode, None);
+        upgraded
+    }
+
+    #[test]
+    fn a_format_10_volume_state_carries_over_with_no_episode_counted() {
+        let (sizes, transfers) = some_transfer_sizes();
+        let old = KindState::RetiredVolumeV10(Box::new(retired::VolumeV10 {
+            transfers,
+            sizes,
+            window_peak: 7.0,
+            ..Default::default()
+        }));
+        assert_eq!(upgraded_volume(&old).episode, None);
     }
 
     #[test]
@@ -454,19 +461,12 @@ mod tests {
         let episode = crate::stats::CompactStats::default();
         let old = KindState::RetiredVolumeV11(Box::new(retired::VolumeV11 {
             transfers,
-            sizes: sizes.clone(),
+            sizes,
             window_peak: 7.0,
             episode: Some(episode),
             ..Default::default()
         }));
-        let mut state = stored_and_read(&old);
-        let upgraded = volume::State::of(&mut state);
-        assert_eq!(
-            (upgraded.transfers, &upgraded.sizes),
-            (transfers.into(), &sizes)
-        );
-        assert_eq!(upgraded.window_peak, 7.0);
-        assert_eq!(upgraded.episode, Some(episode));
+        assert_eq!(upgraded_volume(&old).episode, Some(episode));
     }
 
     #[test]

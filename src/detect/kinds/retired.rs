@@ -202,3 +202,20 @@ pub struct VolumeV11 {
     /// Every transfer's residual since the pending episode began.
     pub episode: Option<CompactStats>,
 }
+
+/// A format 10 state is a format 11 one with no episode counted.
+impl From<VolumeV10> for VolumeV11 {
+    fn from(old: VolumeV10) -> Self {
+        VolumeV11 {
+            transfers: old.transfers,
+            windows: old.windows,
+            window: old.window,
+            sizes: old.sizes,
+            cusum: old.cusum,
+            pending: old.pending,
+            systems: old.systems,
+            window_peak: old.window_peak,
+            episode: None,
+        }
+    }
+}

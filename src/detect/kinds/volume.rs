@@ -201,22 +201,12 @@ impl From<super::retired::VolumeV6> for State {
     }
 }
 
-/// A format 10 state carries over whole; a live episode's other transfers are counted
-/// from now on (until then a promotion uses the flagged ones, as format 10 did), and
-/// each system starts with the agent's own spread (see [`SystemSizes::from_v11`]).
+/// A format 10 state carries over as a format 11 one with no episode counted: a live
+/// episode's other transfers are counted from now on (until then a promotion uses the
+/// flagged ones, as format 10 did).
 impl From<super::retired::VolumeV10> for State {
     fn from(old: super::retired::VolumeV10) -> Self {
-        State {
-            transfers: old.transfers.into(),
-            windows: old.windows.into(),
-            window: old.window,
-            sizes: old.sizes,
-            cusum: old.cusum,
-            pending: old.pending,
-            systems: SystemSizes::from_v11(&old.systems, old.transfers.var),
-            window_peak: old.window_peak,
-            episode: None,
-        }
+        State::from(super::retired::VolumeV11::from(old))
     }
 }
 
