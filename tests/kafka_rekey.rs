@@ -234,7 +234,7 @@ fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
 fn a_backlog_longer_than_max_behind_is_forwarded_abreast_and_every_event_counted() {
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], PARTITIONS);
-    let events = produce_spread(&broker, 30, 6, 23);
+    let events = produce_spread(&broker, 20, 4, 23);
     let dir = tempfile::tempdir().unwrap();
     let max_behind_ms = 86_400_000;
     let mut only = member_with(&broker, dir.path(), "only", "[time]\nmax_behind = \"1d\"");
