@@ -19,10 +19,14 @@ use serde::{Deserialize, Serialize};
 /// agent-wide typical size.
 const CAP: usize = 16;
 
-/// Pseudo-transfers of the agent-wide typical size that a system's own mean is shrunk
-/// towards: a system's typical size counts as much as the agent's after this many of
-/// its transfers (a system seen twice has not shown what it is typical of).
+/// Most pseudo-transfers of the agent-wide typical size that a pair's own mean is
+/// shrunk towards: where the agent's pairs differ little, a pair's typical size counts
+/// as much as the agent's after this many of its transfers.
 const PRIOR_TRANSFERS: f64 = 10.0;
+
+/// Fewest pseudo-transfers a pair's mean is shrunk by, however much the agent's pairs
+/// differ: a pair seen twice has not shown what it is typical of.
+const MIN_PRIOR_TRANSFERS: f64 = 2.0;
 
 /// Resolution of a stored mean: 1/2048 of a unit of `ln(1 + bytes)` (0.05% of a size),
 /// so that a mean fits two bytes up to `ln(1 + bytes) = 32` (80 TB per transfer).
@@ -124,16 +128,16 @@ impl SystemSizes {
     /// from it says than the same deviation agent-wide (the scale). A pair with no
     /// entry is the agent's own: offset 0, scale 1.
     ///
-    /// The offset is shrunk towards zero for a pair with few transfers. Shrinking by
-    /// [`PRIOR_TRANSFERS`] rather than by an empirical-Bayes weight from the spread
-    /// between pairs is deliberate: trusting a pair's mean after one or two transfers
-    /// (what the between-pair spread of most agents implies) made `volume` revoke a
-    /// healthy pipeline agent on an independent fleet, whose pair of small warehouse
-    /// calls is sometimes a bulk load.
+    /// The offset is shrunk towards zero for a pair with few transfers, by
+    /// [`SystemSizes::prior_transfers`]: an empirical-Bayes weight from the spread
+    /// between pairs, never trusting a pair's mean by more than half after two
+    /// transfers. (Trusting a pair's mean after one or two transfers made `volume`
+    /// revoke a healthy pipeline agent on an independent fleet, whose pair of small
+    /// warehouse calls is sometimes a bulk load.)
     ///
     /// The scale is the agent's spread over the pair's, both floored at `sd_floor`
-    /// (the resolution of sizes), the pair's variance shrunk towards `agent_var` the
-    /// same way. An agent's pairs differ in spread as much as in typical size: an HR
+    /// (the resolution of sizes), the pair's variance shrunk towards `agent_var` by
+    /// the same weight. An agent's pairs differ in spread as much as in typical size: an HR
     /// agent's writes to its HR system vary ×/÷ 2 while its document reads vary ×/÷ 30.
     /// Judged by the agent-wide spread, a dozen writes in a row at ten times their
     /// usual size were each in the agent's top fifth, and an exfiltration of them on an
@@ -145,13 +149,32 @@ impl SystemSizes {
             .find(|e| e.key == key)
             .map_or(Relative::AGENT, |e| {
                 let n = f64::from(e.n);
-                let weight = n / (n + PRIOR_TRANSFERS);
+                let weight = n / (n + self.prior_transfers(agent_mean, agent_var));
                 let pair_var = weight * e.var() + (1.0 - weight) * agent_var;
                 Relative {
                     offset: weight * (e.mean() - agent_mean),
                     scale: agent_var.sqrt().max(sd_floor) / pair_var.sqrt().max(sd_floor),
                 }
             })
+    }
+
+    /// Pseudo-transfers a pair's mean is shrunk by: the empirical-Bayes ratio of the
+    /// spread within pairs (`agent_var`, the variance of the agent's residuals) to the
+    /// spread between their means, bounded by [`MIN_PRIOR_TRANSFERS`] and
+    /// [`PRIOR_TRANSFERS`]. A security agent whose Jira searches return 35 KB and whose
+    /// SIEM searches return 600 KB has pairs far apart: its 21 Jira searches are what
+    /// Jira searches are typical of, and shrinking them by ten pulled their typical
+    /// size to 77 KB, so an exfiltration of seventeen 200 KB Jira results within
+    /// minutes looked ordinary.
+    fn prior_transfers(&self, agent_mean: f64, agent_var: f64) -> f64 {
+        let (mut transfers, mut spread) = (0.0, 0.0);
+        for entry in &self.entries {
+            let n = f64::from(entry.n);
+            transfers += n;
+            spread += n * (entry.mean() - agent_mean).powi(2);
+        }
+        let between = spread / transfers.max(1.0);
+        (agent_var / between.max(f64::MIN_POSITIVE)).clamp(MIN_PRIOR_TRANSFERS, PRIOR_TRANSFERS)
     }
 
     /// Folds one ordinary transfer of `ln_bytes` to the system `key` into its mean,
@@ -264,8 +287,9 @@ mod tests {
         for _ in 0..200 {
             sizes.learn(heavy, 14.0);
         }
+        // Far from the agent's typical size: shrunk by the fewest pseudo-transfers.
         let offset = sizes.relative(heavy, 10.0, 1.0, 0.25).offset;
-        assert!((offset - 4.0 * 200.0 / 210.0).abs() < 1e-3, "{offset}");
+        assert!((offset - 4.0 * 200.0 / 202.0).abs() < 1e-3, "{offset}");
         assert_eq!(
             sizes.relative(system_key("read", "github"), 10.0, 1.0, 0.25),
             Relative::AGENT
@@ -295,13 +319,37 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_seen_twice_keeps_nearly_the_agents_spread() {
+    fn a_pair_is_trusted_sooner_where_the_agents_pairs_differ_widely() {
+        let key = system_key("search", "jira");
+        let offset = |other_mean: f64| {
+            let mut sizes = SystemSizes::default();
+            for _ in 0..200 {
+                sizes.learn(system_key("search", "siem"), other_mean);
+            }
+            for _ in 0..20 {
+                sizes.learn(key, 10.0);
+            }
+            // The agent's mean sits near its busy pair; its residuals vary by 1.
+            sizes.relative(key, other_mean - 0.3, 1.0, 0.25).offset
+        };
+        // Pairs far apart (a 35 KB pair beside a 600 KB one): 20 transfers count
+        // nearly whole. Pairs alike: they count two thirds, as with ten pseudo-transfers.
+        let apart = offset(13.3) / (10.0 - 13.0);
+        let alike = offset(10.5) / (10.0 - 10.2);
+        assert!((apart - 20.0 / 22.0).abs() < 0.01, "{apart}");
+        assert!((alike - 20.0 / 30.0).abs() < 0.01, "{alike}");
+    }
+
+    #[test]
+    fn a_pair_seen_twice_keeps_at_least_half_the_agents_spread() {
         let mut sizes = SystemSizes::default();
         let key = system_key("write", "s3://exports");
         sizes.learn(key, 20.0);
         sizes.learn(key, 20.0);
+        // Its own spread is nil; counted at most half, its variance is at least half
+        // the agent's.
         let scale = sizes.relative(key, 10.0, 1.0, 0.25).scale;
-        assert!((1.0..1.1).contains(&scale), "{scale}");
+        assert!((1.0..=2f64.sqrt() + 1e-9).contains(&scale), "{scale}");
     }
 
     #[test]
@@ -318,17 +366,23 @@ mod tests {
         let read: SystemSizesV11 = postcard::from_bytes(&bytes).unwrap();
         let sizes = SystemSizes::from_v11(&read, 2.0);
         let relative = sizes.relative(7, 9.0, 2.0, 0.25);
-        assert!((relative.offset - 200.0 / 210.0 * (20_000.0 / UNITS - 9.0)).abs() < 1e-9);
+        let distance = 20_000.0 / UNITS - 9.0;
+        let weight = relative.offset / distance;
+        assert!(
+            (200.0 / 210.0..=200.0 / 202.0).contains(&weight),
+            "{weight}"
+        );
         assert!((relative.scale - 1.0).abs() < 1e-3);
     }
 
     #[test]
-    fn a_pair_seen_twice_barely_moves_its_typical_size() {
+    fn a_pair_seen_twice_counts_at_most_half() {
         let mut sizes = SystemSizes::default();
         let key = system_key("write", "s3://exports");
         sizes.learn(key, 20.0);
         sizes.learn(key, 20.0);
-        assert!(sizes.relative(key, 10.0, 1.0, 0.25).offset < 10.0 * 2.0 / 12.0 + 1e-3);
+        let offset = sizes.relative(key, 10.0, 1.0, 0.25).offset;
+        assert!((offset - 10.0 * 2.0 / 4.0).abs() < 1e-3, "{offset}");
     }
 
     #[test]
