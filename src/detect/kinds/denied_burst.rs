@@ -305,7 +305,7 @@ fn routine(obs: &Observation<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{score_against, score_and_learn};
+    use super::super::test_support::{call_line, learn_line, score_against, score_and_learn};
     use super::*;
     use crate::model::time::{DAY_MS, MINUTE_MS};
 
@@ -318,9 +318,7 @@ mod tests {
         verdict: Verdict,
     ) -> Option<f64> {
         let outcome = if failed { "denied" } else { "success" };
-        let line = format!(
-            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"crm","outcome":"{outcome}"}}"#
-        );
+        let line = call_line(time_ms, "read", "crm", 0, outcome);
         score_and_learn(detector, state, &line, verdict)
     }
 
@@ -365,23 +363,17 @@ mod tests {
         let detector = DeniedBurst::new(Params::default());
         let start = 20_000 * DAY_MS;
         let line = |time_ms: i64, system: &str, outcome: &str| {
-            format!(
-                r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"read","system":"{system}","outcome":"{outcome}"}}"#
-            )
+            call_line(time_ms, "read", system, 0, outcome)
         };
         // An agent that has read the CRM two hundred times, and the vault once.
         let mut baseline = crate::baseline::Baseline::default();
         for i in 0..200 {
-            let event = line(start + i * MINUTE_MS, "crm", "success");
-            let event =
-                crate::model::decode_event(event.as_bytes(), &crate::model::Limits::default())
-                    .unwrap();
-            baseline.learn(&event);
+            learn_line(
+                &mut baseline,
+                &line(start + i * MINUTE_MS, "crm", "success"),
+            );
         }
-        let vault = line(start, "vault", "success");
-        let vault =
-            crate::model::decode_event(vault.as_bytes(), &crate::model::Limits::default()).unwrap();
-        baseline.learn(&vault);
+        learn_line(&mut baseline, &line(start, "vault", "success"));
         // Twelve refusals in a row, of its CRM reads or of vault reads.
         let burst = |system: &str| {
             let mut state = detector.new_state();

@@ -319,6 +319,28 @@ pub(crate) mod test_support {
     use crate::detect::{Detector, Identity, KindState, Observation, Verdict};
     use crate::model::{decode_event, Limits};
 
+    /// One call by agent `a` at `time_ms`: `action` on `system` moving `bytes`, with
+    /// `outcome`, as a JSON line.
+    pub fn call_line(
+        time_ms: i64,
+        action: &str,
+        system: &str,
+        bytes: u64,
+        outcome: &str,
+    ) -> String {
+        format!(
+            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"{action}","system":"{system}","bytes_out":{bytes},"outcome":"{outcome}"}}"#
+        )
+    }
+
+    /// Counts the event of JSON `line` into `baseline` and learns it, as the engine
+    /// does with an event no detector flagged.
+    pub fn learn_line(baseline: &mut Baseline, line: &str) {
+        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+        baseline.count(&event);
+        baseline.learn(&event);
+    }
+
     /// Scores the event of JSON `line` against the shared `baseline` (then learns it as
     /// normal); returns the finding.
     pub fn score_against(

@@ -280,6 +280,7 @@ impl Detector for OffHours {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{call_line, learn_line};
     use super::*;
     use crate::baseline::Baseline;
     use crate::detect::Identity;
@@ -315,12 +316,7 @@ mod tests {
             }
             for i in 0..per_hour {
                 let t = start + hour * HOUR_MS + (i as i64) * 60_000;
-                let line = format!(
-                    r#"{{"event_id":"e","time":{t},"agent_id":"a","action":"read","system":"crm"}}"#
-                );
-                let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
-                baseline.count(&event);
-                baseline.learn(&event);
+                learn_line(&mut baseline, &call_line(t, "read", "crm", 0, "success"));
             }
         }
         baseline
@@ -342,12 +338,7 @@ mod tests {
         let nights = [18, 19, 20, 21, 22, 23, 0, 1, 2, 4, 5, 6, 7];
         for (day, hour) in nights.into_iter().enumerate() {
             let t = start + (day as i64 * 24 + hour) * HOUR_MS;
-            let line = format!(
-                r#"{{"event_id":"e","time":{t},"agent_id":"a","action":"read","system":"crm"}}"#
-            );
-            let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
-            office.count(&event);
-            office.learn(&event);
+            learn_line(&mut office, &call_line(t, "read", "crm", 0, "success"));
         }
         // 03:00 is as quiet as the night hours it was seen in: one of them, not a
         // one-in-thousands surprise.

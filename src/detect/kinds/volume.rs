@@ -584,7 +584,7 @@ impl Detector for Volume {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::score_and_learn;
+    use super::super::test_support::{call_line, score_and_learn};
     use super::*;
     use crate::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
@@ -601,14 +601,7 @@ mod tests {
 
     /// One `read` of `crm` moving `bytes`, with `outcome`, as a JSON line.
     fn call(time_ms: i64, bytes: u64, outcome: &str) -> String {
-        call_on(time_ms, "read", "crm", bytes, outcome)
-    }
-
-    /// One `action` on `system` moving `bytes`, with `outcome`, as a JSON line.
-    fn call_on(time_ms: i64, action: &str, system: &str, bytes: u64, outcome: &str) -> String {
-        format!(
-            r#"{{"event_id":"e","time":{time_ms},"agent_id":"a","action":"{action}","system":"{system}","bytes_out":{bytes},"outcome":"{outcome}"}}"#
-        )
+        call_line(time_ms, "read", "crm", bytes, outcome)
     }
 
     /// A size of typical `median` spread ×/÷ `e^sd`, reproducibly for each `i`: a
@@ -632,9 +625,9 @@ mod tests {
         for i in 0..3_000u64 {
             let at = start + i as i64 * 7 * MINUTE_MS;
             let line = if i % 3 == 0 {
-                call_on(at, "write", "hr", log_normal(i, 8_000.0, 0.5), "success")
+                call_line(at, "write", "hr", log_normal(i, 8_000.0, 0.5), "success")
             } else {
-                call_on(at, "read", "docs", log_normal(i, 20_000.0, 2.0), "success")
+                call_line(at, "read", "docs", log_normal(i, 20_000.0, 2.0), "success")
             };
             score_and_learn(&detector, &mut state, &line, Verdict::Normal);
         }
@@ -642,7 +635,7 @@ mod tests {
         (0..count)
             .filter_map(|i| {
                 let bytes = log_normal(10_000 + i, 10.0 * median, 0.2);
-                let line = call_on(
+                let line = call_line(
                     attack + i as i64 * MINUTE_MS,
                     action,
                     system,
