@@ -38,7 +38,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
@@ -304,15 +304,18 @@ impl Router {
                 Some(Err(error)) => tracing::warn!(%error, "rekey consumer error"),
                 None => {}
             }
-            let owned = self
-                .forwarding
-                .owned
-                .lock()
-                .map(|owned| owned.clone())
-                .unwrap_or_default();
-            while let Some((partition, held)) = merge.next(&owned, Instant::now()) {
-                self.forward(partition, held)?;
-                forwarded += 1;
+            {
+                // Only a rebalance (served inside `poll`, on this thread) writes the
+                // owned partitions, so holding them while forwarding blocks no one.
+                let owned = self
+                    .forwarding
+                    .owned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                while let Some((partition, held)) = merge.next(&owned, Instant::now()) {
+                    self.forward(partition, held)?;
+                    forwarded += 1;
+                }
             }
             if last_commit.elapsed() >= COMMIT_EVERY {
                 if let Err(error) = self.commit(GroupCommit::Async) {
