@@ -56,6 +56,59 @@ fn new_system_lets_an_exploratory_agent_explore() {
 }
 
 #[test]
+fn new_system_flags_a_settled_agent_whose_setup_allowance_would_have_hidden_it() {
+    // A finance agent met its seven systems (one of them sensitive) on its first
+    // morning and has used only those since. Its setup still counts as three or four
+    // discoveries two weeks on; its singletons (none) say it has stopped exploring.
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let systems = [
+        "finance.ledger",
+        "crm",
+        "mail",
+        "billing",
+        "wiki",
+        "calendar",
+        "tickets",
+    ];
+    let events = office_agent("ledger-bot", 12, 40, &systems, 8_000);
+    assert!(run(&mut engine, &events).alerts.is_empty());
+    let t = monday() + 14 * DAY_MS + 10 * HOUR_MS;
+    let out = run(
+        &mut engine,
+        &[event(90_004, "ledger-bot", t, "read", "iam.roles", 8_000)],
+    );
+    let alerts = by_detector(&out.alerts, "new_system");
+    assert_eq!(alerts.len(), 1, "{:?}", out.alerts);
+    assert!(
+        alerts[0].summary.contains("iam.roles"),
+        "{}",
+        alerts[0].summary
+    );
+}
+
+#[test]
+fn new_system_lets_an_explorer_whose_new_sources_recur_explore() {
+    // Every new source is fetched three times in a row, so the agent has few systems
+    // seen once: the unseen-mass estimate is low, and the budget still keeps its
+    // ordinary discoveries quiet.
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let mut events = office_agent("scout", 14, 40, &["kb", "search"], 50_000);
+    for (i, e) in events.iter_mut().enumerate() {
+        if i % 40 >= 37 {
+            e.system = format!("source-{}", i / 40);
+        }
+    }
+    let out = run(&mut engine, &events);
+    assert!(
+        by_detector(&out.alerts, "new_system").is_empty(),
+        "exploration raised {:?}",
+        out.alerts
+    );
+}
+
+#[test]
 fn volume_flags_one_huge_transfer_but_not_normal_wobble() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());

@@ -21,7 +21,26 @@
 //! The systems an agent discovers while setting up its work count as novelty too, and
 //! fade with the half-life: a young agent is presumed exploratory until its own history
 //! says otherwise, so it is not flagged for each system it meets in its first days, and
-//! an agent that explores from the start keeps the allowance it earns. A *rare* system (seen
+//! an agent that explores from the start keeps the allowance it earns.
+//!
+//! That allowance outlives the setup, though: eight systems met on day one still count
+//! as five discoveries two weeks later, when the agent has not met a new one in
+//! thousands of calls. For a first use of a *sensitive* system, where a miss costs most,
+//! the rate is therefore capped by Good–Turing's estimate of the unseen mass, the share
+//! of events that went to systems seen only once, `(a + N₁) / (a + b + n)`: a settled
+//! agent whose systems all recur has `N₁ = 0`, and one that keeps turning to one-off
+//! sources keeps it high. On independently generated fleets this caught first uses of
+//! `iam.roles`, `hr.compensation` or `prod.db.billing` by finance, ETL and pipeline
+//! agents that the setup allowance had hidden (first accesses 5/22 → 13/22 across the
+//! second generator's three sets, 48/50 → 50/50 across the first's five moderate sets
+//! and 2/3 → 3/3 on a change set), at up to two more false alerts in a set (44 → 52
+//! `new_system` false alerts over fourteen sets). Ordinary systems keep the decayed
+//! rate: a healthy fleet's first uses of them (a rollout's first adopters, before any
+//! fleet pattern can form) are common, and with the cap the first four adopters of a
+//! rollout on our simulator were sent to approval. The estimate needs every system the
+//! agent used: once its table (64 systems) is full, the decayed rate alone applies, as
+//! it always does to a revisit (an explorer whose sources recur has few singletons, yet
+//! its second call to a source found a minute ago is no rare event). A *rare* system (seen
 //! at most `rare_max_count` times) scores `p_novel · (1 + count)`: each earlier sighting
 //! makes it less surprising. Systems matching `sensitive_systems` have their p-value
 //! multiplied by the agent's own share of sensitive first uses (Beta posterior starting
@@ -133,6 +152,24 @@ impl NewSystem {
             .unwrap_or(a / (a + b))
     }
 
+    /// Good-Turing's estimate of the chance that the next event touches a new system:
+    /// the systems seen once, over the events. Only while the systems table holds every
+    /// system the agent used (an explorer that overflowed it has lost its singletons).
+    fn missing_mass(
+        &self,
+        state: &State,
+        baseline: &crate::baseline::Baseline,
+        now_ms: i64,
+    ) -> f64 {
+        if baseline.systems.len() >= crate::baseline::MAX_SYSTEMS {
+            return 1.0;
+        }
+        let once = baseline.systems.iter().filter(|s| s.count <= 1).count() as f64;
+        let decay = decay_factor(now_ms - state.at_ms, self.params.half_life.0);
+        let (a, b) = (self.params.prior_novel.0, self.params.prior_familiar.0);
+        (a + once) / (a + b + state.exposure * decay)
+    }
+
     /// The probability that a first use of this agent lands on a sensitive system:
     /// the Beta posterior mean of its own history, starting from `sensitive_weight`.
     /// The more ordinary systems an agent has branched out to, the more telling its
@@ -164,13 +201,19 @@ impl Detector for NewSystem {
         if prior_count > self.params.rare_max_count {
             return None;
         }
+        let sensitive = self.is_sensitive(&event.system);
         let rate = self.novelty_rate(state, event.time_ms);
-        let (anomaly, mut p) = if prior_count == 0 {
-            (Anomaly::Unseen, rate)
+        let (anomaly, rate, mut p) = if prior_count == 0 {
+            let rate = if sensitive {
+                rate.min(self.missing_mass(state, obs.baseline, event.time_ms))
+            } else {
+                rate
+            };
+            (Anomaly::Unseen, rate, rate)
         } else {
-            (Anomaly::Rare, rate * f64::from(1 + prior_count))
+            (Anomaly::Rare, rate, rate * f64::from(1 + prior_count))
         };
-        if self.is_sensitive(&event.system) {
+        if sensitive {
             p *= self.sensitive_share(state, event.time_ms).min(1.0);
         }
         // Where first uses land: among the peers' systems, or outside them.
@@ -189,7 +232,7 @@ impl Detector for NewSystem {
             observed: f64::from(prior_count),
             expected: rate,
             unit: "prior uses of this system",
-            statistic: "beta-binomial predictive novelty rate",
+            statistic: "novelty rate (beta-binomial, capped by Good-Turing's unseen mass)",
             statistic_value: rate,
             rule: None,
             baseline_size: state.exposure.round() as u64,
