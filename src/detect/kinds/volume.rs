@@ -155,9 +155,30 @@ pub struct State {
     /// went on to send, and `volume` fell silent for that agent for good. `None` (one
     /// stored byte) while no episode is live.
     pub episode: Option<CompactStats>,
+    /// The latest transfer's place, from its score to its learning, which takes it:
+    /// placing shrinks the pair's size towards the agent's, and a state at rest holds
+    /// none, in memory as in storage.
+    #[serde(skip)]
+    pub latest: Option<Latest>,
+}
+
+/// A transfer placed by [`Volume`]'s score, kept for its learning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latest {
+    key: u16,
+    ln_bytes: f64,
+    placed: Placed,
 }
 
 impl State {
+    /// [`State::place`], unless `latest` already placed this transfer.
+    fn placed(&self, latest: Option<Latest>, key: u16, ln_bytes: f64, sd_floor: f64) -> Placed {
+        match latest {
+            Some(latest) if latest.key == key && latest.ln_bytes == ln_bytes => latest.placed,
+            _ => self.place(key, ln_bytes, sd_floor),
+        }
+    }
+
     /// Where a transfer of `ln_bytes` of the pair `key` lies (see
     /// [`SystemSizes::relative`]).
     fn place(&self, key: u16, ln_bytes: f64, sd_floor: f64) -> Placed {
@@ -173,7 +194,7 @@ impl State {
 }
 
 /// A transfer relative to its action on its system.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Placed {
     /// `ln(1 + bytes)` relative to the pair's typical size: what the parametric tests,
     /// the pending model and a promotion read.
@@ -197,6 +218,7 @@ impl From<super::retired::VolumeV6> for State {
             systems: SystemSizes::default(),
             window_peak: 0.0,
             episode: None,
+            latest: None,
         }
     }
 }
@@ -225,6 +247,7 @@ impl From<super::retired::VolumeV11> for State {
             systems: SystemSizes::from_v11(&old.systems, old.transfers.var),
             window_peak: old.window_peak,
             episode: old.episode,
+            latest: None,
         }
     }
 }
@@ -401,10 +424,16 @@ impl Detector for Volume {
         }
         let ln_bytes = bytes.ln_1p();
         let key = system_key(&obs.event.action, &obs.event.system);
+        let placed = state.place(key, ln_bytes, self.params.sd_floor.0);
+        state.latest = Some(Latest {
+            key,
+            ln_bytes,
+            placed,
+        });
         let Placed {
             residual,
             standardized,
-        } = state.place(key, ln_bytes, self.params.sd_floor.0);
+        } = placed;
         let offset = ln_bytes - residual;
         state.window.add(bytes);
         state.window_peak = state.window_peak.max(bytes as f32);
@@ -465,6 +494,7 @@ impl Detector for Volume {
         let state = State::of(state);
         let bytes = moved(obs.event);
         let now = obs.event.time_ms;
+        let latest = state.latest.take();
         match verdict {
             Verdict::Normal => {
                 if bytes > 0 {
@@ -473,7 +503,7 @@ impl Detector for Volume {
                     let Placed {
                         residual,
                         standardized,
-                    } = state.place(key, ln_bytes, self.params.sd_floor.0);
+                    } = state.placed(latest, key, ln_bytes, self.params.sd_floor.0);
                     state.transfers.update(residual, self.params.horizon);
                     state.sizes.record_ln(standardized);
                     state.systems.learn(key, ln_bytes);
@@ -494,7 +524,7 @@ impl Detector for Volume {
                     let Placed {
                         residual,
                         standardized,
-                    } = state.place(key, ln_bytes, self.params.sd_floor.0);
+                    } = state.placed(latest, key, ln_bytes, self.params.sd_floor.0);
                     state.cusum.retract(state.sizes.upper_tail_ln(standardized));
                     state.sizes.record_ln(standardized);
                     if !state.pending.live(now, &obs.baseline.hours) {
