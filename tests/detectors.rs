@@ -6,6 +6,18 @@ use agentwatch::model::time::{DAY_MS, HOUR_MS};
 use agentwatch::model::{Anomaly, CommandAction};
 use common::{by_detector, calls, engine, event, monday, office_agent, run};
 
+/// Two weeks of an office agent on `kb` and `search` that, every `every` calls, spends
+/// its last `calls` on a source it never used before.
+fn explorer(agent: &str, every: usize, calls: usize) -> Vec<agentwatch::model::AgentEventV1> {
+    let mut events = office_agent(agent, 14, 40, &["kb", "search"], 50_000);
+    for (i, e) in events.iter_mut().enumerate() {
+        if i % every >= every - calls {
+            e.system = format!("source-{}", i / every);
+        }
+    }
+    events
+}
+
 #[test]
 fn new_system_flags_a_steady_agent_reaching_for_payroll() {
     let dir = tempfile::tempdir().unwrap();
@@ -32,13 +44,8 @@ fn new_system_flags_a_steady_agent_reaching_for_payroll() {
 fn new_system_lets_an_exploratory_agent_explore() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());
-    // A research agent that turns to a new source every ~30 calls for two weeks.
-    let mut events = office_agent("research", 14, 40, &["kb", "search"], 50_000);
-    for (i, e) in events.iter_mut().enumerate() {
-        if i % 30 == 29 {
-            e.system = format!("source-{i}");
-        }
-    }
+    // A research agent that turns to a new source every 30 calls for two weeks.
+    let events = explorer("research", 30, 1);
     let out = run(&mut engine, &events);
     let new_system: Vec<_> = out
         .alerts
@@ -90,16 +97,11 @@ fn new_system_flags_a_settled_agent_whose_setup_allowance_would_have_hidden_it()
 #[test]
 fn new_system_lets_an_explorer_whose_new_sources_recur_explore() {
     // Every new source is fetched three times in a row, so the agent has few systems
-    // seen once: the unseen-mass estimate is low, and the budget still keeps its
-    // ordinary discoveries quiet.
+    // seen once and a low unseen mass. Its second and third calls are revisits of a
+    // rare system, judged by its discovery rate, not by that mass.
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());
-    let mut events = office_agent("scout", 14, 40, &["kb", "search"], 50_000);
-    for (i, e) in events.iter_mut().enumerate() {
-        if i % 40 >= 37 {
-            e.system = format!("source-{}", i / 40);
-        }
-    }
+    let events = explorer("scout", 40, 3);
     let out = run(&mut engine, &events);
     assert!(
         by_detector(&out.alerts, "new_system").is_empty(),
