@@ -34,7 +34,11 @@
 //! agents that the setup allowance had hidden (first accesses 5/22 → 13/22 across the
 //! second generator's three sets, 48/50 → 50/50 across the first's five moderate sets
 //! and 2/3 → 3/3 on a change set), at up to two more false alerts in a set (44 → 52
-//! `new_system` false alerts over fourteen sets). Ordinary systems keep the decayed
+//! `new_system` false alerts over fourteen sets). On four sets generated after the change
+//! (seeds 41, 43, 104, 105), first accesses 16/25 → 18/25 and `new_system` false alerts
+//! 11 → 16: the new ones are settled agents' first-ever touches of `iam.roles`,
+//! `admin.console` or `payments.gateway`, which a generator called healthy and a
+//! zero-trust policy asks a human about (approval, never more, from this alone). Ordinary systems keep the decayed
 //! rate: a healthy fleet's first uses of them (a rollout's first adopters, before any
 //! fleet pattern can form) are common, and with the cap the first four adopters of a
 //! rollout on our simulator were sent to approval. The estimate needs every system the
