@@ -24,12 +24,18 @@
 //! an agent that explores from the start keeps the allowance it earns.
 //!
 //! That allowance outlives the setup, though: eight systems met on day one still count
-//! as five discoveries two weeks later, when the agent has not met a new one in
+//! as four discoveries two weeks later, when the agent has not met a new one in
 //! thousands of calls. For a first use of a *sensitive* system, where a miss costs most,
 //! the rate is therefore capped by Good–Turing's estimate of the unseen mass, the share
 //! of events that went to systems seen only once, `(a + N₁) / (a + b + n)`: a settled
 //! agent whose systems all recur has `N₁ = 0`, and one that keeps turning to one-off
-//! sources keeps it high. On independently generated fleets this caught first uses of
+//! sources keeps it high. It applies from the end of warm-up: a young agent that met its
+//! systems in its first hours and has used each of them again has shown where its work
+//! is (on the evaluation sets, holding the cap back for an agent's first three days
+//! changed nothing, for its first week it lost two first accesses). `N₁` counts the
+//! table's learned uses, which do not fade, so a system used once long ago keeps
+//! weakening the cap (the safe side), and a first use that was flagged is pending, not
+//! a singleton, until it recurs. On independently generated fleets this caught first uses of
 //! `iam.roles`, `hr.compensation` or `prod.db.billing` by finance, ETL and pipeline
 //! agents that the setup allowance had hidden (first accesses 5/22 → 13/22 across the
 //! second generator's three sets, 48/50 → 50/50 across the first's five moderate sets
@@ -76,6 +82,11 @@ pub const SPEC: KindSpec = KindSpec {
     fleet: Some(FleetScope::Novelty),
     build: |text| Ok(Box::new(NewSystem::new(parse_params(text)?))),
 };
+
+/// The statistic of a finding scored by the decayed novelty rate.
+const STAT_RATE: &str = "beta-binomial predictive novelty rate";
+/// The statistic of a finding scored by the unseen mass, where that was lower.
+const STAT_UNSEEN_MASS: &str = "Good-Turing unseen mass (systems seen once per event)";
 
 /// `[params]` of a `new_system` instance.
 #[derive(Debug, Clone, Deserialize)]
@@ -207,15 +218,17 @@ impl Detector for NewSystem {
         }
         let sensitive = self.is_sensitive(&event.system);
         let rate = self.novelty_rate(state, event.time_ms);
-        let (anomaly, rate, mut p) = if prior_count == 0 {
-            let rate = if sensitive {
-                rate.min(self.missing_mass(state, obs.baseline, event.time_ms))
-            } else {
-                rate
-            };
-            (Anomaly::Unseen, rate, rate)
+        let unseen_mass = (prior_count == 0 && sensitive)
+            .then(|| self.missing_mass(state, obs.baseline, event.time_ms))
+            .filter(|&mass| mass < rate);
+        let (statistic, rate) = match unseen_mass {
+            Some(mass) => (STAT_UNSEEN_MASS, mass),
+            None => (STAT_RATE, rate),
+        };
+        let (anomaly, mut p) = if prior_count == 0 {
+            (Anomaly::Unseen, rate)
         } else {
-            (Anomaly::Rare, rate, rate * f64::from(1 + prior_count))
+            (Anomaly::Rare, rate * f64::from(1 + prior_count))
         };
         if sensitive {
             p *= self.sensitive_share(state, event.time_ms).min(1.0);
@@ -236,7 +249,7 @@ impl Detector for NewSystem {
             observed: f64::from(prior_count),
             expected: rate,
             unit: "prior uses of this system",
-            statistic: "novelty rate (beta-binomial, capped by Good-Turing's unseen mass)",
+            statistic,
             statistic_value: rate,
             rule: None,
             baseline_size: state.exposure.round() as u64,
@@ -313,6 +326,55 @@ mod tests {
     use crate::baseline::{Baseline, PendingBaseline};
     use crate::detect::Identity;
     use crate::model::{decode_event, Limits};
+
+    #[test]
+    fn only_a_sensitive_first_use_is_judged_by_the_unseen_mass() {
+        let detector = NewSystem::new(Params {
+            sensitive_systems: vec!["iam*".into()],
+            ..Params::default()
+        });
+        let t = 1_767_605_400_000;
+        // Six systems met at setup, each used twice since: no singleton.
+        let mut baseline = Baseline::default();
+        for system in ["crm", "mail", "wiki", "billing", "tickets", "calendar"] {
+            baseline.systems.record(system, t, 64);
+            baseline.systems.record(system, t, 64);
+        }
+        baseline.systems.record("iam.audit", t, 64);
+        let state = State {
+            novel: 6.0,
+            sensitive: 0.0,
+            exposure: 3_000.0,
+            at_ms: t,
+        };
+        let decayed = detector.novelty_rate(&state, t);
+        let pending = PendingBaseline::default();
+        let score = |system: &str| {
+            let line = format!(
+                r#"{{"event_id":"e","time":{t},"agent_id":"a","action":"read","system":"{system}"}}"#
+            );
+            let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+            let obs = Observation {
+                event: &event,
+                baseline: &baseline,
+                pending: &pending,
+                identity: Identity::default(),
+            };
+            detector.score(&obs, &mut state.wrap()).unwrap()
+        };
+        let first = score("iam.roles");
+        assert_eq!(first.statistic, STAT_UNSEEN_MASS);
+        assert!(first.expected < decayed / 3.0, "{first:?}");
+        let ordinary = score("docs");
+        assert_eq!(ordinary.statistic, STAT_RATE);
+        assert_eq!(ordinary.expected, decayed);
+        let revisit = score("iam.audit");
+        assert_eq!(
+            revisit.statistic, STAT_RATE,
+            "a revisit of a system seen once"
+        );
+        assert_eq!(revisit.expected, decayed);
+    }
 
     #[test]
     fn a_pending_system_is_new_behaviour_being_learned_not_a_new_discovery() {
