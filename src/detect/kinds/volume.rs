@@ -738,6 +738,50 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_placement_serves_only_the_transfer_it_was_made_for() {
+        let detector = Volume::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        for i in 0..100u64 {
+            let bytes = 10_000 + (i * 2_654_435_761) % 8_000;
+            transfer(
+                &detector,
+                &mut state,
+                start + i as i64 * MINUTE_MS,
+                bytes,
+                Verdict::Normal,
+            );
+        }
+        let state = State::of(&mut state);
+        assert_eq!(state.latest, None, "a state at rest holds no placement");
+        let (key, ln_bytes) = (system_key("read", "crm"), 20_000f64.ln_1p());
+        let fresh = state.place(key, ln_bytes, 0.25);
+        let kept = Placed {
+            residual: 99.0,
+            standardized: 99.0,
+        };
+        let latest = |key, ln_bytes| {
+            Some(Latest {
+                key,
+                ln_bytes,
+                placed: kept,
+            })
+        };
+        assert_eq!(
+            state.placed(latest(key, ln_bytes), key, ln_bytes, 0.25),
+            kept
+        );
+        assert_eq!(
+            state.placed(latest(key, ln_bytes + 1.0), key, ln_bytes, 0.25),
+            fresh
+        );
+        assert_eq!(
+            state.placed(latest(key + 1, ln_bytes), key, ln_bytes, 0.25),
+            fresh
+        );
+    }
+
+    #[test]
     fn a_change_that_has_persisted_a_day_is_promoted_by_the_next_transfer_flagged_or_not() {
         let detector = Volume::new(Params::default());
         let mut state = detector.new_state();
