@@ -242,6 +242,78 @@ fn an_outage_of_a_shared_system_is_one_fleet_alert_without_commands() {
     assert_only_approvals(&out, "healthy agents keep their credentials");
 }
 
+/// After eleven days of a busy office fleet's work (two calls a minute, a third of
+/// them to each of its three systems), its work of day 14 (a Monday), in which every
+/// call of the agents numbered in `hit` has `outcome` from 10:00 to 11:30 (their
+/// gateway broke, or their token expired).
+fn calls_break_for(hit: &[usize], outcome: Outcome) -> Outputs {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    run(&mut engine, &fleet(12, 11, 120));
+    let monday_14 = monday() + 14 * DAY_MS;
+    let broken = monday_14 + 10 * HOUR_MS..monday_14 + 11 * HOUR_MS + 30 * MINUTE_MS;
+    let mut day: Vec<AgentEventV1> = (0..12)
+        .flat_map(|i| {
+            let agent = format!("office-{i}");
+            let mut events = office_agent(&agent, 15, 120, &["crm", "mail", "docs"], 20_000);
+            events.retain(|e| event_ms(e) >= monday_14);
+            for e in &mut events {
+                if hit.contains(&i) && broken.contains(&event_ms(e)) {
+                    e.outcome = Some(outcome);
+                }
+            }
+            events
+        })
+        .collect();
+    sort(&mut day);
+    run(&mut engine, &day)
+}
+
+fn event_ms(e: &AgentEventV1) -> i64 {
+    match &e.time {
+        agentwatch::model::EventTime::Rfc3339(t) => {
+            agentwatch::model::time::parse_rfc3339(t).unwrap_or_default()
+        }
+        agentwatch::model::EventTime::EpochMillis(ms) => *ms,
+    }
+}
+
+#[test]
+fn routine_calls_failing_for_one_agent_raise_nothing_and_for_many_fleet_alerts_only() {
+    // Every call of one agent fails: the other side erring says nothing about the
+    // agent.
+    let one = calls_break_for(&[3], Outcome::Failure);
+    assert!(one.alerts.is_empty(), "{:#?}", one.alerts);
+    assert!(one.commands.is_empty(), "{:#?}", one.commands);
+    // Every call of every agent fails: at most one fleet alert per system, and not
+    // one agent's own alert before enough agents showed it.
+    let all: Vec<usize> = (0..12).collect();
+    let outage = calls_break_for(&all, Outcome::Failure);
+    let denied_burst = by_detector(&outage.alerts, "denied_burst");
+    assert!(
+        (1..=3).contains(&denied_burst.len())
+            && denied_burst
+                .iter()
+                .all(|a| a.fleet.as_ref().is_some_and(|f| f.pattern == "failures")),
+        "{:#?}",
+        outage.alerts
+    );
+    assert!(outage.commands.is_empty(), "{:#?}", outage.commands);
+}
+
+#[test]
+fn routine_calls_refused_for_one_agent_alert_and_ask_no_more_than_approval() {
+    // The same calls *refused* are the agent's grant changing under it, which a human
+    // should hear of.
+    let refused = calls_break_for(&[3], Outcome::Denied);
+    assert!(
+        !by_detector(&refused.alerts, "denied_burst").is_empty(),
+        "{:#?}",
+        refused.alerts
+    );
+    assert_only_approvals(&refused, "a refused routine call is not probing");
+}
+
 #[test]
 fn an_agent_flagged_from_its_first_event_still_builds_a_baseline() {
     let dir = tempfile::tempdir().unwrap();

@@ -124,6 +124,12 @@ pub struct Finding {
     /// probing. Such a finding alerts and may ask for approval; `None` leaves the
     /// instance's ceiling (see `Policy::ceiling` in [`crate::pipeline`]).
     pub response_cap: Option<crate::model::CommandAction>,
+    /// True when the finding is evidence only of a fleet-wide pattern: it counts as a
+    /// sighting of its [`FleetScope`], and raises a fleet alert once enough agents show
+    /// it, but never an alert or command of its own. `denied_burst`'s *failures* (not
+    /// refusals) of calls the agent makes routinely are the other side erroring: one
+    /// agent seeing them says nothing about the agent, many at once are an outage.
+    pub fleet_only: bool,
 }
 
 impl Finding {

@@ -446,6 +446,7 @@ mod tests {
             pending_p: None,
             learning,
             response_cap: None,
+            fleet_only: false,
             magnitude: 10.0,
             fleet: None,
         }
@@ -509,6 +510,7 @@ mod tests {
         let mature = crate::baseline::Baseline::default();
         let capped = Finding {
             response_cap: Some(CommandAction::RequireApproval),
+            fleet_only: false,
             ..finding(false)
         };
         assert!(denied.response.max > CommandAction::RequireApproval);

@@ -441,8 +441,14 @@ impl Engine {
                     let absorbed = match (being_learned, &fleet) {
                         (true, _) => Some(Absorbed::BeingLearned),
                         (false, FleetVerdict::Fleet { .. }) => Some(Absorbed::Fleet),
+                        (false, FleetVerdict::Individual) if finding.fleet_only => {
+                            Some(Absorbed::FleetOnly)
+                        }
                         (false, FleetVerdict::Individual) => None,
                     };
+                    // Evidence only of a fleet pattern that this agent shows alone says
+                    // nothing about the agent: it is learned like any normal call.
+                    let alone = absorbed == Some(Absorbed::FleetOnly);
                     if let (Some(reason), Some(metrics)) = (absorbed, &self.metrics) {
                         metrics.record_absorbed(&instance.id, reason);
                     }
@@ -470,6 +476,7 @@ impl Engine {
                                     .push(fleet_alert(instance, &obs, &finding, risk_now, report));
                             }
                         }
+                        (false, FleetVerdict::Individual) if alone => {}
                         (false, FleetVerdict::Individual) => {
                             let decision = decide(
                                 &self.options.policy,
@@ -503,7 +510,9 @@ impl Engine {
                     }
                     // What is answered with a revoked credential or a suspension stays
                     // out of every model for good.
-                    if response
+                    if alone {
+                        Verdict::Normal
+                    } else if response
                         .in_force(now)
                         .is_some_and(|action| action >= CommandAction::RevokeCredential)
                     {

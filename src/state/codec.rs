@@ -38,8 +38,10 @@ use crate::error::{Error, Result};
 /// every transfer of a pending episode, which a promotion moves the baseline to (the
 /// format 10 state carries over whole). Version 12 appends `volume`'s state with the
 /// spread of each system's sizes and its moments in single precision (the format 11
-/// state carries over, each system starting with the agent's spread). Versions 1 to 11 are still read.
-pub const FORMAT_VERSION: u8 = 12;
+/// state carries over, each system starting with the agent's spread). Version 13
+/// appends `denied_burst`'s state with the failures of routine calls counted apart (the
+/// format 12 state carries over whole). Versions 1 to 12 are still read.
+pub const FORMAT_VERSION: u8 = 13;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

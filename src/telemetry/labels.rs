@@ -127,5 +127,8 @@ label_enum! {
         BeingLearned => "being_learned",
         /// Many agents show it at once: part of a fleet event.
         Fleet => "fleet",
+        /// Evidence only of a fleet pattern (see `Finding::fleet_only`) that this agent
+        /// shows alone.
+        FleetOnly => "fleet_only",
     }
 }

@@ -78,10 +78,22 @@ pub const MAX_CLUSTERING: f64 = 0.05;
 /// system broke):
 /// on an independently generated fleet an expired token refused every call of a
 /// coding agent for ninety minutes, and its bursts revoked a credential that no
-/// longer worked. The burst still alerts, and may ask for approval
-/// ([`Finding::response_cap`]); it does not revoke or suspend. The number only has to
-/// separate "routine" from "rare": the agents of both held-out generators make their
-/// routine calls hundreds to thousands of times a fortnight.
+/// longer worked.
+///
+/// - A *refusal* of a routine call still counts: a burst of them alerts, and may ask
+///   for approval ([`Finding::response_cap`]), never revoke or suspend. (A grant
+///   withdrawn under a running agent is what a human must hear of.)
+/// - A *failure* of a routine call is the other side erring, which says nothing
+///   about the agent: it is counted apart from the agent's own failures, and a burst
+///   of them is only evidence of an outage ([`Finding::fleet_only`]). Many agents at
+///   once raise one fleet alert; one agent alone raises nothing. On the eighteen
+///   held-out sets of both generators this halved `denied_burst`'s false alerts
+///   (flaky backends of devops and ops agents, a broken deploy), kept every fleet
+///   outage alert, and lost one incident: a retry loop of failing reads at six times
+///   its agent's pace, which is `rate`'s to see.
+///
+/// The number only has to separate "routine" from "rare": the agents of both held-out
+/// generators make their routine calls hundreds to thousands of times a fortnight.
 pub const ROUTINE_CALLS: u32 = 100;
 
 /// Registry entry.
@@ -124,7 +136,7 @@ impl Default for Params {
 }
 
 /// Per-agent state: decayed calls and failures, how failures cluster, and the open
-/// window (`events` = calls, `sum` = failures).
+/// window (`events` = calls, `sum` = failures other than those of routine calls).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Decayed calls in learned windows.
@@ -138,6 +150,9 @@ pub struct State {
     pub window: TumblingWindow,
     /// The open window held an escalated finding (kept out of the evidence too).
     pub escalated: bool,
+    /// Failures of routine calls in the open window (not in `window`, see
+    /// [`ROUTINE_CALLS`]).
+    pub routine_failures: u32,
 }
 
 /// A format 8 state keeps its failure rate and open window; its moment estimate of
@@ -150,6 +165,22 @@ impl From<super::retired::DeniedBurstV8> for State {
             evidence: 0.0,
             window: old.window,
             escalated: old.escalated,
+            routine_failures: 0,
+        }
+    }
+}
+
+/// A format 12 state carries over whole, with no routine failures in its open window
+/// (they were counted in it).
+impl From<super::retired::DeniedBurstV12> for State {
+    fn from(old: super::retired::DeniedBurstV12) -> Self {
+        State {
+            calls: old.calls,
+            failures: old.failures,
+            evidence: old.evidence,
+            window: old.window,
+            escalated: old.escalated,
+            routine_failures: 0,
         }
     }
 }
@@ -212,14 +243,25 @@ impl Detector for DeniedBurst {
             .window
             .advance(obs.event.time_ms, self.params.window.0);
         if state.window.start_ms != open {
+            state.routine_failures = 0;
             let escalated = std::mem::take(&mut state.escalated);
             if let Some(closed) = closed {
                 self.close(state, closed, escalated);
             }
         }
         let failed = obs.event.outcome != Outcome::Success;
-        state.window.add(if failed { 1.0 } else { 0.0 });
-        let failures = state.window.sum as u64;
+        let routine = failed && routine(obs);
+        // A routine call failing is the other side erring (see [`ROUTINE_CALLS`]): it
+        // is kept out of the agent's own count, and judged with every failure of the
+        // window only as evidence of an outage.
+        let fleet_only = routine && obs.event.outcome == Outcome::Failure;
+        let own_failure = failed && !fleet_only;
+        state.window.add(if own_failure { 1.0 } else { 0.0 });
+        let mut failures = state.window.sum as u64;
+        if fleet_only {
+            state.routine_failures = state.routine_failures.saturating_add(1);
+            failures += u64::from(state.routine_failures);
+        }
         if !failed || failures < u64::from(self.params.min_failures) {
             return None;
         }
@@ -241,7 +283,8 @@ impl Detector for DeniedBurst {
             pending_p: None,
             magnitude: failures as f64 / (rate * calls as f64).max(1e-9),
             learning: false,
-            response_cap: routine(obs).then_some(CommandAction::RequireApproval),
+            response_cap: routine.then_some(CommandAction::RequireApproval),
+            fleet_only,
             fleet: None,
         })
     }
@@ -390,6 +433,52 @@ mod tests {
         assert!(routine.p_value < 1e-6 && probing.p_value < 1e-6);
         assert_eq!(routine.response_cap, Some(CommandAction::RequireApproval));
         assert_eq!(probing.response_cap, None);
+        assert!(!routine.fleet_only && !probing.fleet_only);
+    }
+
+    #[test]
+    fn failures_of_routine_calls_are_fleet_evidence_kept_out_of_the_agents_own_count() {
+        let detector = DeniedBurst::new(Params::default());
+        let start = 20_000 * DAY_MS;
+        let line = |time_ms: i64, system: &str, outcome: &str| {
+            call_line(time_ms, "read", system, 0, outcome)
+        };
+        let mut baseline = crate::baseline::Baseline::default();
+        for i in 0..200 {
+            learn_line(
+                &mut baseline,
+                &line(start + i * MINUTE_MS, "crm", "success"),
+            );
+        }
+        learn_line(&mut baseline, &line(start, "vault", "success"));
+        let mut state = detector.new_state();
+        let at = start + DAY_MS;
+        // Eight of its CRM reads fail, then two vault reads are refused.
+        let outage: Vec<Finding> = (0..8)
+            .filter_map(|i| {
+                let call = line(at + i * 1_000, "crm", "failure");
+                score_against(&detector, &mut state, &call, &baseline)
+            })
+            .collect();
+        let last = outage.last().unwrap();
+        assert!(outage.iter().all(|f| f.fleet_only));
+        assert_eq!(last.observed, 8.0);
+        assert!(last.p_value < 1e-6, "p = {}", last.p_value);
+        let refusals: Vec<Finding> = (8..10)
+            .filter_map(|i| {
+                let call = line(at + i * 1_000, "vault", "denied");
+                score_against(&detector, &mut state, &call, &baseline)
+            })
+            .collect();
+        let last = refusals.last().unwrap();
+        assert!(!last.fleet_only);
+        assert_eq!(
+            last.observed, 2.0,
+            "the outage's failures are not the agent's"
+        );
+        // The window's calls still count, so two refusals among ten calls are judged
+        // as such.
+        assert_eq!(last.expected, detector.rate(State::of(&mut state)) * 10.0);
     }
 
     #[test]

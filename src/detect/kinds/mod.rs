@@ -46,6 +46,7 @@ pub fn fact(anomaly: Anomaly, rule: Rule) -> Finding {
         magnitude: f64::INFINITY,
         learning: false,
         response_cap: None,
+        fleet_only: false,
         fleet: None,
         rule: Some(rule),
     }
@@ -96,8 +97,10 @@ pub enum KindState {
     /// `rate` state of state formats 8 and 9 (before the count of one kind of call).
     /// It carries over: see [`rate::State`]'s `From<RateV9>`.
     RetiredRateV9(Box<retired::RateV9>),
-    /// See [`denied_burst`].
-    DeniedBurst(Box<denied_burst::State>),
+    /// `denied_burst` state of state formats 9 to 12 (before failures of routine calls
+    /// were counted apart). It carries over: see [`denied_burst::State`]'s
+    /// `From<DeniedBurstV12>`.
+    RetiredDeniedBurstV12(Box<retired::DeniedBurstV12>),
     /// See [`rate`].
     Rate(Box<rate::State>),
     /// `volume` state of state format 11 (before each system's sizes kept their
@@ -105,6 +108,8 @@ pub enum KindState {
     RetiredVolumeV11(Box<retired::VolumeV11>),
     /// See [`volume`].
     Volume(Box<volume::State>),
+    /// See [`denied_burst`].
+    DeniedBurst(Box<denied_burst::State>),
 }
 
 impl KindState {
@@ -203,7 +208,12 @@ boxed_kind_state_of!(
 );
 boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7, RetiredRateV9);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
-boxed_kind_state_of!(DeniedBurst, denied_burst::State, upgrades RetiredDeniedBurstV8);
+boxed_kind_state_of!(
+    DeniedBurst,
+    denied_burst::State,
+    upgrades RetiredDeniedBurstV8,
+    RetiredDeniedBurstV12
+);
 
 /// A list of names for summaries: `crm, email` (or `nothing`).
 pub(crate) fn format_list(items: &[String]) -> String {
@@ -546,6 +556,34 @@ mod tests {
         let upgraded = denied_burst::State::of(&mut state);
         assert_eq!((upgraded.calls, upgraded.failures), (900.0, 18.0));
         assert_eq!(upgraded.evidence, 0.0);
+    }
+
+    #[test]
+    fn a_format_12_denied_burst_state_carries_over_whole() {
+        let window = TumblingWindow {
+            start_ms: 60_000,
+            events: 7,
+            sum: 3.0,
+            flagged: true,
+        };
+        let old = KindState::RetiredDeniedBurstV12(Box::new(retired::DeniedBurstV12 {
+            calls: 900.0,
+            failures: 18.0,
+            evidence: -4.5,
+            window,
+            escalated: true,
+        }));
+        let mut state = stored_and_read(&old);
+        let upgraded = denied_burst::State::of(&mut state);
+        let expected = denied_burst::State {
+            calls: 900.0,
+            failures: 18.0,
+            evidence: -4.5,
+            window,
+            escalated: true,
+            routine_failures: 0,
+        };
+        assert_eq!(*upgraded, expected);
     }
 
     #[test]

@@ -257,6 +257,7 @@ impl Detector for NewSystem {
             magnitude: f64::INFINITY,
             learning: false,
             response_cap: None,
+            fleet_only: false,
             fleet: None,
         })
     }

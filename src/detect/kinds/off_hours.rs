@@ -220,6 +220,7 @@ impl Detector for OffHours {
             magnitude: f64::INFINITY,
             learning: false,
             response_cap: None,
+            fleet_only: false,
             fleet: None,
         })
     }

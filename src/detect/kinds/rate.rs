@@ -413,6 +413,7 @@ impl Rate {
             magnitude: observed / expected.max(1.0),
             learning: false,
             response_cap: None,
+            fleet_only: false,
             fleet: failed.then_some(FleetScope::Failures),
         }
     }
@@ -483,6 +484,7 @@ impl Detector for Rate {
             magnitude: observed / stats.mean.max(1e-9),
             learning: state.pending.live(now, &obs.baseline.hours),
             response_cap: None,
+            fleet_only: false,
             fleet: None,
         })
     }

@@ -113,6 +113,22 @@ pub struct DeniedBurstV8 {
     pub escalated: bool,
 }
 
+/// `denied_burst` of state formats 9 to 12 (before failures of routine calls were
+/// counted apart from the open window's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeniedBurstV12 {
+    /// Decayed calls in learned windows.
+    pub calls: f32,
+    /// Decayed failures in learned windows.
+    pub failures: f32,
+    /// Decayed log likelihood ratio of the clustered model over the independent one.
+    pub evidence: f32,
+    /// The open window.
+    pub window: TumblingWindow,
+    /// The open window held an escalated finding.
+    pub escalated: bool,
+}
+
 /// `rate` of state formats 8 and 9 (before it counted the calls of one kind).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RateV9 {

@@ -395,6 +395,7 @@ fn finding(
         magnitude: bytes / typical.max(1.0),
         learning: false,
         response_cap: None,
+        fleet_only: false,
         fleet: None,
     }
 }
