@@ -199,6 +199,10 @@ pub struct State {
     /// them: a state at rest holds none, so they are never stored.
     #[serde(skip)]
     pub latest: [u32; SERIES],
+    /// The most surprising window the score found for the latest event (scale,
+    /// p-value), which its learning reads rather than computing the tails again.
+    #[serde(skip)]
+    pub surprise: Option<(usize, f64)>,
     /// Sliding counts of the agent's busiest kinds of call.
     pub calls: CallCounts,
     /// Flagged paces (`ln(count / usual count)`) since the episode began.
@@ -249,6 +253,7 @@ impl From<super::retired::RateV9> for State {
             stats: [s0, s1, CompactStats::default()],
             tails: [t0, t1, CountDistribution::default()],
             latest: [0; SERIES],
+            surprise: None,
             calls: CallCounts::default(),
             pending: old.pending,
             held: old.held.map(|held| {
@@ -302,16 +307,6 @@ impl Rate {
         self.params.windows[series.min(SCALES - 1)].0
     }
 
-    /// The most surprising window: (scale, p-value) before any correction.
-    fn window_surprise(&self, state: &State) -> Option<(usize, f64)> {
-        (0..SERIES)
-            .filter_map(|scale| {
-                let [tail, whole] = self.series_tails(state, scale)?;
-                Some((scale, tail.min(whole)))
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-    }
-
     /// A series' two p-values (top percentile, negative binomial; 1 where the negative
     /// binomial does not fit), if its latest count is unusual enough to be tested.
     fn series_tails(&self, state: &State, scale: usize) -> Option<[f64; MODELS]> {
@@ -346,8 +341,13 @@ impl Rate {
             .flatten()
     }
 
-    /// The most surprising test and the p-value of all tests together (Simes).
-    fn most_surprising(&self, state: &State) -> Option<(Test, f64)> {
+    /// The most surprising test and the p-value of all tests together (Simes), given
+    /// each series' tails.
+    fn most_surprising(
+        &self,
+        state: &State,
+        series: &[Option<[f64; MODELS]>; SERIES],
+    ) -> Option<(Test, f64)> {
         let mut ps = [1.0; TEST_COUNT];
         let mut most: Option<(Test, f64)> = None;
         let mut note = |test: Test, p: f64, slot: usize| {
@@ -356,9 +356,9 @@ impl Rate {
                 most = Some((test, p));
             }
         };
-        for scale in 0..SERIES {
-            if let Some(tails) = self.series_tails(state, scale) {
-                for (model, p) in tails.into_iter().enumerate() {
+        for (scale, tails) in series.iter().enumerate() {
+            if let Some(tails) = tails {
+                for (model, &p) in tails.iter().enumerate() {
                     note(Test::Window(scale), p, scale * MODELS + model);
                 }
             }
@@ -435,6 +435,16 @@ impl Rate {
     }
 }
 
+/// The most surprising window among the series' tails: (scale, p-value) before any
+/// correction.
+fn window_surprise(series: &[Option<[f64; MODELS]>; SERIES]) -> Option<(usize, f64)> {
+    series
+        .iter()
+        .enumerate()
+        .filter_map(|(scale, tails)| tails.map(|[tail, whole]| (scale, tail.min(whole))))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 impl Detector for Rate {
     fn new_state(&self) -> KindState {
         State::default().wrap()
@@ -449,7 +459,10 @@ impl Detector for Rate {
         let call = call_fingerprint(&obs.event.action, &obs.event.system);
         state.latest[ONE_KIND] = state.calls.add(call, now, self.width(ONE_KIND));
         state.runs.step(call, self.params.horizon);
-        let (scale, p) = match self.most_surprising(state)? {
+        let series: [Option<[f64; MODELS]>; SERIES] =
+            std::array::from_fn(|scale| self.series_tails(state, scale));
+        state.surprise = window_surprise(&series);
+        let (scale, p) = match self.most_surprising(state, &series)? {
             (Test::Window(scale), p) => (scale, p),
             (Test::Run, p) => {
                 let failed = obs.event.outcome != Outcome::Success;
@@ -492,9 +505,9 @@ impl Detector for Rate {
     fn learn(&self, obs: &Observation<'_>, state: &mut KindState, verdict: Verdict) {
         let state = State::of(state);
         let now = obs.event.time_ms;
-        let surprise = self.window_surprise(state);
-        // Taken, not read: the counts belong to this event, and a state at rest holds
-        // none, in memory as in storage.
+        // Taken, not read: the counts and their surprise belong to this event, and a
+        // state at rest holds none, in memory as in storage.
+        let surprise = state.surprise.take();
         let latest = std::mem::take(&mut state.latest);
         if verdict == Verdict::Escalated {
             state.held = None;
@@ -615,7 +628,51 @@ impl Detector for Rate {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{call_line, score_and_learn};
     use super::*;
+    use crate::model::time::{DAY_MS, MINUTE_MS};
+
+    #[test]
+    fn a_count_its_score_found_surprising_stays_out_of_the_usual_count_and_at_rest() {
+        let detector = Rate::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        // Two days of one call a minute, each call a different kind.
+        for i in 0..2 * 24 * 60 {
+            let line = call_line(
+                start + i * MINUTE_MS,
+                "read",
+                &format!("s{}", i % 7),
+                0,
+                "success",
+            );
+            score_and_learn(&detector, &mut state, &line, Verdict::Normal);
+        }
+        let usual = State::of(&mut state).stats[0].widen().mean;
+        // Forty calls within twenty seconds, learned as normal (as in a warm-up): the
+        // score found them surprising, so they do not teach the usual count.
+        let burst_at = start + 2 * DAY_MS;
+        let p = (0..40)
+            .filter_map(|i| {
+                let line = call_line(
+                    burst_at + i * 500,
+                    "read",
+                    &format!("s{}", i % 7),
+                    0,
+                    "success",
+                );
+                score_and_learn(&detector, &mut state, &line, Verdict::Normal)
+            })
+            .fold(1.0, f64::min);
+        assert!(p < LEARN_GATE, "p = {p}");
+        let state = State::of(&mut state);
+        let after = state.stats[0].widen().mean;
+        assert!(
+            (after - usual).abs() < 0.05 * usual,
+            "{usual} became {after}"
+        );
+        assert_eq!((state.latest, state.surprise), ([0; SERIES], None));
+    }
 
     #[test]
     fn simes_credits_tests_that_agree_and_is_bonferroni_for_one() {
