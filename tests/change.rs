@@ -237,6 +237,8 @@ fn an_outage_of_a_shared_system_is_one_fleet_alert_without_commands() {
     let fleet_alerts: Vec<_> = out.alerts.iter().filter(|a| a.fleet.is_some()).collect();
     assert_eq!(fleet_alerts.len(), 1, "{:#?}", out.alerts);
     assert_eq!(fleet_alerts[0].fleet.as_ref().unwrap().pattern, "failures");
+    // The agents only ever read mail, so failing sends are not routine calls: the
+    // first agents may alert on their own before the third makes it a fleet pattern.
     let individual = by_detector(&out.alerts, "denied_burst").len() - 1;
     assert!(individual <= 2, "{:#?}", out.alerts);
     assert_only_approvals(&out, "healthy agents keep their credentials");

@@ -509,14 +509,15 @@ impl Engine {
                         }
                     }
                     // What is answered with a revoked credential or a suspension stays
-                    // out of every model for good.
-                    if alone {
-                        Verdict::Normal
-                    } else if response
+                    // out of every model for good, even evidence that alone would be
+                    // learned.
+                    if response
                         .in_force(now)
                         .is_some_and(|action| action >= CommandAction::RevokeCredential)
                     {
                         Verdict::Escalated
+                    } else if alone {
+                        Verdict::Normal
                     } else {
                         Verdict::Flagged
                     }
