@@ -27,10 +27,17 @@ fn fleet(agents: usize, days: i64, per_hour: i64) -> Vec<AgentEventV1> {
 }
 
 fn sort(events: &mut [AgentEventV1]) {
-    events.sort_by_key(|e| match &e.time {
-        agentwatch::model::EventTime::Rfc3339(t) => agentwatch::model::time::parse_rfc3339(t),
-        agentwatch::model::EventTime::EpochMillis(ms) => Some(*ms),
-    });
+    events.sort_by_key(event_ms);
+}
+
+/// An event's time in milliseconds; the tests write only valid times.
+fn event_ms(e: &AgentEventV1) -> i64 {
+    match &e.time {
+        agentwatch::model::EventTime::Rfc3339(t) => {
+            agentwatch::model::time::parse_rfc3339(t).expect("a test event's time is valid")
+        }
+        agentwatch::model::EventTime::EpochMillis(ms) => *ms,
+    }
 }
 
 /// Fails unless every command asks for approval: healthy agents must never have a
@@ -135,12 +142,7 @@ fn one_agent_adopting_a_new_system_alerts_once_and_then_learns_it() {
 fn office_agent_from(from_ms: i64, days: i64, per_hour: i64, bytes: u64) -> Vec<AgentEventV1> {
     office_agent("worker", days, per_hour, &["crm", "mail"], bytes)
         .into_iter()
-        .filter(|e| match &e.time {
-            agentwatch::model::EventTime::Rfc3339(t) => {
-                agentwatch::model::time::parse_rfc3339(t).unwrap() >= from_ms
-            }
-            _ => false,
-        })
+        .filter(|e| event_ms(e) >= from_ms)
         .map(|mut e| {
             e.event_id = format!("changed-{}", e.event_id);
             e
@@ -269,15 +271,6 @@ fn calls_break_for(hit: &[usize], outcome: Outcome) -> Outputs {
         .collect();
     sort(&mut day);
     run(&mut engine, &day)
-}
-
-fn event_ms(e: &AgentEventV1) -> i64 {
-    match &e.time {
-        agentwatch::model::EventTime::Rfc3339(t) => {
-            agentwatch::model::time::parse_rfc3339(t).unwrap_or_default()
-        }
-        agentwatch::model::EventTime::EpochMillis(ms) => *ms,
-    }
 }
 
 #[test]

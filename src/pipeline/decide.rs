@@ -510,7 +510,6 @@ mod tests {
         let mature = crate::baseline::Baseline::default();
         let capped = Finding {
             response_cap: Some(CommandAction::RequireApproval),
-            fleet_only: false,
             ..finding(false)
         };
         assert!(denied.response.max > CommandAction::RequireApproval);
