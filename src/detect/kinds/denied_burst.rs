@@ -451,14 +451,18 @@ mod tests {
         let start = 20_000 * DAY_MS;
         let baseline = reads_crm_routinely_and_the_vault_once(start);
         let mut state = detector.new_state();
+        // Eight of its CRM reads fail, a second apart from `from`.
+        let crm_outage = |state: &mut KindState, from: i64| -> Vec<Finding> {
+            (0..8)
+                .filter_map(|i| {
+                    let call = read_line(from + i * 1_000, "crm", "failure");
+                    score_against(&detector, state, &call, &baseline)
+                })
+                .collect()
+        };
         let at = start + DAY_MS;
         // Eight of its CRM reads fail, then two vault reads are refused.
-        let outage: Vec<Finding> = (0..8)
-            .filter_map(|i| {
-                let call = read_line(at + i * 1_000, "crm", "failure");
-                score_against(&detector, &mut state, &call, &baseline)
-            })
-            .collect();
+        let outage = crm_outage(&mut state, at);
         let last = outage.last().unwrap();
         assert!(outage.iter().all(|f| f.fleet_only));
         assert_eq!(last.observed, 8.0);
@@ -479,13 +483,7 @@ mod tests {
         // as such.
         assert_eq!(last.expected, detector.rate(State::of(&mut state)) * 10.0);
         // The next window's outage is counted afresh, not on top of this one's.
-        let later = at + HOUR_MS;
-        let next_outage: Vec<Finding> = (0..8)
-            .filter_map(|i| {
-                let call = read_line(later + i * 1_000, "crm", "failure");
-                score_against(&detector, &mut state, &call, &baseline)
-            })
-            .collect();
+        let next_outage = crm_outage(&mut state, at + HOUR_MS);
         assert_eq!(next_outage.last().map(|f| f.observed), Some(8.0));
     }
 
