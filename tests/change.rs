@@ -336,3 +336,37 @@ fn an_agent_flagged_from_its_first_event_still_builds_a_baseline() {
     assert_eq!(state.baseline.learned, state.baseline.events);
     assert!(state.baseline.credentials.get("shared-key").is_none());
 }
+
+#[test]
+fn a_revoked_agents_routine_failures_are_escalated_evidence_not_learned_as_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    run(&mut engine, &fleet(12, 11, 120));
+    // Monday of day 14, 09:59: office-3 reads CRM with office-4's credential, and its
+    // credential is revoked.
+    let ten = monday() + 14 * DAY_MS + 10 * HOUR_MS;
+    let mut misuse = event(90_001, "office-3", ten - MINUTE_MS, "read", "crm", 20_000);
+    misuse.credential_id = Some("cred-office-4".into());
+    let revoked = run(&mut engine, &[misuse]);
+    assert!(
+        revoked
+            .commands
+            .iter()
+            .any(|c| c.agent_id == "office-3" && c.action == CommandAction::RevokeCredential),
+        "{:#?}",
+        revoked.commands
+    );
+    // Then its routine CRM calls fail for three minutes. Alone, such failures are
+    // fleet evidence learned as normal; under a revocation they are escalated.
+    let mut failing = common::calls("office-3", ten, 5_000, 36, "read", "crm", 20_000);
+    for e in &mut failing {
+        e.outcome = Some(Outcome::Failure);
+    }
+    run(&mut engine, &failing);
+    let state = engine.agent("office-3").unwrap().unwrap();
+    let escalated = state.slots.iter().find_map(|slot| match &slot.state {
+        agentwatch::detect::KindState::DeniedBurst(burst) => Some(burst.escalated),
+        _ => None,
+    });
+    assert_eq!(escalated, Some(true));
+}
