@@ -587,6 +587,34 @@ mod tests {
     }
 
     #[test]
+    fn every_variant_keeps_the_index_stored_records_carry() {
+        // Postcard stores a variant by its index: a stored agent decodes only if each
+        // kind's state keeps the index its format wrote, a retired shape taking over
+        // its predecessor's (format 12 wrote `denied_burst` at 13, which
+        // `RetiredDeniedBurstV12` holds now) and new shapes going to the end.
+        let variants = [
+            (KindState::Stateless, 3),
+            (KindState::RetiredVolumeV6(Box::default()), 5),
+            (KindState::RetiredRateV5(Box::default()), 6),
+            (new_system::State::default().wrap(), 7),
+            (KindState::HighRiskAction(Box::default()), 8),
+            (KindState::RetiredDeniedBurstV8(Box::default()), 9),
+            (KindState::RetiredRateV7(Box::default()), 10),
+            (KindState::RetiredVolumeV10(Box::default()), 11),
+            (KindState::RetiredRateV9(Box::default()), 12),
+            (KindState::RetiredDeniedBurstV12(Box::default()), 13),
+            (rate::State::default().wrap(), 14),
+            (KindState::RetiredVolumeV11(Box::default()), 15),
+            (volume::State::default().wrap(), 16),
+            (denied_burst::State::default().wrap(), 17),
+        ];
+        for (state, index) in variants {
+            let bytes = postcard::to_stdvec(&state).unwrap();
+            assert_eq!(bytes[0], index, "{state:?}");
+        }
+    }
+
+    #[test]
     fn a_format_5_rate_state_decodes_and_is_reset_on_use() {
         let old = KindState::RetiredRateV5(Box::new(retired::RateV5 {
             latest: [3, 20, 90],
