@@ -199,10 +199,12 @@ pub struct State {
     /// them: a state at rest holds none, so they are never stored.
     #[serde(skip)]
     pub latest: [u32; SERIES],
-    /// The most surprising window the score found for the latest event (scale,
-    /// p-value), which its learning reads rather than computing the tails again.
+    /// The most surprising window the score found for the latest event, which its
+    /// learning reads rather than computing the tails again: its scale, and whether
+    /// its p-value was below [`LEARN_GATE`] (all the learning asks of it; two bytes,
+    /// as every agent in memory carries it).
     #[serde(skip)]
-    pub surprise: Option<(usize, f64)>,
+    pub surprise: Option<(u8, bool)>,
     /// Sliding counts of the agent's busiest kinds of call.
     pub calls: CallCounts,
     /// Flagged paces (`ln(count / usual count)`) since the episode began.
@@ -437,12 +439,13 @@ impl Rate {
 
 /// The most surprising window among the series' tails: (scale, p-value) before any
 /// correction.
-fn window_surprise(series: &[Option<[f64; MODELS]>; SERIES]) -> Option<(usize, f64)> {
+fn window_surprise(series: &[Option<[f64; MODELS]>; SERIES]) -> Option<(u8, bool)> {
     series
         .iter()
-        .enumerate()
-        .filter_map(|(scale, tails)| tails.map(|[tail, whole]| (scale, tail.min(whole))))
+        .zip(0u8..)
+        .filter_map(|(tails, scale)| tails.map(|[tail, whole]| (scale, tail.min(whole))))
         .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(scale, p)| (scale, p < LEARN_GATE))
 }
 
 impl Detector for Rate {
@@ -515,7 +518,7 @@ impl Detector for Rate {
             state.runs.discard();
             return;
         }
-        let censored = surprise.is_some_and(|(_, p)| p < LEARN_GATE);
+        let censored = surprise.is_some_and(|(_, below_gate)| below_gate);
         for (scale, &count) in latest.iter().enumerate() {
             if unusual(&state.stats[scale], count) {
                 let held = state.held.get_or_insert_with(Box::default);
@@ -544,6 +547,7 @@ impl Detector for Rate {
         }
         if verdict == Verdict::Flagged {
             if let Some((scale, _)) = surprise {
+                let scale = usize::from(scale);
                 let pace = Self::pace(latest[scale], &state.stats[scale]);
                 state
                     .pending
