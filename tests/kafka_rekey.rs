@@ -24,7 +24,14 @@ const GROUP: &str = "rekeyed";
 /// is spread over the partitions (checked).
 fn produce_spread(broker: &Broker, agents: usize, days: u32, seed: u64) -> Vec<AgentEventV1> {
     let events = simulated(agents, days, seed);
-    let records: Vec<TestRecord> = events
+    broker.produce(EVENTS, &records_of(&events));
+    assert_spread(broker, &events);
+    events
+}
+
+/// `events` as records, half without a key and half keyed by their event id.
+fn records_of(events: &[AgentEventV1]) -> Vec<TestRecord> {
+    events
         .iter()
         .enumerate()
         .map(|(index, event)| TestRecord {
@@ -32,8 +39,11 @@ fn produce_spread(broker: &Broker, agents: usize, days: u32, seed: u64) -> Vec<A
             payload: serde_json::to_vec(event).unwrap(),
             ..TestRecord::default()
         })
-        .collect();
-    broker.produce(EVENTS, &records);
+        .collect()
+}
+
+/// Fails unless every agent of the produced `events` is spread over several partitions.
+fn assert_spread(broker: &Broker, events: &[AgentEventV1]) {
     let spread = broker.read_all(EVENTS, events.len(), Duration::from_secs(60));
     let mut partitions_of: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
     for message in &spread {
@@ -47,7 +57,6 @@ fn produce_spread(broker: &Broker, agents: usize, days: u32, seed: u64) -> Vec<A
         partitions_of.values().all(|p| p.len() > 1),
         "the input spreads every agent over several partitions: {partitions_of:?}"
     );
-    events
 }
 
 /// Waits until the group has processed `count` events from the repartition topic.
@@ -160,25 +169,39 @@ fn unkeyed_events_are_rekeyed_so_that_each_agent_is_counted_once_on_one_member()
 fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], PARTITIONS);
-    let events = produce_spread(&broker, 40, 5, 5);
+    let events = simulated(40, 5, 5);
+    let records = records_of(&events);
     let dir = tempfile::tempdir().unwrap();
     let routers = format!("{GROUP}-rekey");
 
-    // Killed once the router has committed some of the input but not all of it.
-    let mut first = member(&broker, dir.path(), "first");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while broker.committed(&routers, EVENTS, PARTITIONS) == 0 {
-        assert!(Instant::now() < deadline, "no commit:\n{}", first.log());
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    first.signal(libc::SIGKILL);
-    first.wait(Duration::from_secs(10));
-    let committed = broker.committed(&routers, EVENTS, PARTITIONS);
-    assert!(
-        committed < events.len() as i64,
-        "the kill must interrupt the routing ({committed} of {} committed)",
-        events.len()
-    );
+    // The input arrives in twenty parts over about five seconds, so that the router is
+    // still routing when it is killed, once it has committed some of it. (Produced
+    // all at once, the router once forwarded all of it within its first commit
+    // interval, and the kill interrupted nothing.)
+    std::thread::scope(|scope| {
+        let producing = scope.spawn(|| {
+            for part in records.chunks(records.len().div_ceil(20)) {
+                broker.produce(EVENTS, part);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        let mut first = member(&broker, dir.path(), "first");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while broker.committed(&routers, EVENTS, PARTITIONS) == 0 {
+            assert!(Instant::now() < deadline, "no commit:\n{}", first.log());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        first.signal(libc::SIGKILL);
+        first.wait(Duration::from_secs(10));
+        let committed = broker.committed(&routers, EVENTS, PARTITIONS);
+        assert!(
+            committed < events.len() as i64,
+            "the kill must interrupt the routing ({committed} of {} committed)",
+            events.len()
+        );
+        producing.join().unwrap();
+    });
+    assert_spread(&broker, &events);
 
     kafka_support::outlive_killed_session();
     let mut restarted = member(&broker, dir.path(), "restarted");
