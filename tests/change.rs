@@ -6,7 +6,7 @@ mod common;
 use agentwatch::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use agentwatch::model::{AgentEventV1, CommandAction, Outcome};
 use agentwatch::pipeline::Outputs;
-use common::{by_detector, engine, event, monday, office_agent, run};
+use common::{by_detector, calls, engine, event, monday, office_agent, run};
 
 /// Events of `agents` office agents (`office-0`, ...) over `days` days, merged in time
 /// order.
@@ -358,7 +358,7 @@ fn a_revoked_agents_routine_failures_are_escalated_evidence_not_learned_as_norma
     );
     // Then its routine CRM calls fail for three minutes. Alone, such failures are
     // fleet evidence learned as normal; under a revocation they are escalated.
-    let mut failing = common::calls("office-3", ten, 5_000, 36, "read", "crm", 20_000);
+    let mut failing = calls("office-3", ten, 5_000, 36, "read", "crm", 20_000);
     for e in &mut failing {
         e.outcome = Some(Outcome::Failure);
     }

@@ -6,6 +6,7 @@ mod kafka_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use agentwatch::model::{decode_event, AgentEventV1, Limits};
@@ -174,18 +175,27 @@ fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
     let dir = tempfile::tempdir().unwrap();
     let routers = format!("{GROUP}-rekey");
 
-    // The input arrives in twenty parts over about five seconds, so that the router is
-    // still routing when it is killed, once it has committed some of it. (Produced
-    // all at once, the router once forwarded all of it within its first commit
-    // interval, and the kill interrupted nothing.)
+    // The input arrives in twenty parts a quarter of a second apart, from after the
+    // router started until it is killed, once it has committed some of it; the parts
+    // left arrive after the kill. So the kill always interrupts the routing, however
+    // long the router takes to start. (Produced all at once before it started, the
+    // router once forwarded all of it within its first commit interval, and the kill
+    // interrupted nothing.)
+    let parts: Vec<&[TestRecord]> = records.chunks(records.len().div_ceil(20)).collect();
+    let killed = AtomicBool::new(false);
+    let produced = AtomicUsize::new(0);
+    let mut first = member(&broker, dir.path(), "first");
     std::thread::scope(|scope| {
-        let producing = scope.spawn(|| {
-            for part in records.chunks(records.len().div_ceil(20)) {
+        scope.spawn(|| {
+            for part in &parts {
+                if killed.load(Ordering::SeqCst) {
+                    break;
+                }
                 broker.produce(EVENTS, part);
+                produced.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(250));
             }
         });
-        let mut first = member(&broker, dir.path(), "first");
         let deadline = Instant::now() + Duration::from_secs(120);
         while broker.committed(&routers, EVENTS, PARTITIONS) == 0 {
             assert!(Instant::now() < deadline, "no commit:\n{}", first.log());
@@ -193,14 +203,17 @@ fn a_router_killed_mid_stream_forwards_every_event_at_least_once() {
         }
         first.signal(libc::SIGKILL);
         first.wait(Duration::from_secs(10));
-        let committed = broker.committed(&routers, EVENTS, PARTITIONS);
-        assert!(
-            committed < events.len() as i64,
-            "the kill must interrupt the routing ({committed} of {} committed)",
-            events.len()
-        );
-        producing.join().unwrap();
+        killed.store(true, Ordering::SeqCst);
     });
+    let committed = broker.committed(&routers, EVENTS, PARTITIONS);
+    assert!(
+        committed < events.len() as i64,
+        "the kill must interrupt the routing ({committed} of {} committed)",
+        events.len()
+    );
+    for part in &parts[produced.load(Ordering::SeqCst)..] {
+        broker.produce(EVENTS, part);
+    }
     assert_spread(&broker, &events);
 
     kafka_support::outlive_killed_session();

@@ -437,8 +437,8 @@ impl Rate {
     }
 }
 
-/// The most surprising window among the series' tails: (scale, p-value) before any
-/// correction.
+/// The most surprising window among the series' tails (its p-value before any
+/// correction): its scale, and whether that p-value is below [`LEARN_GATE`].
 fn window_surprise(series: &[Option<[f64; MODELS]>; SERIES]) -> Option<(u8, bool)> {
     series
         .iter()
