@@ -528,12 +528,6 @@ impl Engine {
                 continue;
             }
             aspects.set(instance.guards, verdict);
-            let obs = Observation {
-                event,
-                baseline,
-                pending,
-                identity,
-            };
             instance
                 .detector
                 .learn(&obs, &mut slots[slot_index].state, verdict);
