@@ -385,9 +385,13 @@ impl Engine {
                 pending,
                 ..
             } = &mut *state;
-            let slot_index = DetectorSlot::find_or_insert(slots, instance.key, instances, || {
-                instance.detector.new_state()
-            });
+            let slot_index = DetectorSlot::find_or_insert(
+                slots,
+                instance.key,
+                detector_index,
+                instances,
+                || instance.detector.new_state(),
+            );
             let slot = &mut slots[slot_index];
             let obs = Observation {
                 event,

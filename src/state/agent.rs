@@ -298,15 +298,23 @@ impl DetectorSlot {
 
     /// Index of the slot for detector `key` in `slots`, created with `fresh` on first use.
     ///
+    /// `hint` is where the slot usually is: slots are added in the order the instances
+    /// run, so for most agents the instance's own index. Looked at first, it saves a
+    /// search of the list for every instance on every event.
+    ///
     /// `instances` is how many detector instances may hold a slot: the list grows to
     /// exactly that in one step instead of doubling, which would leave up to half of
     /// the list unused for every agent in memory.
     pub fn find_or_insert(
         slots: &mut Vec<DetectorSlot>,
         key: u32,
+        hint: usize,
         instances: usize,
         fresh: impl FnOnce() -> KindState,
     ) -> usize {
+        if slots.get(hint).is_some_and(|s| s.key == key) {
+            return hint;
+        }
         if let Some(index) = slots.iter().position(|s| s.key == key) {
             return index;
         }
@@ -331,6 +339,21 @@ mod tests {
     use crate::model::{decode_event, Limits};
 
     const T0: i64 = 1_767_571_200_000; // 2026-01-05T00:00:00Z
+
+    #[test]
+    fn a_slot_is_found_by_its_key_wherever_the_hint_points() {
+        let mut slots = Vec::new();
+        let find = |slots: &mut Vec<DetectorSlot>, key, hint| {
+            DetectorSlot::find_or_insert(slots, key, hint, 3, || KindState::Stateless)
+        };
+        assert_eq!(find(&mut slots, 7, 1), 0);
+        assert_eq!(find(&mut slots, 9, 0), 1);
+        assert_eq!(find(&mut slots, 9, 1), 1);
+        assert_eq!(find(&mut slots, 9, 0), 1);
+        assert_eq!(find(&mut slots, 7, 1), 0);
+        assert_eq!(find(&mut slots, 8, 7), 2);
+        assert_eq!(slots.iter().map(|s| s.key).collect::<Vec<_>>(), [7, 9, 8]);
+    }
 
     /// Learns `system` at `time_ms` with the systems aspect judged `verdict`.
     fn learn(state: &mut AgentState, system: &str, time_ms: i64, verdict: Verdict) -> Learned {
