@@ -367,6 +367,22 @@ impl Engine {
         };
         let mut aspects = AspectVerdicts::default();
         let instances = self.detectors.len();
+        let AgentState {
+            baseline,
+            slots,
+            risk,
+            response,
+            recent,
+            pending,
+            ..
+        } = &mut *state;
+        // What every instance sees of the event, assembled once.
+        let obs = Observation {
+            event,
+            baseline,
+            pending,
+            identity,
+        };
         for (detector_index, instance) in self.detectors.iter().enumerate() {
             if !instance.matches(event) {
                 continue;
@@ -376,15 +392,6 @@ impl Engine {
                     continue;
                 }
             }
-            let AgentState {
-                baseline,
-                slots,
-                risk,
-                response,
-                recent,
-                pending,
-                ..
-            } = &mut *state;
             let slot_index = DetectorSlot::find_or_insert(
                 slots,
                 instance.key,
@@ -393,12 +400,6 @@ impl Engine {
                 || instance.detector.new_state(),
             );
             let slot = &mut slots[slot_index];
-            let obs = Observation {
-                event,
-                baseline,
-                pending,
-                identity,
-            };
             let finding = instance.detector.score(&obs, &mut slot.state);
             if self.options.record_scores && pass == Pass::Fresh {
                 out.scores.push(ScoreRow {
