@@ -136,15 +136,24 @@ pub trait KindStateOf: Default + Sized {
         None
     }
     /// The typed state, upgrading a retired shape of it, or resetting the slot if it
-    /// held another kind's state.
+    /// held another kind's state. Called by every detector on every event, and almost
+    /// always the slot holds its kind: inlined, that is one comparison.
+    #[inline]
     fn of(state: &mut KindState) -> &mut Self {
         if Self::project(state).is_none() {
-            *state = Self::upgrade(state).unwrap_or_default().wrap();
+            Self::reset(state);
         }
         match Self::project(state) {
             Some(typed) => typed,
             None => unreachable!("the slot was just reset to this kind"),
         }
+    }
+
+    /// Replaces a slot that holds another shape with this kind's state (upgraded from a
+    /// retired shape of it where possible); the rare path of [`KindStateOf::of`].
+    #[cold]
+    fn reset(state: &mut KindState) {
+        *state = Self::upgrade(state).unwrap_or_default().wrap();
     }
 }
 
@@ -154,6 +163,7 @@ macro_rules! kind_state_of {
             fn wrap(self) -> KindState {
                 KindState::$variant(self)
             }
+            #[inline]
             fn project(state: &mut KindState) -> Option<&mut Self> {
                 match state {
                     KindState::$variant(typed) => Some(typed),
@@ -188,6 +198,7 @@ macro_rules! boxed_kind_state_of {
             fn wrap(self) -> KindState {
                 KindState::$variant(Box::new(self))
             }
+            #[inline]
             fn project(state: &mut KindState) -> Option<&mut Self> {
                 match state {
                     KindState::$variant(typed) => Some(typed),
