@@ -66,8 +66,9 @@ fn beta_shape(rate: f64, rho: f64) -> (f64, f64) {
 /// `ln B(a + k, b + m − k) − ln B(a, b)`: the beta-binomial's probability of one
 /// particular sequence of `k` successes in `m` trials.
 ///
-/// Most windows hold no success (no failed call), where the first difference is
-/// exactly zero: it is left out, which gives the same bits for a third less work.
+/// With no success (`k = 0`: most of the windows `denied_burst` closes have no failed
+/// call) the first difference is exactly zero; it is left out, which gives the same
+/// bits for a third less work.
 fn ln_beta_ratio(a: f64, b: f64, k: f64, m: f64) -> f64 {
     let successes = if k == 0.0 {
         0.0
