@@ -97,13 +97,15 @@ impl OffHours {
     /// saturates), so they are rescaled to `events`, the agent's learned events, which
     /// is what says how much evidence the shape rests on.
     fn hourly(&self, counts: &[u8], events: f64) -> Shares {
-        let total: f64 = counts.iter().map(|&c| f64::from(c)).sum();
+        // Summed in integers (exact), scaled once per hour: this runs at every event.
+        let mut per_hour = [0u32; 24];
+        for (slot, &count) in counts.iter().enumerate() {
+            per_hour[slot % 24] += u32::from(count);
+        }
+        let total = f64::from(per_hour.iter().sum::<u32>());
         let scale = events.max(total) / total.max(1.0);
         let events = total * scale;
-        let mut by_hour = [0.0f64; 24];
-        for (slot, &count) in counts.iter().enumerate() {
-            by_hour[slot % 24] += f64::from(count) * scale;
-        }
+        let mut by_hour = per_hour.map(|count| f64::from(count) * scale);
         pool_background(&mut by_hour, events);
         let alpha = self.params.prior.0;
         Shares {
