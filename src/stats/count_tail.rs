@@ -72,7 +72,7 @@ impl CountDistribution {
     /// integers as `⌊log₂ count⁴⌋` (the highest set bit of the fourth power), as every
     /// count of every window is recorded: a floating-point logarithm cost about forty
     /// instructions a record. Both give the same bin for every `u32` (a test compares
-    /// them for every count below the cap, reached at 13,777).
+    /// them for every count below the cap, reached at 13,778).
     fn bin(count: u32) -> usize {
         const { assert!(BINS_PER_OCTAVE == 4.0) };
         let fourth = u128::from(count.max(1)).pow(4);

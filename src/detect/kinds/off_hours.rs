@@ -97,7 +97,8 @@ impl OffHours {
     /// saturates), so they are rescaled to `events`, the agent's learned events, which
     /// is what says how much evidence the shape rests on.
     fn hourly(&self, counts: &[u8], events: f64) -> Shares {
-        // Summed in integers (exact), scaled once per hour: this runs at every event.
+        // Summed in integers and scaled once per hour, as this runs at every event (the
+        // shares may differ from scaling each slot in the last bit of rounding).
         let mut per_hour = [0u32; 24];
         for (slot, &count) in counts.iter().enumerate() {
             per_hour[slot % 24] += u32::from(count);
