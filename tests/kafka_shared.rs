@@ -1,8 +1,10 @@
 //! Fleet-wide knowledge shared between instances through compacted topics, against a
 //! real Kafka-protocol broker (Tansu on 127.0.0.1): a credential first used by an agent
 //! on one instance is known to every other instance, whether it was running at the time
-//! or started later with an empty state directory; and an outage whose failures land on
-//! three instances, one agent each, is one fleet event.
+//! or started later with an empty state directory; an outage whose failures land on
+//! three instances, one agent each, is one fleet event; and one whose failures lie in a
+//! backlog over three partitions is judged in the order it happened, not in the order
+//! the partitions were fetched.
 
 mod common;
 mod kafka_support;
@@ -94,10 +96,19 @@ fn failure_alerts(broker: &Broker, name: &str) -> Vec<(String, bool)> {
 /// Two quiet days of `agent` reading email every 15 minutes, then, at 10:00 on the
 /// third day, `failing` calls denied within three minutes (an outage of email).
 fn outage(agent: &str, failing: u32) -> Vec<TestRecord> {
+    outage_at(agent, failing, 0)
+}
+
+/// [`outage`], with the failures starting `delay_ms` after 10:00.
+fn outage_at(agent: &str, failing: u32, delay_ms: i64) -> Vec<TestRecord> {
     let start = common::monday();
     let quiet = (0..2 * 96).map(|i| (start + i * 15 * MINUTE_MS, Outcome::Success));
-    let burst =
-        (0..i64::from(failing)).map(|i| (start + 58 * HOUR_MS + i * 15_000, Outcome::Denied));
+    let burst = (0..i64::from(failing)).map(|i| {
+        (
+            start + 58 * HOUR_MS + delay_ms + i * 15_000,
+            Outcome::Denied,
+        )
+    });
     quiet
         .chain(burst)
         .enumerate()
@@ -210,4 +221,41 @@ fn an_outage_seen_one_agent_per_instance_is_one_fleet_event() {
         service.signal(libc::SIGTERM);
         assert!(service.wait(Duration::from_secs(60)).success());
     }
+}
+
+#[test]
+fn an_outage_in_a_backlog_over_partitions_is_judged_in_the_order_it_happened() {
+    let broker = Broker::start();
+    let name = "backlog";
+    let topic = format!("{name}-events");
+    let partitions = 3;
+    broker.create_topics(&[&topic], partitions);
+    // The outage reaches the agent of partition 2 first and the agent of partition 0
+    // last, five minutes apart. The whole backlog is there before the instance starts,
+    // and librdkafka fetches it a partition at a time: judged in fetch order, no agent
+    // would see another's earlier failures.
+    let mut total = 0;
+    for partition in 0..partitions {
+        let delay = i64::from(partitions - 1 - partition) * 5 * MINUTE_MS;
+        let records = outage_at(&format!("agent-p{partition}"), 12, delay);
+        broker.produce_to(&topic, partition, &records);
+        total += records.len();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = instance(&broker, dir.path(), name);
+    kafka_support::wait_committed(&broker, name, &topic, partitions, total, &[&service]);
+    let mut alerts = failure_alerts(&broker, name);
+    alerts.sort();
+    assert_eq!(
+        alerts,
+        [
+            ("agent-p0".to_owned(), true),
+            ("agent-p1".to_owned(), false),
+            ("agent-p2".to_owned(), false)
+        ],
+        "the first two agents are their own anomalies, the third (in event time) completes the fleet pattern; log:\n{}",
+        service.log()
+    );
+    service.signal(libc::SIGTERM);
+    assert!(service.wait(Duration::from_secs(60)).success());
 }

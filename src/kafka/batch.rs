@@ -26,6 +26,38 @@ pub struct Record {
     payload: Range<usize>,
 }
 
+/// A consumed record copied out on its own, to wait for its turn while the partitions
+/// are merged by event time ([`crate::kafka::merge`]) before it joins a batch.
+#[derive(Debug)]
+pub struct HeldRecord {
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    headers: Option<OwnedHeaders>,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+impl HeldRecord {
+    /// Copies a consumed message out of librdkafka's buffer.
+    pub fn copy(message: &BorrowedMessage<'_>) -> Self {
+        HeldRecord {
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            headers: message
+                .headers()
+                .filter(|h| h.count() > 0)
+                .map(|h| h.detach()),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+        }
+    }
+
+    /// The record's payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
 /// Up to a few thousand records of one topic.
 #[derive(Debug, Default)]
 pub struct RecordBatch {
@@ -54,6 +86,20 @@ impl RecordBatch {
                 .headers()
                 .filter(|h| h.count() > 0)
                 .map(|h| h.detach()),
+            key,
+            payload,
+        });
+    }
+
+    /// Appends a record that waited on its own (see [`HeldRecord`]).
+    pub fn push_held(&mut self, partition: i32, held: HeldRecord) {
+        let key = held.key.as_deref().map(|key| self.append(key));
+        let payload = self.append(&held.payload);
+        self.records.push(Record {
+            partition,
+            offset: held.offset,
+            timestamp_ms: held.timestamp_ms,
+            headers: held.headers,
             key,
             payload,
         });

@@ -48,11 +48,11 @@ pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
                 // partition stalls; 16 MiB lets oversized events reach the dead-letter
                 // topic there too.
                 .set("fetch.message.max.bytes", (16 * 1024 * 1024).to_string())
+                // The end of a partition tells the merge by event time that nothing
+                // older can come from it for now (`kafka::merge`).
+                .set("enable.partition.eof", "true")
                 // Statistics carry per-partition consumer lag for the lag gauge.
                 .set("statistics.interval.ms", "5000");
-            if role == Role::Router {
-                config.set("enable.partition.eof", "true");
-            }
         }
         Role::Producer => {
             config

@@ -8,14 +8,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::ClientContext;
 
+use super::batch::HeldRecord;
 use super::client::client_config;
 pub use super::client::Role;
 use crate::config::KafkaConfig;
@@ -142,11 +145,14 @@ impl<O: PartitionOwner> SourceContext<O> {
 }
 
 impl<O: PartitionOwner> ClientContext for SourceContext<O> {
-    /// Global errors, logged. The end of a partition is not one: the router asks to be
-    /// told of it ([`Role::Router`]) and librdkafka reports it here as well as through
-    /// `poll`, each time a partition is read to its end.
+    /// Global errors, logged. The end of a partition is not one: consumers ask to be
+    /// told of it (for [`crate::kafka::merge`]) and librdkafka reports it here as well
+    /// as through `poll`, each time a partition is read to its end.
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error, KafkaError::PartitionEOF(_)) {
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
             tracing::debug!(%error, reason, "kafka partition end");
         } else {
             tracing::error!(%error, reason, "kafka client error");
@@ -250,6 +256,34 @@ pub enum GroupCommit {
 /// The consumer's callbacks (rebalance count, moved partitions, the owner).
 pub fn callbacks<O: PartitionOwner>(consumer: &EventConsumer<O>) -> &SourceContext<O> {
     consumer.context()
+}
+
+/// What one poll of a consumer gave, copied out of librdkafka.
+#[derive(Debug)]
+pub enum Polled {
+    /// A record of `partition`.
+    Record {
+        /// Its partition.
+        partition: i32,
+        /// The record.
+        record: HeldRecord,
+    },
+    /// The partition was read to its end (nothing older can come from it for now).
+    End(i32),
+    /// A consumer error, for the log.
+    Failed(KafkaError),
+}
+
+/// Polls `consumer` once, waiting at most `wait` (rebalances run inside).
+pub fn poll<O: PartitionOwner>(consumer: &EventConsumer<O>, wait: Duration) -> Option<Polled> {
+    Some(match consumer.poll(wait)? {
+        Ok(message) => Polled::Record {
+            partition: message.partition(),
+            record: HeldRecord::copy(&message),
+        },
+        Err(KafkaError::PartitionEOF(partition)) => Polled::End(partition),
+        Err(error) => Polled::Failed(error),
+    })
 }
 
 /// Leaves the group (partitions are revoked through the callbacks first).

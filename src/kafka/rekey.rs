@@ -21,12 +21,8 @@
 //! earlier ones, and whatever landed more than `[time] max_behind` behind its
 //! partition's watermark was refused as `time_out_of_range` (a 6-day backlog of 30
 //! agents over three partitions, with `max_behind` at one day: 27,832 of 51,004
-//! events). So the router holds what it polls in one queue per source partition
-//! ([`Merge`]) and forwards the oldest head by event time, once every partition it
-//! owns either has a head or has reported its end, as Kafka Streams picks the oldest
-//! head of its partition buffers. It waits for an empty partition at most
-//! [`MAX_HOLD`], and holds at most [`MAX_HELD_BYTES`], so a stalled partition delays
-//! the others only that long. Within a partition the order is the partition's.
+//! events). So the router forwards its source partitions merged by event time
+//! ([`crate::kafka::merge`]).
 //!
 //! **Nothing is lost.** The router commits a source partition's offset to its group only
 //! once every record forwarded from below it is acknowledged by the broker: every
@@ -36,7 +32,7 @@
 //! twice. The window is one commit interval.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -48,6 +44,7 @@ use super::consumer::{
     callbacks, commit_to_group, leave, subscribe, EventConsumer, GroupCommit, Partition,
     PartitionOwner, Role,
 };
+use super::merge::Merge;
 use super::producer::{Output, OutputProducer};
 use super::topics::{create_topics, topic_partitions};
 use crate::config::KafkaConfig;
@@ -58,18 +55,6 @@ use crate::telemetry::Metrics;
 /// How often forwarded records are settled and their source offsets committed.
 pub const COMMIT_EVERY: Duration = Duration::from_millis(500);
 const POLL_WAIT: Duration = Duration::from_millis(100);
-/// How long the merge waits for a partition that has nothing held and has not reported
-/// its end before it forwards the oldest head anyway (Kafka Streams'
-/// `max.task.idle.ms`): a partition whose fetch is in flight is waited for, a stalled
-/// one delays the others by this much. Seconds, not the half second first tried: while
-/// librdkafka fetched one partition of a backlog, the others' held records outwaited
-/// half a second and left days ahead of it, and 35,600 of 69,029 events of a 6-day
-/// backlog were refused as `time_out_of_range`; with ten seconds, none.
-pub const MAX_HOLD: Duration = Duration::from_secs(10);
-/// Payload bytes the merge holds at most before it forwards the oldest head anyway:
-/// a few of librdkafka's per-partition fetches.
-pub const MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
-
 /// The consumer group of the routers of the group `group_id`.
 pub fn router_group(group_id: &str) -> String {
     format!("{group_id}-rekey")
@@ -105,71 +90,9 @@ fn route<'a>(payload: &'a [u8], limits: &Limits) -> Option<(Cow<'a, str>, i64)> 
 /// A polled record waiting for its turn to be forwarded.
 struct Held {
     offset: i64,
-    /// Event time; a record that does not decode takes the time of the record before
-    /// it in its partition, so it leaves in its partition's order.
-    time_ms: i64,
     key: Option<String>,
     payload: Vec<u8>,
     headers: Option<OwnedHeaders>,
-    since: Instant,
-}
-
-/// The router's source partitions merged by event time (see the module doc).
-#[derive(Default)]
-struct Merge {
-    queues: BTreeMap<i32, VecDeque<Held>>,
-    /// Partitions that reported their end with nothing polled since.
-    at_end: BTreeSet<i32>,
-    bytes: usize,
-}
-
-impl Merge {
-    fn push(&mut self, partition: i32, held: Held) {
-        self.at_end.remove(&partition);
-        self.bytes += held.payload.len();
-        self.queues.entry(partition).or_default().push_back(held);
-    }
-
-    fn reached_end(&mut self, partition: i32) {
-        self.at_end.insert(partition);
-    }
-
-    /// The latest event time held for `partition`, if any.
-    fn latest(&self, partition: i32) -> Option<i64> {
-        self.queues.get(&partition)?.back().map(|held| held.time_ms)
-    }
-
-    /// Drops what is held for partitions a rebalance moved: their next owner reads
-    /// them again from the committed offset, which never passes what was forwarded.
-    fn forget(&mut self, partitions: &[i32]) {
-        for partition in partitions {
-            if let Some(queue) = self.queues.remove(partition) {
-                self.bytes -= queue.iter().map(|held| held.payload.len()).sum::<usize>();
-            }
-            self.at_end.remove(partition);
-        }
-    }
-
-    /// The record to forward next and its partition: the oldest head, once none of
-    /// the `assigned` partitions could still deliver an older one (or the wait is
-    /// over, or too much is held).
-    fn next(&mut self, assigned: &[i32], now: Instant) -> Option<(i32, Held)> {
-        let (partition, since) = self
-            .queues
-            .iter()
-            .filter_map(|(&partition, queue)| queue.front().map(|held| (partition, held)))
-            .min_by_key(|(partition, held)| (held.time_ms, *partition))
-            .map(|(partition, held)| (partition, held.since))?;
-        let waiting = assigned
-            .iter()
-            .any(|p| !self.at_end.contains(p) && self.queues.get(p).is_none_or(VecDeque::is_empty));
-        if waiting && self.bytes < MAX_HELD_BYTES && now.duration_since(since) < MAX_HOLD {
-            return None;
-        }
-        let held = self.queues.get_mut(&partition)?.pop_front()?;
-        self.bytes -= held.payload.len();
-        Some((partition, held))
-    }
 }
 
 /// The router's side of its partitions: the next offset of every source partition
@@ -284,7 +207,7 @@ impl Router {
     pub fn run(&self, stop: &AtomicBool) -> Result<u64> {
         let mut forwarded = 0u64;
         let mut last_commit = Instant::now();
-        let mut merge = Merge::default();
+        let mut merge: Merge<Held> = Merge::default();
         while !stop.load(Ordering::Relaxed) {
             let polled = self.consumer.poll(POLL_WAIT);
             let moved = callbacks(&self.consumer).take_moved();
@@ -294,8 +217,9 @@ impl Router {
             match polled {
                 Some(Ok(message)) => {
                     let partition = message.partition();
-                    let held = self.hold(&message, merge.latest(partition));
-                    merge.push(partition, held);
+                    let (time_ms, held) = self.hold(&message, merge.latest(partition));
+                    let bytes = held.payload.len();
+                    merge.push(partition, time_ms, bytes, held, Instant::now());
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     tracing::debug!(partition, "rekey partition end");
@@ -331,22 +255,22 @@ impl Router {
         Ok(forwarded)
     }
 
-    /// Copies a polled record out of librdkafka's buffer, with its key and event time
-    /// (`previous`: the latest held before it in its partition).
-    fn hold(&self, message: &BorrowedMessage<'_>, previous: Option<i64>) -> Held {
+    /// Copies a polled record out of librdkafka's buffer, with its key, and says its
+    /// event time (`previous`: the latest held before it in its partition, for a record
+    /// that does not decode).
+    fn hold(&self, message: &BorrowedMessage<'_>, previous: Option<i64>) -> (i64, Held) {
         let payload = message.payload().unwrap_or_default();
         let (key, time_ms) = match route(payload, &self.limits) {
             Some((agent, time_ms)) => (Some(agent.into_owned()), time_ms),
             None => (None, previous.unwrap_or(i64::MIN)),
         };
-        Held {
+        let held = Held {
             offset: message.offset(),
-            time_ms,
             key,
             payload: payload.to_vec(),
             headers: message.headers().map(|headers| headers.detach()),
-            since: Instant::now(),
-        }
+        };
+        (time_ms, held)
     }
 
     fn forward(&self, partition: i32, held: Held) -> Result<()> {
@@ -373,56 +297,6 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn held(offset: i64, time_ms: i64, since: Instant) -> Held {
-        Held {
-            offset,
-            time_ms,
-            key: None,
-            payload: vec![0; 10],
-            headers: None,
-            since,
-        }
-    }
-
-    #[test]
-    fn the_oldest_head_leaves_first_once_no_owned_partition_can_deliver_an_older_one() {
-        let now = Instant::now();
-        let mut merge = Merge::default();
-        merge.push(0, held(0, 5_000, now));
-        merge.push(0, held(1, 6_000, now));
-        merge.push(1, held(0, 9_000, now));
-        // Partition 2 has nothing yet and has not reported its end: wait for it.
-        assert!(merge.next(&[0, 1, 2], now).is_none());
-        merge.reached_end(2);
-        let order: Vec<(i32, i64)> = std::iter::from_fn(|| merge.next(&[0, 1, 2], now))
-            .map(|(partition, held)| (partition, held.offset))
-            .collect();
-        // Partition 0 empties after its second record; partition 1's head waits for
-        // it until partition 0 reports its end or the wait is over.
-        assert_eq!(order, vec![(0, 0), (0, 1)]);
-        assert_eq!(
-            merge
-                .next(&[0, 1, 2], now + MAX_HOLD)
-                .map(|(p, h)| (p, h.offset)),
-            Some((1, 0))
-        );
-        assert_eq!(merge.bytes, 0);
-    }
-
-    #[test]
-    fn a_moved_partition_s_held_records_are_dropped_for_its_next_owner_to_read() {
-        let now = Instant::now();
-        let mut merge = Merge::default();
-        merge.push(0, held(0, 1_000, now));
-        merge.push(1, held(0, 2_000, now));
-        merge.forget(&[0]);
-        assert_eq!(merge.bytes, 10);
-        assert_eq!(
-            merge.next(&[1], now).map(|(p, h)| (p, h.time_ms)),
-            Some((1, 2_000))
-        );
-    }
 
     #[test]
     fn records_are_keyed_by_their_agent_and_undecodable_ones_are_not_keyed() {

@@ -162,9 +162,21 @@ impl Broker {
 
     /// Produces records and waits for all of them to be acknowledged.
     pub fn produce(&self, topic: &str, records: &[TestRecord]) {
+        self.produce_into(topic, None, records);
+    }
+
+    /// Produces records to one partition of `topic`, whatever their keys.
+    pub fn produce_to(&self, topic: &str, partition: i32, records: &[TestRecord]) {
+        self.produce_into(topic, Some(partition), records);
+    }
+
+    fn produce_into(&self, topic: &str, partition: Option<i32>, records: &[TestRecord]) {
         let producer = self.producer();
         for record in records {
             let mut base = BaseRecord::<[u8], [u8]>::to(topic).payload(&record.payload);
+            if let Some(partition) = partition {
+                base = base.partition(partition);
+            }
             if let Some(key) = &record.key {
                 base = base.key(key.as_slice());
             }

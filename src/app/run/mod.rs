@@ -3,8 +3,8 @@
 //! Two threads of ours, plus librdkafka's network threads and one RocksDB writer:
 //!
 //! ```text
-//!  consumer thread: poll ─► copy into RecordBatch ─┐  (bounded channel, back-pressure)
-//!                                                  ▼
+//!  consumer thread: poll ─► merge partitions by event time ─► RecordBatch ─┐
+//!                                              (bounded channel, back-pressure) ▼
 //!  engine thread:   crate::drive: decode ─► engine ─► produce outputs ─► every
 //!                   flush_interval: wait for acks ─► encode states + offsets ─► state
 //!                   writer thread
@@ -23,7 +23,11 @@
 //! An assigned partition starts at the offset RocksDB holds, after its state is restored
 //! from the changelog topic if RocksDB lacks it or is behind ([`changelog`]); records
 //! polled before a rebalance from a partition it moved are dropped, and group offsets are
-//! committed only for partitions still owned. No async runtime is involved:
+//! committed only for partitions still owned. The consumer thread hands records on
+//! merged by event time across the partitions it owns ([`crate::kafka::merge`]), so
+//! what is judged across agents (the fleet context, first uses of systems and
+//! credentials) sees a backlog in the order it happened, not in librdkafka's fetch
+//! order. No async runtime is involved:
 //! every stage is CPU-bound or blocking, and whole batches (not records) cross threads.
 
 mod approvals;
@@ -39,9 +43,9 @@ mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use changelog::Changelog;
 pub use report::{LatencySummary, RunReport};
@@ -50,16 +54,17 @@ use worker::{Channels, Feeds, Job, Landed, Worker, WorkerOptions};
 use crate::app::setup::{self, EngineSetup, WithoutKey};
 use crate::config::{ServiceConfig, Topics};
 use crate::error::{Error, Result};
-use crate::kafka::batch::RecordBatch;
+use crate::kafka::batch::{HeldRecord, RecordBatch};
 use crate::kafka::changelog::ensure_changelog;
 use crate::kafka::consumer::{
-    callbacks, commit_to_group, leave, subscribe, EventConsumer, GroupCommit, Partition,
-    PartitionOwner, Role,
+    callbacks, commit_to_group, leave, poll, subscribe, EventConsumer, GroupCommit, Partition,
+    PartitionOwner, Polled, Role,
 };
+use crate::kafka::merge::Merge;
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::rekey::ensure_repartition;
 use crate::kafka::topics::ensure_topics;
-use crate::model::Limits;
+use crate::model::{decode_event, Limits};
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, MetricsServer};
 
@@ -83,6 +88,9 @@ struct Owner {
     events: String,
     jobs: SyncSender<Job>,
     ready: Arc<AtomicBool>,
+    /// The events topic's partitions this member owns now (written by rebalances,
+    /// which run inside `poll` on the consumer thread).
+    owned: Mutex<Vec<i32>>,
 }
 
 impl Owner {
@@ -127,6 +135,13 @@ impl PartitionOwner for Owner {
 
     fn assigned(&self, partitions: &[Partition]) {
         self.ready.store(!partitions.is_empty(), Ordering::Relaxed);
+        if let Ok(mut owned) = self.owned.lock() {
+            *owned = partitions
+                .iter()
+                .filter(|(topic, _)| *topic == self.events)
+                .map(|(_, partition)| *partition)
+                .collect();
+        }
         tracing::info!(partitions = ?partitions.iter().map(|(_, p)| p).collect::<Vec<_>>(), "assignment");
     }
 }
@@ -230,6 +245,7 @@ pub fn run_service(
         events: topics.events.clone(),
         jobs: jobs.clone(),
         ready: server.readiness(),
+        owned: Mutex::new(Vec::new()),
     });
     let consumer = subscribe(
         &config.kafka,
@@ -240,7 +256,20 @@ pub fn run_service(
     )?;
     tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id, topic = %topics.events, state = %config.state_dir.display(), "service started");
 
-    let consumed = consume(&consumer, &jobs, &recycled, &landed, shutdown, options);
+    let limits = Limits {
+        max_message_bytes: config.max_event_bytes,
+    };
+    let consumed = consume(
+        &consumer,
+        Feed {
+            jobs: &jobs,
+            recycled: &recycled,
+            landed: &landed,
+            limits: &limits,
+        },
+        shutdown,
+        options,
+    );
     let committed = consumed.and_then(|()| {
         tracing::info!("stopping: committing the work in flight");
         owner.commit_all(Vec::new())
@@ -289,24 +318,34 @@ pub fn run_service(
     Ok(report)
 }
 
-/// The consumer thread's loop: poll, batch, hand over; commit landed offsets to the group.
+/// What the consumer thread hands batches through.
+struct Feed<'a> {
+    jobs: &'a SyncSender<Job>,
+    recycled: &'a Receiver<RecordBatch>,
+    landed: &'a Landed,
+    limits: &'a Limits,
+}
+
+/// The consumer thread's loop: poll, merge by event time, batch, hand over; commit
+/// landed offsets to the group.
 fn consume(
     consumer: &EventConsumer<Owner>,
-    jobs: &SyncSender<Job>,
-    recycled: &Receiver<RecordBatch>,
-    landed: &Landed,
+    feed: Feed<'_>,
     shutdown: &AtomicBool,
     options: &RunOptions,
 ) -> Result<()> {
     let mut consumed = 0u64;
+    let mut merge: Merge<HeldRecord> = Merge::default();
     let mut batch = RecordBatch::with_capacity(BATCH);
     let mut generation = callbacks(consumer).rebalances();
+    // Whether the merge may hold more records ready to go: then polling must not wait.
+    let mut ready = false;
     while !shutdown.load(Ordering::Relaxed) {
-        let mut wait = POLL_WAIT;
-        while batch.len() < BATCH {
-            let polled = consumer.poll(wait);
+        let mut wait = if ready { Duration::ZERO } else { POLL_WAIT };
+        for _ in 0..BATCH {
+            let polled = poll(consumer, wait);
             // A rebalance runs inside `poll`, which then returns nothing or a record
-            // fetched under the new assignment. Records collected before it from a
+            // fetched under the new assignment. Records held or batched before it from a
             // partition it revoked are not ours any more, and a partition it assigned
             // starts again from its committed offset: either way they are dropped here
             // (and consumed again by whoever owns them now). Other partitions' records
@@ -315,6 +354,7 @@ fn consume(
             if now != generation {
                 let moved = callbacks(consumer).take_moved();
                 batch.retain(|record| !moved.contains(&record.partition));
+                merge.forget(&moved);
                 generation = now;
             }
             let Some(result) = polled else {
@@ -322,19 +362,49 @@ fn consume(
             };
             wait = Duration::ZERO;
             match result {
-                Ok(message) => batch.push(&message),
-                Err(error) => tracing::warn!(%error, "consumer error"),
+                Polled::Record { partition, record } => {
+                    // A record that does not decode keeps its partition's order; the
+                    // engine sets it aside with the decoder's code.
+                    let time_ms = decode_event(record.payload(), feed.limits)
+                        .map(|event| event.time_ms)
+                        .ok()
+                        .or_else(|| merge.latest(partition))
+                        .unwrap_or(i64::MIN);
+                    let bytes = record.payload().len();
+                    merge.push(partition, time_ms, bytes, record, Instant::now());
+                }
+                Polled::End(partition) => merge.reached_end(partition),
+                Polled::Failed(error) => tracing::warn!(%error, "consumer error"),
+            }
+        }
+        {
+            let owned = callbacks(consumer)
+                .owner()
+                .owned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            ready = false;
+            while batch.len() < BATCH {
+                let Some((partition, held)) = merge.next(&owned, now) else {
+                    break;
+                };
+                batch.push_held(partition, held);
+                ready = batch.len() == BATCH;
             }
         }
         if !batch.is_empty() {
             consumed += batch.len() as u64;
-            let next = recycled
+            let next = feed
+                .recycled
                 .try_recv()
                 .unwrap_or_else(|_| RecordBatch::with_capacity(BATCH));
             let full = std::mem::replace(&mut batch, next);
-            jobs.send(Job::Batch(full)).map_err(|_| engine_stopped())?;
+            feed.jobs
+                .send(Job::Batch(full))
+                .map_err(|_| engine_stopped())?;
         }
-        let durable = landed.lock().ok().and_then(|mut slot| slot.take());
+        let durable = feed.landed.lock().ok().and_then(|mut slot| slot.take());
         if let Some(offsets) = durable {
             if let Err(error) = commit_to_group(consumer, &offsets, GroupCommit::Async) {
                 tracing::debug!(%error, "group offset commit failed; the next one supersedes it");
