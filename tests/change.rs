@@ -370,3 +370,81 @@ fn a_revoked_agents_routine_failures_are_escalated_evidence_not_learned_as_norma
     });
     assert_eq!(escalated, Some(true));
 }
+
+/// Three of `fleet`'s agents start using ai.gateway on day 14, half an hour apart.
+fn three_adopt(first: usize) -> Vec<AgentEventV1> {
+    (0..3)
+        .map(|i| {
+            let t = monday() + 14 * DAY_MS + 9 * HOUR_MS + i as i64 * 30 * MINUTE_MS;
+            let agent = format!("office-{}", first + i);
+            event(
+                900_000 + i as u64,
+                &agent,
+                t,
+                "invoke",
+                "ai.gateway",
+                20_000,
+            )
+        })
+        .collect()
+}
+
+fn fleet_alerts(out: &Outputs) -> usize {
+    out.alerts.iter().filter(|a| a.fleet.is_some()).count()
+}
+
+#[test]
+fn a_rollout_s_share_is_of_the_whole_group_s_fleet() {
+    // 80 agents: a rollout needs 5% of them, four agents; three are not one.
+    let warm = fleet(80, 11, 4);
+    let adopters = three_adopt(40);
+    let dir = tempfile::tempdir().unwrap();
+    let mut alone = engine(&dir.path().join("alone"));
+    run(&mut alone, &warm);
+    let out = run(&mut alone, &adopters);
+    assert_eq!(fleet_alerts(&out), 0, "one instance: {:#?}", out.alerts);
+    assert_eq!(
+        by_detector(&out.alerts, "new_system").len(),
+        3,
+        "each adopter is its own anomaly"
+    );
+
+    // The same fleet split over two instances, 40 agents each: with what they share,
+    // the three adopters are judged against all 80 agents, as one instance does;
+    // without it, against 40, of which three are enough.
+    let holds = |e: &AgentEventV1, second: bool| {
+        let n: usize = e.agent_id["office-".len()..].parse().unwrap();
+        (n >= 40) == second
+    };
+    for share in [true, false] {
+        let mut one = engine(&dir.path().join(format!("one-{share}")));
+        let mut two = engine(&dir.path().join(format!("two-{share}")));
+        if share {
+            one.share_fleet();
+            two.share_fleet();
+        }
+        let first: Vec<AgentEventV1> = warm.iter().filter(|e| holds(e, false)).cloned().collect();
+        let second: Vec<AgentEventV1> = warm.iter().filter(|e| holds(e, true)).cloned().collect();
+        run(&mut one, &first);
+        run(&mut two, &second);
+        for record in one.take_fleet_records() {
+            two.merge_fleet_record(&record);
+        }
+        let out = run(&mut two, &adopters);
+        if share {
+            assert_eq!(
+                fleet_alerts(&out),
+                0,
+                "shared: as one instance: {:#?}",
+                out.alerts
+            );
+        } else {
+            assert_eq!(
+                fleet_alerts(&out),
+                1,
+                "unshared: 40 agents: {:#?}",
+                out.alerts
+            );
+        }
+    }
+}

@@ -81,6 +81,7 @@ impl SharedRecord for FleetRecord {
                 use_.system.clone(),
                 use_.agent_id.clone(),
             ],
+            FleetRecord::Joined(joined) => vec!["joined".to_owned(), joined.agent_id.clone()],
         }
     }
 }

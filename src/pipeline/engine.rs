@@ -9,6 +9,7 @@ use compact_str::CompactString;
 use super::credentials::{CredentialLedger, CredentialUse};
 use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
 use super::fleet::{FleetContext, FleetParams, FleetRecord, FleetVerdict};
+use super::roster::FleetRoster;
 use super::writer::StateWriter;
 use crate::approvals::{ApprovalContext, ApprovalStore, ApprovalUpdate, HeldEvent};
 use crate::detect::{DetectorSet, Identity, KindState, Observation, Verdict};
@@ -90,6 +91,9 @@ pub struct Engine {
     credentials: CredentialLedger,
     peers: PeerIndex,
     fleet: FleetContext,
+    /// The fleet's agents and when each was first seen: the size a rollout's share
+    /// is taken of.
+    roster: FleetRoster,
     signer: Option<Arc<Signer>>,
     processing_ms: Option<i64>,
     approvals: Option<ApprovalStore>,
@@ -117,9 +121,11 @@ impl Engine {
         let mut credentials = CredentialLedger::default();
         let mut peers = PeerIndex::default();
         let mut held = HashSet::new();
-        let mut stored = 0;
+        let mut roster = FleetRoster::default();
         store.for_each_agent(|agent_id, state| {
-            stored += 1;
+            if state.baseline.events > 0 {
+                roster.join(agent_id, state.baseline.first_seen_ms);
+            }
             credentials.add_agent(agent_id, &state);
             peers.add_agent(agent_id, &state.baseline, &state.peers);
             if state.slots.iter().any(|s| s.state.holds_events()) {
@@ -127,10 +133,8 @@ impl Engine {
             }
         })?;
         let fleet = FleetContext::new(options.fleet.clone());
-        let mut cache = AgentCache::new(options.cache_capacity);
-        cache.add_known(stored);
         Ok(Engine {
-            cache,
+            cache: AgentCache::new(options.cache_capacity),
             detectors,
             options,
             store: Arc::new(store),
@@ -140,6 +144,7 @@ impl Engine {
             credentials,
             peers,
             fleet,
+            roster,
             signer: None,
             processing_ms: None,
             approvals: None,
@@ -335,10 +340,13 @@ impl Engine {
                 self.release_agent(&event.agent_id, Some(event.time_ms), out)?;
             }
         }
-        let fleet_size = self.cache.known();
         let state = self.cache.get_mut(&event.agent_id);
         if pass == Pass::Fresh {
             state.baseline.count(event);
+            if state.baseline.events == 1 {
+                self.roster
+                    .join(&event.agent_id, state.baseline.first_seen_ms);
+            }
         }
         let now = event.time_ms;
         let registry = self.registry.as_ref();
@@ -439,7 +447,7 @@ impl Engine {
                             &event.system,
                             &event.agent_id,
                             now,
-                            fleet_size,
+                            self.roster.size_at(now),
                         ),
                         _ => FleetVerdict::Individual,
                     };
@@ -589,6 +597,7 @@ impl Engine {
     pub fn share_fleet(&mut self) {
         self.fleet.share();
         self.peers.share();
+        self.roster.share();
     }
 
     /// What this engine learned about the fleet since the last call, to publish.
@@ -605,6 +614,12 @@ impl Engine {
                 .into_iter()
                 .map(FleetRecord::PeerUse),
         );
+        records.extend(
+            self.roster
+                .take_unshared()
+                .into_iter()
+                .map(FleetRecord::Joined),
+        );
         records
     }
 
@@ -613,6 +628,7 @@ impl Engine {
         match record {
             FleetRecord::Sighting(sighting) => self.fleet.merge_sighting(sighting),
             FleetRecord::PeerUse(use_) => self.peers.merge(use_),
+            FleetRecord::Joined(joined) => self.roster.merge(joined),
         }
     }
 
@@ -700,16 +716,14 @@ impl Engine {
         // The cross-agent indexes were built from the states being replaced: take their
         // contributions out and the restored ones in, so that they describe the store.
         let ids: Vec<&str> = states.iter().map(|(id, _)| id.as_str()).collect();
-        let mut new_agents = 0;
-        for (id, old) in ids.iter().zip(self.store.load_agents(&ids)?) {
-            match old {
-                Some(old) => self.peers.remove_counts(&old.peers),
-                None => new_agents += usize::from(self.cache.peek(id).is_none()),
-            }
+        for old in self.store.load_agents(&ids)?.into_iter().flatten() {
+            self.peers.remove_counts(&old.peers);
         }
-        self.cache.add_known(new_agents);
         for (id, encoded) in states {
             let restored = crate::state::decode_state(id, encoded)?;
+            if restored.baseline.events > 0 {
+                self.roster.join(id, restored.baseline.first_seen_ms);
+            }
             self.credentials.add_agent(id, &restored);
             self.peers
                 .add_agent(id, &restored.baseline, &restored.peers);

@@ -22,9 +22,8 @@
 //! arrive in does not matter. The context then counts the fleet's agents, and a fleet
 //! alert one instance announced covers the pattern on the others (two instances that
 //! announce within the same moment may both alert: the topic is not a lock). The share
-//! of the fleet a rollout must reach is still of the agents this instance knows:
-//! sharing per-partition agent counts was tried, but counts published before a crash
-//! reach a restarted instance ahead of the events it replays and change its verdicts.
+//! of the fleet a rollout must reach is of the whole fleet's agents first seen by the
+//! event, shared the same way ([`crate::pipeline::FleetRoster`]).
 
 use std::collections::HashMap;
 
@@ -179,6 +178,9 @@ pub enum FleetRecord {
     Sighting(FleetSighting),
     /// An agent's first use of a system (the peer context of `new_system`).
     PeerUse(crate::baseline::PeerUse),
+    /// An agent of the fleet and when it was first seen (the fleet size a rollout's
+    /// share is taken of: see [`crate::pipeline::FleetRoster`]).
+    Joined(crate::pipeline::AgentJoined),
 }
 
 /// One agent showing a fleet pattern, as instances share it.

@@ -16,6 +16,7 @@ pub mod decide;
 mod engine;
 pub mod fleet;
 mod ids;
+mod roster;
 mod writer;
 
 pub use credentials::{CredentialLedger, CredentialUse};
@@ -23,3 +24,4 @@ pub use decide::Policy;
 pub use engine::{Engine, EngineOptions, Outputs, ScoreRow};
 pub use fleet::{FleetContext, FleetParams, FleetRecord, FleetSighting, FleetVerdict};
 pub use ids::{alert_id, command_id};
+pub use roster::{AgentJoined, FleetRoster};

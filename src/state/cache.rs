@@ -49,7 +49,6 @@ pub struct AgentCache {
     hasher: DefaultHashBuilder,
     capacity: usize,
     dirty: usize,
-    known: usize,
     clock: u64,
     stats: CacheStats,
 }
@@ -64,7 +63,6 @@ impl AgentCache {
             hasher: DefaultHashBuilder::default(),
             capacity: capacity.max(1),
             dirty: 0,
-            known: 0,
             clock: 0,
             stats: CacheStats::default(),
         }
@@ -81,7 +79,6 @@ impl AgentCache {
         }
         let loaded = store.load_agents(agent_ids)?;
         for (id, state) in agent_ids.iter().zip(loaded) {
-            self.known += usize::from(state.is_none());
             let hash = self.hasher.hash_one(*id);
             let entry = Entry {
                 id: CompactString::new(id),
@@ -119,7 +116,6 @@ impl AgentCache {
             }
             Slot::Vacant(vacant) => {
                 self.stats.misses += 1;
-                self.known += 1;
                 vacant
                     .insert(Entry {
                         id: CompactString::new(agent_id),
@@ -210,20 +206,6 @@ impl AgentCache {
         }
     }
 
-    /// Agents known to the engine, in memory or not: `stored` (the store's agents when
-    /// the cache was opened, or after a restore) plus every agent the cache has
-    /// created since. Agents beyond capacity are evicted, so [`AgentCache::len`]
-    /// undercounts a large fleet.
-    pub fn known(&self) -> usize {
-        self.known
-    }
-
-    /// Adds `agents` the store now holds that the cache did not create (loaded at
-    /// start, or restored from a changelog).
-    pub fn add_known(&mut self, agents: usize) {
-        self.known += agents;
-    }
-
     /// Agents currently in memory.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -292,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_set_of_dirty_agents_asks_for_a_flush_and_known_agents_survive_eviction() {
+    fn a_full_set_of_dirty_agents_asks_for_a_flush_and_clean_ones_are_evicted() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::open(dir.path()).unwrap();
         let mut cache = AgentCache::new(3);
@@ -310,11 +292,5 @@ mod tests {
         cache.get_mut("e");
         cache.flush(&store, &[]).unwrap();
         assert!(cache.len() <= 3, "evicted to capacity: {}", cache.len());
-        assert_eq!(cache.known(), 5, "evicted agents are still known");
-        let mut ids = vec!["a", "b", "f"];
-        cache.prefetch(&mut ids, &store).unwrap();
-        cache.get_mut("a");
-        cache.get_mut("f");
-        assert_eq!(cache.known(), 6, "a reloaded agent is not new; f is");
     }
 }
