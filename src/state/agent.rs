@@ -305,6 +305,7 @@ impl DetectorSlot {
     /// `instances` is how many detector instances may hold a slot: the list grows to
     /// exactly that in one step instead of doubling, which would leave up to half of
     /// the list unused for every agent in memory.
+    #[inline]
     pub fn find_or_insert(
         slots: &mut Vec<DetectorSlot>,
         key: u32,
