@@ -70,7 +70,7 @@ use crate::detect::{parse_params, KindSpec, KindState, KindStateOf};
 use crate::detect::{Aspect, Detector, Finding, FleetScope, Observation, Verdict};
 use crate::model::time::DAY_MS;
 use crate::model::Anomaly;
-use crate::pattern::Pattern;
+use crate::pattern::PatternSet;
 use crate::stats::decay_factor;
 use statrs::distribution::Beta;
 use statrs::statistics::Distribution;
@@ -137,17 +137,13 @@ pub struct State {
 #[derive(Debug)]
 pub struct NewSystem {
     params: Params,
-    sensitive: Vec<Pattern>,
+    sensitive: PatternSet,
 }
 
 impl NewSystem {
     /// Builds the detector from its parameters.
     pub fn new(params: Params) -> Self {
-        let sensitive = params
-            .sensitive_systems
-            .iter()
-            .map(|p| Pattern::new(p))
-            .collect();
+        let sensitive = PatternSet::new(&params.sensitive_systems);
         NewSystem { params, sensitive }
     }
 
@@ -196,7 +192,7 @@ impl NewSystem {
     }
 
     fn is_sensitive(&self, system: &str) -> bool {
-        self.sensitive.iter().any(|p| p.matches(system))
+        self.sensitive.matches(system)
     }
 }
 
