@@ -1,8 +1,11 @@
 //! Consumed records copied out of librdkafka into one buffer, so that a whole batch can
 //! be handed to the engine thread while the consumer thread goes on polling.
 //!
-//! librdkafka's messages borrow the consumer and cannot cross threads; copying a batch's
-//! keys and payloads into one reused buffer costs a `memcpy` per record and no allocation.
+//! librdkafka's messages borrow the consumer and cannot cross threads, so each is copied
+//! out as a [`HeldRecord`] to wait in the merge by event time ([`crate::kafka::merge`]),
+//! then into the batch's one reused buffer. The held copy costs two allocations per
+//! record, on the consumer thread, which has the time: the engine thread is the
+//! bottleneck.
 
 use std::ops::Range;
 
@@ -72,23 +75,6 @@ impl RecordBatch {
             data: Vec::with_capacity(records * 512),
             records: Vec::with_capacity(records),
         }
-    }
-
-    /// Copies a consumed message in.
-    pub fn push(&mut self, message: &BorrowedMessage<'_>) {
-        let key = message.key().map(|key| self.append(key));
-        let payload = self.append(message.payload().unwrap_or_default());
-        self.records.push(Record {
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp_ms: message.timestamp().to_millis(),
-            headers: message
-                .headers()
-                .filter(|h| h.count() > 0)
-                .map(|h| h.detach()),
-            key,
-            payload,
-        });
     }
 
     /// Appends a record that waited on its own (see [`HeldRecord`]).
