@@ -3,9 +3,9 @@
 //!
 //! librdkafka's messages borrow the consumer and cannot cross threads, so each is copied
 //! out as a [`HeldRecord`] to wait in the merge by event time ([`crate::kafka::merge`]),
-//! then into the batch's one reused buffer. The held copy costs two allocations per
-//! record, on the consumer thread, which has the time: the engine thread is the
-//! bottleneck.
+//! then into the batch's one reused buffer. The held copy costs up to three allocations
+//! per record (key, payload, headers when present), on the consumer thread, which has
+//! the time: the engine thread is the bottleneck.
 
 use std::ops::Range;
 

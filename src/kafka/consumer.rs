@@ -184,6 +184,10 @@ impl<O: PartitionOwner> ConsumerContext for SourceContext<O> {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
             other => {
                 tracing::error!(error = ?other, "rebalance failed; dropping the assignment");
+                // What was polled from the dropped partitions is no longer ours.
+                if let Ok(assignment) = consumer.assignment() {
+                    self.note_moved(&partitions_of(&assignment));
+                }
                 let _ = consumer.unassign();
                 self.owner.assigned(&[]);
             }

@@ -12,9 +12,11 @@
 //! ([`crate::kafka::rekey`]) and the service's consumer thread (`app::run`) therefore
 //! release a record only once no partition they own could still deliver an older one:
 //! every owned partition has a head, or has reported its end (librdkafka's
-//! `enable.partition.eof`). A partition that has neither is waited for at most
-//! [`MAX_HOLD`], and at most [`MAX_HELD_BYTES`] are held, so a stalled partition delays
-//! the others only that long. Within a partition the order is the partition's.
+//! `enable.partition.eof`). A partition that has neither is waited for while the oldest
+//! head is younger than [`MAX_HOLD`] (counted from when that head was polled) and while
+//! less than [`MAX_HELD_BYTES`] of payload is held (keys, headers and bookkeeping come
+//! on top), so a stalled partition delays the others only that long. Within a
+//! partition the order is the partition's.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};

@@ -81,7 +81,13 @@ impl SharedRecord for FleetRecord {
                 use_.system.clone(),
                 use_.agent_id.clone(),
             ],
-            FleetRecord::Joined(joined) => vec!["joined".to_owned(), joined.agent_id.clone()],
+            // The time is part of the key: compaction keeps the latest record per
+            // key, and a later first sighting must not replace an earlier one.
+            FleetRecord::Joined(joined) => vec![
+                "joined".to_owned(),
+                joined.agent_id.clone(),
+                joined.first_seen_ms.to_string(),
+            ],
         }
     }
 }

@@ -37,7 +37,9 @@ pub struct AgentJoined {
 /// Every agent known to the fleet, with when it was first seen.
 #[derive(Debug)]
 pub struct FleetRoster {
-    first_seen: HashMap<CompactString, i64>,
+    /// Each agent's first-seen time, and whether this instance learned it itself
+    /// (what it merged from others is theirs to publish).
+    first_seen: HashMap<CompactString, (i64, bool)>,
     /// The same times, for counting; sorted unless `sorted` says otherwise (agents
     /// mostly join in time order, and counts are asked for rarely).
     times: Vec<i64>,
@@ -61,7 +63,7 @@ impl FleetRoster {
     /// it is known already), to be shared if it changed the roster. Returns whether it
     /// did.
     pub fn join(&mut self, agent: &str, first_seen_ms: i64) -> bool {
-        let changed = self.note(agent, first_seen_ms);
+        let changed = self.note(agent, first_seen_ms, true);
         if changed {
             self.unshared.queue(|| AgentJoined {
                 agent_id: agent.to_owned(),
@@ -73,13 +75,14 @@ impl FleetRoster {
 
     /// Merges an agent another instance saw (it is theirs to publish, not ours).
     pub fn merge(&mut self, joined: &AgentJoined) {
-        self.note(&joined.agent_id, joined.first_seen_ms);
+        self.note(&joined.agent_id, joined.first_seen_ms, false);
     }
 
-    fn note(&mut self, agent: &str, first_seen_ms: i64) -> bool {
+    fn note(&mut self, agent: &str, first_seen_ms: i64, own: bool) -> bool {
         match self.first_seen.get_mut(agent) {
-            Some(known) if *known <= first_seen_ms => false,
-            Some(known) => {
+            Some((known, _)) if *known <= first_seen_ms => false,
+            Some((known, mine)) => {
+                *mine = own;
                 let old = std::mem::replace(known, first_seen_ms);
                 if let Some(at) = self.times.iter().position(|&t| t == old) {
                     self.times[at] = first_seen_ms;
@@ -89,7 +92,7 @@ impl FleetRoster {
             }
             None => {
                 self.first_seen
-                    .insert(CompactString::new(agent), first_seen_ms);
+                    .insert(CompactString::new(agent), (first_seen_ms, own));
                 if self.times.last().is_some_and(|&last| last > first_seen_ms) {
                     self.sorted = false;
                 }
@@ -119,14 +122,19 @@ impl FleetRoster {
     }
 
     /// Turns sharing on: from now on agents are queued for
-    /// [`FleetRoster::take_unshared`], starting with every agent known so far (agents
-    /// of the store, or of an instance that ran alone, reach the group too).
+    /// [`FleetRoster::take_unshared`], starting with every agent this instance learned
+    /// itself so far (agents of its store, or of a time it ran alone, reach the group
+    /// too; what it merged from the group is not sent back).
     pub fn share(&mut self) {
-        let known = self.first_seen.iter().map(|(agent, &at)| AgentJoined {
-            agent_id: agent.to_string(),
-            first_seen_ms: at,
-        });
-        self.unshared.open_with(known);
+        let own = self
+            .first_seen
+            .iter()
+            .filter(|(_, &(_, own))| own)
+            .map(|(agent, &(at, _))| AgentJoined {
+                agent_id: agent.to_string(),
+                first_seen_ms: at,
+            });
+        self.unshared.open_with(own);
     }
 
     /// The agents learned since the last call, to publish.
@@ -181,6 +189,10 @@ mod tests {
     fn sharing_publishes_what_was_known_and_what_is_learned_but_not_what_was_merged() {
         let mut roster = FleetRoster::default();
         roster.join("stored", 1);
+        roster.merge(&AgentJoined {
+            agent_id: "loaded from the group".into(),
+            first_seen_ms: 1,
+        });
         roster.share();
         roster.join("new", 2);
         roster.merge(&AgentJoined {
