@@ -123,9 +123,7 @@ impl Engine {
         let mut held = HashSet::new();
         let mut roster = FleetRoster::default();
         store.for_each_agent(|agent_id, state| {
-            if state.baseline.events > 0 {
-                roster.join(agent_id, state.baseline.first_seen_ms);
-            }
+            roster.add_agent(agent_id, &state.baseline);
             credentials.add_agent(agent_id, &state);
             peers.add_agent(agent_id, &state.baseline, &state.peers);
             if state.slots.iter().any(|s| s.state.holds_events()) {
@@ -721,9 +719,7 @@ impl Engine {
         }
         for (id, encoded) in states {
             let restored = crate::state::decode_state(id, encoded)?;
-            if restored.baseline.events > 0 {
-                self.roster.join(id, restored.baseline.first_seen_ms);
-            }
+            self.roster.add_agent(id, &restored.baseline);
             self.credentials.add_agent(id, &restored);
             self.peers
                 .add_agent(id, &restored.baseline, &restored.peers);

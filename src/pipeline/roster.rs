@@ -73,6 +73,14 @@ impl FleetRoster {
         changed
     }
 
+    /// Adds a stored agent (read at start, or restored from a changelog), as the other
+    /// cross-agent indexes add theirs.
+    pub fn add_agent(&mut self, agent: &str, baseline: &crate::baseline::Baseline) {
+        if baseline.events > 0 {
+            self.join(agent, baseline.first_seen_ms);
+        }
+    }
+
     /// Merges an agent another instance saw (it is theirs to publish, not ours).
     pub fn merge(&mut self, joined: &AgentJoined) {
         self.note(&joined.agent_id, joined.first_seen_ms, false);

@@ -342,18 +342,21 @@ fn consume(
     let mut ready = false;
     while !shutdown.load(Ordering::Relaxed) {
         let mut wait = if ready { Duration::ZERO } else { POLL_WAIT };
+        // When this round's records were polled (to the merge's wait, a round is close
+        // enough: it ends within one poll wait).
+        let polled_at = Instant::now();
         for _ in 0..BATCH {
             let polled = poll(consumer, wait);
             // A rebalance runs inside `poll`, which then returns nothing or a record
-            // fetched under the new assignment. Records held or batched before it from a
-            // partition it revoked are not ours any more, and a partition it assigned
-            // starts again from its committed offset: either way they are dropped here
-            // (and consumed again by whoever owns them now). Other partitions' records
-            // stay, since their positions did not move.
+            // fetched under the new assignment. Records held before it from a partition
+            // it revoked are not ours any more, and a partition it assigned starts again
+            // from its committed offset: either way they are dropped here (and consumed
+            // again by whoever owns them now). Other partitions' records stay, since
+            // their positions did not move. (The batch is empty while polling: it is
+            // filled from the merge and handed over below.)
             let now = callbacks(consumer).rebalances();
             if now != generation {
                 let moved = callbacks(consumer).take_moved();
-                batch.retain(|record| !moved.contains(&record.partition));
                 merge.forget(&moved);
                 generation = now;
             }
@@ -371,7 +374,7 @@ fn consume(
                         .or_else(|| merge.latest(partition))
                         .unwrap_or(i64::MIN);
                     let bytes = record.payload().len();
-                    merge.push(partition, time_ms, bytes, record, Instant::now());
+                    merge.push(partition, time_ms, bytes, record, polled_at);
                 }
                 Polled::End(partition) => merge.reached_end(partition),
                 Polled::Failed(error) => tracing::warn!(%error, "consumer error"),
