@@ -42,6 +42,16 @@ pub struct Policy {
     /// severity, and asks a human; revoking or suspending waits for a baseline that
     /// covers a weekly cycle. Policy findings (facts, not estimates) are not affected.
     pub mature_after_ms: i64,
+    /// Events a baseline must hold, besides its age, before a statistical finding may
+    /// do more than ask for approval. Every tail the detectors test is anchored at the
+    /// agent's own 99th percentile (of counts, sizes or surprises); with ten
+    /// observations above it, that percentile is measured rather than guessed, which
+    /// takes a thousand events. A devops agent at ten calls a day is a week old at 70
+    /// events: its first incident burst read as p = 1e-17 against a percentile set by
+    /// a handful of quiet days, and revoked a healthy credential on an independently
+    /// generated change fleet. A slow agent's findings still alert with their severity
+    /// and ask a human until its history can say what its busiest hours look like.
+    pub mature_after_events: u64,
 }
 
 impl Default for Policy {
@@ -55,6 +65,7 @@ impl Default for Policy {
             issued_by: "agentwatch".into(),
             magnitude_caps: vec![(3.0, Severity::Medium), (10.0, Severity::High)],
             mature_after_ms: 7 * DAY_MS,
+            mature_after_events: 1_000,
         }
     }
 }
@@ -82,7 +93,8 @@ impl Policy {
 
     /// The strongest command a finding of `instance` about an agent with `baseline` may
     /// lead to: the instance's own ceiling, and no more than an approval while a
-    /// statistical instance's baseline is younger than [`Policy::mature_after_ms`], or
+    /// statistical instance's baseline is younger than [`Policy::mature_after_ms`] or
+    /// holds fewer than [`Policy::mature_after_events`] events, or
     /// while the finding is part of a change its detector is learning
     /// ([`Finding::learning`]); never more than the finding's own
     /// [`Finding::response_cap`].
@@ -101,7 +113,8 @@ impl Policy {
         finding: &Finding,
         now_ms: i64,
     ) -> CommandAction {
-        let young = now_ms - baseline.first_seen_ms < self.mature_after_ms;
+        let young = now_ms - baseline.first_seen_ms < self.mature_after_ms
+            || baseline.events < self.mature_after_events;
         let max = if instance.budget.is_some() && (young || finding.learning) {
             instance.response.max.min(CommandAction::RequireApproval)
         } else {
@@ -459,6 +472,7 @@ mod tests {
         let policy = Policy::default();
         let baseline = crate::baseline::Baseline {
             first_seen_ms: 0,
+            events: 5_000,
             ..Default::default()
         };
         let two_days = 2 * DAY_MS;
@@ -483,12 +497,46 @@ mod tests {
     }
 
     #[test]
+    fn a_statistical_finding_on_a_slow_agents_thin_baseline_may_only_ask_for_approval() {
+        let detectors = crate::detect::DetectorSet::builtin().unwrap();
+        let rate = detectors.iter().find(|i| i.id == "rate").unwrap();
+        let policy = Policy::default();
+        let slow = |events: u64| crate::baseline::Baseline {
+            first_seen_ms: 0,
+            events,
+            ..Default::default()
+        };
+        // A month old, but at ten events a day its history is three hundred events.
+        let month = 30 * DAY_MS;
+        let fresh = finding(false);
+        assert_eq!(
+            policy.ceiling(rate, &slow(300), &fresh, month),
+            CommandAction::RequireApproval
+        );
+        assert_eq!(
+            policy.ceiling(rate, &slow(policy.mature_after_events), &fresh, month),
+            rate.response.max
+        );
+        assert!(rate.response.max > CommandAction::RequireApproval);
+        // A policy finding is a fact, however thin the history.
+        let scope = detectors
+            .iter()
+            .find(|i| i.id == "scope_violation")
+            .unwrap();
+        assert_eq!(
+            policy.ceiling(scope, &slow(3), &fresh, month),
+            scope.response.max
+        );
+    }
+
+    #[test]
     fn a_finding_of_a_change_being_learned_may_only_ask_for_approval() {
         let detectors = crate::detect::DetectorSet::builtin().unwrap();
         let volume = detectors.iter().find(|i| i.id == "volume").unwrap();
         let policy = Policy::default();
         let mature = crate::baseline::Baseline {
             first_seen_ms: 0,
+            events: 5_000,
             ..Default::default()
         };
         let now = 30 * DAY_MS;
@@ -507,7 +555,10 @@ mod tests {
     fn a_finding_never_leads_past_its_own_response_cap() {
         let detectors = crate::detect::DetectorSet::builtin().unwrap();
         let denied = detectors.iter().find(|i| i.id == "denied_burst").unwrap();
-        let mature = crate::baseline::Baseline::default();
+        let mature = crate::baseline::Baseline {
+            events: 5_000,
+            ..Default::default()
+        };
         let capped = Finding {
             response_cap: Some(CommandAction::RequireApproval),
             ..finding(false)
