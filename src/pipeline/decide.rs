@@ -43,14 +43,17 @@ pub struct Policy {
     /// covers a weekly cycle. Policy findings (facts, not estimates) are not affected.
     pub mature_after_ms: i64,
     /// Events a baseline must hold, besides its age, before a statistical finding may
-    /// do more than ask for approval. Every tail the detectors test is anchored at the
-    /// agent's own 99th percentile (of counts, sizes or surprises); with ten
-    /// observations above it, that percentile is measured rather than guessed, which
-    /// takes a thousand events. A devops agent at ten calls a day is a week old at 70
-    /// events: its first incident burst read as p = 1e-17 against a percentile set by
-    /// a handful of quiet days, and revoked a healthy credential on an independently
-    /// generated change fleet. A slow agent's findings still alert with their severity
-    /// and ask a human until its history can say what its busiest hours look like.
+    /// do more than ask for approval. The count and size tests (`rate`'s windows and
+    /// runs, `volume`'s transfers) take over from the data at the agent's own 99th
+    /// percentile and extrapolate beyond it; with ten observations above it that
+    /// percentile is measured rather than guessed, which takes a thousand events, and
+    /// the novelty and hour shares the other kinds estimate have no finer resolution
+    /// than one in the events seen. A devops agent at ten calls a day is a week old at
+    /// 86 events: its first incident burst read as p = 1e-17 against a percentile set
+    /// by a handful of quiet days, and revoked a healthy credential on an
+    /// independently generated change fleet. A slow agent's findings still alert with
+    /// their severity and ask a human until its history can say what its busiest
+    /// hours look like.
     pub mature_after_events: u64,
 }
 
