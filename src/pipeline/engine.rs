@@ -243,6 +243,12 @@ impl Engine {
     /// Agents not in memory are loaded from RocksDB first, in one `multi_get`.
     pub fn process_batch(&mut self, events: &[Event<'_>], out: &mut Outputs) -> Result<()> {
         let mut ids: Vec<&str> = events.iter().map(|e| e.agent_id.as_ref()).collect();
+        // Room first, so that the cache holds at most its capacity and this batch: the
+        // agents of a write in flight may only go once it has landed.
+        if !self.cache.make_room(ids.len()) {
+            self.wait_for_commit()?;
+            self.cache.make_room(ids.len());
+        }
         self.cache.prefetch(&mut ids, &self.store)?;
         let alerts_before = out.alerts.len();
         let commands_before = out.commands.len();
@@ -687,7 +693,10 @@ impl Engine {
         let Some(writer) = &mut self.writer else {
             return Ok(false);
         };
-        match writer.wait()? {
+        let landed = writer.wait()?;
+        // Nothing is in flight now: every agent written so far may be evicted.
+        self.cache.mark_landed();
+        match landed {
             Some((agents, elapsed)) => {
                 tracing::debug!(
                     agents,

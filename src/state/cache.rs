@@ -20,6 +20,10 @@ struct Entry {
     last_used: u64,
     /// Loaded by a prefetch and not used yet: its first use counts as a miss.
     prefetched: bool,
+    /// The write that last took this agent's state ([`AgentCache::take_dirty`]'s
+    /// generation; 0: none since it was loaded). Until that write has landed, the store
+    /// holds an older state, so the agent must not be evicted.
+    written: u32,
 }
 
 /// Hit/miss counters, read by telemetry.
@@ -42,8 +46,13 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 /// A RocksDB read costs 20–40× an in-memory state update (DESIGN §6), so the engine
 /// reads the store only for agents missing here, once per batch via `multi_get`
 /// ([`AgentCache::prefetch`]), and writes only agents changed since the last flush.
-/// Agents beyond `capacity` are evicted after a flush has landed, least recently used
-/// first, and only if clean: nothing unwritten is ever dropped.
+/// Agents beyond `capacity` are evicted least recently used first, and only once
+/// their latest state is in the store: clean, and not waiting for a write still in
+/// flight. Nothing unwritten is ever dropped. Eviction happens when a batch needs room
+/// ([`AgentCache::make_room`]) as well as after a flush, so the cache holds at most
+/// `capacity` agents and one batch's worth besides: evicting only after a flush let the
+/// agents of the last flush stay while as many new ones became dirty, and a capped
+/// replay of a million agents held twice its capacity.
 pub struct AgentCache {
     entries: HashTable<Entry>,
     hasher: DefaultHashBuilder,
@@ -51,6 +60,10 @@ pub struct AgentCache {
     dirty: usize,
     clock: u64,
     stats: CacheStats,
+    /// Writes taken so far ([`AgentCache::take_dirty`]).
+    generation: u32,
+    /// The newest write known to have landed.
+    landed: u32,
 }
 
 impl AgentCache {
@@ -65,7 +78,14 @@ impl AgentCache {
             dirty: 0,
             clock: 0,
             stats: CacheStats::default(),
+            generation: 0,
+            landed: 0,
         }
+    }
+
+    /// Agents the cache holds at most (beyond one batch's).
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Loads every agent of `agent_ids` that is not in memory from `store` in one call.
@@ -86,6 +106,7 @@ impl AgentCache {
                 dirty: false,
                 last_used: self.clock,
                 prefetched: true,
+                written: 0,
             };
             let hasher = &self.hasher;
             self.entries
@@ -123,6 +144,7 @@ impl AgentCache {
                         dirty: false,
                         last_used: 0,
                         prefetched: false,
+                        written: 0,
                     })
                     .into_mut()
             }
@@ -152,6 +174,7 @@ impl AgentCache {
         let batch = self.take_dirty(store, offsets, &mut |_, _| Ok(()))?;
         let count = batch.agents();
         store.write(batch)?;
+        self.mark_landed();
         self.evict();
         Ok(count)
     }
@@ -172,25 +195,65 @@ impl AgentCache {
             .filter(|e| e.dirty)
             .map(|e| (e.id.as_str(), &*e.state));
         let batch = store.encode(dirty, offsets, on_encoded)?;
-        for entry in self.entries.iter_mut() {
+        self.generation += 1;
+        let generation = self.generation;
+        for entry in self.entries.iter_mut().filter(|e| e.dirty) {
             entry.dirty = false;
+            entry.written = generation;
         }
         self.dirty = 0;
         Ok(batch)
     }
 
-    /// Drops the least recently used clean agents beyond capacity. Dirty agents always
-    /// stay: nothing unwritten is ever dropped.
-    pub fn evict(&mut self) {
-        if self.entries.len() <= self.capacity {
-            return;
+    /// Notes that every write taken so far has landed in the store: the agents it took
+    /// may be evicted now.
+    pub fn mark_landed(&mut self) {
+        self.landed = self.generation;
+    }
+
+    /// Drops the least recently used agents whose latest state is in the store until
+    /// at most `target` agents are held, or none such is left. Dirty agents, and agents
+    /// whose write is still in flight, always stay. Returns true if the cache holds at
+    /// most `target` agents.
+    pub fn evict_to(&mut self, target: usize) -> bool {
+        let excess = self.entries.len().saturating_sub(target);
+        if excess == 0 {
+            return true;
         }
-        let keep = self.capacity - self.capacity / 10;
-        let mut ages: Vec<u64> = self.entries.iter().map(|e| e.last_used).collect();
-        let cut = ages.len() - keep;
+        let landed = self.landed;
+        let evictable = |e: &Entry| !e.dirty && e.written <= landed;
+        let mut ages: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|e| evictable(e))
+            .map(|e| e.last_used)
+            .collect();
+        if ages.is_empty() {
+            return false;
+        }
+        let cut = excess.min(ages.len()) - 1;
         let (_, threshold, _) = ages.select_nth_unstable(cut);
         let threshold = *threshold;
-        self.entries.retain(|e| e.dirty || e.last_used >= threshold);
+        self.entries
+            .retain(|e| !evictable(e) || e.last_used > threshold);
+        self.entries.len() <= target
+    }
+
+    /// Makes room for a batch of `incoming` agents, evicting as [`AgentCache::evict_to`]
+    /// does. Returns false if the agents that may not be evicted yet (dirty, or in a
+    /// write in flight) leave too little room: the caller waits for that write, marks
+    /// it landed and asks again.
+    pub fn make_room(&mut self, incoming: usize) -> bool {
+        self.evict_to(self.capacity.saturating_sub(incoming))
+    }
+
+    /// After a flush has landed: drops the least recently used clean agents beyond
+    /// capacity, down to nine tenths of it, so that the next batches find room without
+    /// a search each.
+    pub fn evict(&mut self) {
+        if self.entries.len() > self.capacity {
+            self.evict_to(self.capacity - self.capacity / 10);
+        }
     }
 
     /// Forgets an agent (its stored state was replaced underneath, by a restore). A dirty
@@ -271,6 +334,34 @@ mod tests {
         assert_eq!(stats.hits, 0);
         cache.get_mut("agent-29");
         assert_eq!(cache.stats().hits, 1);
+    }
+
+    #[test]
+    fn an_agent_whose_write_is_in_flight_stays_until_the_write_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let mut cache = AgentCache::new(2);
+        cache.get_mut("a").baseline.events = 1;
+        cache.get_mut("b").baseline.events = 2;
+        let batch = cache.take_dirty(&store, &[], &mut |_, _| Ok(())).unwrap();
+        // Clean, but the store does not hold them yet: no room for a third agent.
+        assert!(!cache.make_room(1));
+        assert_eq!(cache.len(), 2);
+        store.write(batch).unwrap();
+        cache.mark_landed();
+        assert!(cache.make_room(1));
+        assert!(
+            cache.peek("a").is_none(),
+            "the least recently used goes first"
+        );
+        assert!(cache.peek("b").is_some());
+        let mut ids = vec!["a"];
+        cache.prefetch(&mut ids, &store).unwrap();
+        assert_eq!(cache.get_mut("a").baseline.events, 1, "reloaded as written");
+        // Dirty agents never go, whatever has landed.
+        cache.get_mut("b");
+        assert!(!cache.make_room(1), "two dirty agents fill a cache of two");
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]
