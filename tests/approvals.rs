@@ -226,11 +226,11 @@ fn a_late_approval_is_honoured_within_the_grace_and_not_after_it() {
     assert_eq!(rules(&out), [pair("6", "approval_unknown")]);
 }
 
-#[test]
-fn use_counts_and_held_events_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+/// An engine that used `apr-ok` and held a delete for `apr-arrives-later`, committed,
+/// and restarted once that approval has arrived.
+fn restarted_with_a_held_event(dir: &std::path::Path) -> Engine {
     {
-        let mut engine = engine(dir.path(), &standard_approvals());
+        let mut engine = engine(dir, &standard_approvals());
         let out = run(
             &mut engine,
             &[
@@ -250,7 +250,13 @@ fn use_counts_and_held_events_survive_a_restart() {
         t(600),
         1,
     ));
-    let mut engine = engine(dir.path(), &approvals);
+    engine(dir, &approvals)
+}
+
+#[test]
+fn use_counts_and_held_events_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = restarted_with_a_held_event(dir.path());
     assert_eq!(
         engine.agents_holding(),
         1,
@@ -269,6 +275,25 @@ fn use_counts_and_held_events_survive_a_restart() {
             pair("3", "approval_exhausted"),
             pair("4", "approval_exhausted")
         ]
+    );
+}
+
+#[test]
+fn a_held_agent_absent_from_the_batch_that_releases_it_keeps_its_stored_state() {
+    let dir = tempfile::tempdir().unwrap();
+    // After the restart only billing-bot's store holds it; the first batch is another
+    // agent's, and it releases billing-bot's held event (its approval is here now).
+    let mut engine = restarted_with_a_held_event(dir.path());
+    run(&mut engine, &[event(3, "hr-bot", t(30), "read", "wiki", 0)]);
+    assert_eq!(engine.agents_holding(), 0, "the held event was released");
+    // The release used the approval's one use.
+    let out = run(&mut engine, &[delete(4, 45, Some("apr-arrives-later"))]);
+    assert_eq!(rules(&out), [pair("4", "approval_exhausted")]);
+    engine.commit(&[(PositionKey::named("test"), 4)]).unwrap();
+    let stored = engine.agent("billing-bot").unwrap().unwrap();
+    assert_eq!(
+        stored.baseline.events, 3,
+        "billing-bot's history is its stored one and the event since, not a fresh start"
     );
 }
 

@@ -9,7 +9,7 @@ use agentwatch::app::replay::{run_replay, ReplayConfig, ReplaySinks};
 use agentwatch::app::simulate::SimReader;
 use agentwatch::pipeline::Engine;
 use agentwatch::sim::{SimConfig, Simulation};
-use agentwatch::state::AgentState;
+use agentwatch::state::{AgentState, PositionKey};
 
 fn sim() -> Simulation {
     Simulation::new(SimConfig {
@@ -64,6 +64,19 @@ fn replay_simulation(
         })
         .collect();
     (ids, summary.events, output)
+}
+
+/// The built-in detectors over a store in `dir`, with `capacity` agents in memory.
+fn engine_with_cache(dir: &std::path::Path, capacity: usize) -> Engine {
+    Engine::new(
+        agentwatch::detect::DetectorSet::builtin().unwrap(),
+        agentwatch::state::StateStore::open(dir).unwrap(),
+        agentwatch::pipeline::EngineOptions {
+            cache_capacity: capacity,
+            ..agentwatch::pipeline::EngineOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 fn all_states(engine: &Engine) -> Vec<(String, AgentState)> {
@@ -146,15 +159,7 @@ fn a_cache_smaller_than_the_fleet_changes_nothing_but_memory() {
     // (long before `commit_every`), and agents are evicted and read back from RocksDB
     // all along.
     let small_dir = tempfile::tempdir().unwrap();
-    let mut small = Engine::new(
-        agentwatch::detect::DetectorSet::builtin().unwrap(),
-        agentwatch::state::StateStore::open(small_dir.path()).unwrap(),
-        agentwatch::pipeline::EngineOptions {
-            cache_capacity: 4,
-            ..agentwatch::pipeline::EngineOptions::default()
-        },
-    )
-    .unwrap();
+    let mut small = engine_with_cache(small_dir.path(), 4);
     let (small_ids, events, _) = replay_simulation(&mut small, &simulation, None);
     assert_eq!(events, total);
     // Thirty misses would mean every agent stayed in memory once loaded.
@@ -164,6 +169,54 @@ fn a_cache_smaller_than_the_fleet_changes_nothing_but_memory() {
         small.cache_stats()
     );
     assert_eq!(small_ids, whole_ids, "outputs differ with a small cache");
+    assert_eq!(
+        all_states(&small),
+        all_states(&whole),
+        "stored states differ with a small cache"
+    );
+}
+
+#[test]
+fn a_small_cache_committing_in_the_background_stores_what_a_large_one_does() {
+    // As the service commits: the write lands on the state writer's thread while
+    // batches go on, and a batch that needs room evicts only agents whose write has
+    // landed.
+    let simulation = Simulation::new(SimConfig {
+        agents: 30,
+        days: 4,
+        seed: 12,
+        attacks: true,
+        scenario: agentwatch::sim::Scenario::MIXED,
+    });
+    let events: Vec<_> = simulation.events().collect();
+    let position = |n: usize| [(PositionKey::named("test"), n as u64)];
+    let whole_dir = tempfile::tempdir().unwrap();
+    let mut whole = common::engine(whole_dir.path());
+    let whole_out = common::run(&mut whole, &events);
+    whole.commit(&position(events.len())).unwrap();
+
+    let small_dir = tempfile::tempdir().unwrap();
+    let mut small = engine_with_cache(small_dir.path(), 4);
+    let mut small_ids = Vec::new();
+    for (index, batch) in events.chunks(64).enumerate() {
+        let out = common::run(&mut small, batch);
+        small_ids.extend(out.alerts.into_iter().map(|a| a.alert_id));
+        if small.needs_commit() || index % 8 == 0 {
+            let done = (index + 1) * 64;
+            small
+                .commit_in_background(&position(done.min(events.len())), &mut |_, _| Ok(()))
+                .unwrap();
+        }
+    }
+    small.wait_for_commit().unwrap();
+    small.commit(&position(events.len())).unwrap();
+    assert!(
+        small.cache_stats().misses > 300,
+        "the small cache was not exercised: {:?}",
+        small.cache_stats()
+    );
+    let whole_ids: Vec<String> = whole_out.alerts.into_iter().map(|a| a.alert_id).collect();
+    assert_eq!(small_ids, whole_ids, "alerts differ with a small cache");
     assert_eq!(
         all_states(&small),
         all_states(&whole),

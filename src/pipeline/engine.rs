@@ -87,6 +87,10 @@ pub struct Engine {
     store: Arc<StateStore>,
     metrics: Option<Arc<Metrics>>,
     writer: Option<StateWriter>,
+    /// The cache generation of the background write in flight (see
+    /// [`AgentCache::mark_landed`]), marked landed only once the writer reports it
+    /// written.
+    writing: Option<u64>,
     registry: Option<Registry>,
     credentials: CredentialLedger,
     peers: PeerIndex,
@@ -138,6 +142,7 @@ impl Engine {
             store: Arc::new(store),
             metrics: None,
             writer: None,
+            writing: None,
             registry: None,
             credentials,
             peers,
@@ -243,11 +248,13 @@ impl Engine {
     /// Agents not in memory are loaded from RocksDB first, in one `multi_get`.
     pub fn process_batch(&mut self, events: &[Event<'_>], out: &mut Outputs) -> Result<()> {
         let mut ids: Vec<&str> = events.iter().map(|e| e.agent_id.as_ref()).collect();
-        // Room first, so that the cache holds at most its capacity and this batch: the
-        // agents of a write in flight may only go once it has landed.
-        if !self.cache.make_room(ids.len()) {
+        // Room first, so that the cache holds at most its capacity and this batch (with
+        // the agents holding events, which the batch may release): the agents of a write
+        // in flight may only go once it has landed.
+        let incoming = ids.len() + self.held.len();
+        if !self.cache.make_room(incoming) {
             self.wait_for_commit()?;
-            self.cache.make_room(ids.len());
+            self.cache.make_room(incoming);
         }
         self.cache.prefetch(&mut ids, &self.store)?;
         let alerts_before = out.alerts.len();
@@ -278,6 +285,11 @@ impl Engine {
         }
         let mut agents: Vec<CompactString> = self.held.iter().cloned().collect();
         agents.sort_unstable();
+        // A holding agent need not be in this batch, nor in memory (after a restart, or
+        // evicted): it is decided from its stored state, never from a fresh one that
+        // the next commit would write over it.
+        let mut ids: Vec<&str> = agents.iter().map(CompactString::as_str).collect();
+        self.cache.prefetch(&mut ids, &self.store)?;
         for agent in agents {
             self.release_agent(&agent, now_ms, out)?;
         }
@@ -679,7 +691,9 @@ impl Engine {
                 self.metrics.clone(),
             )?),
         };
-        writer.submit(batch)
+        writer.submit(batch)?;
+        self.writing = Some(self.cache.generation());
+        Ok(())
     }
 
     /// True when the agents changed since the last commit fill the cache: a commit is
@@ -694,8 +708,9 @@ impl Engine {
             return Ok(false);
         };
         let landed = writer.wait()?;
-        // Nothing is in flight now: every agent written so far may be evicted.
-        self.cache.mark_landed();
+        if let (Some(_), Some(generation)) = (&landed, self.writing.take()) {
+            self.cache.mark_landed(generation);
+        }
         match landed {
             Some((agents, elapsed)) => {
                 tracing::debug!(

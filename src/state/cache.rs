@@ -23,7 +23,7 @@ struct Entry {
     /// The write that last took this agent's state ([`AgentCache::take_dirty`]'s
     /// generation; 0: none since it was loaded). Until that write has landed, the store
     /// holds an older state, so the agent must not be evicted.
-    written: u32,
+    written: u64,
 }
 
 /// Hit/miss counters, read by telemetry.
@@ -61,9 +61,9 @@ pub struct AgentCache {
     clock: u64,
     stats: CacheStats,
     /// Writes taken so far ([`AgentCache::take_dirty`]).
-    generation: u32,
+    generation: u64,
     /// The newest write known to have landed.
-    landed: u32,
+    landed: u64,
 }
 
 impl AgentCache {
@@ -174,7 +174,7 @@ impl AgentCache {
         let batch = self.take_dirty(store, offsets, &mut |_, _| Ok(()))?;
         let count = batch.agents();
         store.write(batch)?;
-        self.mark_landed();
+        self.mark_landed(self.generation);
         self.evict();
         Ok(count)
     }
@@ -205,10 +205,17 @@ impl AgentCache {
         Ok(batch)
     }
 
-    /// Notes that every write taken so far has landed in the store: the agents it took
-    /// may be evicted now.
-    pub fn mark_landed(&mut self) {
-        self.landed = self.generation;
+    /// The generation of the latest write taken ([`AgentCache::take_dirty`]): what the
+    /// caller passes to [`AgentCache::mark_landed`] once that write is in the store.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Notes that the writes up to `generation` have landed in the store: the agents
+    /// they took may be evicted now. A write that failed is never marked, and its
+    /// agents stay in memory.
+    pub fn mark_landed(&mut self, generation: u64) {
+        self.landed = self.landed.max(generation);
     }
 
     /// Drops the least recently used agents whose latest state is in the store until
@@ -348,7 +355,7 @@ mod tests {
         assert!(!cache.make_room(1));
         assert_eq!(cache.len(), 2);
         store.write(batch).unwrap();
-        cache.mark_landed();
+        cache.mark_landed(cache.generation());
         assert!(cache.make_room(1));
         assert!(
             cache.peek("a").is_none(),
