@@ -124,6 +124,7 @@ fn render_state(out: &mut String, state: &AgentState, detectors: &DetectorSet) {
         format_duration(policy.risk_half_life_ms),
         policy.tier_risk
     );
+    let _ = writeln!(out, "  {}", maturity(&policy, baseline));
     match state.response.in_force(baseline.last_seen_ms) {
         Some(action) => {
             let _ = writeln!(
@@ -159,6 +160,31 @@ fn render_state(out: &mut String, state: &AgentState, detectors: &DetectorSet) {
             alert.score
         );
     }
+}
+
+/// Whether the agent's behavioural findings may revoke or suspend yet, and if not, what
+/// its baseline still needs: an owner of a slow agent sees why its alerts only ask for
+/// approval.
+fn maturity(policy: &Policy, baseline: &crate::baseline::Baseline) -> String {
+    if policy.is_mature(baseline, baseline.last_seen_ms) {
+        return "behavioural findings may revoke or suspend (the baseline is mature)".into();
+    }
+    let mut needs = Vec::new();
+    let mature_at = baseline.first_seen_ms + policy.mature_after_ms;
+    if baseline.last_seen_ms < mature_at {
+        needs.push(format!("is a week old ({} UTC)", format_short(mature_at)));
+    }
+    if baseline.events < policy.mature_after_events {
+        needs.push(format!(
+            "holds {} events ({} more)",
+            policy.mature_after_events,
+            policy.mature_after_events - baseline.events
+        ));
+    }
+    format!(
+        "behavioural findings only ask for approval until the baseline {}",
+        needs.join(" and ")
+    )
 }
 
 fn render_table(out: &mut String, title: &str, table: &SeenTable) {
@@ -225,6 +251,31 @@ fn render_heat_map(out: &mut String, counts: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_agent_is_told_what_its_baseline_needs_before_findings_may_revoke() {
+        use crate::model::time::DAY_MS;
+        let policy = Policy::default();
+        let baseline = |days: i64, events: u64| crate::baseline::Baseline {
+            first_seen_ms: 0,
+            last_seen_ms: days * DAY_MS,
+            events,
+            ..Default::default()
+        };
+        let slow = maturity(&policy, &baseline(30, 300));
+        assert!(
+            slow.contains("only ask for approval") && slow.contains("700 more"),
+            "{slow}"
+        );
+        assert!(!slow.contains("week old"), "{slow}");
+        let young = maturity(&policy, &baseline(2, 5_000));
+        assert!(
+            young.contains("week old") && !young.contains("more"),
+            "{young}"
+        );
+        let mature = maturity(&policy, &baseline(30, 5_000));
+        assert!(mature.contains("may revoke"), "{mature}");
+    }
 
     #[test]
     fn the_heat_map_marks_never_and_busiest_hours() {

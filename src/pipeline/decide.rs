@@ -123,14 +123,21 @@ impl Policy {
         finding: &Finding,
         now_ms: i64,
     ) -> CommandAction {
-        let too_young = now_ms - baseline.first_seen_ms < self.mature_after_ms;
-        let too_thin = baseline.events < self.mature_after_events;
-        let max = if instance.budget.is_some() && (too_young || too_thin || finding.learning) {
+        let immature = !self.is_mature(baseline, now_ms);
+        let max = if instance.budget.is_some() && (immature || finding.learning) {
             instance.response.max.min(CommandAction::RequireApproval)
         } else {
             instance.response.max
         };
         finding.response_cap.map_or(max, |cap| max.min(cap))
+    }
+
+    /// Whether a statistical finding about an agent with `baseline` may do more than ask
+    /// for approval at `now_ms`: its baseline is at least [`Policy::mature_after_ms`] old
+    /// and holds [`Policy::mature_after_events`].
+    pub fn is_mature(&self, baseline: &crate::baseline::Baseline, now_ms: i64) -> bool {
+        now_ms - baseline.first_seen_ms >= self.mature_after_ms
+            && baseline.events >= self.mature_after_events
     }
 
     /// Risk at which `action` becomes due.
