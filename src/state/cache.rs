@@ -83,11 +83,6 @@ impl AgentCache {
         }
     }
 
-    /// Agents the cache holds at most (beyond one batch's).
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Loads every agent of `agent_ids` that is not in memory from `store` in one call.
     /// Agents the store does not know start with an empty state.
     pub fn prefetch(&mut self, agent_ids: &mut Vec<&str>, store: &StateStore) -> Result<()> {
