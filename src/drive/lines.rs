@@ -7,6 +7,8 @@
 use std::io::BufRead;
 use std::ops::Range;
 
+use super::ahead::{DecodeAhead, Tag};
+use super::decoded::DecodedLines;
 use super::{At, Driver, Lanes, Pull, Records, Sink, Source};
 use crate::error::{Error, Result};
 use crate::model::Watermark;
@@ -137,15 +139,36 @@ fn read_line<R: BufRead>(reader: &mut R, out: &mut Vec<u8>) -> std::io::Result<u
     }
 }
 
-/// Newline-delimited events from a reader, `batch_size` lines at a time.
+/// Newline-delimited events from a reader, `batch_size` lines at a time, decoded one
+/// batch ahead on a thread of their own ([`DecodeAhead`]) while the engine works on the
+/// batch before. Lines are read on the caller's thread (the reader need not be `Send`).
 pub struct LineSource<R> {
     lines: LineReader<R>,
     key: PositionKey,
     batch_size: usize,
     max_lines: Option<u64>,
-    spare: Option<LineBatch>,
+    spares: Vec<LineBatch>,
+    ahead: Option<DecodeAhead>,
+    /// Why reading stopped, once it has: no more lines, or `max_lines` reached.
+    finished: Option<Finished>,
+    /// Lines read in this run, in batches handed to the driver.
     read: u64,
+    /// Lines read in this run, including those in batches still being decoded.
+    consumed: u64,
+    /// The position just past the last batch handed to the driver: what is stored, as
+    /// the batches read ahead are not processed yet.
+    released: u64,
     resumed_from: u64,
+}
+
+/// Batches read ahead of the one the engine works on: one being decoded while the
+/// engine works, one more so that the decoder never waits for the reader.
+const READ_AHEAD: usize = 2;
+
+#[derive(Debug, Clone, Copy)]
+enum Finished {
+    Ended,
+    Stopped,
 }
 
 impl<R: BufRead> LineSource<R> {
@@ -156,8 +179,12 @@ impl<R: BufRead> LineSource<R> {
             key,
             batch_size: 1_024,
             max_lines: None,
-            spare: None,
+            spares: Vec::new(),
+            ahead: None,
+            finished: None,
             read: 0,
+            consumed: 0,
+            released: 0,
             resumed_from: 0,
         }
     }
@@ -183,10 +210,48 @@ impl<R: BufRead> LineSource<R> {
     pub fn resumed_from(&self) -> u64 {
         self.resumed_from
     }
+
+    /// Reads the next batch, with where it ends; `None` once reading has finished.
+    fn read_batch(&mut self) -> Result<Option<(LineBatch, Tag)>> {
+        if self.finished.is_some() {
+            return Ok(None);
+        }
+        let budget = self.max_lines.map_or(self.batch_size as u64, |max| {
+            max.saturating_sub(self.consumed)
+                .min(self.batch_size as u64)
+        });
+        if budget == 0 {
+            self.finished = Some(Finished::Stopped);
+            return Ok(None);
+        }
+        let mut batch = self.spares.pop().unwrap_or_default();
+        batch.clear();
+        let read = self
+            .lines
+            .fill(&mut batch, budget)
+            .map_err(|e| Error::io("reading input", e))?;
+        if read == 0 {
+            self.spares.push(batch);
+            self.finished = Some(Finished::Ended);
+            return Ok(None);
+        }
+        self.consumed += read;
+        let tag = Tag {
+            position: self.lines.position(),
+            lines: read,
+        };
+        Ok(Some((batch, tag)))
+    }
+
+    fn decoder(&mut self) -> Result<&mut DecodeAhead> {
+        self.ahead
+            .as_mut()
+            .ok_or_else(|| Error::Stopped("the line source was pulled before it was opened".into()))
+    }
 }
 
 impl<R: BufRead> Source for LineSource<R> {
-    type Batch = LineBatch;
+    type Batch = DecodedLines;
 
     fn open<K>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
         let resume_at = driver.engine().offset(&self.key)?.unwrap_or(0);
@@ -203,36 +268,42 @@ impl<R: BufRead> Source for LineSource<R> {
             self.resumed_from = skipped;
             tracing::info!(source = %self.key, lines = skipped, "resuming after committed position");
         }
+        self.released = self.lines.position();
+        self.ahead = Some(DecodeAhead::start(*driver.limits())?);
         Ok(())
     }
 
-    fn pull<K: Sink<LineBatch>>(&mut self, _driver: &mut Driver<'_, K>) -> Result<Pull<LineBatch>> {
-        let budget = self.max_lines.map_or(self.batch_size as u64, |max| {
-            max.saturating_sub(self.read).min(self.batch_size as u64)
-        });
-        if budget == 0 {
-            return Ok(Pull::Stopped);
+    fn pull<K: Sink<DecodedLines>>(
+        &mut self,
+        _driver: &mut Driver<'_, K>,
+    ) -> Result<Pull<DecodedLines>> {
+        while self.decoder()?.in_flight() < READ_AHEAD {
+            let Some((batch, tag)) = self.read_batch()? else {
+                break;
+            };
+            self.decoder()?.submit(batch, tag)?;
         }
-        let mut batch = self.spare.take().unwrap_or_default();
-        batch.clear();
-        let read = self
-            .lines
-            .fill(&mut batch, budget)
-            .map_err(|e| Error::io("reading input", e))?;
-        if read == 0 {
-            self.spare = Some(batch);
-            return Ok(Pull::Ended);
+        match self.decoder()?.take()? {
+            Some((batch, Tag { position, lines })) => {
+                self.released = position;
+                self.read += lines;
+                Ok(Pull::Batch(batch))
+            }
+            None => Ok(match self.finished {
+                Some(Finished::Stopped) => Pull::Stopped,
+                Some(Finished::Ended) | None => Pull::Ended,
+            }),
         }
-        self.read += read;
-        Ok(Pull::Batch(batch))
     }
 
-    fn recycle(&mut self, batch: LineBatch) {
-        self.spare = Some(batch);
+    fn recycle(&mut self, batch: DecodedLines) {
+        if self.spares.len() <= READ_AHEAD {
+            self.spares.push(batch.into_raw());
+        }
     }
 
     fn positions(&self, lanes: &Lanes, out: &mut Vec<(PositionKey, u64)>) {
-        out.push((self.key.clone(), self.lines.position()));
+        out.push((self.key.clone(), self.released));
         let watermark = lanes.get(&0).and_then(Watermark::get);
         if let Some(ms) = watermark.and_then(|ms| u64::try_from(ms).ok()) {
             out.push((self.key.watermark(), ms));

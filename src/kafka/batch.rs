@@ -12,6 +12,7 @@ use std::ops::Range;
 use rdkafka::message::{BorrowedMessage, Headers, OwnedHeaders};
 use rdkafka::Message;
 
+use crate::drive::decoded::{decoded_batch, Decoded};
 use crate::drive::{At, Records};
 
 /// Where one record came from, and where its bytes are in the batch buffer.
@@ -166,6 +167,13 @@ impl Records for RecordBatch {
         RecordBatch::key(self, &self.records[index])
     }
 }
+
+decoded_batch!(
+    /// A batch and its events, decoded on the consumer thread: the engine thread, the
+    /// service's bottleneck, then only judges them.
+    DecodedRecords,
+    RecordBatch
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,9 @@
 //! Two threads of ours, plus librdkafka's network threads and one RocksDB writer:
 //!
 //! ```text
-//!  consumer thread: poll ─► merge partitions by event time ─► RecordBatch ─┐
-//!                                              (bounded channel, back-pressure) ▼
-//!  engine thread:   crate::drive: decode ─► engine ─► produce outputs ─► every
+//!  consumer thread: poll ─► merge partitions by event time ─► RecordBatch ─► decode ─┐
+//!                                                    (bounded channel, back-pressure) ▼
+//!  engine thread:   crate::drive: bound time ─► engine ─► produce outputs ─► every
 //!                   flush_interval: wait for acks ─► encode states + offsets ─► state
 //!                   writer thread
 //! ```
@@ -54,7 +54,7 @@ use worker::{Channels, Feeds, Job, Landed, Worker, WorkerOptions};
 use crate::app::setup::{self, EngineSetup, WithoutKey};
 use crate::config::{ServiceConfig, Topics};
 use crate::error::{Error, Result};
-use crate::kafka::batch::{HeldRecord, RecordBatch};
+use crate::kafka::batch::{DecodedRecords, HeldRecord, RecordBatch};
 use crate::kafka::changelog::ensure_changelog;
 use crate::kafka::consumer::{
     callbacks, commit_to_group, leave, poll, subscribe, EventConsumer, GroupCommit, Partition,
@@ -404,7 +404,7 @@ fn consume(
                 .unwrap_or_else(|_| RecordBatch::with_capacity(BATCH));
             let full = std::mem::replace(&mut batch, next);
             feed.jobs
-                .send(Job::Batch(full))
+                .send(Job::Batch(DecodedRecords::decode(full, *feed.limits)))
                 .map_err(|_| engine_stopped())?;
         }
         let durable = feed.landed.lock().ok().and_then(|mut slot| slot.take());

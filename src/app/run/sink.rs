@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::config::Topics;
 use crate::drive::{Published, Records, Sink};
 use crate::error::{Error, Result};
-use crate::kafka::batch::RecordBatch;
+use crate::kafka::batch::DecodedRecords;
 use crate::kafka::dead_letter;
 use crate::kafka::producer::{Output, OutputProducer};
 use crate::model::DecodeError;
@@ -36,7 +36,7 @@ impl KafkaSink {
     }
 }
 
-impl Sink<RecordBatch> for KafkaSink {
+impl Sink<DecodedRecords> for KafkaSink {
     fn publish(&mut self, batch: &Published<'_, '_>) -> Result<()> {
         let outputs = batch.outputs;
         let alerts = outputs.alerts.iter().map(|a| (a.agent_id.as_str(), a));
@@ -59,8 +59,8 @@ impl Sink<RecordBatch> for KafkaSink {
 
     /// Sends a rejected record to the dead-letter topic, unchanged, with headers naming
     /// the error code and where it came from.
-    fn reject(&mut self, batch: &RecordBatch, index: usize, error: &DecodeError) -> Result<()> {
-        let record = &batch.records()[index];
+    fn reject(&mut self, batch: &DecodedRecords, index: usize, error: &DecodeError) -> Result<()> {
+        let record = &batch.raw().records()[index];
         tracing::debug!(
             partition = record.partition,
             offset = record.offset,

@@ -24,7 +24,7 @@ use super::sink::KafkaSink;
 use crate::config::Topics;
 use crate::drive::{drive, At, Clock, Commit, DriveOptions, Driver, Lanes, Pull, Sink, Source};
 use crate::error::{Error, Result};
-use crate::kafka::batch::RecordBatch;
+use crate::kafka::batch::{DecodedRecords, RecordBatch};
 use crate::kafka::consumer::Partition;
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::source_name;
@@ -43,7 +43,7 @@ pub(super) type Landed = Arc<Mutex<Option<Vec<(Partition, u64)>>>>;
 /// What the consumer thread asks of the engine thread.
 pub(super) enum Job {
     /// Process these records.
-    Batch(RecordBatch),
+    Batch(DecodedRecords),
     /// Deliver, commit and wait for the write; answer with the durable offsets. With
     /// partitions, also forget them (they are being revoked).
     Commit {
@@ -215,7 +215,7 @@ impl KafkaSource {
     /// Commits through the driver (outputs acknowledged first, then the changed states
     /// and the next offsets handed to the background writer); with `wait`, also waits
     /// for that write. Returns the offsets known to be durable in RocksDB now.
-    fn commit<K: Sink<RecordBatch>>(
+    fn commit<K: Sink<DecodedRecords>>(
         &mut self,
         driver: &mut Driver<'_, K>,
         settle_budget: Duration,
@@ -253,7 +253,7 @@ impl KafkaSource {
 
     /// Publishes the fleet-wide knowledge learned since the last call and merges the
     /// other instances' (see [`SharedFeeds`]).
-    fn share<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
+    fn share<K: Sink<DecodedRecords>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
         self.feeds.shared.exchange(driver.engine(), &self.producer)
     }
 
@@ -273,7 +273,7 @@ impl KafkaSource {
         }
     }
 
-    fn log_progress<K: Sink<RecordBatch>>(&mut self, driver: &Driver<'_, K>) {
+    fn log_progress<K: Sink<DecodedRecords>>(&mut self, driver: &Driver<'_, K>) {
         let consumed = self.consumed;
         let last = self.last_progress;
         let rate = (consumed - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-9);
@@ -293,12 +293,12 @@ impl KafkaSource {
 }
 
 impl Source for KafkaSource {
-    type Batch = RecordBatch;
+    type Batch = DecodedRecords;
 
-    fn pull<K: Sink<RecordBatch>>(
+    fn pull<K: Sink<DecodedRecords>>(
         &mut self,
         driver: &mut Driver<'_, K>,
-    ) -> Result<Pull<RecordBatch>> {
+    ) -> Result<Pull<DecodedRecords>> {
         if self.last_progress.0.elapsed() >= self.progress_interval {
             self.log_progress(driver);
         }
@@ -312,7 +312,7 @@ impl Source for KafkaSource {
         match received {
             Ok(Job::Batch(batch)) => {
                 self.first_record.get_or_insert_with(Instant::now);
-                self.track(&batch);
+                self.track(batch.raw());
                 Ok(Pull::Batch(batch))
             }
             Ok(Job::Commit { revoked, reply }) => {
@@ -349,7 +349,8 @@ impl Source for KafkaSource {
         }
     }
 
-    fn recycle(&mut self, mut batch: RecordBatch) {
+    fn recycle(&mut self, batch: DecodedRecords) {
+        let mut batch = batch.into_raw();
         self.consumed += batch.len() as u64;
         self.record_latency(&batch);
         batch.clear();
@@ -395,7 +396,7 @@ impl Source for KafkaSource {
         }
     }
 
-    fn checkpoint<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
+    fn checkpoint<K: Sink<DecodedRecords>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
         match self.commit(driver, SETTLE_SLICE.min(self.settle_budget), false) {
             Ok(offsets) if !offsets.is_empty() => {
                 if let Ok(mut slot) = self.channels.landed.lock() {
@@ -416,7 +417,7 @@ impl Source for KafkaSource {
 
     /// The consumer thread asked for the final commit before it hung up; only the write
     /// in flight is left to land.
-    fn close<K: Sink<RecordBatch>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
+    fn close<K: Sink<DecodedRecords>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
         driver.engine().wait_for_commit().map(drop)
     }
 }
