@@ -6,17 +6,38 @@
 
 /// A name pattern: exact text, or text with `*` wildcards that match any run of
 /// characters (`hr.*`, `s3://finance*`, `tool_call:*`, `*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Pattern {
     parts: Vec<String>,
+    /// Searchers for the parts between two wildcards, built once: a pattern is matched
+    /// against names on every event (sensitive systems, high-risk actions), and setting
+    /// a searcher up cost more than searching names this short.
+    middle: Vec<memchr::memmem::Finder<'static>>,
     wildcard: bool,
 }
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts == other.parts
+    }
+}
+
+impl Eq for Pattern {}
 
 impl Pattern {
     /// Compiles a pattern. Every string is a valid pattern.
     pub fn new(text: &str) -> Self {
+        let parts: Vec<String> = text.split('*').map(str::to_owned).collect();
+        let middle = match parts.len() {
+            0..=2 => Vec::new(),
+            n => parts[1..n - 1]
+                .iter()
+                .map(|part| memchr::memmem::Finder::new(part.as_bytes()).into_owned())
+                .collect(),
+        };
         Pattern {
-            parts: text.split('*').map(str::to_owned).collect(),
+            parts,
+            middle,
             wildcard: text.contains('*'),
         }
     }
@@ -30,23 +51,27 @@ impl Pattern {
             Some(split) => split,
             None => return true,
         };
-        let Some(mut remaining) = name.strip_prefix(first.as_str()) else {
-            return false;
+        // Empty ends (`*x*`, most sensitive-system patterns) are skipped rather than
+        // compared: a zero-length comparison is still a call to `memcmp`.
+        let mut remaining = name;
+        if !first.is_empty() {
+            let Some(after) = name.strip_prefix(first.as_str()) else {
+                return false;
+            };
+            remaining = after;
+        }
+        let Some(last) = rest.last() else {
+            return true;
         };
-        let (last, middle) = match rest.split_last() {
-            Some(split) => split,
-            None => return true,
-        };
-        for part in middle {
+        for finder in &self.middle {
             // A byte search: in UTF-8, a match of whole UTF-8 text starts and ends on
-            // character boundaries. (`str::find` sets up a two-way searcher on every
-            // call, which cost more than the search on names this short.)
-            match memchr::memmem::find(remaining.as_bytes(), part.as_bytes()) {
-                Some(at) => remaining = &remaining[at + part.len()..],
+            // character boundaries.
+            match finder.find(remaining.as_bytes()) {
+                Some(at) => remaining = &remaining[at + finder.needle().len()..],
                 None => return false,
             }
         }
-        remaining.ends_with(last.as_str())
+        last.is_empty() || remaining.ends_with(last.as_str())
     }
 }
 
