@@ -10,9 +10,10 @@
 #  1. replay with all built-in detectors against a decode-only pass over the same file
 #     (examples/decode_only.rs), alternating, best of three each;
 #  2. replay against the naive per-agent z-score script in Python (scripts/zscore_naive.py);
-#  3. instructions per event under callgrind (deterministic: the same binary and input
-#     give the same count), by differencing a run of N events and one of 2N, so start-up
-#     costs cancel;
+#  3. instructions per event under callgrind (nearly deterministic: the same binary and
+#     input give the same count within ~0.1%, the decoding thread's hand-offs spinning a
+#     varying while before they park), by differencing a run of N events and one of 2N,
+#     so start-up costs cancel;
 #  4. the Kafka service against a bare consumer on the same topic (scripts/kafka-load.sh),
 #     best of two runs.
 # Each floor or ceiling sits between today's figure and what the 7x matcher regression of
@@ -41,7 +42,8 @@ done
 # replay/decode: 0.15. The decode-only pass shares the event scanner, which got ~10%
 # faster in session 10, so the ratio moved down with no engine change (0.24-0.27 in
 # fresh-clone runs, once 0.172 on a loaded machine with the instruction count unchanged);
-# the matcher regression gave 0.06.
+# the matcher regression gave 0.06. Since session 22 replay decodes on a second thread,
+# which lifted the ratio (0.29-0.42 in single runs); the floor is left where it was.
 min_replay_vs_decode=0.15
 min_replay_vs_python=2.5
 max_instructions_per_event=18000

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //!  drive::Source ──► drive::Driver ─────────────────────────────► drive::Sink
-//!  (lines: file,      │ decode + bound time (model), count invalid     (JSON lines, Kafka;
+//!  (lines: file,      │ decode* + bound time (model), count invalid    (JSON lines, Kafka;
 //!   stdin, sim;       ▼                                                 dead letters)
 //!   Kafka)          pipeline::Engine ─► alerts + commands ─► publish ─► settle ─► commit
 //!                     │  state::AgentCache (hot agents)
@@ -18,6 +18,9 @@
 //!                     │  pipeline::fleet, baseline::PeerIndex (cross-agent context)
 //!                     └► pipeline::decide (budget gate, cooldown, risk, tiers)
 //! ```
+//!
+//! (*) Decoded ahead on a second thread where the source can (`drive::ahead`, the Kafka
+//! consumer thread); the engine's thread only bounds time and judges.
 //!
 //! ### Layers (lowest first; `tests/layering.rs` fails on a new import circle)
 //!

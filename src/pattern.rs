@@ -16,6 +16,8 @@ pub struct Pattern {
     wildcard: bool,
 }
 
+/// Two patterns are equal when their text is: `middle` is derived from `parts`. (A field
+/// that is not must join this comparison.)
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
         self.parts == other.parts

@@ -315,6 +315,91 @@ fn a_replay_dying_between_commits_resumes_at_its_last_commit() {
     assert_eq!(all_states(&restarted), all_states(&whole));
 }
 
+/// The first `lines` lines of the simulation as bytes.
+fn simulated_lines(lines: usize) -> Vec<u8> {
+    use std::io::BufRead;
+    let simulation = sim();
+    let mut reader = SimReader::simulation(&simulation);
+    let mut bytes = Vec::new();
+    for _ in 0..lines {
+        reader.read_until(b'\n', &mut bytes).unwrap();
+    }
+    bytes
+}
+
+/// Reads `data`, then fails.
+struct FailsAtTheEnd {
+    data: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for FailsAtTheEnd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.data.read(buf)? {
+            0 => Err(std::io::Error::other("the disk went away")),
+            read => Ok(read),
+        }
+    }
+}
+
+/// Batches of 100 lines, with `max_lines`; the events each batch report had seen.
+fn replay_in_hundreds(
+    engine: &mut Engine,
+    reader: impl std::io::BufRead,
+    max_lines: Option<u64>,
+    seen: &mut Vec<u64>,
+) -> agentwatch::error::Result<agentwatch::app::replay::ReplaySummary> {
+    let config = ReplayConfig {
+        source: "test".into(),
+        batch_size: 100,
+        max_lines,
+        ..ReplayConfig::default()
+    };
+    let sinks = ReplaySinks {
+        output: &mut std::io::sink(),
+        scores: None,
+    };
+    run_replay(engine, reader, &config, sinks, &mut |report| {
+        seen.push(report.summary.events)
+    })
+}
+
+#[test]
+fn a_read_error_is_reported_after_the_batches_read_before_it_are_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    // 250 lines, then the error: the third batch's read fails, after two whole batches
+    // (one of them already read ahead of the engine).
+    let reader = std::io::BufReader::new(FailsAtTheEnd {
+        data: std::io::Cursor::new(simulated_lines(250)),
+    });
+    let mut seen = Vec::new();
+    let error = replay_in_hundreds(&mut engine, reader, None, &mut seen).unwrap_err();
+    assert_eq!(error.code(), "io", "{error}");
+    assert_eq!(
+        seen.last(),
+        Some(&200),
+        "batches processed before the error"
+    );
+}
+
+#[test]
+fn a_replay_stopped_on_a_batch_boundary_resumes_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = simulated_lines(450);
+    let mut first = common::engine(dir.path());
+    let mut seen = Vec::new();
+    let summary = replay_in_hundreds(&mut first, input.as_slice(), Some(200), &mut seen).unwrap();
+    assert_eq!(
+        (summary.lines, summary.events, seen),
+        (200, 200, vec![100, 200])
+    );
+    drop(first);
+    let mut resumed = common::engine(dir.path());
+    let summary =
+        replay_in_hundreds(&mut resumed, input.as_slice(), None, &mut Vec::new()).unwrap();
+    assert_eq!((summary.resumed_from, summary.events), (200, 250));
+}
+
 #[test]
 fn stored_state_stays_within_budget_on_realistic_traffic() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,12 @@
 //! a replay's work per event and needs nothing from the engine, so it runs beside it:
 //!
 //! ```text
-//!  reader thread: read lines ─► LineBatch ──► decode thread ──► DecodedLines ─► engine
+//!  engine's thread:  read lines ─► LineBatch ─┐                 ┌─► engine
+//!  decoding thread:                           └─► DecodedLines ─┘
 //! ```
+//!
+//! Lines are read on the engine's thread because the reader need not be `Send` (stdin's
+//! lock is not); reading is a few percent of the work.
 //!
 //! A [`DecodedLines`] keeps the lines and the events decoded from them together, so it
 //! crosses threads as one value (see [`super::decoded`]).
@@ -48,7 +52,10 @@ impl DecodeAhead {
             .name("decode".into())
             .spawn(move || {
                 for lines in inbox {
-                    if outbox.send(DecodedLines::decode(lines, limits)).is_err() {
+                    if outbox
+                        .send(DecodedLines::decode_all(lines, limits))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -74,7 +81,7 @@ impl DecodeAhead {
             .as_ref()
             .is_some_and(|to_decode| to_decode.send(lines).is_ok());
         if !sent {
-            return Err(stopped());
+            return Err(self.stopped());
         }
         self.in_flight.push_back(tag);
         Ok(())
@@ -86,8 +93,20 @@ impl DecodeAhead {
         let Some(tag) = self.in_flight.pop_front() else {
             return Ok(None);
         };
-        let decoded = self.decoded.recv().map_err(|_| stopped())?;
-        Ok(Some((decoded, tag)))
+        match self.decoded.recv() {
+            Ok(decoded) => Ok(Some((decoded, tag))),
+            Err(_) => Err(self.stopped()),
+        }
+    }
+
+    /// The thread is gone: a panic there goes on here, with its message, as it would
+    /// have had decoding stayed on this thread.
+    fn stopped(&mut self) -> Error {
+        self.to_decode = None;
+        if let Some(Err(panic)) = self.worker.take().map(JoinHandle::join) {
+            std::panic::resume_unwind(panic);
+        }
+        Error::Stopped("the decoding thread stopped".into())
     }
 }
 
@@ -100,10 +119,6 @@ impl Drop for DecodeAhead {
             let _ = worker.join();
         }
     }
-}
-
-fn stopped() -> Error {
-    Error::Stopped("the decoding thread stopped".into())
 }
 
 #[cfg(test)]
@@ -127,10 +142,9 @@ mod tests {
         assert_eq!(got_tag, tag);
         let raw = lines(&text);
         for index in 0..raw.len() {
-            assert_eq!(
-                decoded.decode(index, &limits),
-                decode_event(raw.payload(index), &limits)
-            );
+            let ahead = decoded.borrow_dependent().get(index, &limits);
+            assert_eq!(ahead, Some(decode_event(raw.payload(index), &limits)));
+            assert_eq!(decoded.decode(index, &limits), ahead.unwrap());
         }
         assert!(ahead.take().unwrap().is_none());
     }

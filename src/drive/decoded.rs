@@ -56,7 +56,7 @@ macro_rules! decoded_batch {
 
         impl $name {
             /// Decodes every record of `records` under `limits`.
-            pub fn decode(records: $records, limits: $crate::model::Limits) -> Self {
+            pub fn decode_all(records: $records, limits: $crate::model::Limits) -> Self {
                 $name::new(records, |records| Decoded::of(records, limits))
             }
 
@@ -136,7 +136,14 @@ pub(crate) mod tests {
         let expected: Vec<_> = (0..raw.len())
             .map(|i| decode_event(raw.payload(i), &limits))
             .collect();
-        let decoded = DecodedLines::decode(lines(&text), limits);
+        let decoded = DecodedLines::decode_all(lines(&text), limits);
+        let ahead: Vec<_> = (0..decoded.len())
+            .map(|i| decoded.borrow_dependent().get(i, &limits))
+            .collect();
+        assert_eq!(
+            ahead,
+            expected.iter().cloned().map(Some).collect::<Vec<_>>()
+        );
         let got: Vec<_> = (0..decoded.len())
             .map(|i| decoded.decode(i, &limits))
             .collect();
@@ -146,11 +153,12 @@ pub(crate) mod tests {
 
     #[test]
     fn other_limits_than_the_batch_was_decoded_with_decode_again() {
-        let decoded = DecodedLines::decode(lines(VALID), Limits::default());
+        let decoded = DecodedLines::decode_all(lines(VALID), Limits::default());
         let tight = Limits {
             max_message_bytes: 10,
         };
         assert!(decoded.decode(0, &Limits::default()).is_ok());
+        assert!(decoded.borrow_dependent().get(0, &tight).is_none());
         assert!(matches!(
             decoded.decode(0, &tight),
             Err(DecodeError::TooLarge { .. })

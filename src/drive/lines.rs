@@ -11,7 +11,7 @@ use super::ahead::{DecodeAhead, Tag};
 use super::decoded::DecodedLines;
 use super::{At, Driver, Lanes, Pull, Records, Sink, Source};
 use crate::error::{Error, Result};
-use crate::model::Watermark;
+use crate::model::{Limits, Watermark};
 use crate::state::PositionKey;
 
 /// Lines read together, in one reused buffer. Blank lines are left out (they are not
@@ -141,7 +141,9 @@ fn read_line<R: BufRead>(reader: &mut R, out: &mut Vec<u8>) -> std::io::Result<u
 
 /// Newline-delimited events from a reader, `batch_size` lines at a time, decoded one
 /// batch ahead on a thread of their own ([`DecodeAhead`]) while the engine works on the
-/// batch before. Lines are read on the caller's thread (the reader need not be `Send`).
+/// batch before. Lines are read on the caller's thread (the reader need not be `Send`),
+/// so a batch is handed over once the next one has been read: on a live pipe, output
+/// follows input by up to two batches rather than one.
 pub struct LineSource<R> {
     lines: LineReader<R>,
     key: PositionKey,
@@ -149,7 +151,8 @@ pub struct LineSource<R> {
     max_lines: Option<u64>,
     spares: Vec<LineBatch>,
     ahead: Option<DecodeAhead>,
-    /// Why reading stopped, once it has: no more lines, or `max_lines` reached.
+    /// Why reading stopped, once it has: no more lines, `max_lines` reached, or an
+    /// error (returned once the batches read before it have been handed over).
     finished: Option<Finished>,
     /// Lines read in this run, in batches handed to the driver.
     read: u64,
@@ -161,14 +164,15 @@ pub struct LineSource<R> {
     resumed_from: u64,
 }
 
-/// Batches read ahead of the one the engine works on: one being decoded while the
-/// engine works, one more so that the decoder never waits for the reader.
+/// Batches handed to the decoder before one is taken back: after the take, the other
+/// is decoded while the engine works on the one taken.
 const READ_AHEAD: usize = 2;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum Finished {
     Ended,
     Stopped,
+    Failed(Error),
 }
 
 impl<R: BufRead> LineSource<R> {
@@ -212,9 +216,9 @@ impl<R: BufRead> LineSource<R> {
     }
 
     /// Reads the next batch, with where it ends; `None` once reading has finished.
-    fn read_batch(&mut self) -> Result<Option<(LineBatch, Tag)>> {
+    fn read_batch(&mut self) -> Option<(LineBatch, Tag)> {
         if self.finished.is_some() {
-            return Ok(None);
+            return None;
         }
         let budget = self.max_lines.map_or(self.batch_size as u64, |max| {
             max.saturating_sub(self.consumed)
@@ -222,31 +226,41 @@ impl<R: BufRead> LineSource<R> {
         });
         if budget == 0 {
             self.finished = Some(Finished::Stopped);
-            return Ok(None);
+            return None;
         }
         let mut batch = self.spares.pop().unwrap_or_default();
         batch.clear();
-        let read = self
-            .lines
-            .fill(&mut batch, budget)
-            .map_err(|e| Error::io("reading input", e))?;
+        let read = match self.lines.fill(&mut batch, budget) {
+            Ok(0) => {
+                self.finished = Some(Finished::Ended);
+                0
+            }
+            Ok(read) => read,
+            Err(e) => {
+                self.finished = Some(Finished::Failed(Error::io("reading input", e)));
+                0
+            }
+        };
         if read == 0 {
             self.spares.push(batch);
-            self.finished = Some(Finished::Ended);
-            return Ok(None);
+            return None;
         }
         self.consumed += read;
         let tag = Tag {
             position: self.lines.position(),
             lines: read,
         };
-        Ok(Some((batch, tag)))
+        Some((batch, tag))
     }
 
-    fn decoder(&mut self) -> Result<&mut DecodeAhead> {
+    /// The decoding thread, started on first use.
+    fn decoder(&mut self, limits: Limits) -> Result<&mut DecodeAhead> {
+        if self.ahead.is_none() {
+            self.ahead = Some(DecodeAhead::start(limits)?);
+        }
         self.ahead
             .as_mut()
-            .ok_or_else(|| Error::Stopped("the line source was pulled before it was opened".into()))
+            .ok_or_else(|| Error::Stopped("the decoding thread did not start".into()))
     }
 }
 
@@ -269,35 +283,42 @@ impl<R: BufRead> Source for LineSource<R> {
             tracing::info!(source = %self.key, lines = skipped, "resuming after committed position");
         }
         self.released = self.lines.position();
-        self.ahead = Some(DecodeAhead::start(*driver.limits())?);
         Ok(())
     }
 
     fn pull<K: Sink<DecodedLines>>(
         &mut self,
-        _driver: &mut Driver<'_, K>,
+        driver: &mut Driver<'_, K>,
     ) -> Result<Pull<DecodedLines>> {
-        while self.decoder()?.in_flight() < READ_AHEAD {
-            let Some((batch, tag)) = self.read_batch()? else {
+        let limits = *driver.limits();
+        while self.decoder(limits)?.in_flight() < READ_AHEAD {
+            let Some((batch, tag)) = self.read_batch() else {
                 break;
             };
-            self.decoder()?.submit(batch, tag)?;
+            self.decoder(limits)?.submit(batch, tag)?;
         }
-        match self.decoder()?.take()? {
+        match self.decoder(limits)?.take()? {
             Some((batch, Tag { position, lines })) => {
                 self.released = position;
                 self.read += lines;
                 Ok(Pull::Batch(batch))
             }
-            None => Ok(match self.finished {
-                Some(Finished::Stopped) => Pull::Stopped,
-                Some(Finished::Ended) | None => Pull::Ended,
-            }),
+            None => match self.finished.take() {
+                Some(Finished::Failed(error)) => Err(error),
+                Some(Finished::Stopped) => {
+                    self.finished = Some(Finished::Stopped);
+                    Ok(Pull::Stopped)
+                }
+                Some(Finished::Ended) | None => {
+                    self.finished = Some(Finished::Ended);
+                    Ok(Pull::Ended)
+                }
+            },
         }
     }
 
     fn recycle(&mut self, batch: DecodedLines) {
-        if self.spares.len() <= READ_AHEAD {
+        if self.spares.len() < READ_AHEAD {
             self.spares.push(batch.into_raw());
         }
     }

@@ -367,7 +367,9 @@ fn consume(
             match result {
                 Polled::Record { partition, record } => {
                     // A record that does not decode keeps its partition's order; the
-                    // engine sets it aside with the decoder's code.
+                    // engine sets it aside with the decoder's code. (The batch decodes
+                    // it again: the event borrows the copy the batch makes, and this
+                    // thread is not the service's limit, the engine's is.)
                     let time_ms = decode_event(record.payload(), feed.limits)
                         .map(|event| event.time_ms)
                         .ok()
@@ -404,7 +406,7 @@ fn consume(
                 .unwrap_or_else(|_| RecordBatch::with_capacity(BATCH));
             let full = std::mem::replace(&mut batch, next);
             feed.jobs
-                .send(Job::Batch(DecodedRecords::decode(full, *feed.limits)))
+                .send(Job::Batch(DecodedRecords::decode_all(full, *feed.limits)))
                 .map_err(|_| engine_stopped())?;
         }
         let durable = feed.landed.lock().ok().and_then(|mut slot| slot.take());
