@@ -201,6 +201,11 @@ pub fn run_service(
     let engine = setup.build(StateStore::open(&config.state_dir)?)?;
     let opened_shared = shared::open_shared(config, &metrics, &registry_stop)?;
     let producer = OutputProducer::new(&config.kafka, Some(Arc::clone(&metrics)))?;
+    // One value for both threads: the consumer decodes under it, and the engine thread
+    // takes those events only if its own limits are the same (else it decodes again).
+    let limits = Limits {
+        max_message_bytes: config.max_event_bytes,
+    };
     let (jobs, incoming) = sync_channel::<Job>(QUEUED_BATCHES);
     let (recycle, recycled) = sync_channel::<RecordBatch>(QUEUED_BATCHES + 1);
     let landed: Landed = Arc::new(Mutex::new(None));
@@ -210,9 +215,7 @@ pub fn run_service(
         Arc::clone(&metrics),
         WorkerOptions {
             topics: topics.clone(),
-            limits: Limits {
-                max_message_bytes: config.max_event_bytes,
-            },
+            limits,
             flush_interval: config.flush_interval,
             settle_budget: config.shutdown_timeout,
             progress_interval: config.progress_interval,
@@ -256,9 +259,6 @@ pub fn run_service(
     )?;
     tracing::info!(brokers = %config.kafka.brokers, group = %config.kafka.group_id, topic = %topics.events, state = %config.state_dir.display(), "service started");
 
-    let limits = Limits {
-        max_message_bytes: config.max_event_bytes,
-    };
     let consumed = consume(
         &consumer,
         Feed {
