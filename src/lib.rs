@@ -20,7 +20,8 @@
 //! ```
 //!
 //! (*) Decoded ahead on a second thread where the source can (`drive::ahead`, the Kafka
-//! consumer thread); the engine's thread only bounds time and judges.
+//! consumer thread); the engine's thread then bounds time and judges (and, for files,
+//! reads the lines).
 //!
 //! ### Layers (lowest first; `tests/layering.rs` fails on a new import circle)
 //!

@@ -304,7 +304,12 @@ impl<R: BufRead> Source for LineSource<R> {
                 Ok(Pull::Batch(batch))
             }
             None => match self.finished.take() {
-                Some(Finished::Failed(error)) => Err(error),
+                // Once: the reader is not read again (the lines of the batch it failed
+                // in are lost to this run, and nothing after them is committed).
+                Some(Finished::Failed(error)) => {
+                    self.finished = Some(Finished::Stopped);
+                    Err(error)
+                }
                 Some(Finished::Stopped) => {
                     self.finished = Some(Finished::Stopped);
                     Ok(Pull::Stopped)

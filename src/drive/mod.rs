@@ -16,10 +16,12 @@
 //!
 //! A source owns its framing and its positions (a file's line number, a partition's
 //! offset) and says how to resume; a sink owns its encoding and what "settled" means
-//! (writers flushed, Kafka acknowledged). The [`Driver`] owns the rest, once: decoding (or taking what the source decoded),
-//! the per-lane watermarks that bound event time, counting invalid records, feeding the
-//! engine, and committing state with positions. Dispatch to sources and sinks is static
-//! and per batch; nothing here allocates per event.
+//! (writers flushed, Kafka acknowledged). The [`Driver`] owns the rest, once: decoding
+//! (or taking what the source decoded), the per-lane watermarks that bound event time,
+//! counting invalid records, feeding the engine, and committing state with positions.
+//! Dispatch to sources and sinks is static and per batch; nothing here allocates per
+//! event (an event decoded ahead is copied, and only its own escaped strings and
+//! attributes with it).
 //!
 //! A new input (a changelog, OTLP) is a new `Source`; a new output (OCSF) is a new
 //! `Sink` or a new encoding inside one; neither needs a new loop.
@@ -363,8 +365,9 @@ impl<'e, K> Driver<'e, K> {
         }
     }
 
-    /// Decodes a batch (or takes what its source decoded), bounds its times, counts and rejects what is invalid, runs the
-    /// engine on the rest and publishes what it produced.
+    /// Decodes a batch (or takes what its source decoded), bounds its times, counts and
+    /// rejects what is invalid, runs the engine on the rest and publishes what it
+    /// produced.
     pub fn step<S: Source>(&mut self, source: &mut S, batch: &S::Batch) -> Result<()>
     where
         K: Sink<S::Batch>,
