@@ -255,12 +255,11 @@ impl<R: BufRead> LineSource<R> {
 
     /// The decoding thread, started on first use.
     fn decoder(&mut self, limits: Limits) -> Result<&mut DecodeAhead> {
-        if self.ahead.is_none() {
-            self.ahead = Some(DecodeAhead::start(limits)?);
-        }
-        self.ahead
-            .as_mut()
-            .ok_or_else(|| Error::Stopped("the decoding thread did not start".into()))
+        let ahead = match self.ahead.take() {
+            Some(ahead) => ahead,
+            None => DecodeAhead::start(limits)?,
+        };
+        Ok(self.ahead.insert(ahead))
     }
 }
 
@@ -303,17 +302,12 @@ impl<R: BufRead> Source for LineSource<R> {
                 self.read += lines;
                 Ok(Pull::Batch(batch))
             }
-            None => match self.finished.take() {
-                // Once: the reader is not read again (the lines of the batch it failed
-                // in are lost to this run, and nothing after them is committed).
-                Some(Finished::Failed(error)) => {
-                    self.finished = Some(Finished::Stopped);
-                    Err(error)
-                }
-                Some(Finished::Stopped) => {
-                    self.finished = Some(Finished::Stopped);
-                    Ok(Pull::Stopped)
-                }
+            // An error is returned once, and the reader is not read again: the lines of
+            // the batch it failed in are lost to this run, and nothing after them is
+            // committed.
+            None => match self.finished.replace(Finished::Stopped) {
+                Some(Finished::Failed(error)) => Err(error),
+                Some(Finished::Stopped) => Ok(Pull::Stopped),
                 Some(Finished::Ended) | None => {
                     self.finished = Some(Finished::Ended);
                     Ok(Pull::Ended)
