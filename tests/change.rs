@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use agentwatch::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use agentwatch::model::{AgentEventV1, CommandAction, Outcome};
 use agentwatch::pipeline::Outputs;
@@ -254,23 +256,93 @@ fn calls_break_for(hit: &[usize], outcome: Outcome) -> Outputs {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());
     run(&mut engine, &fleet(12, 11, 120));
+    let breaks: Vec<(usize, i64)> = hit.iter().map(|&i| (i, 0)).collect();
+    run(&mut engine, &office_day_breaking(&breaks, outcome))
+}
+
+/// Day 14 of the busy office fleet of [`calls_break_for`], in which every call of agent
+/// `i` of `breaks` has `outcome` from `10:00 + minutes` to 11:30.
+fn office_day_breaking(breaks: &[(usize, i64)], outcome: Outcome) -> Vec<AgentEventV1> {
     let monday_14 = monday() + 14 * DAY_MS;
-    let broken = monday_14 + 10 * HOUR_MS..monday_14 + 11 * HOUR_MS + 30 * MINUTE_MS;
     let mut day: Vec<AgentEventV1> = (0..12)
         .flat_map(|i| {
             let agent = format!("office-{i}");
             let mut events = office_agent(&agent, 15, 120, &["crm", "mail", "docs"], 20_000);
             events.retain(|e| event_ms(e) >= monday_14);
-            for e in &mut events {
-                if hit.contains(&i) && broken.contains(&event_ms(e)) {
-                    e.outcome = Some(outcome);
+            if let Some((_, minutes)) = breaks.iter().find(|(hit, _)| *hit == i) {
+                let from = monday_14 + 10 * HOUR_MS + minutes * MINUTE_MS;
+                let broken = from..monday_14 + 11 * HOUR_MS + 30 * MINUTE_MS;
+                for e in &mut events {
+                    if broken.contains(&event_ms(e)) {
+                        e.outcome = Some(outcome);
+                    }
                 }
             }
             events
         })
         .collect();
     sort(&mut day);
-    run(&mut engine, &day)
+    day
+}
+
+#[test]
+fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_alert_id() {
+    // Agents 0, 1, 6 and 3 break two minutes apart: one instance sees 0, 1 and 6 make
+    // the outage fleet-wide.
+    let warm = fleet(12, 11, 120);
+    let day = office_day_breaking(&[(0, 0), (1, 2), (6, 4), (3, 6)], Outcome::Failure);
+    // One fleet alert per system the agents call (crm, mail, docs), with the agent
+    // that announced it.
+    let fleet_ids = |out: &Outputs| -> BTreeMap<String, String> {
+        out.alerts
+            .iter()
+            .filter(|a| a.fleet.is_some())
+            .map(|a| (a.alert_id.clone(), a.agent_id.clone()))
+            .collect()
+    };
+    let announcers =
+        |ids: &BTreeMap<String, String>| -> BTreeSet<String> { ids.values().cloned().collect() };
+    let dir = tempfile::tempdir().unwrap();
+    let mut alone = engine(&dir.path().join("alone"));
+    run(&mut alone, &warm);
+    let expected = fleet_ids(&run(&mut alone, &day));
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    assert_eq!(
+        announcers(&expected),
+        BTreeSet::from(["office-6".to_owned()]),
+        "the third agent to break announces"
+    );
+
+    // In a group, agent 6 is on the second instance, which judges its failures before
+    // it learns of 0 and 1 (alone, they are no fleet pattern); the first instance
+    // judges 3's before it learns of 6, and announces there.
+    let second = |e: &AgentEventV1| e.agent_id == "office-6";
+    let part = |events: &[AgentEventV1], on_second: bool| -> Vec<AgentEventV1> {
+        events
+            .iter()
+            .filter(|e| second(e) == on_second)
+            .cloned()
+            .collect()
+    };
+    let mut one = engine(&dir.path().join("one"));
+    let mut two = engine(&dir.path().join("two"));
+    one.share_fleet();
+    two.share_fleet();
+    run(&mut one, &part(&warm, false));
+    run(&mut two, &part(&warm, true));
+    let from_two = run(&mut two, &part(&day, true));
+    assert!(fleet_ids(&from_two).is_empty(), "{:#?}", from_two.alerts);
+    let from_one = fleet_ids(&run(&mut one, &part(&day, false)));
+    assert_eq!(
+        announcers(&from_one),
+        BTreeSet::from(["office-3".to_owned()]),
+        "announced on another agent"
+    );
+    assert_eq!(
+        from_one.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "one episode, one id"
+    );
 }
 
 #[test]

@@ -178,6 +178,7 @@ mod tests {
             time_ms: 1_700_000_000_000,
             announced_from_ms: 0,
             announced_until_ms: 0,
+            announced_episode_ms: None,
         })
     }
 

@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::state::{DetectorSlot, ResponseState, RiskState};
 
-use super::ids::{alert_id, command_id};
+use super::ids::{alert_id, command_id, fleet_alert_id};
 
 /// Engine-wide response policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,10 +269,13 @@ pub(super) struct FleetReport<'a> {
     pub agents: usize,
     pub sample: &'a [String],
     pub window_ms: i64,
+    /// The name of the pattern's episode (the alert's id carries it).
+    pub episode_ms: i64,
 }
 
 /// The one alert for a fleet-wide pattern: no commands, no risk to any agent; the
-/// agent whose finding made the pattern fleet-wide carries it.
+/// agent whose finding announced the pattern carries it, and its id names the episode
+/// ([`fleet_alert_id`]).
 pub(super) fn fleet_alert(
     instance: &Instance,
     obs: &Observation<'_>,
@@ -299,7 +302,7 @@ pub(super) fn fleet_alert(
         .insert("baseline".into(), "fleet event".into());
     Alert {
         schema_version: SCHEMA_VERSION,
-        alert_id: alert_id(&instance.id, &event.agent_id, &event.event_id),
+        alert_id: fleet_alert_id(&instance.id, pattern, &event.system, report.episode_ms),
         time: Timestamp::from_millis(event.time_ms),
         agent_id: event.agent_id.to_string(),
         owner: None,

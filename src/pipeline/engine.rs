@@ -489,6 +489,7 @@ impl Engine {
                                 scope,
                                 window_ms,
                                 announce,
+                                episode_ms,
                                 agents,
                                 sample,
                             },
@@ -499,6 +500,7 @@ impl Engine {
                                     agents,
                                     sample: &sample,
                                     window_ms,
+                                    episode_ms,
                                 };
                                 let risk_now = risk.at(now, self.options.policy.risk_half_life_ms);
                                 out.alerts

@@ -47,6 +47,11 @@ pub struct FleetParams {
     /// few agents branching out to one popular system on the same day is chance, not a
     /// rollout.
     pub novelty_min_share: f64,
+    /// How many windows a pattern must go without a fleet-wide sighting before it is
+    /// announced again. More than one: the members of a group learn of each other's
+    /// sightings a commit later, which on a backlog spans minutes of event time, and a
+    /// member that missed the latest ones would announce a running episode again.
+    pub quiet_windows: i64,
 }
 
 impl Default for FleetParams {
@@ -56,6 +61,17 @@ impl Default for FleetParams {
             failures_window_ms: 30 * MINUTE_MS,
             min_agents: 3,
             novelty_min_share: 0.05,
+            quiet_windows: 2,
+        }
+    }
+}
+
+impl FleetParams {
+    /// How close in time the agents of a `scope` pattern must be.
+    fn window_ms(&self, scope: FleetScope) -> i64 {
+        match scope {
+            FleetScope::Novelty => self.novelty_window_ms,
+            FleetScope::Failures => self.failures_window_ms,
         }
     }
 }
@@ -72,8 +88,15 @@ pub enum FleetVerdict {
         /// The window the agents fell in.
         window_ms: i64,
         /// True for the finding that should carry the fleet alert (the first one that
-        /// makes the pattern fleet-wide, then at most once per window).
+        /// makes the pattern fleet-wide, then again only after the pattern went
+        /// `quiet_windows` without a fleet-wide sighting).
         announce: bool,
+        /// The name of the pattern's episode (the cover that has lasted since it became
+        /// fleet-wide, here or on another instance): the first sighting of its
+        /// earliest agent. The fleet alert's id carries it, with the pattern and the
+        /// system, so instances of a group that announce one episode at different
+        /// events, having learnt of each other's sightings late, publish one id.
+        episode_ms: i64,
         /// Distinct agents showing the pattern within the window.
         agents: usize,
         /// Up to five of them, earliest first.
@@ -88,12 +111,30 @@ struct Pattern {
     /// The fleet alert this engine announced: from when, and until when it covers the
     /// pattern (for events in any order, as partitions interleave).
     announced: (i64, i64),
+    /// The name of the episode of `announced` (see [`Pattern::episode_of`]).
+    announced_episode: i64,
     /// The hull of the covers other instances (or this one's previous run) announced,
     /// which cover only events after their announcement.
     shared_cover: (i64, i64),
+    /// The latest of those covers one by one, each with its episode's name: an
+    /// instance that announces late, inside or right after another's cover, names
+    /// that episode.
+    shared_episodes: Vec<Episode>,
 }
 
-/// When one agent showed a pattern: the first and the latest time known.
+/// A fleet alert's cover and the name of the episode it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Episode {
+    episode_ms: i64,
+    from_ms: i64,
+    until_ms: i64,
+}
+
+/// Most shared covers remembered per pattern (the latest ones).
+const SHARED_EPISODES: usize = 8;
+
+/// When one agent showed a pattern: the first and the latest time of its current
+/// stretch (sightings no more than a window apart).
 ///
 /// Both, because a shared context can know of sightings *later* than the event being
 /// decided: an instance that restarts after a crash replays events its previous run
@@ -115,31 +156,56 @@ impl Pattern {
         now_ms < self.announced.1 || (from < now_ms && now_ms < until)
     }
 
-    /// Covers the pattern from `now_ms` for `window_ms` (extending a live cover).
-    fn announce(&mut self, now_ms: i64, window_ms: i64) {
+    /// Covers the pattern from `now_ms` for `hold_ms`, extending a live cover or
+    /// starting one for the episode named `episode_ms`.
+    fn announce(&mut self, now_ms: i64, hold_ms: i64, episode_ms: i64) {
         if self.announced.1 <= now_ms {
             self.announced.0 = now_ms;
+            self.announced_episode = episode_ms;
         }
-        self.announced.1 = self.announced.1.max(now_ms + window_ms);
+        self.announced.1 = self.announced.1.max(now_ms + hold_ms);
     }
 
-    /// Adds a shared cover `[from_ms, until_ms)` (one interval: the union's hull).
-    fn merge_cover(&mut self, from_ms: i64, until_ms: i64) {
+    /// Adds a shared cover (to the hull, and to the episodes, where one cover that
+    /// grew is one episode).
+    fn merge_cover(&mut self, episode: Episode) {
         let (from, until) = &mut self.shared_cover;
         if *until <= *from {
-            (*from, *until) = (from_ms, until_ms);
+            (*from, *until) = (episode.from_ms, episode.until_ms);
         } else {
-            *from = (*from).min(from_ms);
-            *until = (*until).max(until_ms);
+            *from = (*from).min(episode.from_ms);
+            *until = (*until).max(episode.until_ms);
+        }
+        let known = self
+            .shared_episodes
+            .iter_mut()
+            .find(|e| (e.episode_ms, e.from_ms) == (episode.episode_ms, episode.from_ms));
+        match known {
+            Some(known) => known.until_ms = known.until_ms.max(episode.until_ms),
+            None => {
+                if self.shared_episodes.len() >= SHARED_EPISODES {
+                    let oldest = (0..self.shared_episodes.len())
+                        .min_by_key(|&i| self.shared_episodes[i].until_ms)
+                        .unwrap_or(0);
+                    self.shared_episodes.swap_remove(oldest);
+                }
+                self.shared_episodes.push(episode);
+            }
         }
     }
 
-    /// Notes that `agent` showed the pattern between `first_ms` and `last_ms`.
-    fn show(&mut self, agent: &str, first_ms: i64, last_ms: i64) {
+    /// Notes that `agent` showed the pattern at `time_ms`. A sighting more than a
+    /// window after the agent's stretch starts a new one. An earlier one extends it
+    /// back: a restarted instance replays events it had shared sightings of, and the
+    /// compacted topic keeps only each agent's latest.
+    fn show(&mut self, agent: &str, time_ms: i64, window_ms: i64) {
         match self.agents.iter_mut().find(|s| s.agent == agent) {
+            Some(shown) if time_ms > shown.last_ms + window_ms => {
+                (shown.first_ms, shown.last_ms) = (time_ms, time_ms);
+            }
             Some(shown) => {
-                shown.first_ms = shown.first_ms.min(first_ms);
-                shown.last_ms = shown.last_ms.max(last_ms);
+                shown.first_ms = shown.first_ms.min(time_ms);
+                shown.last_ms = shown.last_ms.max(time_ms);
             }
             None => {
                 if self.agents.len() >= MAX_AGENTS {
@@ -147,13 +213,93 @@ impl Pattern {
                 }
                 self.agents.push(Shown {
                     agent: CompactString::new(agent),
-                    first_ms,
-                    last_ms,
+                    first_ms: time_ms,
+                    last_ms: time_ms,
                 });
             }
         }
     }
+
+    /// Names the episode that `now_ms` belongs to, as any instance that knows the
+    /// same sightings and covers names it, whichever event it decides at.
+    ///
+    /// An episode mirrors the cover: it starts at a sighting when at least `needed`
+    /// agents show the pattern within `window_ms`, and lasts while such sightings
+    /// follow one another within `hold_ms`. Only each agent's first and latest
+    /// sighting are known, so those are the moments tested, and a stretch where enough
+    /// agents count is inside the episode throughout. Its name is the first sighting of
+    /// the earliest agent counted when it started (among those that arrived after the
+    /// previous episode): the sighting a late instance is the likeliest to have
+    /// received, where the moment the pattern became fleet-wide hangs on the latest
+    /// one. Covers announced here or elsewhere join the episode they overlap, and the
+    /// earliest name wins.
+    fn episode_of(&self, now_ms: i64, window_ms: i64, hold_ms: i64, needed: usize) -> i64 {
+        let own = (self.announced.1 > self.announced.0).then_some(Episode {
+            episode_ms: self.announced_episode,
+            from_ms: self.announced.0,
+            until_ms: self.announced.1,
+        });
+        let covers = self.shared_episodes.iter().copied().chain(own);
+        let counted = |s: &&Shown, at: i64| s.first_ms <= at && at <= s.last_ms + window_ms;
+        // (time, order, change in count, cover): at one moment covers come first, then
+        // arrivals, latest sightings (no change), and departures. An agent counts from
+        // its stretch's first sighting until a window after its latest.
+        let mut moments: Vec<(i64, u8, i32, Option<Episode>)> = covers
+            .map(|e| (e.from_ms, 0, 0, Some(e)))
+            .chain(
+                self.agents
+                    .iter()
+                    .filter(|s| s.first_ms <= now_ms)
+                    .flat_map(|s| {
+                        [
+                            (s.first_ms, 1, 1, None),
+                            (s.last_ms.min(now_ms), 2, 0, None),
+                            (s.last_ms + window_ms + 1, 3, -1, None),
+                        ]
+                    }),
+            )
+            .filter(|&(time, ..)| time <= now_ms)
+            .collect();
+        moments.sort_unstable_by_key(|&(time, order, ..)| (time, order));
+        let (mut count, mut name, mut covered_until) = (0i64, now_ms, i64::MIN);
+        for (time, _, step, cover) in moments {
+            let was_wide = count >= needed as i64;
+            count += i64::from(step);
+            let wide = count >= needed as i64;
+            let (first, until) = match cover {
+                Some(e) => (e.episode_ms, e.until_ms),
+                None if step >= 0 && wide && time < covered_until => (name, time + hold_ms),
+                None if step >= 0 && wide => {
+                    let previous = covered_until;
+                    let first = self
+                        .agents
+                        .iter()
+                        .filter(|s| counted(s, time) && s.first_ms >= previous)
+                        .map(|s| s.first_ms)
+                        .min()
+                        .unwrap_or(time);
+                    (first, time + hold_ms)
+                }
+                // The last moment enough agents counted is inside the cover.
+                None if was_wide && !wide => (name, time),
+                None => continue,
+            };
+            name = if time >= covered_until {
+                first
+            } else {
+                name.min(first)
+            };
+            covered_until = covered_until.max(until);
+        }
+        name
+    }
 }
+
+/// How many windows a pattern remembers an agent's stretch after its last sighting.
+/// Counting looks back one window; naming an episode looks back to its start, so that
+/// an instance announcing late in an episode (up to this many windows long) finds the
+/// same earliest agent as the one that announced on time.
+const MEMORY_WINDOWS: i64 = 6;
 
 /// Most agents remembered per pattern (the count saturates there).
 const MAX_AGENTS: usize = 512;
@@ -198,6 +344,11 @@ pub struct FleetSighting {
     pub announced_from_ms: i64,
     /// Until when it covers it (not after `announced_from_ms`: not announced).
     pub announced_until_ms: i64,
+    /// The name of that cover's episode (its earliest agent's first sighting), which
+    /// the fleet alert's id carries. Absent without a cover, and from older records,
+    /// which are read as named `announced_from_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced_episode_ms: Option<i64>,
 }
 
 impl FleetContext {
@@ -219,14 +370,13 @@ impl FleetContext {
         now_ms: i64,
         fleet_size: usize,
     ) -> FleetVerdict {
-        let (window, needed) = match scope {
-            FleetScope::Novelty => (
-                self.params.novelty_window_ms,
-                self.params
-                    .min_agents
-                    .max((self.params.novelty_min_share * fleet_size as f64).ceil() as usize),
-            ),
-            FleetScope::Failures => (self.params.failures_window_ms, self.params.min_agents),
+        let window = self.params.window_ms(scope);
+        let needed = match scope {
+            FleetScope::Novelty => self
+                .params
+                .min_agents
+                .max((self.params.novelty_min_share * fleet_size as f64).ceil() as usize),
+            FleetScope::Failures => self.params.min_agents,
         };
         self.observations += 1;
         if self.observations % 4_096 == 0 {
@@ -236,20 +386,36 @@ impl FleetContext {
             .patterns
             .entry((scope, CompactString::new(system)))
             .or_default();
-        pattern.agents.retain(|s| now_ms - s.last_ms <= window);
-        pattern.show(agent, now_ms, now_ms);
-        let present = || pattern.agents.iter().filter(|s| s.first_ms <= now_ms);
+        pattern
+            .agents
+            .retain(|s| now_ms - s.last_ms <= MEMORY_WINDOWS * window);
+        pattern.show(agent, now_ms, window);
+        let present = || {
+            pattern
+                .agents
+                .iter()
+                .filter(|s| s.first_ms <= now_ms && now_ms - s.last_ms <= window)
+        };
         let agents = present().count();
         let fleet_wide = agents >= needed;
         // One alert per episode: a pattern that keeps going stays covered, and is
-        // announced again only after it went quiet for a whole window.
+        // announced again only after it went quiet for `quiet_windows`.
+        let hold = window * self.params.quiet_windows;
         let announce = fleet_wide && !pattern.covers(now_ms);
+        // A live cover of this engine's own names its episode; otherwise (an announcement,
+        // or the first fleet-wide event here under another instance's cover) the
+        // sightings and covers known do.
+        let episode_ms = match (fleet_wide, pattern.announced.1 > now_ms) {
+            (false, _) => 0,
+            (true, true) => pattern.announced_episode,
+            (true, false) => pattern.episode_of(now_ms, window, hold, needed),
+        };
         let sample = present()
             .take(SAMPLE)
             .map(|s| s.agent.to_string())
             .collect();
         if fleet_wide {
-            pattern.announce(now_ms, window);
+            pattern.announce(now_ms, hold, episode_ms);
         }
         self.unshared.queue(|| FleetSighting {
             scope,
@@ -258,6 +424,8 @@ impl FleetContext {
             time_ms: now_ms,
             announced_from_ms: pattern.announced.0,
             announced_until_ms: pattern.announced.1,
+            announced_episode_ms: (pattern.announced.1 > pattern.announced.0)
+                .then_some(pattern.announced_episode),
         });
         if !fleet_wide {
             return FleetVerdict::Individual;
@@ -266,6 +434,7 @@ impl FleetContext {
             scope,
             window_ms: window,
             announce,
+            episode_ms,
             agents,
             sample,
         }
@@ -291,9 +460,19 @@ impl FleetContext {
             .entry((sighting.scope, CompactString::new(&sighting.system)))
             .or_default();
         if sighting.announced_until_ms > sighting.announced_from_ms {
-            pattern.merge_cover(sighting.announced_from_ms, sighting.announced_until_ms);
+            pattern.merge_cover(Episode {
+                episode_ms: sighting
+                    .announced_episode_ms
+                    .unwrap_or(sighting.announced_from_ms),
+                from_ms: sighting.announced_from_ms,
+                until_ms: sighting.announced_until_ms,
+            });
         }
-        pattern.show(&sighting.agent_id, sighting.time_ms, sighting.time_ms);
+        pattern.show(
+            &sighting.agent_id,
+            sighting.time_ms,
+            self.params.window_ms(sighting.scope),
+        );
     }
 
     /// Drops patterns with no agent since `cutoff_ms`, so the map stays as small as the
@@ -442,6 +621,86 @@ mod tests {
             verdicts[2],
             FleetVerdict::Fleet { announce: true, .. }
         ));
+    }
+
+    fn named(verdict: &FleetVerdict) -> Option<i64> {
+        match verdict {
+            FleetVerdict::Fleet {
+                announce: true,
+                episode_ms,
+                ..
+            } => Some(*episode_ms),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_instance_announcing_late_names_the_episode_a_single_instance_names() {
+        // An outage: bursts of failures on `crm`, agent by agent, a minute apart.
+        let t = 1_000 * HOUR_MS;
+        let at = |minute: i64| t + minute * MINUTE_MS;
+        let mut alone = FleetContext::new(FleetParams::default());
+        let announced: Vec<i64> = [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 40)]
+            .iter()
+            .filter_map(|&(agent, minute)| {
+                named(&alone.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
+            })
+            .collect();
+        assert_eq!(announced, vec![at(0)], "announced by c, named by a");
+
+        // In a group, `c` is on instance two, which decides it before it learns of
+        // `a` and `b`: alone there, the burst is no fleet pattern yet. Instance one
+        // decides `d` before it learns of `c`, and announces.
+        let mut one = FleetContext::new(FleetParams::default());
+        let mut two = FleetContext::new(FleetParams::default());
+        one.share();
+        two.share();
+        one.observe(FleetScope::Failures, "crm", "a", at(0), 10);
+        one.observe(FleetScope::Failures, "crm", "b", at(1), 10);
+        let third = two.observe(FleetScope::Failures, "crm", "c", at(2), 10);
+        assert_eq!(third, FleetVerdict::Individual);
+        let fourth = one.observe(FleetScope::Failures, "crm", "d", at(3), 10);
+        assert_eq!(named(&fourth), Some(at(0)), "{fourth:?}");
+        // Instance two learns of `a` and `b` but not of the announcement, and
+        // announces again at `e`: one episode, one name.
+        for record in one.take_unshared() {
+            if record.agent_id != "d" {
+                two.merge_sighting(&record);
+            }
+        }
+        let late = two.observe(FleetScope::Failures, "crm", "e", at(20), 10);
+        assert_eq!(named(&late), Some(at(0)), "{late:?}");
+    }
+
+    #[test]
+    fn a_pattern_quiet_for_two_windows_returns_as_a_new_episode() {
+        // Failures count within 30 minutes; a return 50 minutes after the last burst
+        // is the same outage, one 150 minutes after it a new one.
+        let t = 1_000 * HOUR_MS;
+        let mut fleet = FleetContext::new(FleetParams::default());
+        let mut announced = Vec::new();
+        let bursts = [
+            ("a", 0),
+            ("b", 1),
+            ("c", 2),
+            ("a", 52),
+            ("b", 53),
+            ("c", 54),
+            ("a", 200),
+            ("b", 201),
+            ("c", 202),
+        ];
+        for (agent, minute) in bursts {
+            let at = t + minute * MINUTE_MS;
+            announced.extend(named(&fleet.observe(
+                FleetScope::Failures,
+                "crm",
+                agent,
+                at,
+                10,
+            )));
+        }
+        assert_eq!(announced, vec![t, t + 200 * MINUTE_MS]);
     }
 
     #[test]

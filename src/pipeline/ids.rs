@@ -2,7 +2,8 @@
 //!
 //! An alert id is a hash of (detector id, agent id, triggering event id), so a replay,
 //! a restart after a crash, or the Kafka path all give the same id for the same finding
-//! and consumers can deduplicate at-least-once delivery.
+//! and consumers can deduplicate at-least-once delivery. A fleet alert's id names its
+//! episode instead of an event (see [`fleet_alert_id`]).
 
 fn hash_fields(domain: &str, fields: &[&str]) -> String {
     let mut hasher = blake3::Hasher::new();
@@ -20,6 +21,18 @@ pub fn alert_id(detector_id: &str, agent_id: &str, event_id: &str) -> String {
     hash_fields("agentwatch.alert.v1", &[detector_id, agent_id, event_id])
 }
 
+/// The id of the fleet alert `detector_id` raises for one episode of a fleet
+/// `pattern` on `system`: the episode is named by its earliest agent's first sighting,
+/// not by the event that announced it, so the members of a group that announce one
+/// episode at different events (having learnt of each other's latest sightings late)
+/// publish one id, the one a single instance publishes.
+pub fn fleet_alert_id(detector_id: &str, pattern: &str, system: &str, episode_ms: i64) -> String {
+    hash_fields(
+        "agentwatch.fleet_alert.v1",
+        &[detector_id, pattern, system, &episode_ms.to_string()],
+    )
+}
+
 /// The id of the command with `action` issued for `alert_id`.
 pub fn command_id(alert_id: &str, action: &str) -> String {
     hash_fields("agentwatch.command.v1", &[alert_id, action])
@@ -34,6 +47,10 @@ mod tests {
         assert_eq!(alert_id("d", "a", "e"), alert_id("d", "a", "e"));
         assert_eq!(alert_id("d", "a", "e").len(), 32);
         assert_ne!(alert_id("d", "ab", "c"), alert_id("d", "a", "bc"));
+        assert_ne!(
+            fleet_alert_id("d", "failures", "crm", 1),
+            fleet_alert_id("d", "failures", "crm", 2)
+        );
         assert_ne!(
             command_id("x", "suspend_agent"),
             command_id("x", "require_approval")
