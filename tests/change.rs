@@ -313,9 +313,10 @@ fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_aler
         "the third agent to break announces"
     );
 
-    // In a group, agent 6 is on the second instance, which judges its failures before
-    // it learns of 0 and 1 (alone, they are no fleet pattern); the first instance
-    // judges 3's before it learns of 6, and announces there.
+    // In a group, agent 6 is on the second instance, which judges its first failures
+    // before it learns of 0 and 1 (alone, they are no fleet pattern); the first
+    // instance judges 3's before it learns of 6, and announces there. Then the second
+    // learns what the first shared and judges the rest of the outage.
     let second = |e: &AgentEventV1| e.agent_id == "office-6";
     let part = |events: &[AgentEventV1], on_second: bool| -> Vec<AgentEventV1> {
         events
@@ -330,7 +331,11 @@ fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_aler
     two.share_fleet();
     run(&mut one, &part(&warm, false));
     run(&mut two, &part(&warm, true));
-    let from_two = run(&mut two, &part(&day, true));
+    let cut = monday() + 14 * DAY_MS + 10 * HOUR_MS + 10 * MINUTE_MS;
+    let (early, late): (Vec<AgentEventV1>, Vec<AgentEventV1>) = part(&day, true)
+        .into_iter()
+        .partition(|e| event_ms(e) < cut);
+    let from_two = run(&mut two, &early);
     assert!(fleet_ids(&from_two).is_empty(), "{:#?}", from_two.alerts);
     let from_one = fleet_ids(&run(&mut one, &part(&day, false)));
     assert_eq!(
@@ -342,6 +347,14 @@ fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_aler
         from_one.keys().collect::<Vec<_>>(),
         expected.keys().collect::<Vec<_>>(),
         "one episode, one id"
+    );
+    for record in one.take_fleet_records() {
+        two.merge_fleet_record(&record);
+    }
+    let from_two = fleet_ids(&run(&mut two, &late));
+    assert!(
+        from_two.keys().all(|id| expected.contains_key(id)),
+        "the rest of the outage adds no episode: {from_two:?}"
     );
 }
 

@@ -112,7 +112,9 @@ pub struct Alert {
     #[schemars(range(min = 1, max = 1))]
     pub schema_version: u32,
     /// Deterministic: a hash of detector id, agent id and triggering event id, so replays,
-    /// restarts and the Kafka path all give the same id for the same finding.
+    /// restarts and the Kafka path all give the same id for the same finding. A fleet
+    /// alert's hashes the pattern, the system and the episode instead, so members of a
+    /// group announcing one episode on different agents give one id.
     #[schemars(length(min = 32, max = 32))]
     pub alert_id: String,
     /// Event time of the triggering event (RFC 3339).
@@ -151,7 +153,7 @@ pub struct Alert {
     pub suppressed: u64,
     /// Set on a fleet alert: the same deviation on many agents at once (a rollout, an
     /// outage), reported once instead of once per agent and never answered with
-    /// commands. `agent_id` is then the agent whose finding made it fleet-wide.
+    /// commands. `agent_id` is then the agent whose finding announced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetScopeEvidence>,
 }

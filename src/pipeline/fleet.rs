@@ -18,8 +18,9 @@
 //! therefore shares every sighting (an agent showing a pattern, and until when the
 //! pattern's fleet alert covers it) through a compacted topic
 //! ([`crate::kafka::fleet_topic`]); each instance merges the others' into its context.
-//! Merging keeps each agent's latest time and the latest cover, so the order sightings
-//! arrive in does not matter. The context then counts the fleet's agents, and a fleet
+//! Merging keeps each agent's stretch of sightings and every cover, so the order
+//! sightings arrive in matters only where a sighting more than a window after an
+//! agent's latest starts a new stretch. The context then counts the fleet's agents, and a fleet
 //! alert one instance announced covers the pattern on the others (two instances that
 //! announce within the same moment may both alert: the topic is not a lock). The share
 //! of the fleet a rollout must reach is of the whole fleet's agents first seen by the
@@ -134,7 +135,7 @@ struct Episode {
 const SHARED_EPISODES: usize = 8;
 
 /// When one agent showed a pattern: the first and the latest time of its current
-/// stretch (sightings no more than a window apart).
+/// stretch (a sighting more than a window after the latest starts a new one).
 ///
 /// Both, because a shared context can know of sightings *later* than the event being
 /// decided: an instance that restarts after a crash replays events its previous run
@@ -221,7 +222,7 @@ impl Pattern {
     }
 
     /// Names the episode that `now_ms` belongs to, as any instance that knows the
-    /// same sightings and covers names it, whichever event it decides at.
+    /// same sightings and covers names it, at whichever event of it it decides.
     ///
     /// An episode mirrors the cover: it starts at a sighting when at least `needed`
     /// agents show the pattern within `window_ms`, and lasts while such sightings
@@ -240,10 +241,16 @@ impl Pattern {
             until_ms: self.announced.1,
         });
         let covers = self.shared_episodes.iter().copied().chain(own);
+        // A replay after a crash meets the announcement its first run shared: that
+        // names the episode, whatever of the agents' sightings compaction kept.
+        if let Some(announced_here) = covers.clone().find(|e| e.from_ms == now_ms) {
+            return announced_here.episode_ms;
+        }
         let counted = |s: &&Shown, at: i64| s.first_ms <= at && at <= s.last_ms + window_ms;
         // (time, order, change in count, cover): at one moment covers come first, then
-        // arrivals, latest sightings (no change), and departures. An agent counts from
-        // its stretch's first sighting until a window after its latest.
+        // departures, arrivals and latest sightings (no change). An agent counts from
+        // its stretch's first sighting until a window after its latest, as in
+        // `observe`.
         let mut moments: Vec<(i64, u8, i32, Option<Episode>)> = covers
             .map(|e| (e.from_ms, 0, 0, Some(e)))
             .chain(
@@ -252,9 +259,9 @@ impl Pattern {
                     .filter(|s| s.first_ms <= now_ms)
                     .flat_map(|s| {
                         [
-                            (s.first_ms, 1, 1, None),
-                            (s.last_ms.min(now_ms), 2, 0, None),
-                            (s.last_ms + window_ms + 1, 3, -1, None),
+                            (s.last_ms + window_ms + 1, 1, -1, None),
+                            (s.first_ms, 2, 1, None),
+                            (s.last_ms.min(now_ms), 3, 0, None),
                         ]
                     }),
             )
@@ -268,7 +275,13 @@ impl Pattern {
             let wide = count >= needed as i64;
             let (first, until) = match cover {
                 Some(e) => (e.episode_ms, e.until_ms),
-                None if step >= 0 && wide && time < covered_until => (name, time + hold_ms),
+                // Still inside: a cover that has not lapsed, or enough agents counting
+                // ever since the episode's last fleet-wide moment (only each agent's
+                // first and latest sightings are known, not those between).
+                None if step >= 0 && wide && (time < covered_until || was_wide) => {
+                    covered_until = covered_until.max(time + hold_ms);
+                    continue;
+                }
                 None if step >= 0 && wide => {
                     let previous = covered_until;
                     let first = self
@@ -380,7 +393,7 @@ impl FleetContext {
         };
         self.observations += 1;
         if self.observations % 4_096 == 0 {
-            self.forget_before(now_ms - window.max(self.params.novelty_window_ms));
+            self.forget_before(now_ms);
         }
         let pattern = self
             .patterns
@@ -451,9 +464,9 @@ impl FleetContext {
         self.unshared.take()
     }
 
-    /// Merges a sighting another instance made: the agent counts towards the pattern
-    /// (at the later of the two times) and the later cover wins. Sightings older than
-    /// the pattern's window are dropped by the next observation of it.
+    /// Merges a sighting another instance made: it joins the agent's stretch (or starts
+    /// a new one) and its cover joins the pattern's. Stretches older than the
+    /// pattern's memory are dropped by the next observation of it.
     pub fn merge_sighting(&mut self, sighting: &FleetSighting) {
         let pattern = self
             .patterns
@@ -475,11 +488,16 @@ impl FleetContext {
         );
     }
 
-    /// Drops patterns with no agent since `cutoff_ms`, so the map stays as small as the
-    /// fleet's recent deviations.
-    fn forget_before(&mut self, cutoff_ms: i64) {
-        self.patterns
-            .retain(|_, p| p.agents.iter().any(|s| s.last_ms >= cutoff_ms));
+    /// Drops patterns that neither cover `now_ms` nor remember an agent then, so the map
+    /// stays as small as the fleet's recent deviations.
+    fn forget_before(&mut self, now_ms: i64) {
+        let params = &self.params;
+        self.patterns.retain(|(scope, _), p| {
+            let memory = MEMORY_WINDOWS * params.window_ms(*scope);
+            p.announced.1 >= now_ms
+                || p.shared_cover.1 >= now_ms
+                || p.agents.iter().any(|s| s.last_ms + memory >= now_ms)
+        });
     }
 }
 
@@ -640,13 +658,14 @@ mod tests {
         let t = 1_000 * HOUR_MS;
         let at = |minute: i64| t + minute * MINUTE_MS;
         let mut alone = FleetContext::new(FleetParams::default());
-        let announced: Vec<i64> = [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 40)]
+        let announced: Vec<(&str, i64)> = [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 40)]
             .iter()
             .filter_map(|&(agent, minute)| {
-                named(&alone.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
+                let verdict = alone.observe(FleetScope::Failures, "crm", agent, at(minute), 10);
+                named(&verdict).map(|name| (agent, name))
             })
             .collect();
-        assert_eq!(announced, vec![at(0)], "announced by c, named by a");
+        assert_eq!(announced, vec![("c", at(0))], "announced by c, named by a");
 
         // In a group, `c` is on instance two, which decides it before it learns of
         // `a` and `b`: alone there, the burst is no fleet pattern yet. Instance one
@@ -701,6 +720,108 @@ mod tests {
             )));
         }
         assert_eq!(announced, vec![t, t + 200 * MINUTE_MS]);
+    }
+
+    #[test]
+    fn an_agent_failing_through_two_episodes_does_not_merge_their_names() {
+        // `a` fails every ten minutes for hours; `b` and `c` join it twice, two and a
+        // half hours apart: two outages, two names.
+        let t = 1_000 * HOUR_MS;
+        let at = |minute: i64| t + minute * MINUTE_MS;
+        let mut sightings: Vec<(&str, i64)> = (0..=20).map(|k| ("a", k * 10)).collect();
+        sightings.extend([("b", 5), ("c", 6), ("b", 152), ("c", 153)]);
+        sightings.sort_by_key(|&(_, minute)| minute);
+        let mut fleet = FleetContext::new(FleetParams::default());
+        let announced: Vec<i64> = sightings
+            .iter()
+            .filter_map(|&(agent, minute)| {
+                named(&fleet.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
+            })
+            .collect();
+        assert_eq!(announced, vec![at(0), at(152)]);
+    }
+
+    #[test]
+    fn a_replay_after_a_crash_names_the_episode_its_first_run_named() {
+        let t = 1_000 * HOUR_MS;
+        let at = |seconds: i64| t + seconds * 1_000;
+        let events = [("a", 0), ("b", 60), ("a", 90), ("c", 120)];
+        let mut first_run = FleetContext::new(FleetParams::default());
+        first_run.share();
+        let announced: Vec<i64> = events
+            .iter()
+            .filter_map(|&(agent, s)| {
+                named(&first_run.observe(FleetScope::Failures, "crm", agent, at(s), 10))
+            })
+            .collect();
+        assert_eq!(announced, vec![at(0)]);
+        // Compaction keeps each agent's latest sighting; the run had committed the
+        // first event, so the replay starts at the second.
+        let mut latest: HashMap<String, FleetSighting> = HashMap::new();
+        for sighting in first_run.take_unshared() {
+            latest.insert(sighting.agent_id.clone(), sighting);
+        }
+        let mut replay = FleetContext::new(FleetParams::default());
+        for sighting in latest.values() {
+            replay.merge_sighting(sighting);
+        }
+        let again: Vec<i64> = events[1..]
+            .iter()
+            .filter_map(|&(agent, s)| {
+                named(&replay.observe(FleetScope::Failures, "crm", agent, at(s), 10))
+            })
+            .collect();
+        assert_eq!(again, announced, "the same alert id again");
+    }
+
+    #[test]
+    fn sightings_without_an_episode_name_still_read() {
+        let old = r#"{"record":"sighting","scope":"failures","system":"crm","agent_id":"a","time_ms":5,"announced_from_ms":5,"announced_until_ms":9}"#;
+        let record: FleetRecord = serde_json::from_str(old).unwrap();
+        let FleetRecord::Sighting(sighting) = &record else {
+            panic!("{record:?}");
+        };
+        assert_eq!(sighting.announced_episode_ms, None);
+        let mut fleet = FleetContext::new(FleetParams::default());
+        fleet.merge_sighting(sighting);
+        let pattern = &fleet.patterns[&(FleetScope::Failures, CompactString::new("crm"))];
+        assert_eq!(
+            pattern.shared_episodes[0].episode_ms, 5,
+            "named by its cover's start"
+        );
+    }
+
+    #[test]
+    fn a_rollout_paused_for_more_than_a_day_stays_one_episode() {
+        // Three agents adopt `wiki` at hour 0 and three more at hour 40: within the
+        // rollout's two quiet days, though the context is swept clean in between.
+        let t = 1_000 * HOUR_MS;
+        let mut fleet = FleetContext::new(FleetParams::default());
+        let mut announced = Vec::new();
+        for agent in ["a", "b", "c"] {
+            announced.extend(named(&fleet.observe(
+                FleetScope::Novelty,
+                "wiki",
+                agent,
+                t,
+                10,
+            )));
+        }
+        for i in 0..4_096 {
+            let agent = format!("other-{}", i % 2);
+            fleet.observe(FleetScope::Failures, "crm", &agent, t + 30 * HOUR_MS, 10);
+        }
+        for agent in ["d", "e", "f"] {
+            let at = t + 40 * HOUR_MS;
+            announced.extend(named(&fleet.observe(
+                FleetScope::Novelty,
+                "wiki",
+                agent,
+                at,
+                10,
+            )));
+        }
+        assert_eq!(announced, vec![t]);
     }
 
     #[test]
