@@ -110,10 +110,9 @@ struct Pattern {
     /// Agents showing it, in the order they were first seen.
     agents: Vec<Shown>,
     /// The fleet alert this engine announced: from when, and until when it covers the
-    /// pattern (for events in any order, as partitions interleave).
-    announced: (i64, i64),
-    /// The name of the episode of `announced` (see [`Pattern::episode_of`]).
-    announced_episode: i64,
+    /// pattern (for events in any order, as partitions interleave), and its episode's
+    /// name (see [`Pattern::episode_of`]).
+    announced: Episode,
     /// The hull of the covers other instances (or this one's previous run) announced,
     /// which cover only events after their announcement.
     shared_cover: (i64, i64),
@@ -124,11 +123,18 @@ struct Pattern {
 }
 
 /// A fleet alert's cover and the name of the episode it belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Episode {
     episode_ms: i64,
     from_ms: i64,
     until_ms: i64,
+}
+
+impl Episode {
+    /// Whether an alert was announced at all (a cover ends after it starts).
+    fn announced(&self) -> bool {
+        self.until_ms > self.from_ms
+    }
 }
 
 /// Most shared covers remembered per pattern (the latest ones).
@@ -154,17 +160,18 @@ impl Pattern {
         // A shared cover starts after its announcing event, which a replay announces
         // again (with the same alert id).
         let (from, until) = self.shared_cover;
-        now_ms < self.announced.1 || (from < now_ms && now_ms < until)
+        now_ms < self.announced.until_ms || (from < now_ms && now_ms < until)
     }
 
     /// Covers the pattern from `now_ms` for `hold_ms`, extending a live cover or
     /// starting one for the episode named `episode_ms`.
     fn announce(&mut self, now_ms: i64, hold_ms: i64, episode_ms: i64) {
-        if self.announced.1 <= now_ms {
-            self.announced.0 = now_ms;
-            self.announced_episode = episode_ms;
+        let own = &mut self.announced;
+        if own.until_ms <= now_ms {
+            own.from_ms = now_ms;
+            own.episode_ms = episode_ms;
         }
-        self.announced.1 = self.announced.1.max(now_ms + hold_ms);
+        own.until_ms = own.until_ms.max(now_ms + hold_ms);
     }
 
     /// Adds a shared cover (to the hull, and to the episodes, where one cover that
@@ -235,11 +242,7 @@ impl Pattern {
     /// one. Covers announced here or elsewhere join the episode they overlap, and the
     /// earliest name wins.
     fn episode_of(&self, now_ms: i64, window_ms: i64, hold_ms: i64, needed: usize) -> i64 {
-        let own = (self.announced.1 > self.announced.0).then_some(Episode {
-            episode_ms: self.announced_episode,
-            from_ms: self.announced.0,
-            until_ms: self.announced.1,
-        });
+        let own = Some(self.announced).filter(Episode::announced);
         let covers = self.shared_episodes.iter().copied().chain(own);
         // A replay after a crash meets the announcement its first run shared: that
         // names the episode, whatever of the agents' sightings compaction kept.
@@ -418,9 +421,9 @@ impl FleetContext {
         // A live cover of this engine's own names its episode; otherwise (an announcement,
         // or the first fleet-wide event here under another instance's cover) the
         // sightings and covers known do.
-        let episode_ms = match (fleet_wide, pattern.announced.1 > now_ms) {
+        let episode_ms = match (fleet_wide, pattern.announced.until_ms > now_ms) {
             (false, _) => 0,
-            (true, true) => pattern.announced_episode,
+            (true, true) => pattern.announced.episode_ms,
             (true, false) => pattern.episode_of(now_ms, window, hold, needed),
         };
         let sample = present()
@@ -435,10 +438,12 @@ impl FleetContext {
             system: system.to_owned(),
             agent_id: agent.to_owned(),
             time_ms: now_ms,
-            announced_from_ms: pattern.announced.0,
-            announced_until_ms: pattern.announced.1,
-            announced_episode_ms: (pattern.announced.1 > pattern.announced.0)
-                .then_some(pattern.announced_episode),
+            announced_from_ms: pattern.announced.from_ms,
+            announced_until_ms: pattern.announced.until_ms,
+            announced_episode_ms: pattern
+                .announced
+                .announced()
+                .then_some(pattern.announced.episode_ms),
         });
         if !fleet_wide {
             return FleetVerdict::Individual;
@@ -472,14 +477,15 @@ impl FleetContext {
             .patterns
             .entry((sighting.scope, CompactString::new(&sighting.system)))
             .or_default();
-        if sighting.announced_until_ms > sighting.announced_from_ms {
-            pattern.merge_cover(Episode {
-                episode_ms: sighting
-                    .announced_episode_ms
-                    .unwrap_or(sighting.announced_from_ms),
-                from_ms: sighting.announced_from_ms,
-                until_ms: sighting.announced_until_ms,
-            });
+        let cover = Episode {
+            episode_ms: sighting
+                .announced_episode_ms
+                .unwrap_or(sighting.announced_from_ms),
+            from_ms: sighting.announced_from_ms,
+            until_ms: sighting.announced_until_ms,
+        };
+        if cover.announced() {
+            pattern.merge_cover(cover);
         }
         pattern.show(
             &sighting.agent_id,
@@ -494,7 +500,7 @@ impl FleetContext {
         let params = &self.params;
         self.patterns.retain(|(scope, _), p| {
             let memory = MEMORY_WINDOWS * params.window_ms(*scope);
-            p.announced.1 >= now_ms
+            p.announced.until_ms >= now_ms
                 || p.shared_cover.1 >= now_ms
                 || p.agents.iter().any(|s| s.last_ms + memory >= now_ms)
         });
