@@ -28,13 +28,16 @@ impl<'a> Decoded<'a> {
         }
     }
 
-    /// Record `index` as decoded (a copy: its strings still borrow the records), or
-    /// `None` if it was decoded under other limits than `limits`.
-    pub fn get(&self, index: usize, limits: &Limits) -> Option<Result<Event<'a>, DecodeError>> {
+    /// Record `index` as decoded (lent: the engine reads it where it lies), or `None`
+    /// if it was decoded under other limits than `limits`. A decoding error is cloned
+    /// (it is rare, and the caller reports it by value).
+    pub fn get(&self, index: usize, limits: &Limits) -> Option<Result<&Event<'a>, DecodeError>> {
         if self.limits != *limits {
             return None;
         }
-        self.events.get(index).cloned()
+        self.events
+            .get(index)
+            .map(|event| event.as_ref().map_err(Clone::clone))
     }
 }
 
@@ -92,15 +95,15 @@ macro_rules! decoded_batch {
                 &self,
                 index: usize,
                 limits: &$crate::model::Limits,
-            ) -> Result<$crate::model::Event<'_>, $crate::model::DecodeError> {
-                self.borrow_dependent()
-                    .get(index, limits)
-                    .unwrap_or_else(|| {
-                        $crate::model::decode_event(
-                            $crate::drive::Records::payload(self.borrow_owner(), index),
-                            limits,
-                        )
-                    })
+            ) -> Result<::std::borrow::Cow<'_, $crate::model::Event<'_>>, $crate::model::DecodeError> {
+                match self.borrow_dependent().get(index, limits) {
+                    Some(decoded) => decoded.map(::std::borrow::Cow::Borrowed),
+                    None => $crate::model::decode_event(
+                        $crate::drive::Records::payload(self.borrow_owner(), index),
+                        limits,
+                    )
+                    .map(::std::borrow::Cow::Owned),
+                }
             }
         }
     };
@@ -117,6 +120,7 @@ decoded_batch!(
 pub(crate) mod tests {
     use super::*;
     use crate::drive::lines::{LineBatch, LineReader};
+    use std::borrow::Cow;
 
     pub(crate) fn lines(text: &str) -> LineBatch {
         let mut batch = LineBatch::default();
@@ -142,13 +146,29 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(
             ahead,
-            expected.iter().cloned().map(Some).collect::<Vec<_>>()
+            expected
+                .iter()
+                .map(|e| Some(e.as_ref().map_err(Clone::clone)))
+                .collect::<Vec<_>>()
         );
         let got: Vec<_> = (0..decoded.len())
-            .map(|i| decoded.decode(i, &limits))
+            .map(|i| decoded.decode(i, &limits).map(Cow::into_owned))
             .collect();
         assert_eq!(got, expected);
         assert!(got[0].is_ok() && got[1].is_err());
+    }
+
+    #[test]
+    fn an_event_decoded_ahead_is_lent_not_copied() {
+        let decoded = DecodedLines::decode_all(lines(VALID), Limits::default());
+        let lent = decoded.decode(0, &Limits::default()).unwrap();
+        assert!(matches!(lent, Cow::Borrowed(_)), "{lent:?}");
+        let tight = Limits {
+            max_message_bytes: 1 << 10,
+        };
+        let again = decoded.decode(0, &tight).unwrap();
+        assert!(matches!(again, Cow::Owned(_)), "{again:?}");
+        assert_eq!(lent, again);
     }
 
     #[test]

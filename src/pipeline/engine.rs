@@ -1,5 +1,6 @@
 //! The engine that owns detectors, agent state and the store.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -245,9 +246,18 @@ impl Engine {
     }
 
     /// Processes a batch of decoded events, appending what they produce to `out`.
-    /// Agents not in memory are loaded from RocksDB first, in one `multi_get`.
-    pub fn process_batch(&mut self, events: &[Event<'_>], out: &mut Outputs) -> Result<()> {
-        let mut ids: Vec<&str> = events.iter().map(|e| e.agent_id.as_ref()).collect();
+    /// Agents not in memory are loaded from RocksDB first, in one `multi_get`. The
+    /// events may be owned or lent (`Event`, `&Event`, `Cow<Event>`): the driver lends
+    /// the events a source decoded ahead rather than copying them.
+    pub fn process_batch<'e, E: Borrow<Event<'e>>>(
+        &mut self,
+        events: &[E],
+        out: &mut Outputs,
+    ) -> Result<()> {
+        let mut ids: Vec<&str> = events
+            .iter()
+            .map(|e| e.borrow().agent_id.as_ref())
+            .collect();
         // Room first, so that the cache holds at most its capacity and this batch (with
         // the agents holding events, which the batch may release): the agents of a write
         // in flight may only go once it has landed.
@@ -261,7 +271,7 @@ impl Engine {
         let commands_before = out.commands.len();
         self.release_held(Some(self.watermark_ms), out)?;
         for (index, event) in events.iter().enumerate() {
-            self.process_event(index, event, out, Pass::Fresh)?;
+            self.process_event(index, event.borrow(), out, Pass::Fresh)?;
         }
         self.release_held(Some(self.watermark_ms), out)?;
         if let Some(metrics) = &self.metrics {
