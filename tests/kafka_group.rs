@@ -11,8 +11,9 @@ use std::time::Duration;
 use agentwatch::config::{KafkaConfig, ServiceConfig};
 use agentwatch::kafka::stream::{stream_events, StreamTarget};
 use agentwatch::model::{AgentEventV1, Alert};
+use agentwatch::state::changelog::{position_value, state_value, POSITION_KEY};
 use agentwatch::state::StateStore;
-use kafka_support::{metric, service_config, simulated, Broker, ServiceProcess};
+use kafka_support::{metric, service_config, simulated, Broker, ServiceProcess, TestRecord};
 use rdkafka::message::Message;
 
 const EVENTS: &str = "agent-events";
@@ -154,5 +155,54 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
         "{} extra alerts (more than 0.5% of {}): {extra:?}",
         extra.len(),
         expected.len()
+    );
+}
+
+#[test]
+fn a_partition_whose_changelog_cannot_be_read_stops_the_member_instead_of_skipping_its_history() {
+    let broker = Broker::start();
+    let group = "unreadable";
+    let changelog = format!("{group}-state-changelog");
+    broker.create_topics(&[EVENTS], PARTITIONS);
+    let kafka = KafkaConfig {
+        brokers: broker.address.clone(),
+        ..ServiceConfig::default().kafka
+    };
+    agentwatch::kafka::topics::create_compacted(&kafka, &changelog, PARTITIONS).unwrap();
+    // Another member's commit on partition 0: an agent's state in a format this build
+    // does not know (a newer build wrote it), and the position that closes the commit.
+    let mut state = Vec::new();
+    state_value(40, &[0xEE, 1, 2, 3], &mut state);
+    let position = TestRecord {
+        key: Some(POSITION_KEY.to_vec()),
+        payload: position_value(40).to_vec(),
+        headers: None,
+    };
+    broker.produce_to(
+        &changelog,
+        0,
+        &[
+            TestRecord::keyed("agent-from-a-newer-build", state),
+            position,
+        ],
+    );
+    stream(&broker.address, &simulated(20, 2, 5));
+    let dir = tempfile::tempdir().unwrap();
+
+    // Consuming partition 0 from the group's offset (the reset policy: its start)
+    // would rebuild its agents from nothing while their events up to 40 are gone from
+    // the changelog's point of view; the member stops and says why.
+    let mut lone = member(&broker, dir.path(), group, "lone");
+    let status = lone.wait(Duration::from_secs(60));
+    let log = lone.log();
+    assert!(!status.success(), "the member kept running:\n{log}");
+    assert!(
+        log.contains("stopping rather than consuming it from the group offset"),
+        "{log}"
+    );
+    assert_eq!(
+        broker.committed(group, EVENTS, PARTITIONS),
+        0,
+        "nothing was consumed and committed:\n{log}"
     );
 }

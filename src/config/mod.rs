@@ -194,8 +194,8 @@ pub struct RegistryConfig {
     /// meant to list the whole fleet), off otherwise. Records on the topic never switch
     /// it on by themselves: they only supply facts about the agents they name.
     pub enforce: bool,
-    /// Public keys (key files, or base64 lines) whose signatures a record on the topic
-    /// needs to take effect. Empty: records are not checked.
+    /// Public keys (key files, or base64 lines) whose signatures a registry record (in
+    /// the file or on the topic) needs to take effect. Empty: records are not checked.
     pub trusted_keys: Vec<String>,
 }
 

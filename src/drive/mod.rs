@@ -19,7 +19,8 @@
 //! (writers flushed, Kafka acknowledged). The [`Driver`] owns the rest, once: decoding
 //! (or taking what the source decoded), the per-lane watermarks that bound event time,
 //! counting invalid records, feeding the engine, and committing state with positions.
-//! Dispatch to sources and sinks is static and per batch; nothing here allocates or
+//! Dispatch to sources and sinks is static (a source's `admit` is asked per event, a
+//! sink's `reject` per invalid record, the rest per batch); nothing here allocates or
 //! copies per event: an event decoded ahead is lent to the engine where it lies
 //! (copying each one out cost the engine's thread about 200 instructions per event).
 //!
@@ -473,6 +474,12 @@ impl<'e, K> Driver<'e, K> {
     {
         let background = matches!(self.options.commit, Commit::Background(_));
         if background && !self.dirty {
+            // Nothing to write; but a caller that waits (a revocation, the shutdown) needs
+            // what earlier commits sent after their own settle (a changelog's states and
+            // positions) acknowledged before it goes on.
+            if wait {
+                self.sink.settle(budget)?;
+            }
             return Ok(false);
         }
         self.sink.settle(budget)?;

@@ -49,6 +49,9 @@ pub struct SourceContext<O> {
     rebalances: AtomicU64,
     /// Partitions assigned or revoked since [`SourceContext::take_moved`] last ran.
     moved: Mutex<Vec<i32>>,
+    /// Why an assigned partition's state could not be brought up to date, until the
+    /// consumer loop takes it (see [`SourceContext::take_failure`]).
+    failure: Mutex<Option<Error>>,
 }
 
 /// The service's events consumer.
@@ -68,6 +71,18 @@ impl<O: PartitionOwner> SourceContext<O> {
             .lock()
             .map(|mut moved| std::mem::take(&mut *moved))
             .unwrap_or_default()
+    }
+
+    /// The error that stopped an assigned partition's state from being brought up to
+    /// date, if one did since the last call. Consuming that partition from the group's
+    /// offset would build on state older than the offset (or on none) and lose the
+    /// events in between for good, so the consumer loop stops the service instead: a
+    /// restart tries again, and meanwhile the group gives the partitions to others.
+    pub fn take_failure(&self) -> Option<Error> {
+        self.failure
+            .lock()
+            .ok()
+            .and_then(|mut failure| failure.take())
     }
 
     fn note_moved(&self, partitions: &[Partition]) {
@@ -97,7 +112,10 @@ impl<O: PartitionOwner> SourceContext<O> {
                     tracing::info!(%topic, partition, "partition assigned; no state, using group offset or reset policy");
                 }
                 Err(e) => {
-                    tracing::error!(%topic, partition, error = %e, code = e.code(), "preparing the partition's state failed; using group offset");
+                    tracing::error!(%topic, partition, error = %e, code = e.code(), "preparing the partition's state failed; stopping rather than consuming it from the group offset");
+                    if let Ok(mut failure) = self.failure.lock() {
+                        failure.get_or_insert(e);
+                    }
                 }
             }
         }
@@ -209,6 +227,7 @@ pub fn subscribe<O: PartitionOwner>(
         metrics,
         rebalances: AtomicU64::new(0),
         moved: Mutex::new(Vec::new()),
+        failure: Mutex::new(None),
     };
     let consumer: EventConsumer<O> = client_config(kafka, role)
         .create_with_context(context)

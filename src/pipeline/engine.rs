@@ -28,7 +28,8 @@ use crate::telemetry::{Absorbed, Metrics};
 /// Tuning knobs that are not detector configuration.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Clean agents kept in memory between flushes.
+    /// Agents kept in memory, changed or not (the cache holds at most this many and
+    /// one batch's).
     pub cache_capacity: usize,
     /// Risk and response policy.
     pub policy: Policy,
@@ -217,7 +218,8 @@ impl Engine {
         self.processing_ms = processing_ms;
     }
 
-    /// Publishes counters to `metrics` from now on (once per batch, not per event).
+    /// Publishes counters to `metrics` from now on: batch totals once per batch, and a
+    /// finding's counters when it is found (findings are rare).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         metrics.register_detectors(self.detectors.iter().map(|i| i.id.as_str()));
         self.metrics = Some(metrics);
@@ -738,8 +740,9 @@ impl Engine {
 
     /// Replaces the stored states of agents with encoded ones read from elsewhere (a
     /// partition's changelog) and records `position` for `source`, in one write, after
-    /// any background commit has landed; the agents' copies in memory are dropped so the
-    /// next event loads the restored state. Returns how many agents were restored.
+    /// any background commit has landed; the agents' unchanged copies in memory are
+    /// dropped so the next event loads the restored state (a copy with changes not yet
+    /// written is kept: those changes are newer). Returns how many agents were restored.
     pub fn restore(
         &mut self,
         states: &[(String, Vec<u8>)],
@@ -747,14 +750,19 @@ impl Engine {
         position: u64,
     ) -> Result<usize> {
         self.wait_for_commit()?;
+        // Every state decodes before anything changes: a record this build cannot read
+        // fails the restore with the indexes and the store as they were.
+        let decoded = states
+            .iter()
+            .map(|(id, encoded)| Ok((id, crate::state::decode_state(id, encoded)?)))
+            .collect::<Result<Vec<_>>>()?;
         // The cross-agent indexes were built from the states being replaced: take their
         // contributions out and the restored ones in, so that they describe the store.
         let ids: Vec<&str> = states.iter().map(|(id, _)| id.as_str()).collect();
         for old in self.store.load_agents(&ids)?.into_iter().flatten() {
             self.peers.remove_counts(&old.peers);
         }
-        for (id, encoded) in states {
-            let restored = crate::state::decode_state(id, encoded)?;
+        for (id, restored) in decoded {
             self.roster.add_agent(id, &restored.baseline);
             self.credentials.add_agent(id, &restored);
             self.peers

@@ -14,7 +14,9 @@ use crate::kafka::changelog::read_partition;
 use crate::kafka::producer::{Output, OutputProducer};
 use crate::kafka::source_name;
 use crate::pipeline::Engine;
-use crate::state::changelog::{position_value, state_value, RestoreBuilder, POSITION_KEY};
+use crate::state::changelog::{
+    position_value, state_value, RestoreBuilder, Restored, POSITION_KEY,
+};
 use crate::telemetry::Metrics;
 
 /// The changelog as the engine thread keeps it.
@@ -156,16 +158,69 @@ impl Changelog {
         let Some(restored) = builder.finish() else {
             return Ok((local, 0));
         };
-        if local.is_some_and(|local| local >= restored.position) {
-            return Ok((local, 0));
-        }
-        let source = source_name(&self.events, partition);
-        let agents = engine.restore(&restored.states, &source, restored.position)?;
-        for (agent, covers) in restored.ahead {
+        let plan = RestorePlan::new(local, restored);
+        let agents = if plan.states.is_empty() {
+            0
+        } else {
+            let source = source_name(&self.events, partition);
+            engine.restore(&plan.states, &source, plan.start)?
+        };
+        for (agent, covers) in plan.ahead {
             self.ahead
                 .insert(CompactString::new(agent), (partition, covers));
         }
-        Ok((Some(restored.position), agents))
+        Ok((Some(plan.start), agents))
+    }
+}
+
+/// What taking over a partition restores, from its changelog and the local position.
+#[derive(Debug, PartialEq)]
+struct RestorePlan {
+    /// Where consuming starts.
+    start: u64,
+    /// The agent states to write into the local store.
+    states: Vec<(String, Vec<u8>)>,
+    /// Agents whose restored state already holds their events below an offset.
+    ahead: Vec<(String, u64)>,
+}
+
+impl RestorePlan {
+    /// Behind the changelog's last complete commit, the partition restores every state
+    /// and starts there. Up to date with it, the local store stays, except for agents
+    /// whose changelog state covers events past the local position (a commit cut short
+    /// after its states were written, here or by another member): those states are
+    /// restored too, and their events below what they cover are skipped again. Which
+    /// agents those are lives nowhere but in the changelog, so it is read on every
+    /// takeover: kept only in memory, the list was lost on a restart or when the
+    /// partition moved away and back, and such an agent's events were applied twice.
+    fn new(local: Option<u64>, restored: Restored) -> Self {
+        let Restored {
+            position,
+            states,
+            ahead,
+        } = restored;
+        match local {
+            Some(local) if local >= position => {
+                let ahead: Vec<(String, u64)> = ahead
+                    .into_iter()
+                    .filter(|(_, covers)| *covers > local)
+                    .collect();
+                let states = states
+                    .into_iter()
+                    .filter(|(agent, _)| ahead.iter().any(|(a, _)| a == agent))
+                    .collect();
+                RestorePlan {
+                    start: local,
+                    states,
+                    ahead,
+                }
+            }
+            _ => RestorePlan {
+                start: position,
+                states,
+                ahead,
+            },
+        }
     }
 }
 
@@ -179,6 +234,43 @@ mod tests {
             "events".into(),
             "events-changelog".into(),
         )
+    }
+
+    fn restored(position: u64, ahead: &[(&str, u64)]) -> Restored {
+        let mut states = vec![("quiet".to_owned(), b"q".to_vec())];
+        states.extend(
+            ahead
+                .iter()
+                .map(|(a, _)| (a.to_string(), a.as_bytes().to_vec())),
+        );
+        Restored {
+            position,
+            states,
+            ahead: ahead.iter().map(|(a, c)| (a.to_string(), *c)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_partition_behind_its_changelog_restores_every_state() {
+        let plan = RestorePlan::new(Some(50), restored(100, &[("x", 150)]));
+        assert_eq!(plan.start, 100);
+        assert_eq!(plan.states.len(), 2);
+        assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
+        assert_eq!(RestorePlan::new(None, restored(100, &[])).start, 100);
+    }
+
+    #[test]
+    fn a_partition_back_with_its_state_still_skips_what_a_restored_agent_holds() {
+        // Restored at 100 with x covering 150, then given away at 120 and back (or
+        // restarted): the local store is at 120, the changelog's position too, and x's
+        // state (written before the cut) still covers up to 150.
+        let plan = RestorePlan::new(Some(120), restored(120, &[("x", 150), ("y", 110)]));
+        assert_eq!(plan.start, 120, "the local store is up to date");
+        assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
+        assert_eq!(plan.states, vec![("x".to_owned(), b"x".to_vec())]);
+        let plan = RestorePlan::new(Some(160), restored(120, &[("x", 150)]));
+        assert_eq!(plan.start, 160);
+        assert!(plan.states.is_empty() && plan.ahead.is_empty());
     }
 
     #[test]

@@ -359,6 +359,9 @@ fn consume(
                 let moved = callbacks(consumer).take_moved();
                 merge.forget(&moved);
                 generation = now;
+                if let Some(error) = callbacks(consumer).take_failure() {
+                    return Err(error);
+                }
             }
             let Some(result) = polled else {
                 break;

@@ -264,8 +264,11 @@ impl KafkaSource {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as i64);
         for record in batch.records() {
-            if let Some(created_ms) = record.timestamp_ms {
-                let latency_us = (now_us - created_ms * 1000).max(0) as u64;
+            // A producer's clock is input: a timestamp set in the wrong unit (or absurdly
+            // far off) must not overflow, and is left out of the histogram.
+            let created_us = record.timestamp_ms.and_then(|ms| ms.checked_mul(1000));
+            if let Some(created_us) = created_us {
+                let latency_us = now_us.saturating_sub(created_us).max(0) as u64;
                 self.latency.saturating_record(latency_us);
                 self.metrics
                     .record_decision_latency(Duration::from_micros(latency_us));
@@ -317,6 +320,12 @@ impl Source for KafkaSource {
             }
             Ok(Job::Commit { revoked, reply }) => {
                 let result = self.commit(driver, self.settle_budget, true);
+                // The synchronous group commit that follows supersedes offsets a
+                // checkpoint left for the consumer loop: committed after it (once the
+                // partitions come back), they would move the group backwards.
+                if let Ok(mut slot) = self.channels.landed.lock() {
+                    *slot = None;
+                }
                 let revoked: Vec<i32> = revoked.iter().map(|(_, p)| *p).collect();
                 for partition in &revoked {
                     self.positions.remove(partition);
