@@ -312,3 +312,35 @@ fn a_backlog_longer_than_max_behind_is_forwarded_abreast_and_every_event_counted
         );
     }
 }
+
+#[test]
+fn a_router_that_cannot_forward_stops_the_member_instead_of_starving_it() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], PARTITIONS);
+    // An event larger than the producers may send (lowered here to 1,000 bytes): the
+    // router cannot forward it, and nothing after it would reach the repartition topic.
+    let mut event = simulated(1, 1, 3).remove(0);
+    event.attributes.insert("note".into(), "x".repeat(2_000));
+    broker.produce(
+        EVENTS,
+        &[TestRecord {
+            payload: serde_json::to_vec(&event).unwrap(),
+            ..TestRecord::default()
+        }],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let extra_option = "[kafka.options]\n\"message.max.bytes\" = \"1000\"";
+    let config = service_config(&broker, &dir.path().join("lone"), GROUP, "").replacen(
+        "[kafka.options]",
+        &format!("rekey = true\n{extra_option}"),
+        1,
+    );
+    let mut lone = ServiceProcess::start(dir.path(), "lone", &config);
+    let status = lone.wait(Duration::from_secs(60));
+    let log = lone.log();
+    assert!(!status.success(), "the member kept running:\n{log}");
+    assert!(
+        log.contains(&format!("producing to {GROUP}-repartition")),
+        "the router's own error is the one reported:\n{log}"
+    );
+}

@@ -266,6 +266,7 @@ pub fn run_service(
             recycled: &recycled,
             landed: &landed,
             limits: &limits,
+            router: router.as_ref(),
         },
         shutdown,
         options,
@@ -298,6 +299,13 @@ pub fn run_service(
         let _ = reader.join();
     }
     let report = match (joined, outcome) {
+        // A router that failed stopped the service: its own error says why.
+        (_, Err(Error::Stopped(reason))) if reason == ROUTER_STOPPED => {
+            return match routed {
+                Some(Err(error)) => Err(error),
+                _ => Err(Error::Stopped(reason)),
+            };
+        }
         (Err(Error::Stopped(_)), Err(error)) => return Err(error),
         (joined, outcome) => {
             let report = joined?;
@@ -324,7 +332,12 @@ struct Feed<'a> {
     recycled: &'a Receiver<RecordBatch>,
     landed: &'a Landed,
     limits: &'a Limits,
+    /// The router feeding the repartition topic, when re-keying.
+    router: Option<&'a rekey::RouterThread>,
 }
+
+/// Why the consumer loop stopped when the router did (its own error is reported).
+const ROUTER_STOPPED: &str = "the rekey router stopped";
 
 /// The consumer thread's loop: poll, merge by event time, batch, hand over; commit
 /// landed offsets to the group.
@@ -341,6 +354,9 @@ fn consume(
     // Whether the merge may hold more records ready to go: then polling must not wait.
     let mut ready = false;
     while !shutdown.load(Ordering::Relaxed) {
+        if feed.router.is_some_and(rekey::RouterThread::has_stopped) {
+            return Err(Error::Stopped(ROUTER_STOPPED.into()));
+        }
         let mut wait = if ready { Duration::ZERO } else { POLL_WAIT };
         // When this round's records were polled (to the merge's wait, a round is close
         // enough: it ends within one poll wait).

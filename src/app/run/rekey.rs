@@ -44,6 +44,13 @@ pub(super) fn start(
 }
 
 impl RouterThread {
+    /// True once the router has stopped on its own: it only returns early on an
+    /// error (which [`RouterThread::stop`] then gives), and with it stopped nothing
+    /// reaches the repartition topic the engine consumes.
+    pub(super) fn has_stopped(&self) -> bool {
+        self.thread.is_finished()
+    }
+
     /// Stops forwarding, and waits until what was forwarded is acknowledged and
     /// committed. Returns how many records were forwarded.
     pub(super) fn stop(self) -> Result<u64> {
