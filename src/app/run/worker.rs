@@ -264,8 +264,8 @@ impl KafkaSource {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as i64);
         for record in batch.records() {
-            // A producer's clock is input: a timestamp set in the wrong unit (or absurdly
-            // far off) must not overflow, and is left out of the histogram.
+            // A producer's clock is input: a timestamp set in the wrong unit must not
+            // overflow; it is left out of the histogram.
             let created_us = record.timestamp_ms.and_then(|ms| ms.checked_mul(1000));
             if let Some(created_us) = created_us {
                 let latency_us = now_us.saturating_sub(created_us).max(0) as u64;
