@@ -44,7 +44,7 @@ enum Command {
     /// Print alerts (or commands, or dead letters) from a topic as they arrive.
     Tail(TailArgs),
     /// Check detector files, or a service config file (and the detectors it names);
-    /// report every problem with file and line.
+    /// report the problems of every file with file and line.
     Validate(ValidateArgs),
     /// Make an Ed25519 key pair for signing commands: PREFIX.key (secret, mode 0600)
     /// and PREFIX.pub (for enforcers).

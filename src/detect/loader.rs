@@ -142,8 +142,9 @@ impl DetectorSet {
         )
     }
 
-    /// Loads every `*.toml` in `dir`. Reports every problem in every file at once, with
-    /// file and line, and refuses to build a set if there is any.
+    /// Loads every `*.toml` in `dir`. Reports the problems of every file at once, with
+    /// file and line (within one table of a file, the first: the TOML reader stops
+    /// there), and refuses to build a set if there is any.
     pub fn load_dir(dir: &Path) -> Result<Self> {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| Error::io(format!("reading detector directory {}", dir.display()), e))?;

@@ -13,7 +13,7 @@ use crate::identity::load_signed_file;
 use crate::signing::{Signer, TrustedKeys};
 
 /// Check detector files, or a service config file (and the detectors it names);
-/// report every problem with file and line.
+/// report the problems of every file with file and line.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// Detector directory.
