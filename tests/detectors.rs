@@ -499,6 +499,26 @@ fn anomalies_are_not_learned_and_cooldown_counts_what_it_swallows() {
 }
 
 #[test]
+fn a_burst_that_arrives_out_of_order_is_still_one_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    run(
+        &mut engine,
+        &office_agent("victim", 8, 30, &["crm"], 20_000),
+    );
+    let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
+    let mut exfil: Vec<_> = calls("victim", t, 3 * 60_000, 5, "export", "crm", 800_000_000);
+    exfil.reverse();
+    let out = run(&mut engine, &exfil);
+    assert_eq!(
+        out.alerts.len(),
+        1,
+        "each earlier event restarted the cooldown: {:?}",
+        out.alerts.iter().map(|a| &a.time).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn repeated_offences_escalate_to_stronger_and_longer_commands() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());

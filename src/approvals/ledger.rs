@@ -13,10 +13,16 @@ use serde::{Deserialize, Serialize};
 use super::ApprovalStore;
 use crate::model::{Event, Outcome};
 
-/// Most approvals whose uses are tracked per agent. Uses of expired approvals are
-/// forgotten first (an expired approval fails before its count matters); beyond this,
-/// the approval expiring soonest is forgotten.
+/// Most approvals whose uses are tracked per agent. Uses of approvals expired for longer
+/// than [`KEEP_EXPIRED_MS`] are forgotten first; beyond this, the approval expiring
+/// soonest is forgotten.
 pub const MAX_TRACKED: usize = 64;
+/// How long past its approval's expiry a use count is kept: as long as an event inside
+/// the approval's window may still arrive (the time bounds' default `max_behind`). An
+/// event dated within the window can arrive after a later one; had its approval's count
+/// been forgotten at that later event's time, as it was, a single-use approval would
+/// have covered the late action a second time.
+pub const KEEP_EXPIRED_MS: i64 = crate::model::time::DAY_MS * 7;
 /// Most events one agent may have waiting for approvals; an event beyond this is
 /// decided at once, so a flood of invented ids cannot grow the agent's state.
 pub const MAX_HELD: usize = 32;
@@ -133,7 +139,8 @@ impl Ledger {
             entry.uses = entry.uses.saturating_add(1);
             return;
         }
-        self.uses.retain(|u| u.expires_ms > now_ms);
+        self.uses
+            .retain(|u| u.expires_ms.saturating_add(KEEP_EXPIRED_MS) > now_ms);
         if self.uses.len() >= MAX_TRACKED {
             if let Some(soonest) = (0..self.uses.len()).min_by_key(|&i| self.uses[i].expires_ms) {
                 self.uses.swap_remove(soonest);
@@ -192,12 +199,19 @@ mod tests {
         ledger.record_use("a", 1_000, 0);
         ledger.record_use("a", 1_000, 10);
         assert_eq!(ledger.uses("a"), 2);
-        for i in 0..MAX_TRACKED as i64 {
-            ledger.record_use(&format!("x{i}"), 5_000 + i, 2_000);
+        let later = 1_000 + KEEP_EXPIRED_MS;
+        ledger.record_use("b", later + 10_000, 1_001);
+        assert_eq!(
+            ledger.uses("a"),
+            2,
+            "expired at 1000, still counted just after: a late event may use it"
+        );
+        for i in 0..MAX_TRACKED as i64 - 1 {
+            ledger.record_use(&format!("x{i}"), later + 5_000 + i, later + 1);
         }
-        assert_eq!(ledger.uses("a"), 0, "expired at 1000, forgotten at 2000");
+        assert_eq!(ledger.uses("a"), 0, "forgotten a week past its expiry");
         assert_eq!(ledger.uses("x0"), 1);
-        ledger.record_use("y", 9_000, 2_000);
+        ledger.record_use("y", later + 9_000, later + 2);
         assert_eq!(ledger.uses("x0"), 0, "the soonest to expire gives way");
         assert_eq!(ledger.uses("y"), 1);
     }

@@ -190,14 +190,17 @@ pub(super) fn decide(
     if !instance.warmed_up(baseline, now) {
         return None;
     }
+    // The cooldown holds on either side of the last alert: events of one burst that
+    // arrive out of order are still one alert (taken one by one, each earlier one
+    // restarted the cooldown and added its risk).
     if let Some(last) = agent.slot.last_alert_ms {
-        if now >= last && now - last < instance.cooldown_ms {
+        if now.abs_diff(last) < instance.cooldown_ms.unsigned_abs() {
             agent.slot.suppressed += 1;
             return None;
         }
     }
     let suppressed = std::mem::take(&mut agent.slot.suppressed);
-    agent.slot.last_alert_ms = Some(now);
+    agent.slot.last_alert_ms = Some(agent.slot.last_alert_ms.map_or(now, |last| last.max(now)));
     // An instance adds risk only up to the tier of its own strongest command: a
     // detector that may only ask for approval (a missing approval, a young baseline)
     // cannot, by repeating itself, stack up the risk another detector's single low
