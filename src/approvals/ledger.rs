@@ -26,6 +26,13 @@ pub const KEEP_EXPIRED_MS: i64 = crate::model::time::DAY_MS * 7;
 /// Most events one agent may have waiting for approvals; an event beyond this is
 /// decided at once, so a flood of invented ids cannot grow the agent's state.
 pub const MAX_HELD: usize = 32;
+/// Most text (ids, names and attributes) one agent's held events may carry together; an
+/// event beyond it is decided at once. Held events are part of the agent's stored
+/// record, which is also a changelog record: thirty-two events with a kilobyte of
+/// attributes each made a record of one to two megabytes, over a broker's default
+/// limit of one, and a record the broker refuses is retried at every commit, which
+/// then never completes.
+pub const MAX_HELD_BYTES: usize = 16 * 1024;
 
 /// Uses of one approval by this agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +92,30 @@ impl HeldEvent {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    /// The bytes of text it carries (what its stored size grows with).
+    fn text_bytes(&self) -> usize {
+        let optional = [
+            &self.owner,
+            &self.credential_id,
+            &self.session_id,
+            &self.resource,
+        ];
+        self.event_id.len()
+            + self.agent_id.len()
+            + self.action.len()
+            + self.system.len()
+            + self.approval_id.len()
+            + optional
+                .iter()
+                .map(|o| o.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 
     /// The event, as the engine decides it.
@@ -154,12 +185,18 @@ impl Ledger {
     }
 
     /// Holds `event` to wait for approval `approval_id`. False when the agent already
-    /// holds [`MAX_HELD`] events (the caller then decides it at once).
+    /// holds [`MAX_HELD`] events, or their text would pass [`MAX_HELD_BYTES`] (the
+    /// caller then decides it at once).
     pub fn hold(&mut self, event: &Event<'_>, approval_id: &str) -> bool {
         if self.held.len() >= MAX_HELD {
             return false;
         }
-        self.held.push(HeldEvent::of(event, approval_id));
+        let held = HeldEvent::of(event, approval_id);
+        let bytes: usize = self.held.iter().map(HeldEvent::text_bytes).sum();
+        if bytes + held.text_bytes() > MAX_HELD_BYTES {
+            return false;
+        }
+        self.held.push(held);
         true
     }
 
@@ -214,6 +251,32 @@ mod tests {
         ledger.record_use("y", later + 9_000, later + 2);
         assert_eq!(ledger.uses("x0"), 0, "the soonest to expire gives way");
         assert_eq!(ledger.uses("y"), 1);
+    }
+
+    #[test]
+    fn held_events_stay_within_their_byte_budget() {
+        let note = "x".repeat(1_000);
+        let line = format!(
+            r#"{{"event_id":"e1","time":1000,"agent_id":"a","action":"delete","system":"s","approval_id":"apr","attributes":{{"note":"{note}"}}}}"#
+        );
+        let event = decode_event(line.as_bytes(), &Limits::default()).unwrap();
+        let mut ledger = Ledger::default();
+        let mut held = 0;
+        while ledger.hold(&event, "apr") {
+            held += 1;
+        }
+        assert!(held < MAX_HELD, "{held} events of a kilobyte held");
+        assert!(held >= MAX_HELD_BYTES / 1_100, "{held} held");
+        let stored = postcard::to_allocvec(&ledger).unwrap();
+        assert!(
+            stored.len() <= MAX_HELD_BYTES + 1_024,
+            "{} bytes",
+            stored.len()
+        );
+        assert!(
+            ledger.hold(&decode_event(br#"{"event_id":"e2","time":1000,"agent_id":"a","action":"delete","system":"s","approval_id":"apr"}"#, &Limits::default()).unwrap(), "apr"),
+            "a small event still fits"
+        );
     }
 
     #[test]
