@@ -4,7 +4,7 @@ mod common;
 
 use agentwatch::model::time::{DAY_MS, HOUR_MS};
 use agentwatch::model::{Anomaly, CommandAction};
-use common::{by_detector, calls, engine, event, monday, office_agent, run};
+use common::{by_detector, calls, engine, engine_with, event, monday, office_agent, run};
 
 /// Two weeks of an office agent on `kb` and `search` that, every `every` calls, spends
 /// its last `calls` on a source it never used before.
@@ -470,9 +470,7 @@ fn volume_state(state: &agentwatch::state::AgentState) -> String {
 #[test]
 fn anomalies_are_not_learned_and_cooldown_counts_what_it_swallows() {
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = engine(dir.path());
-    let events = office_agent("victim", 8, 30, &["crm"], 20_000);
-    run(&mut engine, &events);
+    let mut engine = engine_with(dir.path(), &office_agent("victim", 8, 30, &["crm"], 20_000));
     let before = engine.agent("victim").unwrap().unwrap();
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
     let exfil: Vec<_> = calls("victim", t, 3 * 60_000, 5, "export", "crm", 800_000_000);
@@ -501,11 +499,7 @@ fn anomalies_are_not_learned_and_cooldown_counts_what_it_swallows() {
 #[test]
 fn a_burst_that_arrives_out_of_order_is_still_one_alert() {
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = engine(dir.path());
-    run(
-        &mut engine,
-        &office_agent("victim", 8, 30, &["crm"], 20_000),
-    );
+    let mut engine = engine_with(dir.path(), &office_agent("victim", 8, 30, &["crm"], 20_000));
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
     let mut exfil: Vec<_> = calls("victim", t, 3 * 60_000, 5, "export", "crm", 800_000_000);
     exfil.reverse();
@@ -521,11 +515,7 @@ fn a_burst_that_arrives_out_of_order_is_still_one_alert() {
 #[test]
 fn repeated_offences_escalate_to_stronger_and_longer_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = engine(dir.path());
-    run(
-        &mut engine,
-        &office_agent("repeat", 8, 30, &["crm"], 20_000),
-    );
+    let mut engine = engine_with(dir.path(), &office_agent("repeat", 8, 30, &["crm"], 20_000));
     let t = monday() + 8 * DAY_MS + 10 * HOUR_MS;
     let mut actions = Vec::new();
     for i in 0..4 {

@@ -71,6 +71,13 @@ pub fn engine(dir: &std::path::Path) -> Engine {
     .unwrap()
 }
 
+/// An engine on `dir` that has already run `history` (its agents' baselines learned).
+pub fn engine_with(dir: &std::path::Path, history: &[AgentEventV1]) -> Engine {
+    let mut engine = engine(dir);
+    run(&mut engine, history);
+    engine
+}
+
 /// Runs events through the engine in batches of 256 and returns everything produced.
 pub fn run(engine: &mut Engine, events: &[AgentEventV1]) -> Outputs {
     let lines: Vec<String> = events
