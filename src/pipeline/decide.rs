@@ -235,6 +235,7 @@ pub(super) fn decide(
             alert_id: &id,
             summary: &summary,
             time_ms: now,
+            latest_ms: baseline.last_seen_ms,
             processing_ms,
             agent_id: &event.agent_id,
             credential_id: credential_id.as_deref(),
@@ -337,6 +338,9 @@ struct Issue<'a> {
     alert_id: &'a str,
     summary: &'a str,
     time_ms: i64,
+    /// The agent's latest event time before this one: a late event's command runs from
+    /// the agent's present, not from its own past.
+    latest_ms: i64,
     processing_ms: Option<i64>,
     agent_id: &'a str,
     credential_id: Option<&'a str>,
@@ -363,26 +367,29 @@ fn respond(
     if action == CommandAction::RevokeCredential && issue.credential_id.is_none() {
         action = CommandAction::RequireApproval;
     }
+    // A late event is judged, and its command runs, from the agent's present (its
+    // latest event): such a command neither lapses before the agent's next event, to be
+    // issued again, nor goes out already expired. On the wire it also counts from
+    // processing time, when later.
+    let present = issue.time_ms.max(issue.latest_ms);
     if response
-        .in_force(issue.time_ms)
+        .in_force(present)
         .is_some_and(|active| active >= action)
     {
         return Vec::new();
     }
     let offences = &mut response.offences[action as usize];
     *offences = offences.saturating_add(1);
-    // From the later of event and processing time: a late event's command must not be
-    // born expired.
     let lifetime = policy.expiry_ms(action, *offences);
-    let from = issue
+    let expires = issue
         .processing_ms
-        .map_or(issue.time_ms, |p| p.max(issue.time_ms));
-    let expires = from.saturating_add(lifetime);
+        .map_or(present, |p| p.max(present))
+        .saturating_add(lifetime);
     response.active = Some(action);
     // What is in force is judged in event time, like everything else the engine
     // decides (a replay of last month must escalate as the live run did); only the
     // command's wire expiry counts from processing time.
-    response.until_ms = issue.time_ms.saturating_add(lifetime);
+    response.until_ms = present.saturating_add(lifetime);
     vec![Command {
         schema_version: SCHEMA_VERSION,
         command_id: command_id(issue.alert_id, action.as_str()),
@@ -596,5 +603,49 @@ mod tests {
             policy.ceiling(denied, &mature, &capped, 30 * DAY_MS),
             CommandAction::RequireApproval
         );
+    }
+
+    #[test]
+    fn a_late_events_command_runs_from_the_agents_present() {
+        let detectors = crate::detect::DetectorSet::builtin().unwrap();
+        let rate = detectors.iter().find(|i| i.id == "rate").unwrap();
+        let policy = Policy::default();
+        let risk = policy.tier_risk[0];
+        let latest = 30 * DAY_MS;
+        let issue = |time_ms: i64| Issue {
+            alert_id: "a1",
+            summary: "s",
+            time_ms,
+            latest_ms: latest,
+            processing_ms: None,
+            agent_id: "agent-1",
+            credential_id: None,
+            owner: None,
+        };
+        let mut response = ResponseState::default();
+        let lifetime = policy.expiry_ms(CommandAction::RequireApproval, 1);
+        // Dated two lifetimes before the agent's latest event.
+        let late = respond(
+            &policy,
+            rate,
+            CommandAction::SuspendAgent,
+            risk,
+            &mut response,
+            issue(latest - 2 * lifetime),
+        );
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].action, CommandAction::RequireApproval);
+        assert_eq!(late[0].expires_at, format_rfc3339(latest + lifetime));
+        assert_eq!(response.until_ms, latest + lifetime);
+        // The agent's next event finds the command in force: no second one.
+        let next = respond(
+            &policy,
+            rate,
+            CommandAction::SuspendAgent,
+            risk,
+            &mut response,
+            issue(latest + 60_000),
+        );
+        assert!(next.is_empty());
     }
 }
