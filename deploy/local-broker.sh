@@ -9,12 +9,18 @@
 #   deploy/local-broker.sh stop             stop the broker this script started
 #   deploy/local-broker.sh reset            stop it and delete its records
 #   deploy/local-broker.sh path             print the cached binary's path
+#   deploy/local-broker.sh index DB         index the record headers of a running broker's
+#                                           SQLite file DB (start does this itself)
 #
 # Why SQLite and not memory storage: Tansu 0.6's memory engine answers a fetch that
 # starts inside a record batch with the next batch, so a consumer resuming from a
 # committed offset silently skips records. (The SQLite engine's own limit: it does not
 # serve records larger than about 5 MB, and it is slow: about 18k records/s here.)
 # AGENTWATCH_BROKER_STORAGE=memory://tansu/ selects the memory engine (load tests).
+# Tansu 0.6's SQLite schema has no index on record headers, so every record fetched
+# scans every header stored: with the rekey router's two headers per record, a few
+# thousand records stalled the broker. `index` adds the index once the broker has
+# created its tables.
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
@@ -61,7 +67,29 @@ start() {
     --storage-engine "${AGENTWATCH_BROKER_STORAGE:-sqlite://tansu.db}" >"$run_dir/tansu.log" 2>&1) &
   echo $! >"$run_dir/tansu.pid"
   wait_for_port "$port"
+  case "${AGENTWATCH_BROKER_STORAGE:-sqlite://tansu.db}" in
+    sqlite://tansu.db) index "$run_dir/tansu.db" ;;
+  esac
   echo "127.0.0.1:$port"
+}
+
+index() {
+  local db=$1
+  python3 - "$db" <<'PY'
+import sqlite3, sys, time
+deadline = time.time() + 10
+while True:
+    try:
+        db = sqlite3.connect(sys.argv[1], timeout=10)
+        db.execute("create index if not exists header_record on header (topition, offset_id)")
+        db.commit()
+        break
+    except sqlite3.OperationalError as error:
+        # the broker creates its tables just after it starts listening
+        if time.time() > deadline:
+            sys.exit(f"local-broker: cannot index {sys.argv[1]}: {error}")
+        time.sleep(0.05)
+PY
 }
 
 stop() {
@@ -77,5 +105,6 @@ case "${1:-}" in
   stop) stop ;;
   reset) stop && rm -f "$run_dir"/tansu.db* ;;
   path) install && echo "$binary" ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  index) index "${2:?usage: local-broker.sh index DB}" ;;
+  *) sed -n '2,22p' "$0" >&2; exit 2 ;;
 esac

@@ -562,7 +562,7 @@ fn restored_agents_join_the_credential_ledger() {
     encode_state(&alpha, &mut encoded).unwrap();
     let restored = vec![("alpha".to_owned(), encoded)];
     let source = PositionKey::kafka("agent-events", 0);
-    assert_eq!(engine.restore(&restored, &source, 1).unwrap(), 1);
+    assert_eq!(engine.restore(&restored, &[(source, 1)]).unwrap(), 1);
     let mut other = common::event(2, "beta", monday + DAY_MS + 10 * HOUR_MS, "read", "crm", 10);
     other.credential_id = Some("cred-shared".into());
     let out = common::run(&mut engine, &[other]);

@@ -13,6 +13,7 @@ pub mod client;
 pub mod compacted;
 pub mod consumer;
 pub mod dead_letter;
+pub mod forwarded;
 pub mod merge;
 pub mod producer;
 pub mod reader;

@@ -27,9 +27,11 @@
 //! **Nothing is lost.** The router commits a source partition's offset to its group only
 //! once every record forwarded from below it is acknowledged by the broker: every
 //! [`COMMIT_EVERY`], and before it gives a partition up in a rebalance. **At least
-//! once, not exactly once:** a router killed between forwarding and committing forwards
-//! those records again when its partitions are taken over, and the engine counts them
-//! twice. The window is one commit interval.
+//! once:** a router killed between forwarding and committing forwards those records
+//! again when its partitions are taken over (the window is one commit interval). Each
+//! forwarded record says which source partition and offset it came from, and the
+//! engine skips the second copies ([`crate::kafka::forwarded`]), so each event is
+//! processed once.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -44,6 +46,7 @@ use super::consumer::{
     callbacks, commit_to_group, leave, subscribe, EventConsumer, GroupCommit, Partition,
     PartitionOwner, Role,
 };
+use super::forwarded::stamp;
 use super::merge::Merge;
 use super::producer::{Output, OutputProducer};
 use super::topics::{create_topics, topic_partitions};
@@ -160,7 +163,8 @@ impl PartitionOwner for Forwarding {
     }
 }
 
-/// Forwards the events topic to the repartition topic, keyed by agent.
+/// Forwards the events topic to the repartition topic, keyed by agent, each record
+/// stamped with where it came from.
 pub struct Router {
     consumer: EventConsumer<Forwarding>,
     forwarding: Arc<Forwarding>,
@@ -279,7 +283,7 @@ impl Router {
             &self.repartition,
             held.key.as_deref().map(str::as_bytes),
             &held.payload,
-            held.headers,
+            Some(stamp(held.headers, partition, held.offset)),
         )?;
         self.forwarding.forwarded(partition, held.offset);
         Ok(())

@@ -739,15 +739,15 @@ impl Engine {
     }
 
     /// Replaces the stored states of agents with encoded ones read from elsewhere (a
-    /// partition's changelog) and records `position` for `source`, in one write, after
+    /// partition's changelog) and records `positions` (the partition's, and those of
+    /// what was forwarded into it), in one write, after
     /// any background commit has landed; the agents' unchanged copies in memory are
     /// dropped so the next event loads the restored state (a copy with changes not yet
     /// written is kept: those changes are newer). Returns how many agents were restored.
     pub fn restore(
         &mut self,
         states: &[(String, Vec<u8>)],
-        source: &PositionKey,
-        position: u64,
+        positions: &[(PositionKey, u64)],
     ) -> Result<usize> {
         self.wait_for_commit()?;
         // Every state decodes before anything changes: a record this build cannot read
@@ -774,12 +774,17 @@ impl Engine {
         let agents = states
             .iter()
             .map(|(id, state)| (id.as_str(), state.as_slice()));
-        let written = self
-            .store
-            .write_encoded(agents, &[(source.as_str(), position)])?;
+        let offsets: Vec<(&str, u64)> = positions
+            .iter()
+            .map(|(key, next)| (key.as_str(), *next))
+            .collect();
+        let written = self.store.write_encoded(agents, &offsets)?;
         for agent in &written {
             if !self.cache.forget(agent) && self.cache.peek(agent).is_some() {
-                tracing::warn!(agent, source = %source, "restored agent has unwritten changes from another partition; they win");
+                tracing::warn!(
+                    agent,
+                    "restored agent has unwritten changes from another partition; they win"
+                );
             }
         }
         Ok(written.len())
@@ -788,6 +793,17 @@ impl Engine {
     /// The next position recorded for `source` by an earlier commit.
     pub fn offset(&self, source: &PositionKey) -> Result<Option<u64>> {
         self.store.offset(source.as_str())
+    }
+
+    /// The next source offsets recorded for `source` by an earlier commit, per source
+    /// partition, of the records the rekey router forwarded into it (see
+    /// [`crate::kafka::forwarded`]).
+    pub fn forwarded(&self, source: &PositionKey) -> Result<Vec<(i32, u64)>> {
+        let stored = self.store.offsets_under(&source.forwarded_prefix())?;
+        Ok(stored
+            .into_iter()
+            .filter_map(|(from, next)| from.parse::<i32>().ok().map(|from| (from, next)))
+            .collect())
     }
 
     /// The current state of an agent: from memory if it is hot, else from RocksDB.

@@ -13,8 +13,12 @@
 //!   it (8 bytes, big-endian) followed by the encoded [`super::AgentState`];
 //! - **position**: key = the single byte `0xFF` (never valid UTF-8, so never an agent
 //!   id; an empty key could read as a null one, which compaction refuses), value =
-//!   the partition's next events offset at that commit (8 bytes, big-endian). It follows
-//!   the commit's states in the partition, so it marks the commit as complete.
+//!   the partition's next events offset at that commit (8 bytes, big-endian), then, for
+//!   a partition the rekey router feeds, 12 bytes per source partition: the source
+//!   partition (4 bytes) and its next forwarded offset (8 bytes), so that a takeover
+//!   skips second copies of what was processed ([`crate::kafka::forwarded`]; a record of
+//!   8 bytes, as earlier builds wrote, has none). It follows the commit's states in the
+//!   partition, so it marks the commit as complete.
 //!
 //! A commit cut short (the writer crashed after some states and before the position)
 //! leaves states newer than the last position. They are kept, not thrown away, since
@@ -29,6 +33,8 @@ use std::collections::HashMap;
 
 /// Bytes of the offset that starts every changelog value.
 const POSITION_BYTES: usize = 8;
+/// Bytes of one forwarded source partition's entry in a position record.
+const FORWARDED_BYTES: usize = 12;
 
 /// Why a changelog record was not understood (it is skipped and counted; one bad
 /// record must not stop a partition from being assigned).
@@ -37,8 +43,9 @@ pub enum ChangelogError {
     /// A value shorter than its leading offset.
     #[error("changelog value of {0} bytes is shorter than its 8-byte position")]
     Truncated(usize),
-    /// A position record whose value carries more than the offset.
-    #[error("changelog position record of {0} bytes; expected 8")]
+    /// A position record whose value carries more than the offset and whole entries of
+    /// forwarded source partitions.
+    #[error("changelog position record of {0} bytes; expected 8, and 12 more per forwarded source partition")]
     OversizedPosition(usize),
     /// A tombstone for the position key, which is never deleted.
     #[error("tombstone for the changelog position key")]
@@ -59,9 +66,40 @@ impl ChangelogError {
 /// The key of a partition's position record.
 pub const POSITION_KEY: &[u8] = &[0xFF];
 
-/// Encodes a position record's value.
-pub fn position_value(next_offset: u64) -> [u8; POSITION_BYTES] {
-    next_offset.to_be_bytes()
+/// Encodes a position record's value into `out` (cleared first): the partition's next
+/// offset, and the next offset of each source partition forwarded into it.
+pub fn position_value(
+    next_offset: u64,
+    forwarded: impl IntoIterator<Item = (i32, u64)>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.extend_from_slice(&next_offset.to_be_bytes());
+    for (source, next) in forwarded {
+        out.extend_from_slice(&source.to_be_bytes());
+        out.extend_from_slice(&next.to_be_bytes());
+    }
+}
+
+/// The forwarded source partitions' entries after a position record's offset.
+fn forwarded_entries(value: &[u8], rest: &[u8]) -> Result<Vec<(i32, u64)>, ChangelogError> {
+    if rest.len() % FORWARDED_BYTES != 0 {
+        return Err(ChangelogError::OversizedPosition(value.len()));
+    }
+    Ok(rest
+        .chunks_exact(FORWARDED_BYTES)
+        .map(|entry| {
+            let (source, next) = entry.split_at(4);
+            let mut source_bytes = [0u8; 4];
+            source_bytes.copy_from_slice(source);
+            let mut next_bytes = [0u8; 8];
+            next_bytes.copy_from_slice(next);
+            (
+                i32::from_be_bytes(source_bytes),
+                u64::from_be_bytes(next_bytes),
+            )
+        })
+        .collect())
 }
 
 /// Encodes a state record's value into `out` (cleared first).
@@ -91,13 +129,16 @@ pub struct Restored {
     /// Agents whose latest state came from a commit cut short, with the offset that
     /// state covers: their events below it, from `position` on, are already in it.
     pub ahead: Vec<(String, u64)>,
+    /// The next offset of each source partition forwarded into this one, at
+    /// `position`.
+    pub forwarded: Vec<(i32, u64)>,
 }
 
 /// Folds a partition's changelog records, in offset order, into what to restore.
 #[derive(Debug, Default)]
 pub struct RestoreBuilder {
     latest: HashMap<String, (u64, Vec<u8>)>,
-    position: Option<u64>,
+    position: Option<(u64, Vec<(i32, u64)>)>,
     records: u64,
 }
 
@@ -108,10 +149,7 @@ impl RestoreBuilder {
         if key == POSITION_KEY {
             let value = value.ok_or(ChangelogError::PositionTombstone)?;
             let (next, rest) = split_position(value)?;
-            if !rest.is_empty() {
-                return Err(ChangelogError::OversizedPosition(value.len()));
-            }
-            self.position = Some(next);
+            self.position = Some((next, forwarded_entries(value, rest)?));
             return Ok(());
         }
         let agent = String::from_utf8_lossy(key).into_owned();
@@ -134,7 +172,7 @@ impl RestoreBuilder {
 
     /// What to restore, or `None` if no commit ever completed in this partition.
     pub fn finish(self) -> Option<Restored> {
-        let position = self.position?;
+        let (position, forwarded) = self.position?;
         let mut states = Vec::with_capacity(self.latest.len());
         let mut ahead = Vec::new();
         for (agent, (covers, state)) in self.latest {
@@ -147,6 +185,7 @@ impl RestoreBuilder {
             position,
             states,
             ahead,
+            forwarded,
         })
     }
 }
@@ -154,6 +193,12 @@ impl RestoreBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn position(next: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        position_value(next, [], &mut out);
+        out
+    }
 
     fn state(next: u64, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -166,13 +211,9 @@ mod tests {
         let mut builder = RestoreBuilder::default();
         builder.add(b"a", Some(&state(10, b"a1"))).unwrap();
         builder.add(b"b", Some(&state(10, b"b1"))).unwrap();
-        builder
-            .add(POSITION_KEY, Some(&position_value(10)))
-            .unwrap();
+        builder.add(POSITION_KEY, Some(&position(10))).unwrap();
         builder.add(b"a", Some(&state(25, b"a2"))).unwrap();
-        builder
-            .add(POSITION_KEY, Some(&position_value(25)))
-            .unwrap();
+        builder.add(POSITION_KEY, Some(&position(25))).unwrap();
         assert_eq!(builder.records(), 5);
         let mut restored = builder.finish().unwrap();
         restored.states.sort();
@@ -182,15 +223,27 @@ mod tests {
             [("a".into(), b"a2".to_vec()), ("b".into(), b"b1".to_vec())]
         );
         assert!(restored.ahead.is_empty());
+        assert!(restored.forwarded.is_empty());
+    }
+
+    #[test]
+    fn a_position_carries_the_forwarded_offsets_of_its_commit() {
+        let mut builder = RestoreBuilder::default();
+        let mut value = Vec::new();
+        position_value(10, [(0, 7), (2, 40)], &mut value);
+        builder.add(POSITION_KEY, Some(&value)).unwrap();
+        position_value(25, [(0, 9), (1, 3), (2, 41)], &mut value);
+        builder.add(POSITION_KEY, Some(&value)).unwrap();
+        let restored = builder.finish().unwrap();
+        assert_eq!(restored.position, 25);
+        assert_eq!(restored.forwarded, [(0, 9), (1, 3), (2, 41)]);
     }
 
     #[test]
     fn states_of_a_commit_cut_short_are_kept_and_marked_ahead() {
         let mut builder = RestoreBuilder::default();
         builder.add(b"a", Some(&state(10, b"a1"))).unwrap();
-        builder
-            .add(POSITION_KEY, Some(&position_value(10)))
-            .unwrap();
+        builder.add(POSITION_KEY, Some(&position(10))).unwrap();
         // The writer died after this state and before its position record.
         builder.add(b"a", Some(&state(40, b"a2"))).unwrap();
         let restored = builder.finish().unwrap();
@@ -208,7 +261,7 @@ mod tests {
         let mut builder = RestoreBuilder::default();
         builder.add(b"a", Some(&state(3, b"a1"))).unwrap();
         builder.add(b"a", None).unwrap();
-        builder.add(POSITION_KEY, Some(&position_value(3))).unwrap();
+        builder.add(POSITION_KEY, Some(&position(3))).unwrap();
         assert!(builder.finish().unwrap().states.is_empty());
     }
 

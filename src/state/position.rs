@@ -37,6 +37,18 @@ impl PositionKey {
         PositionKey(format!("{}#watermark", self.0))
     }
 
+    /// The key of the next offset of source partition `source` among the records
+    /// forwarded into this partition by the rekey router (see
+    /// [`crate::kafka::forwarded`]): `{key}#from/{source}`.
+    pub fn forwarded_from(&self, source: i32) -> Self {
+        PositionKey(format!("{}{source}", self.forwarded_prefix()))
+    }
+
+    /// What every [`PositionKey::forwarded_from`] key of this one starts with.
+    pub fn forwarded_prefix(&self) -> String {
+        format!("{}#from/", self.0)
+    }
+
     /// The key's bytes in the store.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -76,5 +88,11 @@ mod tests {
         assert_eq!(file.as_str(), "replay:/data/x.jsonl");
         assert_eq!(file.watermark().as_str(), "replay:/data/x.jsonl#watermark");
         assert_eq!(PositionKey::from("demo").as_str(), "demo");
+        assert_eq!(
+            PositionKey::kafka("agent-events", 3)
+                .forwarded_from(1)
+                .as_str(),
+            "kafka/agent-events/3#from/1"
+        );
     }
 }

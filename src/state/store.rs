@@ -267,17 +267,27 @@ impl StateStore {
         else {
             return Ok(None);
         };
-        let array: [u8; 8] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::CorruptState {
-                agent_id: String::new(),
-                reason: format!(
-                    "offset for source {source:?} is {} bytes, not 8",
-                    bytes.len()
-                ),
-            })?;
-        Ok(Some(u64::from_be_bytes(array)))
+        offset_value(source, &bytes).map(Some)
+    }
+
+    /// Every stored position whose key starts with `prefix`, in key order, with the
+    /// rest of its key.
+    pub fn offsets_under(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let cf = self.cf(CF_OFFSETS)?;
+        let from = rocksdb::IteratorMode::From(prefix.as_bytes(), rocksdb::Direction::Forward);
+        let mut found = Vec::new();
+        for item in self.db.iterator_cf(cf, from) {
+            let (key, value) = item.map_err(|e| self.store_err(e))?;
+            let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
+                break;
+            };
+            let source = String::from_utf8_lossy(&key);
+            found.push((
+                String::from_utf8_lossy(rest).into_owned(),
+                offset_value(&source, &value)?,
+            ));
+        }
+        Ok(found)
     }
 
     /// Visits every stored agent in key order (for inspection and verification tools).
@@ -290,6 +300,18 @@ impl StateStore {
         }
         Ok(())
     }
+}
+
+/// A stored position's value: 8 bytes, big-endian.
+fn offset_value(source: &str, bytes: &[u8]) -> Result<u64> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| Error::CorruptState {
+        agent_id: String::new(),
+        reason: format!(
+            "offset for source {source:?} is {} bytes, not 8",
+            bytes.len()
+        ),
+    })?;
+    Ok(u64::from_be_bytes(array))
 }
 
 #[cfg(test)]

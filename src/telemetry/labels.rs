@@ -34,6 +34,9 @@ label_enum! {
         Processed => "processed",
         /// Rejected by the decoder or the time bounds.
         Invalid => "invalid",
+        /// A second copy of a record the rekey router forwarded again after a
+        /// takeover: skipped, its event was processed (see `kafka::forwarded`).
+        Duplicate => "duplicate",
     }
 }
 

@@ -321,6 +321,13 @@ impl Metrics {
         }
     }
 
+    /// Counts second copies of forwarded records, skipped.
+    pub fn record_second_copies(&self, count: u64) {
+        self.events
+            .with_label_values(&[EventResult::Duplicate.as_str()])
+            .inc_by(count);
+    }
+
     /// Counts a rejected event.
     pub fn record_invalid(&self, error: &DecodeError) {
         self.events

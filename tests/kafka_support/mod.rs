@@ -75,6 +75,23 @@ pub enum Storage {
     Memory,
 }
 
+/// Adds the index on record headers that Tansu 0.6's SQLite schema lacks (without it
+/// every fetched record scans every stored header, and a rekeyed stream of a few
+/// thousand records stalls the broker); see `deploy/local-broker.sh`.
+fn index_headers(db: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local-broker.sh");
+    let output = Command::new(&script)
+        .arg("index")
+        .arg(db)
+        .output()
+        .expect("running deploy/local-broker.sh index");
+    assert!(
+        output.status.success(),
+        "indexing the test broker's headers failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 impl Broker {
     /// Starts a broker on SQLite storage (see [`Storage`]).
     pub fn start() -> Broker {
@@ -122,6 +139,9 @@ impl Broker {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if TcpStream::connect(&address).is_ok() {
+                    if storage == Storage::Sqlite {
+                        index_headers(&dir.path().join("tansu.db"));
+                    }
                     return Broker {
                         child,
                         address,

@@ -11,6 +11,7 @@ use compact_str::CompactString;
 use crate::config::KafkaConfig;
 use crate::error::Result;
 use crate::kafka::changelog::read_partition;
+use crate::kafka::forwarded::Forwarded;
 use crate::kafka::producer::{Output, OutputProducer};
 use crate::kafka::source_name;
 use crate::pipeline::Engine;
@@ -93,19 +94,22 @@ impl Changelog {
         )
     }
 
-    /// Queues every partition's position record: it closes the commit's states.
+    /// Queues every partition's position record, with what was forwarded into it: it
+    /// closes the commit's states.
     pub(super) fn write_positions(
-        &self,
+        &mut self,
         producer: &OutputProducer,
         positions: &BTreeMap<i32, u64>,
+        forwarded: &Forwarded,
     ) -> Result<()> {
         for (&partition, &next) in positions {
+            position_value(next, forwarded.of(partition), &mut self.value);
             producer.send_to(
                 Output::Changelog,
                 &self.topic,
                 Some(partition),
                 Some(POSITION_KEY),
-                &position_value(next),
+                &self.value,
                 None,
             )?;
         }
@@ -159,11 +163,18 @@ impl Changelog {
             return Ok((local, 0));
         };
         let plan = RestorePlan::new(local, restored);
-        let agents = if plan.states.is_empty() {
+        let agents = if plan.states.is_empty() && plan.forwarded.is_none() {
             0
         } else {
             let source = source_name(&self.events, partition);
-            engine.restore(&plan.states, &source, plan.start)?
+            let mut positions = vec![(source.clone(), plan.start)];
+            positions.extend(
+                plan.forwarded
+                    .iter()
+                    .flatten()
+                    .map(|&(from, next)| (source.forwarded_from(from), next)),
+            );
+            engine.restore(&plan.states, &positions)?
         };
         for (agent, covers) in plan.ahead {
             self.ahead
@@ -182,6 +193,9 @@ struct RestorePlan {
     states: Vec<(String, Vec<u8>)>,
     /// Agents whose restored state already holds their events below an offset.
     ahead: Vec<(String, u64)>,
+    /// Starting from the changelog's position: the next offsets forwarded into the
+    /// partition there (`None`: the local store's stand).
+    forwarded: Option<Vec<(i32, u64)>>,
 }
 
 impl RestorePlan {
@@ -198,6 +212,7 @@ impl RestorePlan {
             position,
             states,
             ahead,
+            forwarded,
         } = restored;
         match local {
             Some(local) if local >= position => {
@@ -213,12 +228,14 @@ impl RestorePlan {
                     start: local,
                     states,
                     ahead,
+                    forwarded: None,
                 }
             }
             _ => RestorePlan {
                 start: position,
                 states,
                 ahead,
+                forwarded: Some(forwarded),
             },
         }
     }
@@ -247,6 +264,7 @@ mod tests {
             position,
             states,
             ahead: ahead.iter().map(|(a, c)| (a.to_string(), *c)).collect(),
+            forwarded: vec![(2, position + 7)],
         }
     }
 
@@ -256,6 +274,7 @@ mod tests {
         assert_eq!(plan.start, 100);
         assert_eq!(plan.states.len(), 2);
         assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
+        assert_eq!(plan.forwarded, Some(vec![(2, 107)]));
         assert_eq!(RestorePlan::new(None, restored(100, &[])).start, 100);
     }
 
@@ -266,6 +285,7 @@ mod tests {
         // state (written before the cut) still covers up to 150.
         let plan = RestorePlan::new(Some(120), restored(120, &[("x", 150), ("y", 110)]));
         assert_eq!(plan.start, 120, "the local store is up to date");
+        assert_eq!(plan.forwarded, None, "and so are its forwarded offsets");
         assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
         assert_eq!(plan.states, vec![("x".to_owned(), b"x".to_vec())]);
         let plan = RestorePlan::new(Some(160), restored(120, &[("x", 150)]));

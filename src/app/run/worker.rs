@@ -10,7 +10,7 @@
 //! to it only through [`Job`]s, in order, which is what lets a revocation wait for
 //! exactly the batches consumed before it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,6 +26,7 @@ use crate::drive::{drive, At, Clock, Commit, DriveOptions, Driver, Lanes, Pull, 
 use crate::error::{Error, Result};
 use crate::kafka::batch::{DecodedRecords, RecordBatch};
 use crate::kafka::consumer::Partition;
+use crate::kafka::forwarded::{origin, Forwarded};
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::source_name;
 use crate::model::{Event, Limits, TimeBounds};
@@ -135,6 +136,8 @@ impl Worker {
             settle_budget: options.settle_budget,
             progress_interval: options.progress_interval,
             positions: BTreeMap::new(),
+            forwarded: Forwarded::default(),
+            second_copies: HashSet::new(),
             in_flight: None,
             feeds,
             consumed: 0,
@@ -187,6 +190,12 @@ struct KafkaSource {
     progress_interval: Duration,
     /// Next offset per partition of the events topic, as pulled.
     positions: BTreeMap<i32, u64>,
+    /// Per partition, the next source offsets of what the rekey router forwarded into
+    /// it, as pulled: committed with the positions.
+    forwarded: Forwarded,
+    /// Records of the batch being processed that the router forwarded a second time
+    /// (partition, offset): skipped.
+    second_copies: HashSet<(i32, u64)>,
     /// Offsets of the state batch being written in the background.
     in_flight: Option<Vec<(Partition, u64)>>,
     feeds: Feeds,
@@ -241,6 +250,28 @@ impl KafkaSource {
             return Ok(self.group_positions());
         }
         Ok(landed.unwrap_or_default())
+    }
+
+    /// Notes where each forwarded record of `batch` came from, and which of them are
+    /// second copies (see [`crate::kafka::forwarded`]).
+    fn find_second_copies(&mut self, batch: &RecordBatch) {
+        for record in batch.records() {
+            let Some(from) = origin(record.headers.as_ref()) else {
+                continue;
+            };
+            if !self.forwarded.first_time(record.partition, from) {
+                self.second_copies
+                    .insert((record.partition, record.offset as u64));
+            }
+        }
+        if !self.second_copies.is_empty() {
+            let count = self.second_copies.len();
+            tracing::info!(
+                count,
+                "skipping records the rekey router forwarded a second time"
+            );
+            self.metrics.record_second_copies(count as u64);
+        }
     }
 
     /// Every partition's next offset, as the group commit takes them.
@@ -315,6 +346,7 @@ impl Source for KafkaSource {
         match received {
             Ok(Job::Batch(batch)) => {
                 self.first_record.get_or_insert_with(Instant::now);
+                self.find_second_copies(batch.raw());
                 self.track(batch.raw());
                 Ok(Pull::Batch(batch))
             }
@@ -331,6 +363,7 @@ impl Source for KafkaSource {
                     self.positions.remove(partition);
                     driver.lanes_mut().remove(partition);
                 }
+                self.forwarded.release(&revoked);
                 if let Some(changelog) = &mut self.feeds.changelog {
                     changelog.release(&revoked);
                 }
@@ -344,12 +377,17 @@ impl Source for KafkaSource {
                 Ok(Pull::Idle)
             }
             Ok(Job::Start { partition, reply }) => {
+                let source = source_name(&self.events, partition);
                 let start = match &mut self.feeds.changelog {
                     Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition),
-                    None => driver
-                        .engine()
-                        .offset(&source_name(&self.events, partition)),
+                    None => driver.engine().offset(&source),
                 };
+                // The restore, if any, stored what was forwarded as of where it starts.
+                let start = start.and_then(|start| {
+                    let forwarded = driver.engine().forwarded(&source)?;
+                    self.forwarded.load(partition, forwarded);
+                    Ok(start)
+                });
                 let _ = reply.send(start);
                 Ok(Pull::Idle)
             }
@@ -360,6 +398,7 @@ impl Source for KafkaSource {
 
     fn recycle(&mut self, batch: DecodedRecords) {
         let mut batch = batch.into_raw();
+        self.second_copies.clear();
         self.consumed += batch.len() as u64;
         self.record_latency(&batch);
         batch.clear();
@@ -367,6 +406,9 @@ impl Source for KafkaSource {
     }
 
     fn admit(&mut self, event: &Event<'_>, at: At) -> bool {
+        if !self.second_copies.is_empty() && self.second_copies.contains(&(at.lane, at.offset)) {
+            return false;
+        }
         self.feeds
             .changelog
             .as_mut()
@@ -379,6 +421,12 @@ impl Source for KafkaSource {
                 .iter()
                 .map(|(partition, next)| (source_name(&self.events, *partition), *next)),
         );
+        out.extend(self.forwarded.iter().map(|(partition, from, next)| {
+            (
+                source_name(&self.events, partition).forwarded_from(from),
+                next,
+            )
+        }));
     }
 
     /// Each agent state goes to the changelog too, then every partition's position
@@ -396,9 +444,9 @@ impl Source for KafkaSource {
     /// With a changelog, partitions may be handed over next: their new owner must find
     /// this commit there, so a waiting commit settles these records too.
     fn on_commit(&mut self) -> Result<bool> {
-        match &self.feeds.changelog {
+        match &mut self.feeds.changelog {
             Some(changelog) => {
-                changelog.write_positions(&self.producer, &self.positions)?;
+                changelog.write_positions(&self.producer, &self.positions, &self.forwarded)?;
                 Ok(true)
             }
             None => Ok(false),
