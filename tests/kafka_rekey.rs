@@ -435,3 +435,70 @@ fn a_router_that_cannot_forward_stops_the_member_instead_of_starving_it() {
         "the router's own error is the one reported:\n{log}"
     );
 }
+
+/// A record larger than any event may be (`max_event_bytes`) is dead-lettered by the
+/// router, naming the events topic it came from, and not forwarded: with the router's
+/// headers on top, one near the broker's record limit would be refused by the
+/// repartition topic and re-sent at every commit. The events around it are counted.
+#[test]
+fn a_record_too_large_for_an_event_is_dead_lettered_by_the_router() {
+    use agentwatch::kafka::dead_letter;
+    use rdkafka::message::Headers;
+
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], PARTITIONS);
+    let events = simulated(2, 1, 9);
+    let (before, after) = events.split_at(events.len() / 2);
+    let huge = TestRecord {
+        payload: vec![b'x'; 200 * 1024],
+        ..TestRecord::default()
+    };
+    let mut records = records_of(before);
+    records.push(huge);
+    records.extend(records_of(after));
+    broker.produce_to(EVENTS, 0, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut lone = member(&broker, dir.path(), "lone");
+    wait_committed(
+        &broker,
+        &format!("{GROUP}-rekey"),
+        EVENTS,
+        PARTITIONS,
+        records.len(),
+        &[&lone],
+    );
+    wait_processed(&broker, events.len(), &[&lone]);
+    lone.stop();
+
+    let letters = broker.read_all("agent-events-dlq", 1, Duration::from_secs(30));
+    assert_eq!(letters.len(), 1, "one dead letter:\n{}", lone.log());
+    let headers: BTreeMap<String, String> = letters[0]
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    let value = String::from_utf8_lossy(h.value.unwrap_or_default());
+                    (h.key.to_owned(), value.into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(headers[dead_letter::HEADER_ERROR_CODE], "too_large");
+    assert_eq!(headers[dead_letter::HEADER_SOURCE_TOPIC], EVENTS);
+    assert_eq!(
+        headers[dead_letter::HEADER_SOURCE_OFFSET],
+        before.len().to_string()
+    );
+    let forwarded = broker.read_all(
+        &format!("{GROUP}-repartition"),
+        events.len(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        forwarded.len(),
+        events.len(),
+        "only the events are forwarded"
+    );
+    assert_counted_once(&dir.path().join("lone"), &events, &lone.log());
+}

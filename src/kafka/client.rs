@@ -15,6 +15,12 @@ pub enum Role {
     Router,
     /// The outputs producer of `run` and `simulate --to-kafka`.
     Producer,
+    /// The rekey router's producer: the outputs producer's settings, and never a gap in
+    /// what it forwards. The engine skips a forwarded record whose source offset is
+    /// below one it has seen ([`crate::kafka::forwarded`]), so a record that timed out
+    /// and was sent again after later ones would be skipped for good: records never
+    /// time out in its queue, and a failure that would leave a gap is fatal instead.
+    Forwarder,
     /// One-off consumers (`tail`) that must not disturb the service's group.
     Reader,
 }
@@ -54,11 +60,16 @@ pub fn client_config(kafka: &KafkaConfig, role: Role) -> ClientConfig {
                 // Statistics carry per-partition consumer lag for the lag gauge.
                 .set("statistics.interval.ms", "5000");
         }
-        Role::Producer => {
+        Role::Producer | Role::Forwarder => {
             config
                 .set("enable.idempotence", "true")
                 .set("linger.ms", "5")
                 .set("message.max.bytes", MAX_PRODUCED_BYTES.to_string());
+            if role == Role::Forwarder {
+                config
+                    .set("message.timeout.ms", "0")
+                    .set("enable.gapless.guarantee", "true");
+            }
         }
         Role::Reader => {
             config

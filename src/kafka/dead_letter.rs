@@ -1,5 +1,6 @@
 //! Dead-letter records: what the service writes for an event it cannot decode, or whose
-//! time is out of range (`time_out_of_range`).
+//! time is out of range (`time_out_of_range`), and what a rekey router does not forward
+//! because it is larger than any event may be (`too_large`).
 //!
 //! The record keeps the original key, payload and headers, so nothing is lost and the
 //! event can be repaired and re-sent, and adds headers saying why it was rejected and
@@ -28,7 +29,23 @@ pub const HEADER_TRUNCATED: &str = "agentwatch.payload.truncated";
 /// The headers of a dead-letter record for `record` of `topic`: its own headers first,
 /// then ours.
 pub fn headers(topic: &str, record: &Record, error: &DecodeError) -> OwnedHeaders {
-    let original = record.headers.as_ref();
+    headers_of(
+        topic,
+        record.partition,
+        record.offset,
+        record.headers.as_ref(),
+        error,
+    )
+}
+
+/// [`headers`] for a record at `offset` of `partition`, with its own `original` ones.
+pub fn headers_of(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    original: Option<&OwnedHeaders>,
+    error: &DecodeError,
+) -> OwnedHeaders {
     let count = original.map_or(0, |h| h.count());
     let mut headers = OwnedHeaders::new_with_capacity(count + 5);
     if let Some(original) = original {
@@ -36,8 +53,8 @@ pub fn headers(topic: &str, record: &Record, error: &DecodeError) -> OwnedHeader
             headers = headers.insert(header);
         }
     }
-    let partition = record.partition.to_string();
-    let offset = record.offset.to_string();
+    let partition = partition.to_string();
+    let offset = offset.to_string();
     let detail = error.to_string();
     for (key, value) in [
         (HEADER_ERROR_CODE, error.code()),

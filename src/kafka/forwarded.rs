@@ -16,8 +16,17 @@
 //! map is committed with the partition's position (the state store and the changelog's
 //! position record), so a restart or a takeover skips exactly what was processed.
 //!
-//! Recreating the events topic restarts its offsets: use a new group id then (as for
-//! any consumer), or every record below the old offsets is taken for a second copy.
+//! The marks are per source partition number, not per topic: recreating the events
+//! topic, or pointing `topics.events` at another one, restarts the offsets, so use a
+//! new group id then (as for any consumer), or every record below the old marks is
+//! taken for a second copy. The router's producer never leaves a gap
+//! ([`crate::kafka::client::Role::Forwarder`]): a record sent again after later ones
+//! would be below their mark. Builds before this one refuse a position record that
+//! carries marks: with `rekey` on, upgrade every member of a group before any
+//! partition moves to an older one.
+//!
+//! Left as it is: the second copy of a record that does not decode is dead-lettered
+//! again (the skip happens among decoded events).
 
 use std::collections::BTreeMap;
 

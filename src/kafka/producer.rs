@@ -97,11 +97,21 @@ impl OutputProducer {
     /// Creates the producer (idempotent: retries cannot duplicate or reorder records
     /// within a partition).
     pub fn new(kafka: &KafkaConfig, metrics: Option<Arc<Metrics>>) -> Result<Self> {
+        Self::for_role(kafka, metrics, Role::Producer)
+    }
+
+    /// [`OutputProducer::new`] with the settings of `role` ([`Role::Producer`] or
+    /// [`Role::Forwarder`]).
+    pub fn for_role(
+        kafka: &KafkaConfig,
+        metrics: Option<Arc<Metrics>>,
+        role: Role,
+    ) -> Result<Self> {
         let tracker = DeliveryTracker {
             metrics,
             refused: Mutex::new(Vec::new()),
         };
-        let producer = client_config(kafka, Role::Producer)
+        let producer = client_config(kafka, role)
             .create_with_context(tracker)
             .map_err(|e| Error::kafka("creating producer", e))?;
         Ok(OutputProducer { producer })
@@ -203,6 +213,14 @@ impl OutputProducer {
     }
 
     fn resend(&self, refused: Refused) -> Result<()> {
+        if refused.output == Output::Repartition {
+            // Sent again, it would land after records forwarded later, below their
+            // source offsets, and be skipped as a second copy (`kafka::forwarded`).
+            return Err(Error::kafka(
+                format!("forwarding to {}", refused.message.topic()),
+                refused.error,
+            ));
+        }
         let message = refused.message;
         let headers = message.headers().map(|h| h.as_borrowed().detach());
         let too_large = matches!(

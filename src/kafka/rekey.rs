@@ -12,7 +12,11 @@
 //! in the order of the partitions they came from.
 //!
 //! Records that do not decode are forwarded without a key: the engine sets them aside
-//! with the decoder's precise code, as it does on the events topic.
+//! with the decoder's precise code, as it does on the events topic. A record larger
+//! than any event may be (`max_event_bytes`) goes to the dead-letter topic from here
+//! instead (`too_large`, with where it came from): forwarded, with the router's headers
+//! on top, one near the broker's record limit would be refused, re-sent at every
+//! commit, and hold the router's commits back for good.
 //!
 //! **A backlog is read abreast.** The engine keeps one watermark per partition it
 //! consumes, and every source partition feeds every repartition partition. librdkafka
@@ -46,13 +50,14 @@ use super::consumer::{
     callbacks, commit_to_group, leave, subscribe, EventConsumer, GroupCommit, Partition,
     PartitionOwner, Role,
 };
+use super::dead_letter;
 use super::forwarded::stamp;
 use super::merge::Merge;
 use super::producer::{Output, OutputProducer};
 use super::topics::{create_topics, topic_partitions};
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
-use crate::model::{decode_event, Limits};
+use crate::model::{decode_event, DecodeError, Limits};
 use crate::telemetry::Metrics;
 
 /// How often forwarded records are settled and their source offsets committed.
@@ -93,6 +98,8 @@ fn route<'a>(payload: &'a [u8], limits: &Limits) -> Option<(Cow<'a, str>, i64)> 
 /// A polled record waiting for its turn to be forwarded.
 struct Held {
     offset: i64,
+    /// Why it is not forwarded but dead-lettered, if it is not.
+    refused: Option<DecodeError>,
     key: Option<String>,
     payload: Vec<u8>,
     headers: Option<OwnedHeaders>,
@@ -169,7 +176,10 @@ pub struct Router {
     consumer: EventConsumer<Forwarding>,
     forwarding: Arc<Forwarding>,
     repartition: String,
+    events: String,
+    dlq: String,
     limits: Limits,
+    metrics: Arc<Metrics>,
 }
 
 impl Router {
@@ -181,7 +191,7 @@ impl Router {
         metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let forwarding = Arc::new(Forwarding {
-            producer: OutputProducer::new(kafka, Some(Arc::clone(&metrics)))?,
+            producer: OutputProducer::for_role(kafka, Some(Arc::clone(&metrics)), Role::Forwarder)?,
             settle_budget,
             positions: Mutex::new(BTreeMap::new()),
             events: kafka.topics.events.clone(),
@@ -195,14 +205,17 @@ impl Router {
             &group,
             &kafka.topics.events,
             Arc::clone(&forwarding),
-            metrics,
+            Arc::clone(&metrics),
             Role::Router,
         )?;
         Ok(Router {
             consumer,
             forwarding,
             repartition: kafka.topics.repartition.clone(),
+            events: kafka.topics.events.clone(),
+            dlq: kafka.topics.dlq.clone(),
             limits,
+            metrics,
         })
     }
 
@@ -246,9 +259,14 @@ impl Router {
                 }
             }
             if last_commit.elapsed() >= COMMIT_EVERY {
-                if let Err(error) = self.commit(GroupCommit::Async) {
+                match self.commit(GroupCommit::Async) {
+                    Ok(()) => {}
                     // Unacknowledged records stay queued for the next attempt.
-                    tracing::warn!(%error, code = error.code(), "forwarded records not yet acknowledged; committing later");
+                    Err(error @ Error::Undelivered { .. }) => {
+                        tracing::warn!(%error, code = error.code(), "forwarded records not yet acknowledged; committing later")
+                    }
+                    // A record refused for good: nothing after it may be committed.
+                    Err(error) => return Err(error),
                 }
                 last_commit = Instant::now();
             }
@@ -268,8 +286,13 @@ impl Router {
             Some((agent, time_ms)) => (Some(agent.into_owned()), time_ms),
             None => (None, previous.unwrap_or(i64::MIN)),
         };
+        let max = self.limits.max_message_bytes;
         let held = Held {
             offset: message.offset(),
+            refused: (payload.len() > max).then_some(DecodeError::TooLarge {
+                size: payload.len(),
+                max,
+            }),
             key,
             payload: payload.to_vec(),
             headers: message.headers().map(|headers| headers.detach()),
@@ -278,6 +301,9 @@ impl Router {
     }
 
     fn forward(&self, partition: i32, held: Held) -> Result<()> {
+        if let Some(error) = &held.refused {
+            return self.dead_letter(partition, held.offset, &held, error);
+        }
         self.forwarding.producer.send(
             Output::Repartition,
             &self.repartition,
@@ -286,6 +312,40 @@ impl Router {
             Some(stamp(held.headers, partition, held.offset)),
         )?;
         self.forwarding.forwarded(partition, held.offset);
+        Ok(())
+    }
+
+    /// Sends a record to the dead-letter topic instead of forwarding it; its offset is
+    /// committed once that is acknowledged, like a forwarded one's.
+    fn dead_letter(
+        &self,
+        partition: i32,
+        offset: i64,
+        held: &Held,
+        error: &DecodeError,
+    ) -> Result<()> {
+        tracing::debug!(
+            partition,
+            offset,
+            code = error.code(),
+            "record dead-lettered by the router"
+        );
+        self.metrics.record_dead_letter(error.code());
+        let headers = dead_letter::headers_of(
+            &self.events,
+            partition,
+            offset,
+            held.headers.as_ref(),
+            error,
+        );
+        self.forwarding.producer.send(
+            Output::DeadLetter,
+            &self.dlq,
+            held.key.as_deref().map(str::as_bytes),
+            &held.payload,
+            Some(headers),
+        )?;
+        self.forwarding.forwarded(partition, offset);
         Ok(())
     }
 

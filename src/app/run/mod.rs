@@ -220,6 +220,7 @@ pub fn run_service(
             settle_budget: config.shutdown_timeout,
             progress_interval: config.progress_interval,
             time: config.time,
+            rekeyed: config.kafka.rekey,
         },
         Feeds {
             registry: opened.feed,

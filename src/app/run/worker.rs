@@ -68,6 +68,8 @@ pub(super) struct WorkerOptions {
     pub settle_budget: Duration,
     pub progress_interval: Duration,
     pub time: TimeBounds,
+    /// The consumed topic is the rekey router's: second copies are skipped.
+    pub rekeyed: bool,
 }
 
 /// What the engine thread is fed besides batches: registry and approval changes, and
@@ -136,6 +138,7 @@ impl Worker {
             settle_budget: options.settle_budget,
             progress_interval: options.progress_interval,
             positions: BTreeMap::new(),
+            rekeyed: options.rekeyed,
             forwarded: Forwarded::default(),
             second_copies: HashSet::new(),
             in_flight: None,
@@ -190,6 +193,9 @@ struct KafkaSource {
     progress_interval: Duration,
     /// Next offset per partition of the events topic, as pulled.
     positions: BTreeMap<i32, u64>,
+    /// The events come through the rekey router (only then do its headers count: a
+    /// dead letter of a rekeyed deployment re-sent to a plain events topic keeps them).
+    rekeyed: bool,
     /// Per partition, the next source offsets of what the rekey router forwarded into
     /// it, as pulled: committed with the positions.
     forwarded: Forwarded,
@@ -346,7 +352,9 @@ impl Source for KafkaSource {
         match received {
             Ok(Job::Batch(batch)) => {
                 self.first_record.get_or_insert_with(Instant::now);
-                self.find_second_copies(batch.raw());
+                if self.rekeyed {
+                    self.find_second_copies(batch.raw());
+                }
                 self.track(batch.raw());
                 Ok(Pull::Batch(batch))
             }
