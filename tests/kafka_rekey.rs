@@ -209,22 +209,35 @@ fn forward_again(broker: &Broker, forwarded: &[OwnedMessage], below: i64) -> usi
 /// forwarded record says where it came from, and the engine skips such second copies:
 /// while running, after a restart on its own state, and on a replacement with an empty
 /// disk that restores from the changelog. Without that, each copy's event would be
-/// counted twice (checked: every agent's stored event count).
+/// counted twice (checked: every agent's stored event count), and a copy of a rejected
+/// event dead-lettered again.
 #[test]
 fn records_forwarded_a_second_time_are_processed_once() {
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], PARTITIONS);
     let events = produce_spread(&broker, 20, 3, 23);
+    // And one event the engine rejects (dated beyond the time bounds): its copies must
+    // not be dead-lettered again.
+    let mut future = serde_json::to_value(&events[0]).unwrap();
+    future["agent_id"] = "agent-future".into();
+    future["time"] = "2099-01-01T00:00:00Z".into();
+    broker.produce(
+        EVENTS,
+        &[TestRecord {
+            payload: serde_json::to_vec(&future).unwrap(),
+            ..TestRecord::default()
+        }],
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut first = member(&broker, dir.path(), "first");
-    wait_processed(&broker, events.len(), &[&first]);
+    wait_processed(&broker, events.len() + 1, &[&first]);
     let forwarded = broker.read_all(
         &format!("{GROUP}-repartition"),
-        events.len(),
+        events.len() + 1,
         Duration::from_secs(60),
     );
-    assert_eq!(forwarded.len(), events.len());
-    let mut produced = events.len();
+    assert_eq!(forwarded.len(), events.len() + 1);
+    let mut produced = events.len() + 1;
 
     // While running.
     let copies = forward_again(&broker, &forwarded, 40);
@@ -252,6 +265,8 @@ fn records_forwarded_a_second_time_are_processed_once() {
         "the replacement restored from the changelog:\n{log}"
     );
     assert_counted_once(&dir.path().join("replacement"), &events, &log);
+    let letters = broker.read_all("agent-events-dlq", 1, Duration::from_secs(10));
+    assert_eq!(letters.len(), 1, "the rejected event is dead-lettered once");
 }
 
 #[test]

@@ -117,6 +117,13 @@ pub trait Source: Sized {
     /// Takes a processed batch back, to reuse its buffers.
     fn recycle(&mut self, _batch: Self::Batch) {}
 
+    /// Whether the record at `at` is a copy of one processed before (a rekey router's
+    /// second copy, see `kafka::forwarded`): skipped before it is decoded, so that a
+    /// copy of a rejected record is not rejected again. Counted as skipped.
+    fn is_second_copy(&self, _at: At) -> bool {
+        false
+    }
+
     /// Whether a decoded event is new to the engine (false: its effect is already in
     /// the state, e.g. restored from a changelog; it is skipped).
     fn admit(&mut self, _event: &Event<'_>, _at: At) -> bool {
@@ -259,7 +266,8 @@ pub struct DriveStats {
     pub records: u64,
     /// Events handed to the engine.
     pub events: u64,
-    /// Valid events skipped because the state already held them.
+    /// Records skipped because the state already held them (a restored state's
+    /// events, a rekey router's second copies).
     pub skipped: u64,
     /// Alerts published.
     pub alerts: u64,
@@ -388,6 +396,10 @@ impl<'e, K> Driver<'e, K> {
         }
         for index in 0..count {
             let at = batch.at(index);
+            if source.is_second_copy(at) {
+                self.stats.skipped += 1;
+                continue;
+            }
             let watermark = self.lanes.entry(at.lane).or_default();
             let key = batch.key(index);
             let admitted = batch.decode(index, &self.options.limits).and_then(|event| {

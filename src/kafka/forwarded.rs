@@ -25,8 +25,10 @@
 //! carries marks: with `rekey` on, upgrade every member of a group before any
 //! partition moves to an older one.
 //!
-//! Left as it is: the second copy of a record that does not decode is dead-lettered
-//! again (the skip happens among decoded events).
+//! Second copies are skipped before they are decoded, so a copy of a record that was
+//! dead-lettered is not dead-lettered again, except a record that does not decode:
+//! forwarded without a key, its copy may land on another partition, whose mark for
+//! that source may be below it.
 
 use std::collections::BTreeMap;
 

@@ -41,8 +41,9 @@ pub struct RunReport {
     pub alerts: u64,
     /// Commands published.
     pub commands: u64,
-    /// Events skipped because a state restored from the changelog already held them
-    /// (its writer stopped between a commit's states and its position record).
+    /// Records skipped because a state restored from the changelog already held them
+    /// (its writer stopped between a commit's states and its position record), or
+    /// second copies forwarded by a rekey router.
     pub already_applied: u64,
     /// From the first record received to the last one processed.
     pub busy: Duration,

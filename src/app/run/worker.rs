@@ -413,10 +413,11 @@ impl Source for KafkaSource {
         let _ = self.channels.recycle.try_send(batch);
     }
 
+    fn is_second_copy(&self, at: At) -> bool {
+        !self.second_copies.is_empty() && self.second_copies.contains(&(at.lane, at.offset))
+    }
+
     fn admit(&mut self, event: &Event<'_>, at: At) -> bool {
-        if !self.second_copies.is_empty() && self.second_copies.contains(&(at.lane, at.offset)) {
-            return false;
-        }
         self.feeds
             .changelog
             .as_mut()
