@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use agentwatch::model::{decode_event, AgentEventV1, Limits};
 use agentwatch::state::StateStore;
 use kafka_support::{
-    service_config, simulated, wait_committed, Broker, ServiceProcess, TestRecord,
+    headers_of, service_config, simulated, wait_committed, Broker, ServiceProcess, TestRecord,
 };
 use rdkafka::message::{Message, OwnedMessage};
 
@@ -458,7 +458,6 @@ fn a_router_that_cannot_forward_stops_the_member_instead_of_starving_it() {
 #[test]
 fn a_record_too_large_for_an_event_is_dead_lettered_by_the_router() {
     use agentwatch::kafka::dead_letter;
-    use rdkafka::message::Headers;
 
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], PARTITIONS);
@@ -488,17 +487,7 @@ fn a_record_too_large_for_an_event_is_dead_lettered_by_the_router() {
 
     let letters = broker.read_all("agent-events-dlq", 1, Duration::from_secs(30));
     assert_eq!(letters.len(), 1, "one dead letter:\n{}", lone.log());
-    let headers: BTreeMap<String, String> = letters[0]
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| {
-                    let value = String::from_utf8_lossy(h.value.unwrap_or_default());
-                    (h.key.to_owned(), value.into_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = headers_of(&letters[0]);
     assert_eq!(headers[dead_letter::HEADER_ERROR_CODE], "too_large");
     assert_eq!(headers[dead_letter::HEADER_SOURCE_TOPIC], EVENTS);
     assert_eq!(

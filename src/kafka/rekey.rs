@@ -302,7 +302,7 @@ impl Router {
 
     fn forward(&self, partition: i32, held: Held) -> Result<()> {
         if let Some(error) = &held.refused {
-            return self.dead_letter(partition, held.offset, &held, error);
+            return self.dead_letter(partition, &held, error);
         }
         self.forwarding.producer.send(
             Output::Repartition,
@@ -317,13 +317,8 @@ impl Router {
 
     /// Sends a record to the dead-letter topic instead of forwarding it; its offset is
     /// committed once that is acknowledged, like a forwarded one's.
-    fn dead_letter(
-        &self,
-        partition: i32,
-        offset: i64,
-        held: &Held,
-        error: &DecodeError,
-    ) -> Result<()> {
+    fn dead_letter(&self, partition: i32, held: &Held, error: &DecodeError) -> Result<()> {
+        let offset = held.offset;
         tracing::debug!(
             partition,
             offset,
