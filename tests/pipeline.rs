@@ -344,7 +344,7 @@ impl std::io::Read for FailsAtTheEnd {
 /// Batches of 100 lines, with `max_lines`; the events each batch report had seen.
 fn replay_in_hundreds(
     engine: &mut Engine,
-    reader: impl std::io::BufRead,
+    reader: impl std::io::BufRead + Send,
     max_lines: Option<u64>,
     seen: &mut Vec<u64>,
 ) -> agentwatch::error::Result<agentwatch::app::replay::ReplaySummary> {

@@ -223,7 +223,7 @@ impl ReplaySummary {
 /// uninterrupted one). The watermark is also the replay's processing time: each
 /// event's commands expire counting from the later of its own time and the watermark
 /// after it, whatever the batch boundaries (see [`Engine::set_processing_ms`]).
-pub fn run_replay<R: BufRead>(
+pub fn run_replay<R: BufRead + Send>(
     engine: &mut Engine,
     reader: R,
     config: &ReplayConfig,
@@ -231,30 +231,33 @@ pub fn run_replay<R: BufRead>(
     on_batch: &mut dyn FnMut(&BatchReport<'_>),
 ) -> Result<ReplaySummary> {
     let started = Instant::now();
-    let mut source = LineSource::new(reader, config.source.clone())
-        .batch_size(config.batch_size)
-        .max_lines(config.max_lines);
-    let sink = Reporting {
-        inner: JsonlSink::new(sinks.output, sinks.scores),
-        summary: ReplaySummary::default(),
-        agent_days: AgentDays::default(),
-        started,
-        on_batch,
-    };
-    let options = DriveOptions {
-        limits: config.limits,
-        time: config.time,
-        clock: Clock::Watermark,
-        commit: Commit::EveryEvents(config.commit_every),
-        metrics: config.metrics.clone(),
-    };
-    let mut driver = Driver::new(engine, sink, options);
-    drive(&mut source, &mut driver)?;
-    let mut summary = driver.into_sink().summary;
-    summary.lines = source.lines_read();
-    summary.resumed_from = source.resumed_from();
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+    // The input is read on a thread of this scope (see `drive::ahead`).
+    std::thread::scope(|scope| {
+        let mut source = LineSource::new(scope, reader, config.source.clone())
+            .batch_size(config.batch_size)
+            .max_lines(config.max_lines);
+        let sink = Reporting {
+            inner: JsonlSink::new(sinks.output, sinks.scores),
+            summary: ReplaySummary::default(),
+            agent_days: AgentDays::default(),
+            started,
+            on_batch,
+        };
+        let options = DriveOptions {
+            limits: config.limits,
+            time: config.time,
+            clock: Clock::Watermark,
+            commit: Commit::EveryEvents(config.commit_every),
+            metrics: config.metrics.clone(),
+        };
+        let mut driver = Driver::new(engine, sink, options);
+        drive(&mut source, &mut driver)?;
+        let mut summary = driver.into_sink().summary;
+        summary.lines = source.lines_read();
+        summary.resumed_from = source.resumed_from();
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    })
 }
 
 /// The replay's [`Sink`]: JSON lines (and scores) through [`JsonlSink`], plus the

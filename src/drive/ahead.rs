@@ -1,31 +1,37 @@
-//! Decoding one batch ahead, on a thread of its own, while the engine works on the batch
-//! before: the file and stdin path's use of the second core.
+//! Reading and decoding one batch ahead, on a thread of its own, while the engine works
+//! on the batch before: the file and stdin path's use of the second core.
 //!
-//! Decoding (scanning the JSON, checking UTF-8, parsing the time) is about a quarter of
-//! a replay's work per event and needs nothing from the engine, so it runs beside it:
+//! Reading lines (the kernel's copy, finding newlines) and decoding them (scanning the
+//! JSON, checking UTF-8, parsing the time) need nothing from the engine, so both run
+//! beside it and the engine's thread only judges:
 //!
 //! ```text
-//!  engine's thread:  read lines ─► LineBatch ─┐                 ┌─► engine
-//!  decoding thread:                           └─► DecodedLines ─┘
+//!  reading thread:  read lines ─► LineBatch ─► decode ─► DecodedLines ─┐
+//!  engine's thread:                                                    └─► engine
+//!                   ◄──────────── spare LineBatch (buffers reused) ◄────────┘
 //! ```
 //!
-//! Lines are read on the engine's thread because the reader need not be `Send` (stdin's
-//! lock is not); reading is a few percent of the work.
+//! Reading used to stay on the engine's thread, so that the reader need not be `Send`
+//! (stdin's lock is not); it was 7–9% of that thread's time on realistic traffic. The
+//! thread is scoped ([`std::thread::Scope`]): a borrowed reader (a slice, a simulation
+//! rendered as lines) works as well as a file, and the thread is joined before the run
+//! returns. One cost of that: a run that fails while its reader waits on a live pipe
+//! returns once the pipe yields a line or closes.
 //!
 //! A [`DecodedLines`] keeps the lines and the events decoded from them together, so it
 //! crosses threads as one value (see [`super::decoded`]).
 
-use std::collections::VecDeque;
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::thread::JoinHandle;
+use std::io::BufRead;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use super::decoded::DecodedLines;
-use super::lines::LineBatch;
+use super::lines::{LineBatch, LineReader};
 use crate::error::{Error, Result};
 use crate::model::Limits;
 
-/// Where a batch handed over for decoding ends in its input, given back with it: the
-/// source's position just past it, and how many lines it consumed (blank ones too).
+/// Where a batch ends in its input: the source's position just past it, and how many
+/// lines it consumed (blank ones too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tag {
     /// The input position after the batch.
@@ -34,89 +40,120 @@ pub struct Tag {
     pub lines: u64,
 }
 
-/// A thread that decodes the batches handed to it, in order, and the tags of those not
-/// yet taken back.
-pub struct DecodeAhead {
-    to_decode: Option<Sender<LineBatch>>,
-    decoded: Receiver<DecodedLines>,
-    in_flight: VecDeque<Tag>,
-    worker: Option<JoinHandle<()>>,
+/// What the reading thread hands over next, in input order.
+#[derive(Debug)]
+pub enum Ahead {
+    /// A batch, decoded, and where it ends.
+    Batch(DecodedLines, Tag),
+    /// The input has no more lines.
+    Ended,
+    /// The run's line budget is spent (the rest is left for a later run).
+    Stopped,
+    /// Reading failed: the lines of the batch it failed in are lost to this run.
+    Failed(Error),
 }
 
-impl DecodeAhead {
-    /// Starts the decoding thread.
-    pub fn start(limits: Limits) -> Result<Self> {
-        let (to_decode, inbox) = channel::<LineBatch>();
-        let (outbox, decoded) = channel();
+/// How much to read: lines per batch, and at most how many in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Lines per batch.
+    pub batch_size: u64,
+    /// Lines in this run (`None`: until the input ends).
+    pub max_lines: Option<u64>,
+}
+
+/// Batches decoded and waiting while the engine works on one: the thread reads the
+/// next while one waits, so two are ahead of the engine at most.
+const WAITING: usize = 1;
+
+/// The reading thread's side: a handle for what it hands over, and the way back for
+/// spent batches' buffers.
+pub struct ReadAhead<'scope> {
+    next: Receiver<Ahead>,
+    spares: Sender<LineBatch>,
+    worker: Option<ScopedJoinHandle<'scope, ()>>,
+}
+
+impl<'scope> ReadAhead<'scope> {
+    /// Starts reading `lines` in `scope`, decoding each batch under `limits`.
+    pub fn start<'env, R: BufRead + Send + 'scope>(
+        scope: &'scope Scope<'scope, 'env>,
+        lines: LineReader<R>,
+        budget: Budget,
+        limits: Limits,
+    ) -> Result<Self> {
+        let (out, next) = sync_channel(WAITING);
+        let (spares, returned) = channel();
         let worker = std::thread::Builder::new()
             .name("decode".into())
-            .spawn(move || {
-                for lines in inbox {
-                    if outbox
-                        .send(DecodedLines::decode_all(lines, limits))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
+            .spawn_scoped(scope, move || {
+                read_ahead(lines, budget, limits, &out, &returned)
             })
-            .map_err(|e| Error::io("starting the decoding thread", e))?;
-        Ok(DecodeAhead {
-            to_decode: Some(to_decode),
-            decoded,
-            in_flight: VecDeque::new(),
+            .map_err(|e| Error::io("starting the reading thread", e))?;
+        Ok(ReadAhead {
+            next,
+            spares,
             worker: Some(worker),
         })
     }
 
-    /// Batches handed over and not yet taken back.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+    /// What comes next (waits for it).
+    pub fn take(&mut self) -> Result<Ahead> {
+        self.next.recv().map_err(|_| self.stopped())
     }
 
-    /// Hands `lines` over to be decoded; `tag` comes back with it.
-    pub fn submit(&mut self, lines: LineBatch, tag: Tag) -> Result<()> {
-        let sent = self
-            .to_decode
-            .as_ref()
-            .is_some_and(|to_decode| to_decode.send(lines).is_ok());
-        if !sent {
-            return Err(self.stopped());
-        }
-        self.in_flight.push_back(tag);
-        Ok(())
+    /// Gives a spent batch's buffers back for the thread to refill.
+    pub fn recycle(&self, batch: LineBatch) {
+        // The thread may have finished; the buffers are then simply dropped.
+        let _ = self.spares.send(batch);
     }
 
-    /// The oldest batch handed over, decoded, with its tag (waits for it); `None` when
-    /// none is in flight.
-    pub fn take(&mut self) -> Result<Option<(DecodedLines, Tag)>> {
-        let Some(tag) = self.in_flight.pop_front() else {
-            return Ok(None);
-        };
-        match self.decoded.recv() {
-            Ok(decoded) => Ok(Some((decoded, tag))),
-            Err(_) => Err(self.stopped()),
-        }
-    }
-
-    /// The thread is gone: a panic there goes on here, with its message, as it would
-    /// have had decoding stayed on this thread.
+    /// The thread is gone without saying why: a panic there goes on here, with its
+    /// message, as it would have had reading stayed on this thread.
     fn stopped(&mut self) -> Error {
-        self.to_decode = None;
-        if let Some(Err(panic)) = self.worker.take().map(JoinHandle::join) {
+        if let Some(Err(panic)) = self.worker.take().map(ScopedJoinHandle::join) {
             std::panic::resume_unwind(panic);
         }
-        Error::Stopped("the decoding thread stopped".into())
+        Error::Stopped("the reading thread stopped".into())
     }
 }
 
-impl Drop for DecodeAhead {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread's loop; its last send may fail, which it
-        // ignores.
-        self.to_decode = None;
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+/// The reading thread: batches of `lines` within `budget`, each decoded and handed over
+/// through `out`, reusing the buffers `spares` brings back. It ends after handing over
+/// why it stopped, or when the engine's side is gone.
+fn read_ahead<R: BufRead>(
+    mut lines: LineReader<R>,
+    budget: Budget,
+    limits: Limits,
+    out: &SyncSender<Ahead>,
+    spares: &Receiver<LineBatch>,
+) {
+    let mut consumed = 0u64;
+    loop {
+        let room = budget.max_lines.map_or(budget.batch_size, |max| {
+            max.saturating_sub(consumed).min(budget.batch_size)
+        });
+        if room == 0 {
+            let _ = out.send(Ahead::Stopped);
+            return;
+        }
+        let mut batch = spares.try_recv().unwrap_or_default();
+        batch.clear();
+        let next = match lines.fill(&mut batch, room) {
+            Ok(0) => Ahead::Ended,
+            Ok(read) => {
+                consumed += read;
+                let tag = Tag {
+                    position: lines.position(),
+                    lines: read,
+                };
+                Ahead::Batch(DecodedLines::decode_all(batch, limits), tag)
+            }
+            Err(e) => Ahead::Failed(Error::io("reading input", e)),
+        };
+        let last = !matches!(next, Ahead::Batch(..));
+        if out.send(next).is_err() || last {
+            return;
         }
     }
 }
@@ -124,52 +161,103 @@ impl Drop for DecodeAhead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drive::decoded::tests::{lines, VALID};
+    use crate::drive::decoded::tests::VALID;
     use crate::drive::Records;
     use crate::model::decode_event;
 
-    #[test]
-    fn a_batch_decoded_ahead_gives_what_decoding_in_place_gives() {
-        let text = format!("{VALID}\nnot json\n");
-        let limits = Limits::default();
-        let mut ahead = DecodeAhead::start(limits).unwrap();
-        let tag = Tag {
-            position: 9,
-            lines: 2,
-        };
-        ahead.submit(lines(&text), tag).unwrap();
-        let (decoded, got_tag) = ahead.take().unwrap().unwrap();
-        assert_eq!(got_tag, tag);
-        let raw = lines(&text);
-        for index in 0..raw.len() {
-            let ahead = decoded.borrow_dependent().get(index, &limits);
-            let in_place = decode_event(raw.payload(index), &limits);
-            assert_eq!(ahead, Some(in_place.as_ref().map_err(Clone::clone)));
-            assert_eq!(
-                decoded
-                    .decode(index, &limits)
-                    .map(std::borrow::Cow::into_owned),
-                in_place
-            );
+    fn budget(batch_size: u64, max_lines: Option<u64>) -> Budget {
+        Budget {
+            batch_size,
+            max_lines,
         }
-        assert!(ahead.take().unwrap().is_none());
     }
 
     #[test]
-    fn batches_come_back_in_the_order_they_were_handed_over() {
-        let mut ahead = DecodeAhead::start(Limits::default()).unwrap();
-        for n in 0..5 {
-            let tag = Tag {
-                position: n,
-                lines: 1,
+    fn a_batch_read_ahead_gives_what_decoding_in_place_gives() {
+        let text = format!("{VALID}\nnot json\n");
+        let limits = Limits::default();
+        std::thread::scope(|scope| {
+            let lines = LineReader::new(text.as_bytes());
+            let mut ahead = ReadAhead::start(scope, lines, budget(8, None), limits).unwrap();
+            let Ahead::Batch(decoded, tag) = ahead.take().unwrap() else {
+                panic!("a batch first");
             };
-            ahead.submit(lines(&format!("line {n}")), tag).unwrap();
+            assert_eq!(
+                tag,
+                Tag {
+                    position: 2,
+                    lines: 2
+                }
+            );
+            assert_eq!(decoded.len(), 2);
+            for (index, line) in [VALID, "not json"].iter().enumerate() {
+                let in_place = decode_event(line.as_bytes(), &limits);
+                let lent = decoded.borrow_dependent().get(index, &limits);
+                assert_eq!(lent, Some(in_place.as_ref().map_err(Clone::clone)));
+                assert_eq!(
+                    decoded
+                        .decode(index, &limits)
+                        .map(std::borrow::Cow::into_owned),
+                    in_place
+                );
+            }
+            assert!(matches!(ahead.take().unwrap(), Ahead::Ended));
+        });
+    }
+
+    #[test]
+    fn batches_come_in_input_order_and_the_line_budget_stops_the_run() {
+        let text: String = (0..7).map(|n| format!("line {n}\n")).collect();
+        std::thread::scope(|scope| {
+            let lines = LineReader::new(text.as_bytes());
+            let mut ahead =
+                ReadAhead::start(scope, lines, budget(2, Some(5)), Limits::default()).unwrap();
+            let mut seen = Vec::new();
+            loop {
+                match ahead.take().unwrap() {
+                    Ahead::Batch(decoded, tag) => {
+                        seen.push((tag.position, tag.lines));
+                        assert_eq!(
+                            decoded.payload(0),
+                            format!("line {}", tag.position - tag.lines).as_bytes()
+                        );
+                        ahead.recycle(decoded.into_raw());
+                    }
+                    Ahead::Stopped => break,
+                    other => panic!("expected the budget to stop the run, got {other:?}"),
+                }
+            }
+            assert_eq!(seen, [(2, 2), (4, 2), (5, 1)]);
+        });
+    }
+
+    #[test]
+    fn a_read_error_is_handed_over_after_the_batches_before_it() {
+        struct FailsAfter(&'static [u8]);
+        impl std::io::Read for FailsAfter {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("disk gone"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
         }
-        assert_eq!(ahead.in_flight(), 5);
-        for n in 0..5 {
-            let (decoded, tag) = ahead.take().unwrap().unwrap();
-            assert_eq!(tag.position, n);
-            assert_eq!(decoded.payload(0), format!("line {n}").as_bytes());
-        }
+        std::thread::scope(|scope| {
+            let reader = std::io::BufReader::new(FailsAfter(b"a\nb\n"));
+            let lines = LineReader::new(reader);
+            let mut ahead =
+                ReadAhead::start(scope, lines, budget(2, None), Limits::default()).unwrap();
+            assert!(matches!(
+                ahead.take().unwrap(),
+                Ahead::Batch(_, Tag { lines: 2, .. })
+            ));
+            match ahead.take().unwrap() {
+                Ahead::Failed(error) => assert!(error.to_string().contains("reading input")),
+                other => panic!("expected the read error, got {other:?}"),
+            }
+        });
     }
 }

@@ -6,8 +6,9 @@
 
 use std::io::BufRead;
 use std::ops::Range;
+use std::thread::Scope;
 
-use super::ahead::{DecodeAhead, Tag};
+use super::ahead::{Ahead, Budget, ReadAhead, Tag};
 use super::decoded::DecodedLines;
 use super::{At, Driver, Lanes, Pull, Records, Sink, Source};
 use crate::error::{Error, Result};
@@ -139,55 +140,48 @@ fn read_line<R: BufRead>(reader: &mut R, out: &mut Vec<u8>) -> std::io::Result<u
     }
 }
 
-/// Newline-delimited events from a reader, `batch_size` lines at a time, decoded one
-/// batch ahead on a thread of their own ([`DecodeAhead`]) while the engine works on the
-/// batch before. Lines are read on the caller's thread (the reader need not be `Send`),
-/// so a batch is handed over once the next one has been read: on a live pipe, output
-/// follows input by up to two batches rather than one.
-pub struct LineSource<R> {
-    lines: LineReader<R>,
+/// Newline-delimited events from a reader, `batch_size` lines at a time, read and
+/// decoded one batch ahead on a thread of their own ([`ReadAhead`], started in `scope`)
+/// while the engine works on the batch before. On a live pipe, output follows input by
+/// up to two batches.
+pub struct LineSource<'scope, 'env, R> {
+    scope: &'scope Scope<'scope, 'env>,
+    /// The reader until the reading thread takes it (resuming skips lines first).
+    lines: Option<LineReader<R>>,
     key: PositionKey,
-    batch_size: usize,
-    max_lines: Option<u64>,
-    spares: Vec<LineBatch>,
-    ahead: Option<DecodeAhead>,
-    /// Why reading stopped, once it has: no more lines, `max_lines` reached, or an
-    /// error (returned once the batches read before it have been handed over).
+    budget: Budget,
+    ahead: Option<ReadAhead<'scope>>,
+    /// Why reading stopped, once the driver has been told.
     finished: Option<Finished>,
     /// Lines read in this run, in batches handed to the driver.
     read: u64,
-    /// Lines read in this run, including those in batches still being decoded.
-    consumed: u64,
     /// The position just past the last batch handed to the driver: what is stored, as
     /// the batches read ahead are not processed yet.
     released: u64,
     resumed_from: u64,
 }
 
-/// Batches handed to the decoder before one is taken back: after the take, the other
-/// is decoded while the engine works on the one taken.
-const READ_AHEAD: usize = 2;
-
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Finished {
     Ended,
     Stopped,
-    Failed(Error),
 }
 
-impl<R: BufRead> LineSource<R> {
-    /// Lines from `reader`, whose position is stored under `key`.
-    pub fn new(reader: R, key: PositionKey) -> Self {
+impl<'scope, 'env, R: BufRead + Send + 'scope> LineSource<'scope, 'env, R> {
+    /// Lines from `reader`, whose position is stored under `key`, read on a thread of
+    /// `scope`.
+    pub fn new(scope: &'scope Scope<'scope, 'env>, reader: R, key: PositionKey) -> Self {
         LineSource {
-            lines: LineReader::new(reader),
+            scope,
+            lines: Some(LineReader::new(reader)),
             key,
-            batch_size: 1_024,
-            max_lines: None,
-            spares: Vec::new(),
+            budget: Budget {
+                batch_size: 1_024,
+                max_lines: None,
+            },
             ahead: None,
             finished: None,
             read: 0,
-            consumed: 0,
             released: 0,
             resumed_from: 0,
         }
@@ -195,13 +189,13 @@ impl<R: BufRead> LineSource<R> {
 
     /// Reads `lines` lines per batch.
     pub fn batch_size(mut self, lines: usize) -> Self {
-        self.batch_size = lines.max(1);
+        self.budget.batch_size = lines.max(1) as u64;
         self
     }
 
     /// Stops after `lines` lines in this run (the rest is left for a later run).
     pub fn max_lines(mut self, lines: Option<u64>) -> Self {
-        self.max_lines = lines;
+        self.budget.max_lines = lines;
         self
     }
 
@@ -215,55 +209,18 @@ impl<R: BufRead> LineSource<R> {
         self.resumed_from
     }
 
-    /// Reads the next batch, with where it ends; `None` once reading has finished.
-    fn read_batch(&mut self) -> Option<(LineBatch, Tag)> {
-        if self.finished.is_some() {
-            return None;
-        }
-        let budget = self.max_lines.map_or(self.batch_size as u64, |max| {
-            max.saturating_sub(self.consumed)
-                .min(self.batch_size as u64)
-        });
-        if budget == 0 {
-            self.finished = Some(Finished::Stopped);
-            return None;
-        }
-        let mut batch = self.spares.pop().unwrap_or_default();
-        batch.clear();
-        let read = match self.lines.fill(&mut batch, budget) {
-            Ok(0) => {
-                self.finished = Some(Finished::Ended);
-                0
-            }
-            Ok(read) => read,
-            Err(e) => {
-                self.finished = Some(Finished::Failed(Error::io("reading input", e)));
-                0
-            }
-        };
-        if read == 0 {
-            self.spares.push(batch);
-            return None;
-        }
-        self.consumed += read;
-        let tag = Tag {
-            position: self.lines.position(),
-            lines: read,
-        };
-        Some((batch, tag))
-    }
-
-    /// The decoding thread, started on first use.
-    fn decoder(&mut self, limits: Limits) -> Result<&mut DecodeAhead> {
-        let ahead = match self.ahead.take() {
-            Some(ahead) => ahead,
-            None => DecodeAhead::start(limits)?,
+    /// The reading thread, started on first use with the reader.
+    fn reading(&mut self, limits: Limits) -> Result<&mut ReadAhead<'scope>> {
+        let ahead = match (self.ahead.take(), self.lines.take()) {
+            (Some(ahead), _) => ahead,
+            (None, Some(lines)) => ReadAhead::start(self.scope, lines, self.budget, limits)?,
+            (None, None) => return Err(Error::Stopped("the reading thread stopped".into())),
         };
         Ok(self.ahead.insert(ahead))
     }
 }
 
-impl<R: BufRead> Source for LineSource<R> {
+impl<'scope, 'env, R: BufRead + Send + 'scope> Source for LineSource<'scope, 'env, R> {
     type Batch = DecodedLines;
 
     fn open<K>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
@@ -273,15 +230,17 @@ impl<R: BufRead> Source for LineSource<R> {
             .offset(&self.key.watermark())?
             .and_then(|ms| i64::try_from(ms).ok());
         driver.lanes_mut().insert(0, Watermark::at(watermark));
+        let Some(lines) = self.lines.as_mut() else {
+            return Ok(());
+        };
         if resume_at > 0 {
-            let skipped = self
-                .lines
+            let skipped = lines
                 .skip(resume_at)
                 .map_err(|e| Error::io("skipping already processed input", e))?;
             self.resumed_from = skipped;
             tracing::info!(source = %self.key, lines = skipped, "resuming after committed position");
         }
-        self.released = self.lines.position();
+        self.released = lines.position();
         Ok(())
     }
 
@@ -289,36 +248,39 @@ impl<R: BufRead> Source for LineSource<R> {
         &mut self,
         driver: &mut Driver<'_, K>,
     ) -> Result<Pull<DecodedLines>> {
-        let limits = *driver.limits();
-        while self.decoder(limits)?.in_flight() < READ_AHEAD {
-            let Some((batch, tag)) = self.read_batch() else {
-                break;
-            };
-            self.decoder(limits)?.submit(batch, tag)?;
+        match self.finished {
+            Some(Finished::Ended) => return Ok(Pull::Ended),
+            Some(Finished::Stopped) => return Ok(Pull::Stopped),
+            None => {}
         }
-        match self.decoder(limits)?.take()? {
-            Some((batch, Tag { position, lines })) => {
+        let limits = *driver.limits();
+        match self.reading(limits)?.take()? {
+            Ahead::Batch(batch, Tag { position, lines }) => {
                 self.released = position;
                 self.read += lines;
                 Ok(Pull::Batch(batch))
             }
+            Ahead::Ended => {
+                self.finished = Some(Finished::Ended);
+                Ok(Pull::Ended)
+            }
+            Ahead::Stopped => {
+                self.finished = Some(Finished::Stopped);
+                Ok(Pull::Stopped)
+            }
             // An error is returned once, and the reader is not read again: the lines of
             // the batch it failed in are lost to this run, and nothing after them is
             // committed.
-            None => match self.finished.replace(Finished::Stopped) {
-                Some(Finished::Failed(error)) => Err(error),
-                Some(Finished::Stopped) => Ok(Pull::Stopped),
-                Some(Finished::Ended) | None => {
-                    self.finished = Some(Finished::Ended);
-                    Ok(Pull::Ended)
-                }
-            },
+            Ahead::Failed(error) => {
+                self.finished = Some(Finished::Stopped);
+                Err(error)
+            }
         }
     }
 
     fn recycle(&mut self, batch: DecodedLines) {
-        if self.spares.len() < READ_AHEAD {
-            self.spares.push(batch.into_raw());
+        if let Some(ahead) = &self.ahead {
+            ahead.recycle(batch.into_raw());
         }
     }
 

@@ -142,9 +142,10 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         None => tracing::warn!("{}", crate::app::approvals::UNVERIFIED_WARNING),
     }
     let mut engine = setup.build(store)?;
-    let (reader, source): (Box<dyn BufRead>, PositionKey) = if args.input == "-" {
+    // Read on the decoding thread, so `Send`: stdin's handle, not its lock.
+    let (reader, source): (Box<dyn BufRead + Send>, PositionKey) = if args.input == "-" {
         (
-            Box::new(BufReader::new(std::io::stdin().lock())),
+            Box::new(BufReader::new(std::io::stdin())),
             PositionKey::replay_stdin(),
         )
     } else {
