@@ -190,7 +190,7 @@ impl Detector for OffHours {
         }
         let counts = obs.baseline.hours.counts();
         let slot = HourOfWeek::slot(now);
-        let total: u32 = counts.iter().map(|&c| u32::from(c)).sum();
+        let total = obs.baseline.hours.total();
         if total == 0 || f64::from(counts[slot]) >= self.params.usual_share.0 * f64::from(total) {
             return None;
         }
