@@ -161,6 +161,54 @@ fn replay_survives_bad_lines_and_reports_them_with_line_numbers() {
 }
 
 #[test]
+fn replay_reads_stdin_as_it_reads_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sim.jsonl");
+    let out = agentwatch(&[
+        "simulate",
+        "--agents",
+        "20",
+        "--days",
+        "10",
+        "--seed",
+        "5",
+        "--output",
+        input.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from_file = dir.path().join("from-file.jsonl");
+    let out = agentwatch(&[
+        "replay",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        from_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from_stdin = dir.path().join("from-stdin.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_agentwatch"))
+        .args(["replay", "--input", "-", "--output"])
+        .arg(&from_stdin)
+        .env("RUST_LOG", "warn")
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .expect("run agentwatch");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = std::fs::read_to_string(&input).unwrap().lines().count();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("replayed {lines} events from {lines} lines")),
+        "{stderr}"
+    );
+    let (file_alerts, stdin_alerts) = (
+        std::fs::read_to_string(&from_file).unwrap(),
+        std::fs::read_to_string(&from_stdin).unwrap(),
+    );
+    assert!(!file_alerts.is_empty(), "the simulation has attacks");
+    assert_eq!(stdin_alerts, file_alerts);
+}
+
+#[test]
 fn simulate_then_replay_with_labels_prints_quality() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("sim.jsonl");
