@@ -15,8 +15,9 @@ pub use file::{
 };
 pub use record::{AgentRecordV1, IssuedCredential, TrustTier, Weekday, WorkingHours};
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use hashbrown::HashMap;
 
 use crate::model::time::{hour_of_week, parse_rfc3339, HOUR_MS};
 use crate::pattern::Pattern;

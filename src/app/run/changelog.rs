@@ -3,10 +3,11 @@
 //! restoring a partition taken over, and skipping events a restored state already holds.
 //! The format is in [`crate::state::changelog`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use compact_str::CompactString;
+use hashbrown::HashMap;
 
 use crate::config::KafkaConfig;
 use crate::error::Result;
@@ -25,7 +26,8 @@ pub(super) struct Changelog {
     kafka: KafkaConfig,
     events: String,
     topic: String,
-    /// The partition each agent's latest event came from.
+    /// The partition each agent's latest event came from (looked up at every event:
+    /// hashbrown's hasher, not the standard map's SipHash).
     partitions: HashMap<CompactString, i32>,
     /// Agents restored from a commit cut short: their events in that partition below the
     /// offset are already in their state.
