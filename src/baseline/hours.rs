@@ -16,7 +16,7 @@ use crate::model::time::{hour_of_week, HOURS_PER_WEEK, HOUR_MS};
 ///
 /// The counters are stored inline (no separate allocation to chase on the hot path) and
 /// serialized as one byte string. Their sum is kept beside them (not stored): `off_hours`
-/// reads it at every event, and summing 168 counters there was a quarter of its cost.
+/// reads it at every event, and summing 168 counters there was about 40% of its cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HourOfWeek {
     counts: [u8; HOURS_PER_WEEK],

@@ -16,13 +16,16 @@
 //! thread is scoped ([`std::thread::Scope`]): a borrowed reader (a slice, a simulation
 //! rendered as lines) works as well as a file, and the thread is joined before the run
 //! returns. One cost of that: a run that fails while its reader waits on a live pipe
-//! returns once the pipe yields a line or closes.
+//! returns once the pipe yields one more line or closes (the thread is told to stop and
+//! gives up after the line in progress).
 //!
 //! A [`DecodedLines`] keeps the lines and the events decoded from them together, so it
 //! crosses threads as one value (see [`super::decoded`]).
 
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 
 use super::decoded::DecodedLines;
@@ -69,8 +72,11 @@ const WAITING: usize = 1;
 /// The reading thread's side: a handle for what it hands over, and the way back for
 /// spent batches' buffers.
 pub struct ReadAhead<'scope> {
-    next: Receiver<Ahead>,
+    /// `None` once dropped: a thread blocked handing a batch over is then released.
+    next: Option<Receiver<Ahead>>,
     spares: Sender<LineBatch>,
+    /// Set when the engine's side is gone: the thread stops after the line in progress.
+    gone: Arc<AtomicBool>,
     worker: Option<ScopedJoinHandle<'scope, ()>>,
 }
 
@@ -84,22 +90,28 @@ impl<'scope> ReadAhead<'scope> {
     ) -> Result<Self> {
         let (out, next) = sync_channel(WAITING);
         let (spares, returned) = channel();
+        let gone = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&gone);
         let worker = std::thread::Builder::new()
-            .name("decode".into())
+            .name("read-decode".into())
             .spawn_scoped(scope, move || {
-                read_ahead(lines, budget, limits, &out, &returned)
+                read_ahead(lines, budget, limits, &out, &returned, &stop);
             })
             .map_err(|e| Error::io("starting the reading thread", e))?;
         Ok(ReadAhead {
-            next,
+            next: Some(next),
             spares,
+            gone,
             worker: Some(worker),
         })
     }
 
     /// What comes next (waits for it).
     pub fn take(&mut self) -> Result<Ahead> {
-        self.next.recv().map_err(|_| self.stopped())
+        match self.next.as_ref().map(Receiver::recv) {
+            Some(Ok(next)) => Ok(next),
+            _ => Err(self.stopped()),
+        }
     }
 
     /// Gives a spent batch's buffers back for the thread to refill.
@@ -118,15 +130,30 @@ impl<'scope> ReadAhead<'scope> {
     }
 }
 
+impl Drop for ReadAhead<'_> {
+    /// Stops the thread and joins it here: released from a blocked hand-over and told to
+    /// give up after its line in progress, it ends soon; and a panic there (after an
+    /// error on this side, say) is dropped with it instead of becoming the scope's panic,
+    /// so the run returns its error.
+    fn drop(&mut self) {
+        self.gone.store(true, Ordering::Relaxed);
+        self.next = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
 /// The reading thread: batches of `lines` within `budget`, each decoded and handed over
 /// through `out`, reusing the buffers `spares` brings back. It ends after handing over
-/// why it stopped, or when the engine's side is gone.
+/// why it stopped, or when the engine's side is gone (`gone`, or `out` closed).
 fn read_ahead<R: BufRead>(
     mut lines: LineReader<R>,
     budget: Budget,
     limits: Limits,
     out: &SyncSender<Ahead>,
     spares: &Receiver<LineBatch>,
+    gone: &AtomicBool,
 ) {
     let mut consumed = 0u64;
     loop {
@@ -139,7 +166,11 @@ fn read_ahead<R: BufRead>(
         }
         let mut batch = spares.try_recv().unwrap_or_default();
         batch.clear();
-        let next = match lines.fill(&mut batch, room) {
+        let filled = lines.fill_unless(&mut batch, room, gone);
+        if gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let next = match filled {
             Ok(0) => Ahead::Ended,
             Ok(read) => {
                 consumed += read;
@@ -259,5 +290,84 @@ mod tests {
                 other => panic!("expected the read error, got {other:?}"),
             }
         });
+    }
+
+    #[test]
+    fn dropped_while_its_reader_waits_on_a_live_pipe_it_stops_at_the_next_line() {
+        /// A pipe fed line by line that stays open: a batch of 100 never fills.
+        struct Pipe(std::sync::mpsc::Receiver<Vec<u8>>, Vec<u8>);
+        impl std::io::Read for Pipe {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.1.is_empty() {
+                    match self.0.recv() {
+                        Ok(line) => self.1 = line,
+                        Err(_) => return Ok(0),
+                    }
+                }
+                let n = self.1.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.1[..n]);
+                self.1.drain(..n);
+                Ok(n)
+            }
+        }
+        let (feed, pipe) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            let lines = LineReader::new(std::io::BufReader::new(Pipe(pipe, Vec::new())));
+            let ahead =
+                ReadAhead::start(scope, lines, budget(100, None), Limits::default()).unwrap();
+            feed.send(b"one\n".to_vec()).unwrap();
+            let dropping = scope.spawn(move || drop(ahead));
+            // The pipe goes on yielding a line now and then, never enough for the batch.
+            for _ in 0..90 {
+                if dropping.is_finished() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                // Fails once the reading thread has ended and closed the pipe.
+                let _ = feed.send(b"more\n".to_vec());
+            }
+            let stopped = dropping.is_finished();
+            // Closing the pipe ends a thread that did not stop, so the scope can end.
+            drop(feed);
+            assert!(stopped, "the reading thread waited for a full batch");
+        });
+    }
+
+    #[test]
+    fn a_panic_on_the_reading_thread_after_this_side_has_gone_does_not_panic_the_run() {
+        /// Signals once it is inside a read, then panics when told to.
+        struct BreaksWhenTold {
+            entered: std::sync::mpsc::Sender<()>,
+            go: std::sync::mpsc::Receiver<()>,
+        }
+        impl std::io::Read for BreaksWhenTold {
+            fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
+                let _ = self.entered.send(());
+                let _ = self.go.recv();
+                panic!("the reader broke");
+            }
+        }
+        let (entered_tx, entered) = channel();
+        let (go, go_rx) = channel();
+        let reader = BreaksWhenTold {
+            entered: entered_tx,
+            go: go_rx,
+        };
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::thread::scope(|scope| {
+                let lines = LineReader::new(std::io::BufReader::new(reader));
+                let ahead =
+                    ReadAhead::start(scope, lines, budget(8, None), Limits::default()).unwrap();
+                entered.recv().unwrap();
+                // This side fails and drops its end; then the reader breaks.
+                let dropping = scope.spawn(move || drop(ahead));
+                go.send(()).unwrap();
+                dropping.join().unwrap();
+            });
+        }));
+        assert!(
+            run.is_ok(),
+            "the scope re-raised the reading thread's panic"
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 use std::io::BufRead;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Scope;
 
 use super::ahead::{Ahead, Budget, ReadAhead, Tag};
@@ -89,8 +90,20 @@ impl<R: BufRead> LineReader<R> {
     /// Reads up to `max` lines into `batch` (appending); returns how many were read
     /// (0: end of input).
     pub fn fill(&mut self, batch: &mut LineBatch, max: u64) -> std::io::Result<u64> {
+        self.fill_unless(batch, max, &AtomicBool::new(false))
+    }
+
+    /// [`LineReader::fill`], giving up after the line in progress once `stop` is set:
+    /// a reader waiting on a live pipe for a batch nobody will take stops at its next
+    /// line instead of at the batch's end.
+    pub fn fill_unless(
+        &mut self,
+        batch: &mut LineBatch,
+        max: u64,
+        stop: &AtomicBool,
+    ) -> std::io::Result<u64> {
         let mut read = 0;
-        while read < max {
+        while read < max && !stop.load(Ordering::Relaxed) {
             let start = batch.data.len();
             if read_line(&mut self.reader, &mut batch.data)? == 0 {
                 break;
@@ -141,9 +154,9 @@ fn read_line<R: BufRead>(reader: &mut R, out: &mut Vec<u8>) -> std::io::Result<u
 }
 
 /// Newline-delimited events from a reader, `batch_size` lines at a time, read and
-/// decoded one batch ahead on a thread of their own ([`ReadAhead`], started in `scope`)
-/// while the engine works on the batch before. On a live pipe, output follows input by
-/// up to two batches.
+/// decoded ahead on a thread of their own ([`ReadAhead`], started in `scope`) while the
+/// engine works on the batch before. A batch is handed over once it is full or the input
+/// ends, so on a live pipe output follows input by up to one batch.
 pub struct LineSource<'scope, 'env, R> {
     scope: &'scope Scope<'scope, 'env>,
     /// The reader until the reading thread takes it (resuming skips lines first).

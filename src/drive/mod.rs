@@ -11,8 +11,8 @@
 //!
 //! (*) Sources decode ahead on a thread of their own where they can ([`Records::decode`]):
 //! the file source reads and decodes on a thread of its own ([`ahead`]), the Kafka source
-//! decodes on its consumer thread. Decoding is about a quarter of the work per event and needs nothing from the
-//! engine, so the engine's thread only judges.
+//! decodes on its consumer thread. Decoding is about a quarter of the work per event and
+//! needs nothing from the engine, so the engine's thread only judges.
 //!
 //! A source owns its framing and its positions (a file's line number, a partition's
 //! offset) and says how to resume; a sink owns its encoding and what "settled" means

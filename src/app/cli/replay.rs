@@ -145,7 +145,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     // Read on the decoding thread, so `Send`: stdin's handle, not its lock.
     let (reader, source): (Box<dyn BufRead + Send>, PositionKey) = if args.input == "-" {
         (
-            Box::new(BufReader::new(std::io::stdin())),
+            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
             PositionKey::replay_stdin(),
         )
     } else {
