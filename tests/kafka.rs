@@ -547,6 +547,69 @@ fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
     );
 }
 
+#[test]
+fn a_restart_judges_event_times_against_the_watermark_it_committed() {
+    const DAY_MS: i64 = 86_400_000;
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 1);
+    let monday = common::monday();
+    let record = |i: u64, at: i64| {
+        let event = common::event(i, "agent-wm", at, "read", "crm", 100);
+        TestRecord::keyed("agent-wm", serde_json::to_vec(&event).unwrap())
+    };
+    let first_records: Vec<TestRecord> = (0..10)
+        .map(|i| record(i, monday + i as i64 * 60_000))
+        .collect();
+    broker.produce(EVENTS, &first_records);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = service_config(&broker, &state, "watermark", "");
+    let mut first = ServiceProcess::start(dir.path(), "first", &config);
+    first.wait_for_metric(PROCESSED, 10.0, Duration::from_secs(60));
+    first.signal(libc::SIGTERM);
+    assert!(
+        first.wait(Duration::from_secs(30)).success(),
+        "{}",
+        first.log()
+    );
+    let watermark = monday + 9 * 60_000;
+    {
+        let store = StateStore::open(&state).unwrap();
+        assert_eq!(
+            store.offset("kafka/agent-events/0#watermark").unwrap(),
+            Some(watermark as u64),
+            "the watermark is committed with the position"
+        );
+    }
+
+    // After the restart, first an event eight days behind the committed watermark (the
+    // bound is seven), then one in order. Judged against no watermark, the late one
+    // would set it and pass.
+    broker.produce(
+        EVENTS,
+        &[
+            record(10, watermark - 8 * DAY_MS),
+            record(11, watermark + 60_000),
+        ],
+    );
+    let mut second = ServiceProcess::start(dir.path(), "second", &config);
+    second.wait_for_metric(PROCESSED, 1.0, Duration::from_secs(60));
+    let metrics = second.get("/metrics").1;
+    assert_eq!(metric(&metrics, INVALID), Some(1.0), "{}", second.log());
+    let letters = broker.read_all("agent-events-dlq", 1, Duration::from_secs(30));
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        headers_of(&letters[0])[dead_letter::HEADER_ERROR_CODE],
+        "time_out_of_range"
+    );
+    second.signal(libc::SIGTERM);
+    assert!(
+        second.wait(Duration::from_secs(30)).success(),
+        "{}",
+        second.log()
+    );
+}
+
 /// Guards the harness itself: resuming inside a producer batch must return exactly the
 /// requested record (Tansu's memory engine returns the next batch instead, which would
 /// make the crash test pass or fail by luck).

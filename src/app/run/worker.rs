@@ -29,7 +29,7 @@ use crate::kafka::consumer::Partition;
 use crate::kafka::forwarded::{origin, Forwarded};
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::source_name;
-use crate::model::{Event, Limits, TimeBounds};
+use crate::model::{Event, Limits, TimeBounds, Watermark};
 use crate::pipeline::Engine;
 use crate::state::PositionKey;
 use crate::telemetry::Metrics;
@@ -313,6 +313,26 @@ impl KafkaSource {
         }
     }
 
+    /// Sets a partition's watermark to the one committed with its position, for a
+    /// partition that resumes from that position (a restart on the same state): event
+    /// times are then judged as an uninterrupted run would have judged them, instead of
+    /// the first event after a restart setting the watermark, however far behind it is.
+    /// A partition restored from the changelog starts elsewhere, where the local
+    /// watermark may be ahead of it; its first events set its watermark as before.
+    fn resume_watermark<K>(&self, driver: &mut Driver<'_, K>, partition: i32) -> Result<()> {
+        let source = source_name(&self.events, partition);
+        let committed = driver
+            .engine()
+            .offset(&source.watermark())?
+            .and_then(|ms| i64::try_from(ms).ok());
+        if committed.is_some() {
+            driver
+                .lanes_mut()
+                .insert(partition, Watermark::at(committed));
+        }
+        Ok(())
+    }
+
     fn log_progress<K: Sink<DecodedRecords>>(&mut self, driver: &Driver<'_, K>) {
         let consumed = self.consumed;
         let last = self.last_progress;
@@ -386,10 +406,18 @@ impl Source for KafkaSource {
             }
             Ok(Job::Start { partition, reply }) => {
                 let source = source_name(&self.events, partition);
+                // Read before a restore from the changelog overwrites it.
+                let local = driver.engine().offset(&source);
                 let start = match &mut self.feeds.changelog {
                     Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition),
                     None => driver.engine().offset(&source),
                 };
+                let start = start.and_then(|start| {
+                    if start.is_some() && local? == start {
+                        self.resume_watermark(driver, partition)?;
+                    }
+                    Ok(start)
+                });
                 // The restore, if any, stored what was forwarded as of where it starts.
                 let start = start.and_then(|start| {
                     let forwarded = driver.engine().forwarded(&source)?;
@@ -424,12 +452,19 @@ impl Source for KafkaSource {
             .is_none_or(|changelog| changelog.admit(&event.agent_id, at.lane, at.offset as i64))
     }
 
-    fn positions(&self, _lanes: &Lanes, out: &mut Vec<(PositionKey, u64)>) {
+    fn positions(&self, lanes: &Lanes, out: &mut Vec<(PositionKey, u64)>) {
         out.extend(
             self.positions
                 .iter()
                 .map(|(partition, next)| (source_name(&self.events, *partition), *next)),
         );
+        // Each partition's watermark, committed with its position (see
+        // `KafkaSource::resume_watermark`).
+        out.extend(self.positions.keys().filter_map(|partition| {
+            let ms = lanes.get(partition).and_then(Watermark::get)?;
+            let ms = u64::try_from(ms).ok()?;
+            Some((source_name(&self.events, *partition).watermark(), ms))
+        }));
         out.extend(self.forwarded.iter().map(|(partition, from, next)| {
             (
                 source_name(&self.events, partition).forwarded_from(from),
