@@ -205,6 +205,12 @@ fn end_to_end_alerts_match_replay_and_catch_the_incidents() {
     );
 }
 
+/// Event `i` of `agent`, a 100-byte read of `crm` at `at`, as a record keyed by agent.
+fn crm_read(agent: &str, i: u64, at: i64) -> TestRecord {
+    let event = common::event(i, agent, at, "read", "crm", 100);
+    TestRecord::keyed(agent, serde_json::to_vec(&event).unwrap())
+}
+
 fn dlq_header(name: &str, value: &str) -> OwnedHeaders {
     OwnedHeaders::new().insert(Header {
         key: name,
@@ -219,17 +225,7 @@ fn bad_records_go_to_the_dead_letter_topic_and_valid_ones_around_them_are_proces
     let broker = Broker::start_with(Storage::Memory);
     broker.create_topics(&[EVENTS], 1);
     let monday = common::monday();
-    let valid = |i: u64| {
-        let event = common::event(
-            i,
-            "agent-dlq",
-            monday + i as i64 * 60_000,
-            "read",
-            "crm",
-            100,
-        );
-        TestRecord::keyed("agent-dlq", serde_json::to_vec(&event).unwrap())
-    };
+    let valid = |i: u64| crm_read("agent-dlq", i, monday + i as i64 * 60_000);
     let huge = vec![b'x'; 10 * 1024 * 1024];
     let bad: Vec<(&str, TestRecord)> = vec![
         (
@@ -553,10 +549,7 @@ fn a_restart_judges_event_times_against_the_watermark_it_committed() {
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], 1);
     let monday = common::monday();
-    let record = |i: u64, at: i64| {
-        let event = common::event(i, "agent-wm", at, "read", "crm", 100);
-        TestRecord::keyed("agent-wm", serde_json::to_vec(&event).unwrap())
-    };
+    let record = |i: u64, at: i64| crm_read("agent-wm", i, at);
     let first_records: Vec<TestRecord> = (0..10)
         .map(|i| record(i, monday + i as i64 * 60_000))
         .collect();

@@ -88,16 +88,10 @@ fn forwarded_entries(value: &[u8], rest: &[u8]) -> Result<Vec<(i32, u64)>, Chang
     }
     Ok(rest
         .chunks_exact(FORWARDED_BYTES)
-        .map(|entry| {
-            let (source, next) = entry.split_at(4);
-            let mut source_bytes = [0u8; 4];
-            source_bytes.copy_from_slice(source);
-            let mut next_bytes = [0u8; 8];
-            next_bytes.copy_from_slice(next);
-            (
-                i32::from_be_bytes(source_bytes),
-                u64::from_be_bytes(next_bytes),
-            )
+        .filter_map(|entry| {
+            let (source, next) = entry.split_first_chunk::<4>()?;
+            let next: &[u8; 8] = next.try_into().ok()?;
+            Some((i32::from_be_bytes(*source), u64::from_be_bytes(*next)))
         })
         .collect())
 }

@@ -313,24 +313,37 @@ impl KafkaSource {
         }
     }
 
-    /// Sets a partition's watermark to the one committed with its position, for a
-    /// partition that resumes from that position (a restart on the same state): event
-    /// times are then judged as an uninterrupted run would have judged them, instead of
-    /// the first event after a restart setting the watermark, however far behind it is.
-    /// A partition restored from the changelog starts elsewhere, where the local
-    /// watermark may be ahead of it; its first events set its watermark as before.
-    fn resume_watermark<K>(&self, driver: &mut Driver<'_, K>, partition: i32) -> Result<()> {
+    /// Where an assigned partition starts: its local position, or the changelog's when
+    /// that is ahead (restoring from it first). What was forwarded into the partition is
+    /// loaded as of that start (a restore stored the changelog's). Resuming from its own
+    /// position (a restart on the same state), the partition also takes up the
+    /// watermark committed with it, so event times are judged as an uninterrupted run
+    /// would have judged them instead of the first event after the restart setting the
+    /// watermark, however far behind it is; a partition restored from the changelog
+    /// starts elsewhere, where the local watermark may be ahead of it, and its first
+    /// events set it.
+    fn start<K>(&mut self, driver: &mut Driver<'_, K>, partition: i32) -> Result<Option<u64>> {
         let source = source_name(&self.events, partition);
-        let committed = driver
-            .engine()
-            .offset(&source.watermark())?
-            .and_then(|ms| i64::try_from(ms).ok());
-        if committed.is_some() {
-            driver
-                .lanes_mut()
-                .insert(partition, Watermark::at(committed));
+        // Read before a restore from the changelog overwrites it.
+        let local = driver.engine().offset(&source)?;
+        let start = match &mut self.feeds.changelog {
+            Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition)?,
+            None => local,
+        };
+        if start.is_some() && start == local {
+            let committed = driver
+                .engine()
+                .offset(&source.watermark())?
+                .and_then(|ms| i64::try_from(ms).ok());
+            if committed.is_some() {
+                driver
+                    .lanes_mut()
+                    .insert(partition, Watermark::at(committed));
+            }
         }
-        Ok(())
+        let forwarded = driver.engine().forwarded(&source)?;
+        self.forwarded.load(partition, forwarded);
+        Ok(start)
     }
 
     fn log_progress<K: Sink<DecodedRecords>>(&mut self, driver: &Driver<'_, K>) {
@@ -405,26 +418,7 @@ impl Source for KafkaSource {
                 Ok(Pull::Idle)
             }
             Ok(Job::Start { partition, reply }) => {
-                let source = source_name(&self.events, partition);
-                // Read before a restore from the changelog overwrites it.
-                let local = driver.engine().offset(&source);
-                let start = match &mut self.feeds.changelog {
-                    Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition),
-                    None => driver.engine().offset(&source),
-                };
-                let start = start.and_then(|start| {
-                    if start.is_some() && local? == start {
-                        self.resume_watermark(driver, partition)?;
-                    }
-                    Ok(start)
-                });
-                // The restore, if any, stored what was forwarded as of where it starts.
-                let start = start.and_then(|start| {
-                    let forwarded = driver.engine().forwarded(&source)?;
-                    self.forwarded.load(partition, forwarded);
-                    Ok(start)
-                });
-                let _ = reply.send(start);
+                let _ = reply.send(self.start(driver, partition));
                 Ok(Pull::Idle)
             }
             Err(RecvTimeoutError::Timeout) => Ok(Pull::Idle),
@@ -459,7 +453,7 @@ impl Source for KafkaSource {
                 .map(|(partition, next)| (source_name(&self.events, *partition), *next)),
         );
         // Each partition's watermark, committed with its position (see
-        // `KafkaSource::resume_watermark`).
+        // `KafkaSource::start`).
         out.extend(self.positions.keys().filter_map(|partition| {
             let ms = lanes.get(partition).and_then(Watermark::get)?;
             let ms = u64::try_from(ms).ok()?;
