@@ -545,6 +545,38 @@ fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
 
 #[test]
 fn a_restart_judges_event_times_against_the_watermark_it_committed() {
+    let log = late_event_after_a_restart(Disk::Same);
+    assert!(
+        !log.contains("partition restored from the changelog"),
+        "{log}"
+    );
+}
+
+/// A replacement with an empty disk takes the watermark up from the changelog's
+/// position record, as a restart does from its own store.
+#[test]
+fn a_replacement_with_an_empty_disk_judges_event_times_against_the_changelog_watermark() {
+    let log = late_event_after_a_restart(Disk::Empty);
+    assert!(
+        log.contains("partition restored from the changelog"),
+        "{log}"
+    );
+}
+
+/// Where the instance after the restart keeps its state.
+#[derive(Clone, Copy, PartialEq)]
+enum Disk {
+    /// The first instance's state directory.
+    Same,
+    /// A new, empty one: the partition is restored from the changelog.
+    Empty,
+}
+
+/// Ten events of one agent, a SIGTERM, then a restart on `disk` that is handed an event
+/// eight days behind the committed watermark (the bound is seven) and one in order.
+/// Judged against no watermark, the late one would set it and pass; it must be one
+/// `time_out_of_range` dead letter. Returns the second instance's log.
+fn late_event_after_a_restart(disk: Disk) -> String {
     const DAY_MS: i64 = 86_400_000;
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], 1);
@@ -575,9 +607,6 @@ fn a_restart_judges_event_times_against_the_watermark_it_committed() {
         );
     }
 
-    // After the restart, first an event eight days behind the committed watermark (the
-    // bound is seven), then one in order. Judged against no watermark, the late one
-    // would set it and pass.
     broker.produce(
         EVENTS,
         &[
@@ -585,6 +614,10 @@ fn a_restart_judges_event_times_against_the_watermark_it_committed() {
             record(11, watermark + 60_000),
         ],
     );
+    let config = match disk {
+        Disk::Same => config,
+        Disk::Empty => service_config(&broker, &dir.path().join("empty"), "watermark", ""),
+    };
     let mut second = ServiceProcess::start(dir.path(), "second", &config);
     second.wait_for_metric(PROCESSED, 1.0, Duration::from_secs(60));
     let metrics = second.get("/metrics").1;
@@ -601,6 +634,7 @@ fn a_restart_judges_event_times_against_the_watermark_it_committed() {
         "{}",
         second.log()
     );
+    second.log()
 }
 
 /// Guards the harness itself: resuming inside a producer batch must return exactly the

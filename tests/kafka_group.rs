@@ -174,7 +174,7 @@ fn a_partition_whose_changelog_cannot_be_read_stops_the_member_instead_of_skippi
     let mut state = Vec::new();
     state_value(40, &[0xEE, 1, 2, 3], &mut state);
     let mut position_bytes = Vec::new();
-    position_value(40, [], &mut position_bytes);
+    position_value(40, [], None, &mut position_bytes);
     let position = TestRecord {
         key: Some(POSITION_KEY.to_vec()),
         payload: position_bytes,

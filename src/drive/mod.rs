@@ -140,9 +140,10 @@ pub trait Source: Sized {
         Ok(())
     }
 
-    /// Called once a commit's state was handed to the store. Returns true if it
-    /// published records the sink must settle before positions may change hands.
-    fn on_commit(&mut self) -> Result<bool> {
+    /// Called once a commit's state was handed to the store, with the lanes' watermarks
+    /// as committed. Returns true if it published records the sink must settle before
+    /// positions may change hands.
+    fn on_commit(&mut self, _lanes: &Lanes) -> Result<bool> {
         Ok(false)
     }
 
@@ -502,7 +503,7 @@ impl<'e, K> Driver<'e, K> {
                 .commit_in_background(&self.positions, &mut |agent, encoded| {
                     source.on_state(agent, encoded)
                 })?;
-            if source.on_commit()? && wait {
+            if source.on_commit(&self.lanes)? && wait {
                 self.sink.settle(budget)?;
             }
         } else {

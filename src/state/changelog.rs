@@ -17,8 +17,12 @@
 //!   a partition the rekey router feeds, 12 bytes per source partition: the source
 //!   partition (4 bytes) and its next forwarded offset (8 bytes), so that a takeover
 //!   skips second copies of what was processed ([`crate::kafka::forwarded`]; a record of
-//!   8 bytes, as earlier builds wrote, has none). It follows the commit's states in the
-//!   partition, so it marks the commit as complete.
+//!   8 bytes, as earlier builds wrote, has none), then the partition's event-time
+//!   watermark at that commit (8 bytes, big-endian milliseconds), so that a takeover
+//!   judges event times as the previous owner would have. Entries are 12 bytes and the
+//!   watermark 8, so the length tells whether a record carries one (records of earlier
+//!   builds do not). It follows the commit's states in the partition, so it marks the
+//!   commit as complete.
 //!
 //! A commit cut short (the writer crashed after some states and before the position)
 //! leaves states newer than the last position. They are kept, not thrown away, since
@@ -35,6 +39,9 @@ use std::collections::HashMap;
 const POSITION_BYTES: usize = 8;
 /// Bytes of one forwarded source partition's entry in a position record.
 const FORWARDED_BYTES: usize = 12;
+/// Bytes of the watermark that ends a position record, when it has one. Not a multiple
+/// of [`FORWARDED_BYTES`], so that the length tells whether it is there.
+const WATERMARK_BYTES: usize = 8;
 
 /// Why a changelog record was not understood (it is skipped and counted; one bad
 /// record must not stop a partition from being assigned).
@@ -43,9 +50,9 @@ pub enum ChangelogError {
     /// A value shorter than its leading offset.
     #[error("changelog value of {0} bytes is shorter than its 8-byte position")]
     Truncated(usize),
-    /// A position record whose value carries more than the offset and whole entries of
-    /// forwarded source partitions.
-    #[error("changelog position record of {0} bytes; expected 8, and 12 more per forwarded source partition")]
+    /// A position record whose value carries more than the offset, whole entries of
+    /// forwarded source partitions and a watermark.
+    #[error("changelog position record of {0} bytes; expected 8, 12 more per forwarded source partition, and 8 more for a watermark")]
     OversizedPosition(usize),
     /// A tombstone for the position key, which is never deleted.
     #[error("tombstone for the changelog position key")]
@@ -67,10 +74,12 @@ impl ChangelogError {
 pub const POSITION_KEY: &[u8] = &[0xFF];
 
 /// Encodes a position record's value into `out` (cleared first): the partition's next
-/// offset, and the next offset of each source partition forwarded into it.
+/// offset, the next offset of each source partition forwarded into it, and its
+/// watermark (the latest event time it accepted), if it has one.
 pub fn position_value(
     next_offset: u64,
     forwarded: impl IntoIterator<Item = (i32, u64)>,
+    watermark_ms: Option<i64>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
@@ -79,21 +88,44 @@ pub fn position_value(
         out.extend_from_slice(&source.to_be_bytes());
         out.extend_from_slice(&next.to_be_bytes());
     }
+    if let Some(ms) = watermark_ms {
+        out.extend_from_slice(&ms.to_be_bytes());
+    }
 }
 
-/// The forwarded source partitions' entries after a position record's offset.
-fn forwarded_entries(value: &[u8], rest: &[u8]) -> Result<Vec<(i32, u64)>, ChangelogError> {
-    if rest.len() % FORWARDED_BYTES != 0 {
-        return Err(ChangelogError::OversizedPosition(value.len()));
-    }
-    Ok(rest
+/// What a position record says after its offset.
+#[derive(Debug)]
+struct PositionTail {
+    forwarded: Vec<(i32, u64)>,
+    watermark_ms: Option<i64>,
+}
+
+/// The forwarded source partitions' entries and the watermark after a position
+/// record's offset.
+fn position_tail(value: &[u8], rest: &[u8]) -> Result<PositionTail, ChangelogError> {
+    let (entries, watermark_ms) = match rest.len() % FORWARDED_BYTES {
+        0 => (rest, None),
+        WATERMARK_BYTES => {
+            let (entries, watermark) = rest.split_at(rest.len() - WATERMARK_BYTES);
+            let watermark: [u8; WATERMARK_BYTES] = watermark
+                .try_into()
+                .map_err(|_| ChangelogError::OversizedPosition(value.len()))?;
+            (entries, Some(i64::from_be_bytes(watermark)))
+        }
+        _ => return Err(ChangelogError::OversizedPosition(value.len())),
+    };
+    let forwarded = entries
         .chunks_exact(FORWARDED_BYTES)
         .filter_map(|entry| {
             let (source, next) = entry.split_first_chunk::<4>()?;
             let next: &[u8; 8] = next.try_into().ok()?;
             Some((i32::from_be_bytes(*source), u64::from_be_bytes(*next)))
         })
-        .collect())
+        .collect();
+    Ok(PositionTail {
+        forwarded,
+        watermark_ms,
+    })
 }
 
 /// Encodes a state record's value into `out` (cleared first).
@@ -126,13 +158,16 @@ pub struct Restored {
     /// The next offset of each source partition forwarded into this one, at
     /// `position`.
     pub forwarded: Vec<(i32, u64)>,
+    /// The partition's watermark at `position` (`None` from records of builds that did
+    /// not write it).
+    pub watermark_ms: Option<i64>,
 }
 
 /// Folds a partition's changelog records, in offset order, into what to restore.
 #[derive(Debug, Default)]
 pub struct RestoreBuilder {
     latest: HashMap<String, (u64, Vec<u8>)>,
-    position: Option<(u64, Vec<(i32, u64)>)>,
+    position: Option<(u64, PositionTail)>,
     records: u64,
 }
 
@@ -143,7 +178,7 @@ impl RestoreBuilder {
         if key == POSITION_KEY {
             let value = value.ok_or(ChangelogError::PositionTombstone)?;
             let (next, rest) = split_position(value)?;
-            self.position = Some((next, forwarded_entries(value, rest)?));
+            self.position = Some((next, position_tail(value, rest)?));
             return Ok(());
         }
         let agent = String::from_utf8_lossy(key).into_owned();
@@ -166,7 +201,7 @@ impl RestoreBuilder {
 
     /// What to restore, or `None` if no commit ever completed in this partition.
     pub fn finish(self) -> Option<Restored> {
-        let (position, forwarded) = self.position?;
+        let (position, tail) = self.position?;
         let mut states = Vec::with_capacity(self.latest.len());
         let mut ahead = Vec::new();
         for (agent, (covers, state)) in self.latest {
@@ -179,7 +214,8 @@ impl RestoreBuilder {
             position,
             states,
             ahead,
-            forwarded,
+            forwarded: tail.forwarded,
+            watermark_ms: tail.watermark_ms,
         })
     }
 }
@@ -190,7 +226,7 @@ mod tests {
 
     fn position(next: u64) -> Vec<u8> {
         let mut out = Vec::new();
-        position_value(next, [], &mut out);
+        position_value(next, [], None, &mut out);
         out
     }
 
@@ -224,13 +260,35 @@ mod tests {
     fn a_position_carries_the_forwarded_offsets_of_its_commit() {
         let mut builder = RestoreBuilder::default();
         let mut value = Vec::new();
-        position_value(10, [(0, 7), (2, 40)], &mut value);
+        position_value(10, [(0, 7), (2, 40)], None, &mut value);
         builder.add(POSITION_KEY, Some(&value)).unwrap();
-        position_value(25, [(0, 9), (1, 3), (2, 41)], &mut value);
+        position_value(25, [(0, 9), (1, 3), (2, 41)], None, &mut value);
         builder.add(POSITION_KEY, Some(&value)).unwrap();
         let restored = builder.finish().unwrap();
         assert_eq!(restored.position, 25);
         assert_eq!(restored.forwarded, [(0, 9), (1, 3), (2, 41)]);
+        assert_eq!(restored.watermark_ms, None);
+    }
+
+    #[test]
+    fn a_position_carries_its_watermark_after_its_forwarded_offsets_or_alone() {
+        let mut value = Vec::new();
+        for forwarded in [vec![], vec![(0, 9)], vec![(0, 9), (3, 12)]] {
+            let mut builder = RestoreBuilder::default();
+            position_value(25, forwarded.clone(), Some(1_778_514_263_961), &mut value);
+            builder.add(POSITION_KEY, Some(&value)).unwrap();
+            let restored = builder.finish().unwrap();
+            assert_eq!(restored.position, 25);
+            assert_eq!(restored.forwarded, forwarded);
+            assert_eq!(restored.watermark_ms, Some(1_778_514_263_961));
+        }
+        // A later position without a watermark (an older build took over) has none.
+        let mut builder = RestoreBuilder::default();
+        position_value(25, [], Some(7), &mut value);
+        builder.add(POSITION_KEY, Some(&value)).unwrap();
+        position_value(30, [(1, 2)], None, &mut value);
+        builder.add(POSITION_KEY, Some(&value)).unwrap();
+        assert_eq!(builder.finish().unwrap().watermark_ms, None);
     }
 
     #[test]

@@ -10,11 +10,13 @@ use compact_str::CompactString;
 use hashbrown::HashMap;
 
 use crate::config::KafkaConfig;
+use crate::drive::Lanes;
 use crate::error::Result;
 use crate::kafka::changelog::read_partition;
 use crate::kafka::forwarded::Forwarded;
 use crate::kafka::producer::{Output, OutputProducer};
 use crate::kafka::source_name;
+use crate::model::Watermark;
 use crate::pipeline::Engine;
 use crate::state::changelog::{
     position_value, state_value, RestoreBuilder, Restored, POSITION_KEY,
@@ -96,16 +98,18 @@ impl Changelog {
         )
     }
 
-    /// Queues every partition's position record, with what was forwarded into it: it
-    /// closes the commit's states.
+    /// Queues every partition's position record, with what was forwarded into it and
+    /// its watermark: it closes the commit's states.
     pub(super) fn write_positions(
         &mut self,
         producer: &OutputProducer,
         positions: &BTreeMap<i32, u64>,
         forwarded: &Forwarded,
+        lanes: &Lanes,
     ) -> Result<()> {
         for (&partition, &next) in positions {
-            position_value(next, forwarded.of(partition), &mut self.value);
+            let watermark = lanes.get(&partition).and_then(Watermark::get);
+            position_value(next, forwarded.of(partition), watermark, &mut self.value);
             producer.send_to(
                 Output::Changelog,
                 &self.topic,
@@ -125,13 +129,14 @@ impl Changelog {
     }
 
     /// Where to start `partition` taken over: the local position if it is at least the
-    /// changelog's, else the changelog's after restoring its states into the engine.
+    /// changelog's, else the changelog's after restoring its states into the engine,
+    /// with the watermark the changelog committed there.
     pub(super) fn start(
         &mut self,
         engine: &mut Engine,
         metrics: &Metrics,
         partition: i32,
-    ) -> Result<Option<u64>> {
+    ) -> Result<Start> {
         let source = source_name(&self.events, partition);
         let local = engine.offset(&source)?;
         let started = Instant::now();
@@ -140,12 +145,13 @@ impl Changelog {
         let agents = restored.as_ref().map_or(0, |r| r.1);
         metrics.restore_finished(agents, started.elapsed());
         let (start, agents) = restored?;
-        if start != local {
+        if start.offset != local {
             tracing::info!(
                 partition,
                 agents,
-                position = start,
+                position = start.offset,
                 local = ?local,
+                watermark_ms = start.watermark_ms,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "partition restored from the changelog"
             );
@@ -158,11 +164,11 @@ impl Changelog {
         engine: &mut Engine,
         partition: i32,
         local: Option<u64>,
-    ) -> Result<(Option<u64>, usize)> {
+    ) -> Result<(Start, usize)> {
         let mut builder = RestoreBuilder::default();
         read_partition(&self.kafka, &self.topic, partition, &mut builder)?;
         let Some(restored) = builder.finish() else {
-            return Ok((local, 0));
+            return Ok((Start::local(local), 0));
         };
         let plan = RestorePlan::new(local, restored);
         let agents = if plan.states.is_empty() && plan.forwarded.is_none() {
@@ -176,13 +182,44 @@ impl Changelog {
                     .flatten()
                     .map(|&(from, next)| (source.forwarded_from(from), next)),
             );
+            // Stored with the position, so a restart before the next commit resumes
+            // with it too.
+            positions.extend(
+                plan.watermark_ms
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(|ms| (source.watermark(), ms)),
+            );
             engine.restore(&plan.states, &positions)?
         };
         for (agent, covers) in plan.ahead {
             self.ahead
                 .insert(CompactString::new(agent), (partition, covers));
         }
-        Ok((Some(plan.start), agents))
+        let start = Start {
+            offset: Some(plan.start),
+            watermark_ms: plan.watermark_ms,
+        };
+        Ok((start, agents))
+    }
+}
+
+/// Where a partition taken over starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Start {
+    /// The next offset to consume (`None`: the partition has no position anywhere).
+    pub offset: Option<u64>,
+    /// The watermark to take up, when starting from the changelog's position and its
+    /// record carries one; starting from the local position, the local store has its
+    /// own (`None` here).
+    pub watermark_ms: Option<i64>,
+}
+
+impl Start {
+    fn local(offset: Option<u64>) -> Self {
+        Start {
+            offset,
+            watermark_ms: None,
+        }
     }
 }
 
@@ -198,6 +235,9 @@ struct RestorePlan {
     /// Starting from the changelog's position: the next offsets forwarded into the
     /// partition there (`None`: the local store's stand).
     forwarded: Option<Vec<(i32, u64)>>,
+    /// Starting from the changelog's position: the watermark committed there, if its
+    /// record has one.
+    watermark_ms: Option<i64>,
 }
 
 impl RestorePlan {
@@ -215,6 +255,7 @@ impl RestorePlan {
             states,
             ahead,
             forwarded,
+            watermark_ms,
         } = restored;
         match local {
             Some(local) if local >= position => {
@@ -231,6 +272,7 @@ impl RestorePlan {
                     states,
                     ahead,
                     forwarded: None,
+                    watermark_ms: None,
                 }
             }
             _ => RestorePlan {
@@ -238,6 +280,7 @@ impl RestorePlan {
                 states,
                 ahead,
                 forwarded: Some(forwarded),
+                watermark_ms,
             },
         }
     }
@@ -267,6 +310,7 @@ mod tests {
             states,
             ahead: ahead.iter().map(|(a, c)| (a.to_string(), *c)).collect(),
             forwarded: vec![(2, position + 7)],
+            watermark_ms: Some(1_000 + position as i64),
         }
     }
 
@@ -277,6 +321,7 @@ mod tests {
         assert_eq!(plan.states.len(), 2);
         assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
         assert_eq!(plan.forwarded, Some(vec![(2, 107)]));
+        assert_eq!(plan.watermark_ms, Some(1_100), "the changelog's watermark");
         assert_eq!(RestorePlan::new(None, restored(100, &[])).start, 100);
     }
 
@@ -288,6 +333,7 @@ mod tests {
         let plan = RestorePlan::new(Some(120), restored(120, &[("x", 150), ("y", 110)]));
         assert_eq!(plan.start, 120, "the local store is up to date");
         assert_eq!(plan.forwarded, None, "and so are its forwarded offsets");
+        assert_eq!(plan.watermark_ms, None, "and its watermark");
         assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
         assert_eq!(plan.states, vec![("x".to_owned(), b"x".to_vec())]);
         let plan = RestorePlan::new(Some(160), restored(120, &[("x", 150)]));

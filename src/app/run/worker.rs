@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::approvals::ApprovalFeed;
-use super::changelog::Changelog;
+use super::changelog::{Changelog, Start};
 use super::registry::RegistryFeed;
 use super::report::{LatencySummary, RunReport};
 use super::shared::SharedFeeds;
@@ -315,35 +315,40 @@ impl KafkaSource {
 
     /// Where an assigned partition starts: its local position, or the changelog's when
     /// that is ahead (restoring from it first). What was forwarded into the partition is
-    /// loaded as of that start (a restore stored the changelog's). Resuming from its own
-    /// position (a restart on the same state), the partition also takes up the
-    /// watermark committed with it, so event times are judged as an uninterrupted run
-    /// would have judged them instead of the first event after the restart setting the
-    /// watermark, however far behind it is; a partition restored from the changelog
-    /// starts elsewhere, where the local watermark may be ahead of it, and its first
-    /// events set it.
+    /// loaded as of that start (a restore stored the changelog's). The partition also
+    /// takes up the watermark committed with its start (locally, resuming from its own
+    /// position; in the changelog's position record, restored from there), so event
+    /// times are judged as an uninterrupted run would have judged them instead of the
+    /// first event after the restart or takeover setting the watermark, however far
+    /// behind it is. A changelog written by an earlier build has no watermark: then the
+    /// first events set it, as before.
     fn start<K>(&mut self, driver: &mut Driver<'_, K>, partition: i32) -> Result<Option<u64>> {
         let source = source_name(&self.events, partition);
         // Read before a restore from the changelog overwrites it.
         let local = driver.engine().offset(&source)?;
         let start = match &mut self.feeds.changelog {
             Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition)?,
-            None => local,
+            None => Start {
+                offset: local,
+                watermark_ms: None,
+            },
         };
-        if start.is_some() && start == local {
-            let committed = driver
+        let watermark = if start.offset.is_some() && start.offset == local {
+            driver
                 .engine()
                 .offset(&source.watermark())?
-                .and_then(|ms| i64::try_from(ms).ok());
-            if committed.is_some() {
-                driver
-                    .lanes_mut()
-                    .insert(partition, Watermark::at(committed));
-            }
+                .and_then(|ms| i64::try_from(ms).ok())
+        } else {
+            start.watermark_ms
+        };
+        if watermark.is_some() {
+            driver
+                .lanes_mut()
+                .insert(partition, Watermark::at(watermark));
         }
         let forwarded = driver.engine().forwarded(&source)?;
         self.forwarded.load(partition, forwarded);
-        Ok(start)
+        Ok(start.offset)
     }
 
     fn log_progress<K: Sink<DecodedRecords>>(&mut self, driver: &Driver<'_, K>) {
@@ -481,10 +486,15 @@ impl Source for KafkaSource {
 
     /// With a changelog, partitions may be handed over next: their new owner must find
     /// this commit there, so a waiting commit settles these records too.
-    fn on_commit(&mut self) -> Result<bool> {
+    fn on_commit(&mut self, lanes: &Lanes) -> Result<bool> {
         match &mut self.feeds.changelog {
             Some(changelog) => {
-                changelog.write_positions(&self.producer, &self.positions, &self.forwarded)?;
+                changelog.write_positions(
+                    &self.producer,
+                    &self.positions,
+                    &self.forwarded,
+                    lanes,
+                )?;
                 Ok(true)
             }
             None => Ok(false),
