@@ -21,9 +21,10 @@
 //! new group id then (as for any consumer), or every record below the old marks is
 //! taken for a second copy. The router's producer never leaves a gap
 //! ([`crate::kafka::client::Role::Forwarder`]): a record sent again after later ones
-//! would be below their mark. Builds before this one refuse a position record that
-//! carries marks: with `rekey` on, upgrade every member of a group before any
-//! partition moves to an older one.
+//! would be below their mark. Builds before these marks refuse a position record that
+//! carries entries, and every record carries one since the watermark is kept there too
+//! ([`crate::state::changelog`]): upgrade every member of a group from such a build
+//! before any partition moves to an older one. Later builds share a group in any mix.
 //!
 //! Second copies are skipped before they are decoded, so a copy of a record that was
 //! dead-lettered is not dead-lettered again, except a record that does not decode:

@@ -13,16 +13,19 @@
 //!   it (8 bytes, big-endian) followed by the encoded [`super::AgentState`];
 //! - **position**: key = the single byte `0xFF` (never valid UTF-8, so never an agent
 //!   id; an empty key could read as a null one, which compaction refuses), value =
-//!   the partition's next events offset at that commit (8 bytes, big-endian), then, for
-//!   a partition the rekey router feeds, 12 bytes per source partition: the source
-//!   partition (4 bytes) and its next forwarded offset (8 bytes), so that a takeover
-//!   skips second copies of what was processed ([`crate::kafka::forwarded`]; a record of
-//!   8 bytes, as earlier builds wrote, has none), then the partition's event-time
-//!   watermark at that commit (8 bytes, big-endian milliseconds), so that a takeover
-//!   judges event times as the previous owner would have. Entries are 12 bytes and the
-//!   watermark 8, so the length tells whether a record carries one (records of earlier
-//!   builds do not). It follows the commit's states in the partition, so it marks the
-//!   commit as complete.
+//!   the partition's next events offset at that commit (8 bytes, big-endian), then
+//!   entries of 12 bytes: a source partition (4 bytes) and an offset (8 bytes). For a
+//!   partition the rekey router feeds, one per source partition, its next forwarded
+//!   offset, so that a takeover skips second copies of what was processed
+//!   ([`crate::kafka::forwarded`]); and one with the reserved source partition
+//!   [`WATERMARK_SOURCE`] (−1, never a Kafka partition) whose offset is the
+//!   partition's event-time watermark at that commit (milliseconds), so that a
+//!   takeover judges event times as the previous owner would have. Builds that predate
+//!   the watermark read that entry as the marks of a source partition that never
+//!   forwards anything, so old and new members can share a group during a rolling
+//!   update; a record of 8 bytes, as builds before forwarded marks wrote, has neither.
+//!   It follows the commit's states in the partition, so it marks the commit as
+//!   complete.
 //!
 //! A commit cut short (the writer crashed after some states and before the position)
 //! leaves states newer than the last position. They are kept, not thrown away, since
@@ -35,13 +38,19 @@
 
 use std::collections::HashMap;
 
+use crate::model::time::MAX_TIME_MS;
+
 /// Bytes of the offset that starts every changelog value.
 const POSITION_BYTES: usize = 8;
-/// Bytes of one forwarded source partition's entry in a position record.
+/// Bytes of one entry (a forwarded source partition's, or the watermark) in a position
+/// record.
 const FORWARDED_BYTES: usize = 12;
-/// Bytes of the watermark that ends a position record, when it has one. Not a multiple
-/// of [`FORWARDED_BYTES`], so that the length tells whether it is there.
-const WATERMARK_BYTES: usize = 8;
+
+/// The source partition of the position record's entry that carries the partition's
+/// watermark instead of a forwarded offset: Kafka partitions are never negative, so no
+/// router forwards from it, and builds that read entries but not the watermark skip
+/// nothing because of it.
+pub const WATERMARK_SOURCE: i32 = -1;
 
 /// Why a changelog record was not understood (it is skipped and counted; one bad
 /// record must not stop a partition from being assigned).
@@ -50,9 +59,9 @@ pub enum ChangelogError {
     /// A value shorter than its leading offset.
     #[error("changelog value of {0} bytes is shorter than its 8-byte position")]
     Truncated(usize),
-    /// A position record whose value carries more than the offset, whole entries of
-    /// forwarded source partitions and a watermark.
-    #[error("changelog position record of {0} bytes; expected 8, 12 more per forwarded source partition, and 8 more for a watermark")]
+    /// A position record whose value carries more than the offset and whole entries
+    /// (forwarded source partitions, the watermark).
+    #[error("changelog position record of {0} bytes; expected 8, and 12 more per forwarded source partition and for the watermark")]
     OversizedPosition(usize),
     /// A tombstone for the position key, which is never deleted.
     #[error("tombstone for the changelog position key")]
@@ -84,12 +93,17 @@ pub fn position_value(
 ) {
     out.clear();
     out.extend_from_slice(&next_offset.to_be_bytes());
-    for (source, next) in forwarded {
+    let watermark = watermark_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(|ms| (WATERMARK_SOURCE, ms));
+    // A mark of the reserved source can only be a watermark an older build kept as a
+    // mark (it read the entry as one): this record's own watermark replaces it.
+    let forwarded = forwarded
+        .into_iter()
+        .filter(|&(source, _)| source != WATERMARK_SOURCE);
+    for (source, next) in forwarded.chain(watermark) {
         out.extend_from_slice(&source.to_be_bytes());
         out.extend_from_slice(&next.to_be_bytes());
-    }
-    if let Some(ms) = watermark_ms {
-        out.extend_from_slice(&ms.to_be_bytes());
     }
 }
 
@@ -101,31 +115,33 @@ struct PositionTail {
 }
 
 /// The forwarded source partitions' entries and the watermark after a position
-/// record's offset.
+/// record's offset. A watermark outside the event times an event may carry is
+/// corrupt and left out: it would refuse every later event of the partition.
 fn position_tail(value: &[u8], rest: &[u8]) -> Result<PositionTail, ChangelogError> {
-    let (entries, watermark_ms) = match rest.len() % FORWARDED_BYTES {
-        0 => (rest, None),
-        WATERMARK_BYTES => {
-            let (entries, watermark) = rest.split_at(rest.len() - WATERMARK_BYTES);
-            let watermark: [u8; WATERMARK_BYTES] = watermark
-                .try_into()
-                .map_err(|_| ChangelogError::OversizedPosition(value.len()))?;
-            (entries, Some(i64::from_be_bytes(watermark)))
-        }
-        _ => return Err(ChangelogError::OversizedPosition(value.len())),
+    if rest.len() % FORWARDED_BYTES != 0 {
+        return Err(ChangelogError::OversizedPosition(value.len()));
+    }
+    let mut tail = PositionTail {
+        forwarded: Vec::new(),
+        watermark_ms: None,
     };
-    let forwarded = entries
-        .chunks_exact(FORWARDED_BYTES)
-        .filter_map(|entry| {
-            let (source, next) = entry.split_first_chunk::<4>()?;
-            let next: &[u8; 8] = next.try_into().ok()?;
-            Some((i32::from_be_bytes(*source), u64::from_be_bytes(*next)))
-        })
-        .collect();
-    Ok(PositionTail {
-        forwarded,
-        watermark_ms,
-    })
+    for entry in rest.chunks_exact(FORWARDED_BYTES) {
+        let Some((source, next)) = entry.split_first_chunk::<4>() else {
+            continue;
+        };
+        let Ok(next) = <[u8; 8]>::try_from(next) else {
+            continue;
+        };
+        let (source, next) = (i32::from_be_bytes(*source), u64::from_be_bytes(next));
+        if source == WATERMARK_SOURCE {
+            tail.watermark_ms = i64::try_from(next)
+                .ok()
+                .filter(|ms| (0..=MAX_TIME_MS).contains(ms));
+        } else {
+            tail.forwarded.push((source, next));
+        }
+    }
+    Ok(tail)
 }
 
 /// Encodes a state record's value into `out` (cleared first).
@@ -292,6 +308,41 @@ mod tests {
     }
 
     #[test]
+    fn the_watermark_is_an_entry_the_previous_format_reads_as_a_forwarded_source() {
+        let mut value = Vec::new();
+        position_value(25, [(0, 9)], Some(1_778_514_263_961), &mut value);
+        // The format before the watermark: the offset, then whole 12-byte entries.
+        let (offset, entries) = value.split_at(8);
+        assert_eq!(offset, 25u64.to_be_bytes());
+        assert_eq!(entries.len() % 12, 0);
+        let last = &entries[entries.len() - 12..];
+        assert_eq!(last[..4], WATERMARK_SOURCE.to_be_bytes());
+        assert_eq!(last[4..], 1_778_514_263_961u64.to_be_bytes());
+        // What an older build kept of an earlier watermark as a mark is not written
+        // again beside the new one.
+        position_value(26, [(WATERMARK_SOURCE, 5), (0, 10)], Some(7), &mut value);
+        let mut builder = RestoreBuilder::default();
+        builder.add(POSITION_KEY, Some(&value)).unwrap();
+        let restored = builder.finish().unwrap();
+        assert_eq!(value.len(), 8 + 2 * 12);
+        assert_eq!(restored.forwarded, [(0, 10)]);
+        assert_eq!(restored.watermark_ms, Some(7));
+    }
+
+    #[test]
+    fn a_watermark_beyond_any_event_time_is_left_out() {
+        let mut builder = RestoreBuilder::default();
+        let mut value = Vec::new();
+        position_value(25, [], None, &mut value);
+        value.extend_from_slice(&WATERMARK_SOURCE.to_be_bytes());
+        value.extend_from_slice(&u64::MAX.to_be_bytes());
+        builder.add(POSITION_KEY, Some(&value)).unwrap();
+        let restored = builder.finish().unwrap();
+        assert_eq!(restored.watermark_ms, None);
+        assert!(restored.forwarded.is_empty());
+    }
+
+    #[test]
     fn states_of_a_commit_cut_short_are_kept_and_marked_ahead() {
         let mut builder = RestoreBuilder::default();
         builder.add(b"a", Some(&state(10, b"a1"))).unwrap();
@@ -322,10 +373,12 @@ mod tests {
         let mut builder = RestoreBuilder::default();
         let short = builder.add(b"a", Some(b"abc")).unwrap_err();
         assert_eq!(short.code(), "truncated");
-        let long = builder
-            .add(POSITION_KEY, Some(&state(1, b"x")))
-            .unwrap_err();
-        assert_eq!(long.code(), "oversized_position");
+        for tail in [&b"x"[..], &[0; 4], &[0; 20]] {
+            let long = builder
+                .add(POSITION_KEY, Some(&state(1, tail)))
+                .unwrap_err();
+            assert_eq!(long.code(), "oversized_position");
+        }
         let gone = builder.add(POSITION_KEY, None).unwrap_err();
         assert_eq!(gone.code(), "position_tombstone");
         assert!(

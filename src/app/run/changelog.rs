@@ -21,6 +21,7 @@ use crate::pipeline::Engine;
 use crate::state::changelog::{
     position_value, state_value, RestoreBuilder, Restored, POSITION_KEY,
 };
+use crate::state::PositionKey;
 use crate::telemetry::Metrics;
 
 /// The changelog as the engine thread keeps it.
@@ -174,21 +175,7 @@ impl Changelog {
         let agents = if plan.states.is_empty() && plan.forwarded.is_none() {
             0
         } else {
-            let source = source_name(&self.events, partition);
-            let mut positions = vec![(source.clone(), plan.start)];
-            positions.extend(
-                plan.forwarded
-                    .iter()
-                    .flatten()
-                    .map(|&(from, next)| (source.forwarded_from(from), next)),
-            );
-            // Stored with the position, so a restart before the next commit resumes
-            // with it too.
-            positions.extend(
-                plan.watermark_ms
-                    .and_then(|ms| u64::try_from(ms).ok())
-                    .map(|ms| (source.watermark(), ms)),
-            );
+            let positions = plan.positions(&source_name(&self.events, partition));
             engine.restore(&plan.states, &positions)?
         };
         for (agent, covers) in plan.ahead {
@@ -241,6 +228,26 @@ struct RestorePlan {
 }
 
 impl RestorePlan {
+    /// The positions a restore stores for the partition whose position key is
+    /// `source`: where it starts and, starting from the changelog's position, the
+    /// forwarded offsets and the watermark committed there, so that a restart before
+    /// the next commit resumes with them too.
+    fn positions(&self, source: &PositionKey) -> Vec<(PositionKey, u64)> {
+        let mut positions = vec![(source.clone(), self.start)];
+        positions.extend(
+            self.forwarded
+                .iter()
+                .flatten()
+                .map(|&(from, next)| (source.forwarded_from(from), next)),
+        );
+        positions.extend(
+            self.watermark_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(|ms| (source.watermark(), ms)),
+        );
+        positions
+    }
+
     /// Behind the changelog's last complete commit, the partition restores every state
     /// and starts there. Up to date with it, the local store stays, except for agents
     /// whose changelog state covers events past the local position (a commit cut short
@@ -322,6 +329,16 @@ mod tests {
         assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
         assert_eq!(plan.forwarded, Some(vec![(2, 107)]));
         assert_eq!(plan.watermark_ms, Some(1_100), "the changelog's watermark");
+        let source = PositionKey::kafka("events", 3);
+        assert_eq!(
+            plan.positions(&source),
+            [
+                (source.clone(), 100),
+                (source.forwarded_from(2), 107),
+                (source.watermark(), 1_100)
+            ],
+            "stored with the restored states"
+        );
         assert_eq!(RestorePlan::new(None, restored(100, &[])).start, 100);
     }
 
@@ -334,6 +351,8 @@ mod tests {
         assert_eq!(plan.start, 120, "the local store is up to date");
         assert_eq!(plan.forwarded, None, "and so are its forwarded offsets");
         assert_eq!(plan.watermark_ms, None, "and its watermark");
+        let source = PositionKey::kafka("events", 3);
+        assert_eq!(plan.positions(&source), [(source, 120)]);
         assert_eq!(plan.ahead, vec![("x".to_owned(), 150)]);
         assert_eq!(plan.states, vec![("x".to_owned(), b"x".to_vec())]);
         let plan = RestorePlan::new(Some(160), restored(120, &[("x", 150)]));
