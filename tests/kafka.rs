@@ -591,12 +591,7 @@ fn late_event_after_a_restart(disk: Disk) -> String {
     let config = service_config(&broker, &state, "watermark", "");
     let mut first = ServiceProcess::start(dir.path(), "first", &config);
     first.wait_for_metric(PROCESSED, 10.0, Duration::from_secs(60));
-    first.signal(libc::SIGTERM);
-    assert!(
-        first.wait(Duration::from_secs(30)).success(),
-        "{}",
-        first.log()
-    );
+    first.stop();
     let watermark = monday + 9 * 60_000;
     {
         let store = StateStore::open(&state).unwrap();
@@ -628,12 +623,7 @@ fn late_event_after_a_restart(disk: Disk) -> String {
         headers_of(&letters[0])[dead_letter::HEADER_ERROR_CODE],
         "time_out_of_range"
     );
-    second.signal(libc::SIGTERM);
-    assert!(
-        second.wait(Duration::from_secs(30)).success(),
-        "{}",
-        second.log()
-    );
+    second.stop();
     second.log()
 }
 

@@ -125,14 +125,10 @@ fn position_tail(value: &[u8], rest: &[u8]) -> Result<PositionTail, ChangelogErr
         forwarded: Vec::new(),
         watermark_ms: None,
     };
-    for entry in rest.chunks_exact(FORWARDED_BYTES) {
-        let Some((source, next)) = entry.split_first_chunk::<4>() else {
-            continue;
-        };
-        let Ok(next) = <[u8; 8]>::try_from(next) else {
-            continue;
-        };
-        let (source, next) = (i32::from_be_bytes(*source), u64::from_be_bytes(next));
+    // Each entry is exactly FORWARDED_BYTES long (`chunks_exact`).
+    for e in rest.chunks_exact(FORWARDED_BYTES) {
+        let source = i32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        let next = u64::from_be_bytes([e[4], e[5], e[6], e[7], e[8], e[9], e[10], e[11]]);
         if source == WATERMARK_SOURCE {
             tail.watermark_ms = i64::try_from(next)
                 .ok()

@@ -202,7 +202,8 @@ pub(super) struct Start {
 }
 
 impl Start {
-    fn local(offset: Option<u64>) -> Self {
+    /// Starting from the local position, whose watermark the local store holds.
+    pub(super) fn local(offset: Option<u64>) -> Self {
         Start {
             offset,
             watermark_ms: None,

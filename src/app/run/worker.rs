@@ -328,10 +328,7 @@ impl KafkaSource {
         let local = driver.engine().offset(&source)?;
         let start = match &mut self.feeds.changelog {
             Some(changelog) => changelog.start(driver.engine(), &self.metrics, partition)?,
-            None => Start {
-                offset: local,
-                watermark_ms: None,
-            },
+            None => Start::local(local),
         };
         let watermark = if start.offset.is_some() && start.offset == local {
             driver
