@@ -98,10 +98,13 @@ impl OffHours {
     /// is what says how much evidence the shape rests on.
     fn hourly(&self, counts: &[u8], events: f64) -> Shares {
         // Summed in integers and scaled once per hour, as this runs at every event (the
-        // shares may differ from scaling each slot in the last bit of rounding).
+        // shares may differ from scaling each slot in the last bit of rounding). Day by
+        // day, so the sums are one vector add per day rather than a division per slot.
         let mut per_hour = [0u32; 24];
-        for (slot, &count) in counts.iter().enumerate() {
-            per_hour[slot % 24] += u32::from(count);
+        for day in counts.chunks_exact(24) {
+            for (sum, &count) in per_hour.iter_mut().zip(day) {
+                *sum += u32::from(count);
+            }
         }
         let total = f64::from(per_hour.iter().sum::<u32>());
         let scale = events.max(total) / total.max(1.0);
@@ -120,9 +123,13 @@ impl OffHours {
     fn weekly(counts: &[u8], shares: &Shares, weeks: f64) -> [f64; 168] {
         let beta = (shares.events / weeks.max(1.0)).max(1.0);
         let mut weekly = [0.0f64; 168];
-        for (slot, (share, &count)) in weekly.iter_mut().zip(counts).enumerate() {
-            *share = (f64::from(count) * shares.scale + beta * shares.hourly[slot % 24] / 7.0)
-                / (shares.events + beta);
+        for (day_shares, day_counts) in weekly.chunks_exact_mut(24).zip(counts.chunks_exact(24)) {
+            for ((share, &count), &hourly) in
+                day_shares.iter_mut().zip(day_counts).zip(&shares.hourly)
+            {
+                *share = (f64::from(count) * shares.scale + beta * hourly / 7.0)
+                    / (shares.events + beta);
+            }
         }
         weekly
     }
