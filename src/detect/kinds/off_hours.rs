@@ -333,6 +333,49 @@ mod tests {
         baseline
     }
 
+    /// Counts that differ by hour and by day (Sunday, the last day, heaviest), all
+    /// hours busy enough that none is pooled as background.
+    fn uneven_week() -> [u8; 168] {
+        std::array::from_fn(|slot| {
+            let (day, hour) = (slot / 24, slot % 24);
+            (10 + 3 * hour + 7 * day + if day == 6 { 40 } else { 0 }) as u8
+        })
+    }
+
+    #[test]
+    fn each_hour_of_the_day_sums_that_hour_on_all_seven_days() {
+        let counts = uneven_week();
+        let total: u32 = counts.iter().map(|&c| u32::from(c)).sum();
+        let shares = OffHours::new(Params::default()).hourly(&counts, f64::from(total));
+        let alpha = Params::default().prior.0;
+        for hour in 0..24 {
+            let sum: u32 = (0..7).map(|day| u32::from(counts[day * 24 + hour])).sum();
+            let expected = (f64::from(sum) + alpha) / (f64::from(total) + 24.0 * alpha);
+            assert!(
+                (shares.hourly[hour] - expected).abs() <= 1e-12 * expected,
+                "hour {hour}: {} against {expected}",
+                shares.hourly[hour]
+            );
+        }
+    }
+
+    #[test]
+    fn each_hour_of_the_week_is_shrunk_towards_its_own_hour_of_the_day() {
+        let counts = uneven_week();
+        let total: u32 = counts.iter().map(|&c| u32::from(c)).sum();
+        let shares = OffHours::new(Params::default()).hourly(&counts, f64::from(total));
+        let weekly = OffHours::weekly(&counts, &shares, 1.0);
+        let events = shares.events;
+        for (slot, &share) in weekly.iter().enumerate() {
+            let own = f64::from(counts[slot]) * shares.scale;
+            let expected = (own + events * shares.hourly[slot % 24] / 7.0) / (2.0 * events);
+            assert!(
+                (share - expected).abs() <= 1e-12 * expected,
+                "slot {slot}: {share} against {expected}"
+            );
+        }
+    }
+
     #[test]
     fn an_always_on_agent_is_not_flagged_on_its_first_thursday() {
         let bot = history(3, 18, |_| true);
