@@ -4,7 +4,7 @@
 //! same accountable owner) is less surprising than one none of them touches: teams
 //! share tools, and an agent picking up its team's wiki is ordinary. How much less is
 //! learned from the fleet itself: of all the first uses agents have made, the share
-//! that landed outside their peers' systems ([`PeerIndex::outside_share`]).
+//! that landed outside their peers' systems ([`PeerContext::outside_share`]).
 //!
 //! ## The same across restarts and instances
 //!

@@ -7,7 +7,7 @@
 //!
 //! In a group, an instance sees only its partitions' agents, so two agents sharing a
 //! credential on two instances would go unseen. The service therefore shares every
-//! learned first use through a compacted topic ([`crate::kafka::credentials_topic`]),
+//! learned first use through a compacted topic ([`crate::config::credentials_topic`]),
 //! and each instance merges every other's into its ledger. The merge keeps the earliest
 //! use whatever the order records arrive in, so every instance converges on the same
 //! first agent per credential.

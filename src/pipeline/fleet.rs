@@ -17,7 +17,7 @@
 //! across four instances would reach the agent count on none of them. The service
 //! therefore shares every sighting (an agent showing a pattern, and until when the
 //! pattern's fleet alert covers it) through a compacted topic
-//! ([`crate::kafka::fleet_topic`]); each instance merges the others' into its context.
+//! ([`crate::config::fleet_topic`]); each instance merges the others' into its context.
 //! Merging keeps each agent's stretch of sightings and every cover, so the order
 //! sightings arrive in matters only where a sighting more than a window after an
 //! agent's latest starts a new stretch. The context then counts the fleet's agents, and a fleet

@@ -193,7 +193,7 @@ pub struct State {
     /// (the usual count, and the cheap test of whether a count needs its tail).
     pub stats: [CompactStats; SERIES],
     /// Each window's count distribution, whose upper tail is the test. It samples the
-    /// count at most once per tenth of the window (see [`SlidingCount::step`]).
+    /// count at most once per tenth of the window (see [`SlidingCount::add`]).
     pub tails: [CountDistribution; SERIES],
     /// The counts the latest event saw, from its score to its learning, which takes
     /// them: a state at rest holds none, so they are never stored.

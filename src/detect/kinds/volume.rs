@@ -10,7 +10,7 @@
 //! `x = ln(1 + bytes)`. The detector keeps the agent's *empirical* distribution of `r`
 //! (a histogram of half-octave bins) next to its mean and spread. What the histogram
 //! holds is `r` in its pair's own spread, expressed in the agent's
-//! ([`SystemSizes::scale`]): a pair whose sizes hardly vary makes ten times its usual
+//! ([`SystemSizes::relative`]): a pair whose sizes hardly vary makes ten times its usual
 //! size a far rarer residual than a pair whose sizes vary a hundredfold does. Only a successful
 //! call moves data: a failed or denied one counts as no transfer ([`moved`]), so an
 //! agent's error payloads never set the spread its transfers are judged by. Each event is tested
