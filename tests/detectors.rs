@@ -662,3 +662,88 @@ fn a_detector_that_only_asks_for_approval_adds_risk_only_up_to_that_tier() {
         .iter()
         .all(|c| c.action == CommandAction::RequireApproval));
 }
+
+/// A young agent meeting its systems: `n` calls a minute apart from Monday, each to a
+/// system it never used, all inside `new_system`'s warm-up (50 events, 24 hours).
+fn meeting_its_systems(agent: &str, n: i64) -> Vec<agentwatch::model::AgentEventV1> {
+    (0..n)
+        .map(|i| {
+            let t = monday() + i * 60_000;
+            event(t as u64, agent, t, "read", &format!("system-{i}"), 1_000)
+        })
+        .collect()
+}
+
+/// Calibration measures how often the applied model finds an agent's ordinary events
+/// improbable. A baseline still forming finds every first use improbable: counted, the
+/// warm-up would hold the agent to a looser standard once it ends.
+#[test]
+fn calibration_counts_only_what_a_warmed_up_detector_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let key = agentwatch::detect::instance_key("new_system");
+    let tests = |engine: &agentwatch::pipeline::Engine| {
+        let state = engine.agent("young").unwrap().expect("agent state");
+        let slot = state
+            .slots
+            .iter()
+            .find(|s| s.key == key)
+            .expect("new_system slot");
+        slot.calibration.tests
+    };
+    run(&mut engine, &meeting_its_systems("young", 40));
+    assert_eq!(tests(&engine), 0.0, "warm-up tests were counted");
+    // A day later, past the warm-up, its calls to known systems are counted.
+    let later: Vec<_> = calls(
+        "young",
+        monday() + DAY_MS + HOUR_MS,
+        60_000,
+        30,
+        "read",
+        "system-1",
+        1_000,
+    );
+    run(&mut engine, &later);
+    assert!(tests(&engine) >= 1.0, "warmed-up tests were not counted");
+}
+
+/// A kind whose score only reads is not scored during warm-up, since nothing it finds
+/// can flag; asked for every event's score (`replay --scores`), the engine still
+/// scores it.
+#[test]
+fn scores_asked_for_are_reported_during_warm_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let detectors = agentwatch::detect::DetectorSet::builtin().unwrap();
+    let new_system = detectors
+        .iter()
+        .position(|instance| instance.id == "new_system")
+        .expect("new_system is built in");
+    let mut engine = agentwatch::pipeline::Engine::new(
+        detectors,
+        agentwatch::state::StateStore::open(dir.path()).unwrap(),
+        agentwatch::pipeline::EngineOptions {
+            record_scores: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let lines: Vec<String> = meeting_its_systems("young", 40)
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let decoded: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            agentwatch::model::decode_event(l.as_bytes(), &agentwatch::model::Limits::default())
+                .unwrap()
+        })
+        .collect();
+    let mut out = agentwatch::pipeline::Outputs::default();
+    engine.process_batch(&decoded, &mut out).unwrap();
+    let scored = out
+        .scores
+        .iter()
+        .filter(|row| row.detector == new_system && row.score > 0.0)
+        .count();
+    assert!(scored >= 30, "{scored} of 40 first uses scored");
+}

@@ -130,7 +130,9 @@ const COUNTED_DEEP: u8 = 0x80;
 /// engine measures that per agent and scales the agent's p-values by the observed excess
 /// ([`Calibration::inflation`]) before comparing them with the budget, so the budget
 /// holds on traffic whose shape nobody tuned the models to. Flagged events are not
-/// counted, so an attack cannot buy itself a looser standard.
+/// counted, so an attack cannot buy itself a looser standard; nor are the tests of a
+/// detector still in warm-up, whose forming baseline finds every first system, size
+/// and hour improbable and says nothing about how the applied model fits the agent.
 ///
 /// What is counted is *excursions*, not events: a run of exceedances of the first level,
 /// each within [`EXCURSION_TESTS`] ordinary tests of the previous one, counts once at

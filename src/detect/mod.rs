@@ -198,6 +198,15 @@ pub trait Detector: Send + Sync {
     /// the detector has nothing to say about this event (score 0).
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding>;
 
+    /// True if [`Detector::score`] only reads (advances no window in `state`). Such a
+    /// kind is not scored while its instance warms up: nothing found then can flag,
+    /// and calibration counts only warmed-up tests, so the score would change nothing.
+    /// Every event of a young agent is in warm-up, and on a fleet of new agents these
+    /// scores were a sixth of the engine's work.
+    fn score_only_reads(&self) -> bool {
+        false
+    }
+
     /// Called once after every [`Detector::score`] with the engine's [`Verdict`]. A
     /// flagged observation goes to the kind's pending model, never straight into its
     /// baseline (no poisoning by a slow attacker), and is promoted once it has

@@ -436,7 +436,14 @@ impl Engine {
                 || instance.detector.new_state(),
             );
             let slot = &mut slots[slot_index];
-            let finding = instance.detector.score(&obs, &mut slot.state);
+            let warmed_up = instance.warmed_up(baseline, now);
+            let worth_scoring =
+                warmed_up || self.options.record_scores || !instance.detector.score_only_reads();
+            let finding = if worth_scoring {
+                instance.detector.score(&obs, &mut slot.state)
+            } else {
+                None
+            };
             if self.options.record_scores && pass == Pass::Fresh {
                 out.scores.push(ScoreRow {
                     event: index,
@@ -446,14 +453,16 @@ impl Engine {
             }
             // During warm-up a detector learns everything: it does not know yet what is
             // normal, so nothing it scores can be judged an anomaly to be kept out.
-            // The gate is computed only for events a detector has something to say
-            // about (most have nothing).
+            // Calibration, too, counts only a warmed-up instance's tests: it measures how
+            // often the applied model finds ordinary events improbable, and a baseline
+            // still forming finds everything improbable. The gate is computed only for
+            // events a detector has something to say about (most have nothing).
             let flagged = finding.and_then(|f| {
                 let gate = instance.alert_p(baseline, now);
                 let calibrated = f.p_value * instance.calibration_factor(&slot.calibration);
-                (calibrated <= gate && instance.warmed_up(baseline, now)).then_some((f, gate))
+                (calibrated <= gate && warmed_up).then_some((f, gate))
             });
-            if flagged.is_none() && instance.budget.is_some() {
+            if flagged.is_none() && instance.budget.is_some() && warmed_up {
                 slot.calibration.observe(finding.map(|f| f.p_value));
             }
             let verdict = match flagged {

@@ -258,6 +258,10 @@ impl Detector for NewSystem {
         })
     }
 
+    fn score_only_reads(&self) -> bool {
+        true
+    }
+
     /// Every event counts as exposure, and the first sighting of a system as novelty,
     /// whether or not it was flagged: the rate describes how exploratory the agent is,
     /// and an agent that adopts rolled-out systems is. Only what escalated is left out.

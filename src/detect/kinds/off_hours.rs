@@ -235,6 +235,10 @@ impl Detector for OffHours {
         })
     }
 
+    fn score_only_reads(&self) -> bool {
+        true
+    }
+
     fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
 
     /// One test per active hour: every event of an hour falls in the same slot and gets
