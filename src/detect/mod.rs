@@ -202,12 +202,14 @@ pub trait Detector: Send + Sync {
     /// kind is not scored while its instance warms up: nothing found then can flag,
     /// and calibration counts only warmed-up tests, so the score would change nothing.
     /// Every event of a young agent is in warm-up, and on a fleet of new agents these
-    /// scores were a sixth of the engine's work.
+    /// scores were a sixth of the engine's work. Such a kind's [`Detector::learn`] must
+    /// not rely on `score` having run.
     fn score_only_reads(&self) -> bool {
         false
     }
 
-    /// Called once after every [`Detector::score`] with the engine's [`Verdict`]. A
+    /// Called once after every [`Detector::score`] (and in warm-up, for a kind whose
+    /// [`Detector::score_only_reads`], in its place) with the engine's [`Verdict`]. A
     /// flagged observation goes to the kind's pending model, never straight into its
     /// baseline (no poisoning by a slow attacker), and is promoted once it has
     /// persisted; an escalated one is dropped.
