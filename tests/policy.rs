@@ -369,6 +369,39 @@ fn the_credential_ledger_survives_a_restart() {
     assert_eq!(alerts_of(&out, "credential_misuse").len(), 1);
 }
 
+/// Declared working hours are a fact, like the registry's other rules: a new agent's
+/// first night out of them alerts, though `off_hours` is still warming up (200 events,
+/// 72 hours) and judges no learned hour yet.
+#[test]
+fn a_new_agent_outside_its_declared_hours_alerts_on_its_first_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine_with_registry(dir.path());
+    let out = run(
+        &mut engine,
+        &[
+            event(
+                1,
+                "intern-bot",
+                monday() + 10 * HOUR_MS,
+                "read",
+                "docs",
+                1000,
+            ),
+            event(
+                2,
+                "intern-bot",
+                monday() + 21 * HOUR_MS,
+                "read",
+                "docs",
+                1000,
+            ),
+        ],
+    );
+    let fired = alerts_of(&out, "off_hours");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].time, "2026-01-05T21:00:00.000Z");
+}
+
 #[test]
 fn off_hours_fires_outside_declared_working_hours_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -198,18 +198,19 @@ pub trait Detector: Send + Sync {
     /// the detector has nothing to say about this event (score 0).
     fn score(&self, obs: &Observation<'_>, state: &mut KindState) -> Option<Finding>;
 
-    /// True if [`Detector::score`] only reads (advances no window in `state`). Such a
-    /// kind is not scored while its instance warms up: nothing found then can flag,
-    /// and calibration counts only warmed-up tests, so the score would change nothing.
-    /// Every event of a young agent is in warm-up, and on a fleet of new agents these
-    /// scores were a sixth of the engine's work. Such a kind's [`Detector::learn`] must
-    /// not rely on `score` having run.
-    fn score_only_reads(&self) -> bool {
+    /// True if scoring `obs` while the instance warms up could change nothing: the
+    /// score only reads (advances no window in `state`) and cannot state a fact (a
+    /// broken rule alerts in warm-up too). Such an event is not scored: no other finding
+    /// can flag in warm-up, and calibration counts only warmed-up tests. Every event of
+    /// a young agent is in warm-up, and on a fleet of new agents these scores were a
+    /// sixth of the engine's work. Such a kind's [`Detector::learn`] must not rely on
+    /// `score` having run.
+    fn unscored_in_warm_up(&self, _obs: &Observation<'_>) -> bool {
         false
     }
 
-    /// Called once after every [`Detector::score`] (and in warm-up, for a kind whose
-    /// [`Detector::score_only_reads`], in its place) with the engine's [`Verdict`]. A
+    /// Called once after every [`Detector::score`] (or in its place, for an event
+    /// [`Detector::unscored_in_warm_up`]) with the engine's [`Verdict`]. A
     /// flagged observation goes to the kind's pending model, never straight into its
     /// baseline (no poisoning by a slow attacker), and is promoted once it has
     /// persisted; an escalated one is dropped.

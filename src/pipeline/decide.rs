@@ -187,7 +187,8 @@ pub(super) fn decide(
     let score = finding.score();
     let severity = policy.severity(instance, finding)?;
     let baseline = obs.baseline;
-    if !instance.warmed_up(baseline, now) {
+    // A broken rule is a fact and needs no baseline; anything else waits for warm-up.
+    if finding.rule.is_none() && !instance.warmed_up(baseline, now) {
         return None;
     }
     // The cooldown holds on either side of the last alert: events of one burst that

@@ -437,8 +437,9 @@ impl Engine {
             );
             let slot = &mut slots[slot_index];
             let warmed_up = instance.warmed_up(baseline, now);
-            let worth_scoring =
-                warmed_up || self.options.record_scores || !instance.detector.score_only_reads();
+            let worth_scoring = warmed_up
+                || self.options.record_scores
+                || !instance.detector.unscored_in_warm_up(&obs);
             let finding = if worth_scoring {
                 instance.detector.score(&obs, &mut slot.state)
             } else {
@@ -452,7 +453,8 @@ impl Engine {
                 });
             }
             // During warm-up a detector learns everything: it does not know yet what is
-            // normal, so nothing it scores can be judged an anomaly to be kept out.
+            // normal, so nothing it scores can be judged an anomaly to be kept out; only
+            // a broken rule (a fact, such as activity outside declared hours) alerts.
             // Calibration, too, counts only a warmed-up instance's tests: it measures how
             // often the applied model finds ordinary events improbable, and a baseline
             // still forming finds everything improbable. The gate is computed only for
@@ -460,7 +462,7 @@ impl Engine {
             let flagged = finding.and_then(|f| {
                 let gate = instance.alert_p(baseline, now);
                 let calibrated = f.p_value * instance.calibration_factor(&slot.calibration);
-                (calibrated <= gate && warmed_up).then_some((f, gate))
+                (calibrated <= gate && (warmed_up || f.rule.is_some())).then_some((f, gate))
             });
             if flagged.is_none() && instance.budget.is_some() && warmed_up {
                 slot.calibration.observe(finding.map(|f| f.p_value));

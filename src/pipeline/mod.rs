@@ -2,7 +2,8 @@
 //!
 //! Order matters and is fixed: (1) count the event in the agent's baseline; (2) each
 //! matching detector scores it against the baseline *as it was* (a kind whose score
-//! only reads is skipped while it warms up, when nothing it finds can count); (3) a finding at or
+//! only reads is skipped while it warms up, when nothing it finds but a broken rule can
+//! count); (3) a finding at or
 //! below the instance's budget-derived p-value is an anomaly, unless the agent's pending
 //! model explains it (new behaviour being learned) or many agents show it at once (a
 //! fleet event, see [`fleet`]); the decide step turns the rest into alerts and

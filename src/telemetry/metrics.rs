@@ -84,7 +84,7 @@ impl Metrics {
         let findings = counter(
             &set,
             "agentwatch_findings_total",
-            "Findings above a detector's alert threshold (after warm-up, before cooldown), by detector and severity.",
+            "Findings above a detector's alert threshold (once warmed up, or a broken rule; before cooldown), by detector and severity.",
             &["detector", "severity"],
         );
         let absorbed = counter(

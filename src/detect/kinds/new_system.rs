@@ -258,7 +258,7 @@ impl Detector for NewSystem {
         })
     }
 
-    fn score_only_reads(&self) -> bool {
+    fn unscored_in_warm_up(&self, _obs: &Observation<'_>) -> bool {
         true
     }
 

@@ -235,8 +235,12 @@ impl Detector for OffHours {
         })
     }
 
-    fn score_only_reads(&self) -> bool {
-        true
+    /// Learned hours are not scored in warm-up; declared ones are facts and are.
+    fn unscored_in_warm_up(&self, obs: &Observation<'_>) -> bool {
+        obs.identity
+            .record
+            .and_then(|r| r.within_working_hours(obs.event.time_ms))
+            .is_none()
     }
 
     fn learn(&self, _obs: &Observation<'_>, _state: &mut KindState, _verdict: Verdict) {}
