@@ -4,7 +4,9 @@ mod common;
 
 use agentwatch::model::time::{DAY_MS, HOUR_MS};
 use agentwatch::model::{Anomaly, CommandAction};
-use common::{by_detector, calls, engine, engine_with, event, monday, office_agent, run};
+use common::{
+    by_detector, calls, engine, engine_with, engine_with_options, event, monday, office_agent, run,
+};
 
 /// Two weeks of an office agent on `kb` and `search` that, every `every` calls, spends
 /// its last `calls` on a source it never used before.
@@ -713,33 +715,17 @@ fn calibration_counts_only_what_a_warmed_up_detector_tests() {
 #[test]
 fn scores_asked_for_are_reported_during_warm_up() {
     let dir = tempfile::tempdir().unwrap();
-    let detectors = agentwatch::detect::DetectorSet::builtin().unwrap();
-    let new_system = detectors
+    let new_system = agentwatch::detect::DetectorSet::builtin()
+        .unwrap()
         .iter()
         .position(|instance| instance.id == "new_system")
         .expect("new_system is built in");
-    let mut engine = agentwatch::pipeline::Engine::new(
-        detectors,
-        agentwatch::state::StateStore::open(dir.path()).unwrap(),
-        agentwatch::pipeline::EngineOptions {
-            record_scores: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let lines: Vec<String> = meeting_its_systems("young", 40)
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap())
-        .collect();
-    let decoded: Vec<_> = lines
-        .iter()
-        .map(|l| {
-            agentwatch::model::decode_event(l.as_bytes(), &agentwatch::model::Limits::default())
-                .unwrap()
-        })
-        .collect();
-    let mut out = agentwatch::pipeline::Outputs::default();
-    engine.process_batch(&decoded, &mut out).unwrap();
+    let options = agentwatch::pipeline::EngineOptions {
+        record_scores: true,
+        ..Default::default()
+    };
+    let mut engine = engine_with_options(dir.path(), options);
+    let out = run(&mut engine, &meeting_its_systems("young", 40));
     let scored = out
         .scores
         .iter()

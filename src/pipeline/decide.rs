@@ -170,9 +170,10 @@ pub(super) struct AgentDecisionState<'a> {
     pub response: &'a mut ResponseState,
 }
 
-/// Decides what an anomalous finding becomes. Returns `None` while the agent is in
-/// warm-up or the finding falls in the cooldown of an earlier alert (then counted in
-/// `suppressed`, reported on the next alert). Command expiry counts from the later of
+/// Decides what an anomalous finding becomes: one the engine flagged, so past the
+/// instance's warm-up or a broken rule (the engine's gate is the one place that
+/// judges that). Returns `None` while the finding falls in the cooldown of an earlier
+/// alert (then counted in `suppressed`, reported on the next alert). Command expiry counts from the later of
 /// event time and `processing_ms` (see `Engine::set_processing_ms`).
 pub(super) fn decide(
     policy: &Policy,
@@ -187,10 +188,6 @@ pub(super) fn decide(
     let score = finding.score();
     let severity = policy.severity(instance, finding)?;
     let baseline = obs.baseline;
-    // A broken rule is a fact and needs no baseline; anything else waits for warm-up.
-    if finding.rule.is_none() && !instance.warmed_up(baseline, now) {
-        return None;
-    }
     // The cooldown holds on either side of the last alert: events of one burst that
     // arrive out of order are still one alert (taken one by one, each earlier one
     // restarted the cooldown and added its risk).

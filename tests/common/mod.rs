@@ -63,10 +63,15 @@ pub fn calls(
 }
 
 pub fn engine(dir: &std::path::Path) -> Engine {
+    engine_with_options(dir, EngineOptions::default())
+}
+
+/// An engine with the built-in detectors and `options` over a fresh RocksDB in `dir`.
+pub fn engine_with_options(dir: &std::path::Path, options: EngineOptions) -> Engine {
     Engine::new(
         DetectorSet::builtin().unwrap(),
         StateStore::open(dir).unwrap(),
-        EngineOptions::default(),
+        options,
     )
     .unwrap()
 }
@@ -78,7 +83,8 @@ pub fn engine_with(dir: &std::path::Path, history: &[AgentEventV1]) -> Engine {
     engine
 }
 
-/// Runs events through the engine in batches of 256 and returns everything produced.
+/// Runs events through the engine in batches of 256 and returns everything produced
+/// (score rows, when the engine records them, index events within their batch).
 pub fn run(engine: &mut Engine, events: &[AgentEventV1]) -> Outputs {
     let lines: Vec<String> = events
         .iter()
@@ -94,6 +100,7 @@ pub fn run(engine: &mut Engine, events: &[AgentEventV1]) -> Outputs {
         engine.process_batch(&decoded, &mut out).unwrap();
         all.alerts.extend(out.alerts);
         all.commands.extend(out.commands);
+        all.scores.extend(out.scores);
     }
     all
 }
