@@ -424,6 +424,69 @@ fn stored_state_stays_within_budget_on_realistic_traffic() {
     assert!(max <= 4096, "largest agent stores {max} bytes");
 }
 
+/// The detector instances `agent` holds a slot for in memory.
+fn slots_in_memory(engine: &Engine, agent: &str) -> BTreeSet<&'static str> {
+    const IDS: [&str; 10] = [
+        "rate",
+        "volume",
+        "denied_burst",
+        "new_system",
+        "off_hours",
+        "credential_age",
+        "credential_misuse",
+        "high_risk_action",
+        "scope_violation",
+        "unregistered_agent",
+    ];
+    let state = engine.agent(agent).unwrap().unwrap();
+    let ids: BTreeSet<&str> = state
+        .slots
+        .iter()
+        .map(|slot| {
+            IDS.into_iter()
+                .find(|id| agentwatch::detect::instance_key(id) == slot.key)
+                .unwrap_or("unknown")
+        })
+        .collect();
+    assert_eq!(ids.len(), state.slots.len(), "one slot per instance");
+    ids
+}
+
+#[test]
+fn an_agent_holds_a_slot_only_for_detectors_with_something_to_keep() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = common::engine(dir.path());
+    let history = common::office_agent("clerk", 14, 20, &["crm", "mail"], 5_000);
+    // Twenty calls an hour from nine to five: the first 160 are its first day.
+    let (first_day, rest) = history.split_at(8 * 20);
+    common::run(&mut engine, first_day);
+    // In warm-up: the kinds with per-agent numbers, and nothing for the checks that
+    // read the shared baseline or a rule and have neither alerted nor calibrated.
+    let stateful = BTreeSet::from(["denied_burst", "new_system", "rate", "volume"]);
+    assert_eq!(slots_in_memory(&engine, "clerk"), stateful);
+
+    common::run(&mut engine, rest);
+    // Warmed up, `off_hours` calibrates on the agent's hours; the policy checks still
+    // have nothing to keep.
+    let mut calibrated = stateful.clone();
+    calibrated.insert("off_hours");
+    assert_eq!(slots_in_memory(&engine, "clerk"), calibrated);
+
+    // A policy alert starts a cooldown, which its slot keeps.
+    let t = common::monday() + 14 * 86_400_000 + 10 * 3_600_000;
+    let out = common::run(
+        &mut engine,
+        &[common::event(90_000, "clerk", t, "delete", "crm", 100)],
+    );
+    assert_eq!(
+        common::by_detector(&out.alerts, "high_risk_action").len(),
+        1
+    );
+    let mut alerted = calibrated.clone();
+    alerted.insert("high_risk_action");
+    assert_eq!(slots_in_memory(&engine, "clerk"), alerted);
+}
+
 /// `n` well-formed events of agent `a`, a minute apart from `start` (RFC 3339).
 fn minutely(start: &str, n: i64) -> Vec<String> {
     let start = agentwatch::model::time::parse_rfc3339(start).unwrap();

@@ -40,6 +40,9 @@ pub struct Instance {
     everything: bool,
     /// The kind's code, configured by the instance's `[params]`.
     pub detector: Box<dyn Detector>,
+    /// The kind's fresh state is `Stateless`: an agent needs no slot for the instance
+    /// until it alerts, calibrates or keeps something (see [`crate::state::EventSlots`]).
+    pub born_stateless: bool,
 }
 
 impl std::fmt::Debug for Instance {
@@ -365,6 +368,7 @@ fn build_instance(found: &mut Diagnostics<'_>) -> Option<(Instance, bool)> {
         everything: actions == FieldMatcher::Everything && systems == FieldMatcher::Everything,
         actions,
         systems,
+        born_stateless: matches!(detector.new_state(), crate::detect::KindState::Stateless),
         detector,
     };
     Some((instance, spec.enabled))

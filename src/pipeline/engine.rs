@@ -20,7 +20,7 @@ use crate::model::{Alert, Command, CommandAction, Event};
 use crate::signing::Signer;
 use crate::state::PeerIndex;
 use crate::state::{
-    AgentCache, AgentState, AspectVerdicts, DetectorSlot, OnEncoded, PositionKey, RecentAlert,
+    AgentCache, AgentState, AspectVerdicts, EventSlots, OnEncoded, PositionKey, RecentAlert,
     StateStore,
 };
 use crate::telemetry::{Absorbed, Metrics};
@@ -402,7 +402,6 @@ impl Engine {
             }),
         };
         let mut aspects = AspectVerdicts::default();
-        let instances = self.detectors.len();
         let AgentState {
             baseline,
             slots,
@@ -419,6 +418,7 @@ impl Engine {
             pending,
             identity,
         };
+        let mut slots = EventSlots::new(slots);
         for (detector_index, instance) in self.detectors.iter().enumerate() {
             if !instance.matches(event) {
                 continue;
@@ -428,20 +428,15 @@ impl Engine {
                     continue;
                 }
             }
-            let slot_index = DetectorSlot::find_or_insert(
-                slots,
-                instance.key,
-                detector_index,
-                instances,
-                || instance.detector.new_state(),
-            );
-            let slot = &mut slots[slot_index];
+            let mut slot = slots.open(instance.key, instance.born_stateless, || {
+                instance.detector.new_state()
+            });
             let warmed_up = instance.warmed_up(baseline, now);
             let worth_scoring = warmed_up
                 || self.options.record_scores
                 || !instance.detector.unscored_in_warm_up(&obs);
             let finding = if worth_scoring {
-                instance.detector.score(&obs, &mut slot.state)
+                instance.detector.score(&obs, slots.state(&slot))
             } else {
                 None
             };
@@ -461,11 +456,15 @@ impl Engine {
             // events a detector has something to say about (most have nothing).
             let flagged = finding.and_then(|f| {
                 let gate = instance.alert_p(baseline, now);
-                let calibrated = f.p_value * instance.calibration_factor(&slot.calibration);
+                let calibration = slots.calibration(&slot);
+                let calibrated = f.p_value * instance.calibration_factor(&calibration);
                 (calibrated <= gate && (warmed_up || f.rule.is_some())).then_some((f, gate))
             });
             if flagged.is_none() && instance.budget.is_some() && warmed_up {
-                slot.calibration.observe(finding.map(|f| f.p_value));
+                slots
+                    .slot(&mut slot)
+                    .calibration
+                    .observe(finding.map(|f| f.p_value));
             }
             let verdict = match flagged {
                 None => Verdict::Normal,
@@ -538,7 +537,7 @@ impl Engine {
                                 &obs,
                                 &finding,
                                 AgentDecisionState {
-                                    slot,
+                                    slot: slots.slot(&mut slot),
                                     risk,
                                     response,
                                 },
@@ -577,14 +576,12 @@ impl Engine {
                     }
                 }
             };
-            if pass != Pass::Fresh {
-                // A released event was learned from when it was first seen.
-                continue;
+            if pass == Pass::Fresh {
+                aspects.set(instance.guards, verdict);
+                instance.detector.learn(&obs, slots.state(&slot), verdict);
             }
-            aspects.set(instance.guards, verdict);
-            instance
-                .detector
-                .learn(&obs, &mut slots[slot_index].state, verdict);
+            // (A released event was learned from when it was first seen.)
+            slots.close(slot);
         }
         if pass != Pass::Fresh {
             return Ok(());

@@ -93,10 +93,11 @@ pub struct RecentAlert {
 pub struct AgentState {
     /// What is normal for the agent.
     pub baseline: Baseline,
-    /// One slot per detector instance that has seen this agent. Idle slots (see
-    /// [`DetectorSlot::is_idle`]) are not stored: a policy detector that never alerted
-    /// on the agent would cost every agent twenty bytes for nothing, and its slot is
-    /// recreated as it was on first use.
+    /// One slot per detector instance that has something to keep about this agent:
+    /// per-agent numbers, a calibration or an alert's cooldown. A stateless check that
+    /// has done neither gets no slot in memory ([`EventSlots`]), and a slot that went idle
+    /// again (see [`DetectorSlot::is_idle`]) is not stored: a policy detector that never
+    /// alerted on the agent would cost every agent a slot for nothing.
     #[serde(serialize_with = "serialize_active_slots")]
     pub slots: Vec<DetectorSlot>,
     /// Accumulated risk.
@@ -296,40 +297,170 @@ impl DetectorSlot {
             && self.calibration == Calibration::default()
     }
 
-    /// Index of the slot for detector `key` in `slots`, created with `fresh` on first use.
+    /// Index of the slot for detector `key` in `slots`, if the agent has one.
     ///
-    /// `hint` is where the slot usually is: slots are added in the order the instances
-    /// run, so for most agents the instance's own index. Looked at first, it saves a
-    /// search of the list for every instance on every event.
-    ///
-    /// `instances` is how many detector instances may hold a slot: the list grows to
-    /// exactly that in one step instead of doubling, which would leave up to half of
-    /// the list unused for every agent in memory.
+    /// The engine asks for the instances' slots in the instances' order with `hint`
+    /// just past the previous instance's slot, and a slot found elsewhere is moved to
+    /// `hint`: the list keeps the instances' order, and the first look finds the slot
+    /// of every instance that has one. (An instance without a slot still costs a look at
+    /// each slot.)
     #[inline]
-    pub fn find_or_insert(
-        slots: &mut Vec<DetectorSlot>,
-        key: u32,
-        hint: usize,
-        instances: usize,
-        fresh: impl FnOnce() -> KindState,
-    ) -> usize {
+    pub fn find(slots: &mut [DetectorSlot], key: u32, hint: usize) -> Option<usize> {
         if slots.get(hint).is_some_and(|s| s.key == key) {
-            return hint;
+            return Some(hint);
         }
-        if let Some(index) = slots.iter().position(|s| s.key == key) {
-            return index;
+        let found = slots.iter().position(|s| s.key == key)?;
+        if found > hint {
+            slots.swap(hint, found);
+            return Some(hint);
         }
-        if slots.len() == slots.capacity() {
-            slots.reserve_exact(instances.saturating_sub(slots.len()).max(1));
+        Some(found)
+    }
+
+    /// Adds a slot for detector `key` holding `state` at `at` (or last); returns its
+    /// index.
+    ///
+    /// The list grows one slot at a time rather than doubling: an agent gains a slot a
+    /// handful of times in its life, and a doubled list would leave up to half of it
+    /// unused for every agent in memory.
+    pub fn insert(slots: &mut Vec<DetectorSlot>, key: u32, state: KindState, at: usize) -> usize {
+        let at = at.min(slots.len());
+        slots.reserve_exact(1);
+        slots.insert(
+            at,
+            DetectorSlot {
+                key,
+                state,
+                last_alert_ms: None,
+                suppressed: 0,
+                calibration: Calibration::default(),
+            },
+        );
+        at
+    }
+}
+
+/// An agent's detector slots while the engine runs its instances on one event, in
+/// the instances' order; an instance's slot is created only once it must hold
+/// something.
+///
+/// A stateless kind (most policy checks, `off_hours`) that has neither alerted on an
+/// agent nor been calibrated on it needs no slot: such an idle slot is not stored, and
+/// in memory it would cost every agent a slot per instance and the engine a cache line
+/// per instance per event. Until something must be kept, the kind works on a scratch
+/// `Stateless` state; a kind that turns it into real state (`high_risk_action`
+/// holding an event for approval) gets its slot then.
+pub struct EventSlots<'a> {
+    slots: &'a mut Vec<DetectorSlot>,
+    /// Bit `key % 64` of every slot's key: most instances without a slot are told so
+    /// by one bit instead of a look at every slot.
+    present: u64,
+    /// Where the next instance's slot probably is (see [`DetectorSlot::find`]).
+    hint: usize,
+    /// The state of the instance being run while it has no slot; `Stateless` between
+    /// instances.
+    scratch: KindState,
+}
+
+fn key_bit(key: u32) -> u64 {
+    1 << (key % 64)
+}
+
+/// Where one instance's slot is in [`EventSlots`], or would go.
+pub struct SlotRef {
+    key: u32,
+    at: usize,
+    exists: bool,
+}
+
+impl<'a> EventSlots<'a> {
+    /// The slots of one agent, for one event.
+    pub fn new(slots: &'a mut Vec<DetectorSlot>) -> Self {
+        let present = slots.iter().fold(0, |bits, slot| bits | key_bit(slot.key));
+        EventSlots {
+            slots,
+            present,
+            hint: 0,
+            scratch: KindState::Stateless,
         }
-        slots.push(DetectorSlot {
-            key,
-            state: fresh(),
-            last_alert_ms: None,
-            suppressed: 0,
-            calibration: Calibration::default(),
-        });
-        slots.len() - 1
+    }
+
+    /// The slot of the next instance run, `key`: a kind whose fresh state is not
+    /// `Stateless` (`born_stateless` false) gets its slot from `fresh` now, the others
+    /// only when needed.
+    #[inline]
+    pub fn open(
+        &mut self,
+        key: u32,
+        born_stateless: bool,
+        fresh: impl FnOnce() -> KindState,
+    ) -> SlotRef {
+        let hint = self.hint;
+        let found = if self.present & key_bit(key) == 0 {
+            None
+        } else {
+            DetectorSlot::find(self.slots, key, hint)
+        };
+        let mut slot = match found {
+            Some(at) => SlotRef {
+                key,
+                at,
+                exists: true,
+            },
+            None => SlotRef {
+                key,
+                at: hint,
+                exists: false,
+            },
+        };
+        if !slot.exists && !born_stateless {
+            slot.at = DetectorSlot::insert(self.slots, key, fresh(), hint);
+            slot.exists = true;
+            self.present |= key_bit(key);
+        }
+        self.hint = if slot.exists { slot.at + 1 } else { hint };
+        slot
+    }
+
+    /// The kind's state: the slot's, or the scratch state while there is no slot.
+    #[inline]
+    pub fn state(&mut self, slot: &SlotRef) -> &mut KindState {
+        if slot.exists {
+            &mut self.slots[slot.at].state
+        } else {
+            &mut self.scratch
+        }
+    }
+
+    /// The calibration so far (a fresh one while there is no slot).
+    #[inline]
+    pub fn calibration(&self, slot: &SlotRef) -> Calibration {
+        if slot.exists {
+            self.slots[slot.at].calibration
+        } else {
+            Calibration::default()
+        }
+    }
+
+    /// The slot, created now if the agent has none, holding the scratch state.
+    pub fn slot(&mut self, slot: &mut SlotRef) -> &mut DetectorSlot {
+        if !slot.exists {
+            let state = std::mem::replace(&mut self.scratch, KindState::Stateless);
+            slot.at = DetectorSlot::insert(self.slots, slot.key, state, slot.at);
+            slot.exists = true;
+            self.present |= key_bit(slot.key);
+            self.hint = slot.at + 1;
+        }
+        &mut self.slots[slot.at]
+    }
+
+    /// Done with an instance: keeps what its kind wrote into the scratch state, if
+    /// anything, in a new slot.
+    #[inline]
+    pub fn close(&mut self, mut slot: SlotRef) {
+        if !slot.exists && !matches!(self.scratch, KindState::Stateless) {
+            self.slot(&mut slot);
+        }
     }
 }
 
@@ -342,18 +473,42 @@ mod tests {
     const T0: i64 = 1_767_571_200_000; // 2026-01-05T00:00:00Z
 
     #[test]
-    fn a_slot_is_found_by_its_key_wherever_the_hint_points() {
+    fn a_slot_is_found_by_its_key_and_moved_to_where_it_was_looked_for_first() {
         let mut slots = Vec::new();
-        let find = |slots: &mut Vec<DetectorSlot>, key, hint| {
-            DetectorSlot::find_or_insert(slots, key, hint, 3, || KindState::Stateless)
-        };
-        assert_eq!(find(&mut slots, 7, 1), 0);
-        assert_eq!(find(&mut slots, 9, 0), 1);
-        assert_eq!(find(&mut slots, 9, 1), 1);
-        assert_eq!(find(&mut slots, 9, 0), 1);
-        assert_eq!(find(&mut slots, 7, 1), 0);
-        assert_eq!(find(&mut slots, 8, 7), 2);
-        assert_eq!(slots.iter().map(|s| s.key).collect::<Vec<_>>(), [7, 9, 8]);
+        let keys = |slots: &[DetectorSlot]| slots.iter().map(|s| s.key).collect::<Vec<_>>();
+        for (at, key) in [7, 9, 8].into_iter().enumerate() {
+            assert_eq!(
+                DetectorSlot::insert(&mut slots, key, KindState::Stateless, at),
+                at
+            );
+        }
+        assert_eq!(
+            DetectorSlot::find(&mut slots, 9, 1),
+            Some(1),
+            "where hinted"
+        );
+        assert_eq!(
+            DetectorSlot::find(&mut slots, 8, 1),
+            Some(1),
+            "moved to the hint"
+        );
+        assert_eq!(keys(&slots), [7, 8, 9]);
+        assert_eq!(
+            DetectorSlot::find(&mut slots, 7, 2),
+            Some(0),
+            "a slot before the hint stays"
+        );
+        assert_eq!(keys(&slots), [7, 8, 9]);
+        assert_eq!(DetectorSlot::find(&mut slots, 5, 0), None);
+        assert_eq!(
+            DetectorSlot::insert(&mut slots, 5, KindState::Stateless, 1),
+            1
+        );
+        assert_eq!(
+            DetectorSlot::insert(&mut slots, 6, KindState::Stateless, 9),
+            4
+        );
+        assert_eq!(keys(&slots), [7, 5, 8, 9, 6]);
     }
 
     /// Learns `system` at `time_ms` with the systems aspect judged `verdict`.

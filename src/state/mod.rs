@@ -18,8 +18,8 @@ pub use crate::baseline::{
     PendingBaseline, PendingHour, Seen, SeenTable,
 };
 pub use agent::{
-    AgentState, AspectVerdicts, DetectorSlot, FirstUse, Learned, RecentAlert, RecentAlerts,
-    ResponseState, RiskState, MAX_RECENT_ALERTS,
+    AgentState, AspectVerdicts, DetectorSlot, EventSlots, FirstUse, Learned, RecentAlert,
+    RecentAlerts, ResponseState, RiskState, MAX_RECENT_ALERTS,
 };
 pub use cache::{AgentCache, CacheStats, DEFAULT_CACHE_CAPACITY};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
