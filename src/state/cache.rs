@@ -189,7 +189,7 @@ impl AgentCache {
             .iter()
             .filter(|e| e.dirty)
             .map(|e| (e.id.as_str(), &*e.state));
-        let batch = store.encode(dirty, offsets, on_encoded)?;
+        let batch = store.encode(dirty, self.dirty, offsets, on_encoded)?;
         self.generation += 1;
         let generation = self.generation;
         for entry in self.entries.iter_mut().filter(|e| e.dirty) {

@@ -1,6 +1,7 @@
 //! RocksDB: agent states and consumed source offsets, committed together.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, Options, WriteBatch, DB};
 
@@ -47,6 +48,9 @@ pub struct StateStore {
     db: DB,
     path: PathBuf,
     writable: bool,
+    /// Bytes one agent took in the latest batch encoded (key, value and the batch's
+    /// own framing), to size the next batch's buffer in one allocation.
+    record_bytes: AtomicUsize,
 }
 
 impl Drop for StateStore {
@@ -78,6 +82,9 @@ impl std::fmt::Debug for StateStore {
             .finish()
     }
 }
+
+/// A RocksDB write batch's fixed header (sequence number and count).
+const BATCH_HEADER_BYTES: usize = 12;
 
 /// Size of the agents column family's memtable (see [`StateStore::open`]).
 const AGENTS_MEMTABLE_BYTES: usize = 16 << 20;
@@ -117,6 +124,7 @@ impl StateStore {
             db,
             path: path.to_owned(),
             writable: true,
+            record_bytes: AtomicUsize::new(0),
         })
     }
 
@@ -139,6 +147,7 @@ impl StateStore {
             db,
             path: path.to_owned(),
             writable: false,
+            record_bytes: AtomicUsize::new(0),
         })
     }
 
@@ -186,22 +195,36 @@ impl StateStore {
         agents: impl IntoIterator<Item = (&'a str, &'a AgentState)>,
         offsets: &[(&str, u64)],
     ) -> Result<usize> {
-        let batch = self.encode(agents, offsets, &mut |_, _| Ok(()))?;
+        let agents = agents.into_iter();
+        let expected = agents.size_hint().0;
+        let batch = self.encode(agents, expected, offsets, &mut |_, _| Ok(()))?;
         self.write(batch)
     }
 
     /// Encodes agents and offsets into one batch without writing it, so that the write
     /// (the slow half) can happen on another thread while the engine goes on. Each
     /// agent's encoding is also shown to `on_encoded`.
+    ///
+    /// `expected` is how many agents come: the batch's buffer is allocated once for
+    /// them at the size agents took in the latest batch. Grown by doubling instead, a
+    /// commit of every agent of a large fleet held its last two buffers at once, up to
+    /// twice the batch, at the moment memory peaks.
     pub fn encode<'a>(
         &self,
         agents: impl IntoIterator<Item = (&'a str, &'a AgentState)>,
+        expected: usize,
         offsets: &[(&str, u64)],
         on_encoded: OnEncoded<'_>,
     ) -> Result<StateBatch> {
         let agents_cf = self.cf(CF_AGENTS)?;
         let offsets_cf = self.cf(CF_OFFSETS)?;
-        let mut batch = WriteBatch::default();
+        let record_bytes = self.record_bytes.load(Ordering::Relaxed);
+        let mut batch = match record_bytes {
+            0 => WriteBatch::default(),
+            bytes => WriteBatch::with_capacity_bytes(
+                expected.saturating_mul(bytes + bytes / 8) + BATCH_HEADER_BYTES,
+            ),
+        };
         let mut buffer = Vec::with_capacity(512);
         let mut bytes = 0;
         let mut count = 0;
@@ -212,6 +235,12 @@ impl StateStore {
             bytes += buffer.len();
             count += 1;
             batch.put_cf(agents_cf, id.as_bytes(), &buffer);
+        }
+        if count > 0 {
+            self.record_bytes.store(
+                batch.size_in_bytes().saturating_sub(BATCH_HEADER_BYTES) / count,
+                Ordering::Relaxed,
+            );
         }
         for (source, next) in offsets {
             batch.put_cf(offsets_cf, source.as_bytes(), next.to_be_bytes());
