@@ -236,11 +236,9 @@ impl StateStore {
             count += 1;
             batch.put_cf(agents_cf, id.as_bytes(), &buffer);
         }
-        if count > 0 {
-            self.record_bytes.store(
-                batch.size_in_bytes().saturating_sub(BATCH_HEADER_BYTES) / count,
-                Ordering::Relaxed,
-            );
+        let encoded = batch.size_in_bytes().saturating_sub(BATCH_HEADER_BYTES);
+        if let Some(per_agent) = encoded.checked_div(count) {
+            self.record_bytes.store(per_agent, Ordering::Relaxed);
         }
         for (source, next) in offsets {
             batch.put_cf(offsets_cf, source.as_bytes(), next.to_be_bytes());
