@@ -86,6 +86,11 @@ impl std::fmt::Debug for StateStore {
 /// A RocksDB write batch's fixed header (sequence number and count).
 const BATCH_HEADER_BYTES: usize = 12;
 
+/// What one agent is assumed to take in the first batch a store encodes, before any
+/// was measured: about a warmed-up agent's record. A guess too large costs only
+/// address space (pages of the buffer never written are never resident).
+const FIRST_RECORD_BYTES: usize = 1024;
+
 /// Size of the agents column family's memtable (see [`StateStore::open`]).
 const AGENTS_MEMTABLE_BYTES: usize = 16 << 20;
 
@@ -206,7 +211,7 @@ impl StateStore {
     /// agent's encoding is also shown to `on_encoded`.
     ///
     /// `expected` is how many agents come: the batch's buffer is allocated once for
-    /// them at the size agents took in the latest batch. Grown by doubling instead, a
+    /// them at the size agents took in the latest batch (and a little more). Grown by doubling instead, a
     /// commit of every agent of a large fleet held its last two buffers at once, up to
     /// twice the batch, at the moment memory peaks.
     pub fn encode<'a>(
@@ -218,13 +223,13 @@ impl StateStore {
     ) -> Result<StateBatch> {
         let agents_cf = self.cf(CF_AGENTS)?;
         let offsets_cf = self.cf(CF_OFFSETS)?;
-        let record_bytes = self.record_bytes.load(Ordering::Relaxed);
-        let mut batch = match record_bytes {
-            0 => WriteBatch::default(),
-            bytes => WriteBatch::with_capacity_bytes(
-                expected.saturating_mul(bytes + bytes / 8) + BATCH_HEADER_BYTES,
-            ),
+        let record_bytes = match self.record_bytes.load(Ordering::Relaxed) {
+            0 => FIRST_RECORD_BYTES,
+            bytes => bytes + bytes / 8,
         };
+        let mut batch = WriteBatch::with_capacity_bytes(
+            expected.saturating_mul(record_bytes) + BATCH_HEADER_BYTES,
+        );
         let mut buffer = Vec::with_capacity(512);
         let mut bytes = 0;
         let mut count = 0;
