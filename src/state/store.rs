@@ -91,6 +91,11 @@ const BATCH_HEADER_BYTES: usize = 12;
 /// address space (pages of the buffer never written are never resident).
 const FIRST_RECORD_BYTES: usize = 1024;
 
+/// The most a batch's buffer is allocated for up front (a larger batch grows by
+/// doubling past it): a cache configured for millions of agents must not ask for
+/// gigabytes at once on a host that does not overcommit memory.
+const MAX_RESERVED_BYTES: usize = 256 << 20;
+
 /// Size of the agents column family's memtable (see [`StateStore::open`]).
 const AGENTS_MEMTABLE_BYTES: usize = 16 << 20;
 
@@ -228,7 +233,10 @@ impl StateStore {
             bytes => bytes + bytes / 8,
         };
         let mut batch = WriteBatch::with_capacity_bytes(
-            expected.saturating_mul(record_bytes) + BATCH_HEADER_BYTES,
+            expected
+                .saturating_mul(record_bytes)
+                .min(MAX_RESERVED_BYTES)
+                .saturating_add(BATCH_HEADER_BYTES),
         );
         let mut buffer = Vec::with_capacity(512);
         let mut bytes = 0;
