@@ -338,7 +338,9 @@ impl Engine {
         if !state.slots.iter().any(|s| s.state.holds_events()) {
             self.held.remove(agent_id);
         }
-        released.sort_by_key(|(_, held)| held.time_ms());
+        // By time, then by instance: the slots' order (which moves as slots come and
+        // go) must not decide the order of events held at the same time.
+        released.sort_by_key(|(detector, held)| (held.time_ms(), *detector));
         for (detector, held) in &released {
             let event = held.event();
             self.process_event(
@@ -469,11 +471,9 @@ impl Engine {
             let verdict = match flagged {
                 None => Verdict::Normal,
                 Some((finding, gate)) => {
+                    let severity = self.options.policy.severity(instance, &finding);
                     if let Some(metrics) = &self.metrics {
-                        metrics.record_finding(
-                            &instance.id,
-                            self.options.policy.severity(instance, &finding),
-                        );
+                        metrics.record_finding(&instance.id, severity);
                     }
                     // New behaviour the agent's pending model explains is being
                     // learned; many agents showing it at once is a fleet event. Only
@@ -530,6 +530,9 @@ impl Engine {
                             }
                         }
                         (false, FleetVerdict::Individual) if alone => {}
+                        // A finding below every severity is no alert: it needs no
+                        // slot for a cooldown it does not start.
+                        (false, FleetVerdict::Individual) if severity.is_none() => {}
                         (false, FleetVerdict::Individual) => {
                             let decision = decide(
                                 &self.options.policy,

@@ -251,8 +251,8 @@ impl RecentAlerts {
 }
 
 /// Two states are equal when they would be stored alike: the same slots that hold
-/// anything, in any order (an idle slot is not stored, and is recreated after the
-/// others when first used again), and everything else equal.
+/// anything, in any order (an idle slot is not stored, and a slot is recreated at its
+/// instance's place once it has something to keep again), and everything else equal.
 impl PartialEq for AgentState {
     fn eq(&self, other: &Self) -> bool {
         fn active(state: &AgentState) -> Vec<&DetectorSlot> {
@@ -302,8 +302,8 @@ impl DetectorSlot {
     /// The engine asks for the instances' slots in the instances' order with `hint`
     /// just past the previous instance's slot, and a slot found elsewhere is moved to
     /// `hint`: the list keeps the instances' order, and the first look finds the slot
-    /// of every instance that has one. (An instance without a slot still costs a look at
-    /// each slot.)
+    /// of every instance that has one. (An instance without a slot costs a look at each
+    /// slot here; [`EventSlots`] asks only when its bit mask cannot rule the slot out.)
     #[inline]
     pub fn find(slots: &mut [DetectorSlot], key: u32, hint: usize) -> Option<usize> {
         if slots.get(hint).is_some_and(|s| s.key == key) {

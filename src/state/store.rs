@@ -86,6 +86,10 @@ impl std::fmt::Debug for StateStore {
 /// A RocksDB write batch's fixed header (sequence number and count).
 const BATCH_HEADER_BYTES: usize = 12;
 
+/// An offset's record in a write batch besides its key: the 8-byte value, the column
+/// family, the record's tag and two lengths.
+const OFFSET_RECORD_BYTES: usize = 16;
+
 /// What one agent is assumed to take in the first batch a store encodes, before any
 /// was measured: about a warmed-up agent's record. A guess too large costs only
 /// address space (pages of the buffer never written are never resident).
@@ -232,11 +236,15 @@ impl StateStore {
             0 => FIRST_RECORD_BYTES,
             bytes => bytes + bytes / 8,
         };
+        let offsets_bytes: usize = offsets
+            .iter()
+            .map(|(source, _)| source.len() + OFFSET_RECORD_BYTES)
+            .sum();
         let mut batch = WriteBatch::with_capacity_bytes(
             expected
                 .saturating_mul(record_bytes)
                 .min(MAX_RESERVED_BYTES)
-                .saturating_add(BATCH_HEADER_BYTES),
+                .saturating_add(offsets_bytes + BATCH_HEADER_BYTES),
         );
         let mut buffer = Vec::with_capacity(512);
         let mut bytes = 0;
