@@ -170,23 +170,24 @@ pub(super) struct AgentDecisionState<'a> {
     pub response: &'a mut ResponseState,
 }
 
-/// Decides what an anomalous finding becomes: one the engine flagged, so past the
-/// instance's warm-up or a broken rule (the engine's gate is the one place that
-/// judges that). Returns `None` while the finding falls in the cooldown of an earlier
-/// alert (then counted in `suppressed`, reported on the next alert). Command expiry counts from the later of
-/// event time and `processing_ms` (see `Engine::set_processing_ms`).
+/// Decides what an anomalous finding of `severity` ([`Policy::severity`]) becomes: one
+/// the engine flagged, so past the instance's warm-up or a broken rule (the engine's
+/// gate is the one place that judges that). Returns `None` while the finding falls in
+/// the cooldown of an earlier alert (then counted in `suppressed`, reported on the next
+/// alert). Command expiry counts from the later of event time and `processing_ms` (see
+/// `Engine::set_processing_ms`).
 pub(super) fn decide(
     policy: &Policy,
     instance: &Instance,
     obs: &Observation<'_>,
     finding: &Finding,
+    severity: Severity,
     agent: AgentDecisionState<'_>,
     processing_ms: Option<i64>,
 ) -> Option<(Alert, Vec<Command>)> {
     let event = obs.event;
     let now = event.time_ms;
     let score = finding.score();
-    let severity = policy.severity(instance, finding)?;
     let baseline = obs.baseline;
     // The cooldown holds on either side of the last alert: events of one burst that
     // arrive out of order are still one alert (taken one by one, each earlier one

@@ -530,22 +530,24 @@ impl Engine {
                             }
                         }
                         (false, FleetVerdict::Individual) if alone => {}
-                        // A finding below every severity is no alert: it needs no
-                        // slot for a cooldown it does not start.
-                        (false, FleetVerdict::Individual) if severity.is_none() => {}
                         (false, FleetVerdict::Individual) => {
-                            let decision = decide(
-                                &self.options.policy,
-                                instance,
-                                &obs,
-                                &finding,
-                                AgentDecisionState {
-                                    slot: slots.slot(&mut slot),
-                                    risk,
-                                    response,
-                                },
-                                self.processing_ms,
-                            );
+                            // A finding below every severity is no alert: it needs no
+                            // slot for a cooldown it does not start.
+                            let decision = severity.and_then(|severity| {
+                                decide(
+                                    &self.options.policy,
+                                    instance,
+                                    &obs,
+                                    &finding,
+                                    severity,
+                                    AgentDecisionState {
+                                        slot: slots.slot(&mut slot),
+                                        risk,
+                                        response,
+                                    },
+                                    self.processing_ms,
+                                )
+                            });
                             if let Some((alert, mut commands)) = decision {
                                 recent.remember(RecentAlert {
                                     time_ms: now,

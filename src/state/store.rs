@@ -220,9 +220,9 @@ impl StateStore {
     /// agent's encoding is also shown to `on_encoded`.
     ///
     /// `expected` is how many agents come: the batch's buffer is allocated once for
-    /// them at the size agents took in the latest batch (and a little more). Grown by doubling instead, a
-    /// commit of every agent of a large fleet held its last two buffers at once, up to
-    /// twice the batch, at the moment memory peaks.
+    /// them at the size agents took in the latest batch (and a little more). Grown by
+    /// doubling instead, a commit of every agent of a large fleet held its last two
+    /// buffers at once, up to twice the batch, at the moment memory peaks.
     pub fn encode<'a>(
         &self,
         agents: impl IntoIterator<Item = (&'a str, &'a AgentState)>,
