@@ -4,7 +4,7 @@
 
 mod kafka_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,22 +51,106 @@ fn wait_committed(broker: &Broker, group: &str, total: usize, members: &[&Servic
     kafka_support::wait_committed(broker, group, EVENTS, PARTITIONS, total, members);
 }
 
-fn alert_ids(broker: &Broker, topic: &str, at_least: usize) -> BTreeSet<String> {
+/// The alerts published on `topic` by id, each with what a failure message needs to
+/// say which alert it is (detector, agent, event time, summary).
+fn alerts(broker: &Broker, topic: &str, at_least: usize) -> BTreeMap<String, String> {
     broker
         .read_all(topic, at_least, Duration::from_secs(60))
         .iter()
         .map(|m| {
             let alert: Alert = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
-            alert.alert_id
+            let what = format!(
+                "{} {} {} {}",
+                alert.detector.id, alert.agent_id, alert.time, alert.summary
+            );
+            (alert.alert_id, what)
         })
         .collect()
 }
 
 #[test]
 fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_does() {
+    let (expected, published) = killed_and_replaced(&simulated(80, 14, 23));
+    let (missing, extra) = compare(&expected, &published);
+    assert!(
+        missing.is_empty(),
+        "{} of {} alerts missing: {missing:?}",
+        missing.len(),
+        expected.len()
+    );
+    assert!(
+        extra.len() * 200 <= expected.len(),
+        "{} extra alerts (more than 0.5% of {}): {extra:?}",
+        extra.len(),
+        expected.len()
+    );
+}
+
+/// Around a rollout and an outage the group loses nothing either. What it may add is
+/// confined to the fleet patterns' systems: members consume side by side, each at its
+/// own pace, and on a backlog one can judge a first use or a failure before another
+/// member's sightings of the same pattern reach it (the README's limit of fleet
+/// context in a group). Measured here: 0 to 3 extra alerts of 58, all on the rolled-out
+/// or the failing system; none elsewhere.
+#[test]
+fn a_group_around_a_rollout_and_an_outage_loses_nothing_and_adds_only_fleet_pattern_alerts() {
+    let scenario: agentwatch::sim::Scenario = "strong,rollout,outage".parse().unwrap();
+    let simulation = agentwatch::sim::Simulation::new(agentwatch::sim::SimConfig {
+        agents: 80,
+        days: 14,
+        seed: 23,
+        attacks: true,
+        scenario,
+        ..agentwatch::sim::SimConfig::default()
+    });
+    let changed: Vec<String> = simulation
+        .changes()
+        .iter()
+        .filter_map(|change| change.system.clone())
+        .collect();
+    assert_eq!(changed.len(), 2, "a rolled-out and a failing system");
+    let (expected, published) = killed_and_replaced(&simulation.events().collect::<Vec<_>>());
+    let (missing, extra) = compare(&expected, &published);
+    assert!(
+        missing.is_empty(),
+        "{} of {} alerts missing: {missing:?}",
+        missing.len(),
+        expected.len()
+    );
+    let elsewhere: Vec<&&String> = extra
+        .iter()
+        .filter(|what| !changed.iter().any(|system| what.contains(system.as_str())))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "extra alerts away from the fleet patterns on {changed:?}: {elsewhere:?}"
+    );
+}
+
+/// The alerts one instance published that the group did not, and those the group
+/// published that one instance did not.
+fn compare<'a>(
+    expected: &'a BTreeMap<String, String>,
+    published: &'a BTreeMap<String, String>,
+) -> (Vec<&'a String>, Vec<&'a String>) {
+    let only = |one: &'a BTreeMap<String, String>, other: &BTreeMap<String, String>| {
+        one.iter()
+            .filter(|(id, _)| !other.contains_key(*id))
+            .map(|(_, what)| what)
+            .collect()
+    };
+    (only(expected, published), only(published, expected))
+}
+
+/// Two members consume 70% of `events`, one is killed mid-way through the rest and
+/// replaced by a member with an empty state directory, and one undisturbed instance
+/// consumes the same input. Checks that the group counted every event once; returns
+/// the lone instance's alerts and the group's.
+fn killed_and_replaced(
+    events: &[AgentEventV1],
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let broker = Broker::start();
     broker.create_topics(&[EVENTS], PARTITIONS);
-    let events = simulated(80, 14, 23);
     let split = events.len() * 7 / 10;
     stream(&broker.address, &events[..split]);
     let dir = tempfile::tempdir().unwrap();
@@ -139,23 +223,10 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
         );
     }
 
-    let expected = alert_ids(&broker, "alone-alerts", 1);
-    let published = alert_ids(&broker, "pair-alerts", expected.len());
+    let expected = alerts(&broker, "alone-alerts", 1);
+    let published = alerts(&broker, "pair-alerts", expected.len());
     assert!(!expected.is_empty(), "the stream holds attacks");
-    let missing: Vec<&String> = expected.difference(&published).collect();
-    let extra: Vec<&String> = published.difference(&expected).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} alerts missing: {missing:?}",
-        missing.len(),
-        expected.len()
-    );
-    assert!(
-        extra.len() * 200 <= expected.len(),
-        "{} extra alerts (more than 0.5% of {}): {extra:?}",
-        extra.len(),
-        expected.len()
-    );
+    (expected, published)
 }
 
 #[test]
