@@ -101,7 +101,6 @@ fn a_group_around_a_rollout_and_an_outage_loses_nothing_and_adds_only_fleet_patt
         seed: 23,
         attacks: true,
         scenario,
-        ..agentwatch::sim::SimConfig::default()
     });
     let changed: Vec<String> = simulation
         .changes()
