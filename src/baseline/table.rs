@@ -83,6 +83,11 @@ impl SeenTable {
         }
     }
 
+    /// Asks the CPU for the entries' cache lines (see [`crate::state::Warm`]).
+    pub fn warm(&self) {
+        crate::state::warm_lines(self.entries.as_slice());
+    }
+
     /// Entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = &Seen> {
         self.entries.iter()

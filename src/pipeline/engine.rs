@@ -21,7 +21,7 @@ use crate::signing::Signer;
 use crate::state::PeerIndex;
 use crate::state::{
     AgentCache, AgentState, AspectVerdicts, EventSlots, OnEncoded, PositionKey, RecentAlert,
-    StateStore,
+    StateStore, Warm,
 };
 use crate::telemetry::{Absorbed, Metrics};
 
@@ -118,6 +118,23 @@ enum Pass {
     Fresh,
     Released { detector: u32 },
 }
+
+/// How many events ahead each link of an agent's state is asked for (see
+/// [`crate::state::Warm`]): one link per event, as the work on one event outlasts a
+/// memory read, and the nearer the event, the likelier its lines are still in the
+/// first-level cache when it comes.
+const WARM_AHEAD: [(usize, Warm); 4] = [
+    (4, Warm::Record),
+    (3, Warm::Parts),
+    (2, Warm::Kinds),
+    (1, Warm::Deep),
+];
+
+/// Fewest agents in memory for which asking for states ahead pays. A few hundred
+/// agents' states fit in a core's second-level cache, and there the asking costs more
+/// than it saves (5% of replay's speed on the simulator's 200 agents); on flat loads of
+/// 1,000, 3,000 and 10,000 agents it gained 8%, 19% and 50%.
+const WARM_MIN_AGENTS: usize = 512;
 
 impl Engine {
     /// An engine over `store` running `detectors`. Reads every stored agent once to
@@ -272,7 +289,11 @@ impl Engine {
         let alerts_before = out.alerts.len();
         let commands_before = out.commands.len();
         self.release_held(Some(self.watermark_ms), out)?;
+        let warm = self.cache.len() >= WARM_MIN_AGENTS;
         for (index, event) in events.iter().enumerate() {
+            if warm {
+                self.warm_ahead(events, index);
+            }
             self.process_event(index, event.borrow(), out, Pass::Fresh)?;
         }
         self.release_held(Some(self.watermark_ms), out)?;
@@ -286,6 +307,22 @@ impl Engine {
             metrics.record_cache(self.cache.len(), stats.hits, stats.misses);
         }
         Ok(())
+    }
+
+    /// Asks the CPU for the states of the agents of the events after `index` (see
+    /// [`WARM_AHEAD`]), except where an event's agent is the one before it, whose state
+    /// its predecessor brings in anyway.
+    fn warm_ahead<'e, E: Borrow<Event<'e>>>(&self, events: &[E], index: usize) {
+        for (ahead, stage) in WARM_AHEAD {
+            let at = index + ahead;
+            let (Some(next), Some(before)) = (events.get(at), events.get(at - 1)) else {
+                continue;
+            };
+            let agent = &next.borrow().agent_id;
+            if *agent != before.borrow().agent_id {
+                self.cache.warm(agent, stage);
+            }
+        }
     }
 
     /// Decides held events that are due at `now_ms` (their approval arrived, or their

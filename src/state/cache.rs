@@ -158,6 +158,14 @@ impl AgentCache {
         self.entries.find(hash, |e| e.id == agent_id)
     }
 
+    /// Asks the CPU for the link `stage` of `agent_id`'s state, if it is in memory (see
+    /// [`crate::state::Warm`]).
+    pub fn warm(&self, agent_id: &str, stage: super::Warm) {
+        if let Some(entry) = self.find(agent_id) {
+            entry.state.warm(stage);
+        }
+    }
+
     /// A read-only view of an agent in memory.
     pub fn peek(&self, agent_id: &str) -> Option<&AgentState> {
         self.find(agent_id).map(|e| &*e.state)

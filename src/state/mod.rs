@@ -11,6 +11,7 @@ pub mod changelog;
 mod codec;
 mod position;
 mod store;
+mod warm;
 
 /// What was learned, defined below `state` (see [`crate::baseline`]) and stored here.
 pub use crate::baseline::{
@@ -25,3 +26,5 @@ pub use cache::{AgentCache, CacheStats, DEFAULT_CACHE_CAPACITY};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use position::PositionKey;
 pub use store::{OnEncoded, StateBatch, StateStore};
+pub(crate) use warm::lines as warm_lines;
+pub use warm::Warm;

@@ -122,6 +122,11 @@ pub fn system_key(action: &str, system: &str) -> u16 {
 }
 
 impl SystemSizes {
+    /// Asks the CPU for the entries' cache lines (see [`crate::state::Warm`]).
+    pub fn warm(&self) {
+        crate::state::warm_lines(self.entries.as_slice());
+    }
+
     /// Where the pair `key` stands against the agent as a whole, whose residuals have
     /// mean `agent_mean` and variance `agent_var`: how far its typical `ln(1 + bytes)`
     /// lies above the agent's (the offset), and how much more (or less) a deviation
