@@ -13,7 +13,7 @@ pub mod watermark;
 
 pub use alert::{Alert, Anomaly, DetectorRef, Evidence, FleetScopeEvidence, Severity};
 pub use command::{Command, CommandAction, CommandReason, CommandSignature};
-pub use decode::{decode_event, DecodeError, Limits};
+pub use decode::{decode_event, event_time, DecodeError, Limits};
 pub use event::{AgentEventV1, Event, EventTime, Outcome};
 pub use watermark::{TimeBounds, Watermark};
 

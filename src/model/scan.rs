@@ -103,6 +103,36 @@ pub(super) fn scan_flat(text: &str) -> Option<RawEvent<'_>> {
     }
 }
 
+/// The `time` field of a flat object, read without the fields after it. `None` where
+/// the object is not flat and plain up to it, or has none (the caller decodes it whole).
+pub(super) fn scan_time(text: &str) -> Option<RawTime<'_>> {
+    let mut cursor = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    cursor.skip_ws();
+    cursor.expect(b'{')?;
+    cursor.skip_ws();
+    loop {
+        let key = cursor.string()?;
+        cursor.skip_ws();
+        cursor.expect(b':')?;
+        cursor.skip_ws();
+        let value = cursor.value()?;
+        if key == "time" {
+            return match value {
+                Value::Null => None,
+                Value::Str(s) => Some(RawTime::Text(Cow::Borrowed(s))),
+                Value::Int(i) => Some(RawTime::Millis(i)),
+            };
+        }
+        cursor.skip_ws();
+        cursor.expect(b',')?;
+        cursor.skip_ws();
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Value<'a> {
     Null,
@@ -337,6 +367,68 @@ mod tests {
             "attributes",
             "other",
         ])
+    }
+
+    fn valid_time() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0i64..4_000_000_000_000).prop_map(|ms| ms.to_string()),
+            (0i64..4_000_000_000_000)
+                .prop_map(|ms| format!("\"{}\"", crate::model::time::format_rfc3339(ms))),
+            Just("\"2026-03-29T01:30:00.5+02:00\"".to_owned()),
+        ]
+    }
+
+    proptest! {
+        /// The consumer's merge orders records by the time `event_time` reads; the
+        /// engine judges them by the time a full decode reads: they must agree.
+        #[test]
+        fn the_time_read_alone_is_the_time_a_full_decode_reads(
+            time in valid_time(),
+            extras in prop::collection::vec((prop::sample::select(vec!["attributes", "resource", "bytes_in", "other"]), field()), 0..4),
+            order in prop::collection::vec(0usize..100, 9),
+            spaces in prop::bool::ANY,
+        ) {
+            let mut pairs: Vec<(String, String)> = vec![
+                ("event_id".into(), "\"e-1\"".into()),
+                ("time".into(), time),
+                ("agent_id".into(), "\"agent-1\"".into()),
+                ("action".into(), "\"read\"".into()),
+                ("system".into(), "\"crm\"".into()),
+            ];
+            pairs.extend(extras.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+            let mut keyed: Vec<(usize, (String, String))> = order.iter().copied().zip(pairs).collect();
+            keyed.sort_by_key(|(rank, _)| *rank);
+            let sep = if spaces { " ,\n " } else { "," };
+            let body: Vec<String> = keyed.iter().map(|(_, (k, v))| format!("\"{k}\" : {v}")).collect();
+            let text = format!(" {{ {} }} ", body.join(sep));
+            if let Ok(event) = decode_event(text.as_bytes(), &Limits::default()) {
+                prop_assert_eq!(super::super::event_time(text.as_bytes(), &Limits::default()), Some(event.time_ms), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_time_behind_a_nested_value_or_an_escape_is_read_by_a_full_decode() {
+        let limits = Limits::default();
+        for text in [
+            r#"{"attributes":{"k":"v"},"time":1000,"event_id":"e","agent_id":"a","action":"r","system":"s"}"#,
+            r#"{"event_id":"e\u0041","time":"1970-01-01T00:00:01Z","agent_id":"a","action":"r","system":"s"}"#,
+        ] {
+            assert!(scan_time(text).is_none(), "{text}");
+            assert_eq!(
+                super::super::event_time(text.as_bytes(), &limits),
+                Some(1000),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            super::super::event_time(br#"{"time":"yesterday"}"#, &limits),
+            None
+        );
+        assert_eq!(
+            super::super::event_time(br#"{"event_id":"e"}"#, &limits),
+            None
+        );
     }
 
     proptest! {

@@ -64,7 +64,7 @@ use crate::kafka::merge::Merge;
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::rekey::ensure_repartition;
 use crate::kafka::topics::ensure_topics;
-use crate::model::{decode_event, Limits};
+use crate::model::{event_time, Limits};
 use crate::state::StateStore;
 use crate::telemetry::{Metrics, MetricsServer};
 
@@ -386,13 +386,11 @@ fn consume(
             wait = Duration::ZERO;
             match result {
                 Polled::Record { partition, record } => {
-                    // A record that does not decode keeps its partition's order; the
-                    // engine sets it aside with the decoder's code. (The batch decodes
-                    // it again: the event borrows the copy the batch makes, and this
-                    // thread is not the service's limit, the engine's is.)
-                    let time_ms = decode_event(record.payload(), feed.limits)
-                        .map(|event| event.time_ms)
-                        .ok()
+                    // Only the time is read here (the batch decodes the record in
+                    // full, borrowing the copy it makes). A record without a valid time
+                    // keeps its partition's order; the engine sets it aside with the
+                    // decoder's code.
+                    let time_ms = event_time(record.payload(), feed.limits)
                         .or_else(|| merge.latest(partition))
                         .unwrap_or(i64::MIN);
                     let bytes = record.payload().len();
