@@ -27,7 +27,7 @@
 //!
 //! 1. [`error`], [`model`] (wire contracts, decoder, time), [`stats`], [`pattern`] (`*`
 //!    names), [`diagnostics`] (`file:line` problems), [`outbox`] (facts queued for
-//!    the group): leaves everything may use.
+//!    the group), [`prefetch`] (memory asked for ahead): leaves everything may use.
 //!    [`baseline`] (what was learned about an agent: systems, hours, pending behaviour,
 //!    calibration, the owners' peer index) sits on them.
 //! 2. [`telemetry`] (metrics and their label enums, logs), [`signing`] (commands, and
@@ -93,6 +93,7 @@ pub mod model;
 pub mod outbox;
 pub mod pattern;
 pub mod pipeline;
+pub mod prefetch;
 pub mod schema;
 pub mod signing;
 pub mod sim;

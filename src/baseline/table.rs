@@ -85,7 +85,7 @@ impl SeenTable {
 
     /// Asks the CPU for the entries' cache lines (see [`crate::state::Warm`]).
     pub fn warm(&self) {
-        crate::state::warm_lines(self.entries.as_slice());
+        crate::prefetch::lines(self.entries.as_slice());
     }
 
     /// Entries in insertion order.

@@ -26,5 +26,4 @@ pub use cache::{AgentCache, CacheStats, DEFAULT_CACHE_CAPACITY};
 pub use codec::{decode_state, encode_state, FORMAT_VERSION};
 pub use position::PositionKey;
 pub use store::{OnEncoded, StateBatch, StateStore};
-pub(crate) use warm::lines as warm_lines;
 pub use warm::Warm;

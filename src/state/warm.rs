@@ -10,6 +10,7 @@
 
 use super::AgentState;
 use crate::detect::KindState;
+use crate::prefetch::lines;
 
 /// Which link of an agent's state to ask for (each needs the one before it in cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,32 +24,6 @@ pub enum Warm {
     /// What those states keep on the heap.
     Deep,
 }
-
-/// Cache lines asked for at most per block: the part of a large state an event reads
-/// first.
-const MAX_BYTES: usize = 1024;
-
-/// Asks for the cache lines of `value` (at most [`MAX_BYTES`]).
-pub(crate) fn lines<T: ?Sized>(value: &T) {
-    let start = (value as *const T).cast::<u8>();
-    let bytes = std::mem::size_of_val(value).min(MAX_BYTES);
-    let mut offset = 0;
-    while offset < bytes {
-        line(start.wrapping_add(offset));
-        offset += 64;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn line(address: *const u8) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-    // SAFETY: a prefetch is a hint: it never faults and reads nothing the program sees,
-    // whatever the address.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(address.cast::<i8>()) }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn line(_address: *const u8) {}
 
 impl AgentState {
     /// Asks for the link `stage` of this state (see [`Warm`]).
@@ -106,7 +81,7 @@ mod tests {
         }
         assert_eq!(state, before);
         // A block larger than the cap is asked for in part, an empty one not at all.
-        lines(&[0u8; 4 * MAX_BYTES][..]);
+        lines(&[0u8; 4 * crate::prefetch::MAX_BYTES][..]);
         lines::<[u64]>(&[]);
     }
 }

@@ -300,17 +300,16 @@ impl KafkaSource {
         let now_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as i64);
-        for record in batch.records() {
+        let latency = &mut self.latency;
+        let latencies = batch.records().iter().filter_map(|record| {
             // A producer's clock is input: a timestamp set in the wrong unit must not
             // overflow; it is left out of the histogram.
-            let created_us = record.timestamp_ms.and_then(|ms| ms.checked_mul(1000));
-            if let Some(created_us) = created_us {
-                let latency_us = now_us.saturating_sub(created_us).max(0) as u64;
-                self.latency.saturating_record(latency_us);
-                self.metrics
-                    .record_decision_latency(Duration::from_micros(latency_us));
-            }
-        }
+            let created_us = record.timestamp_ms?.checked_mul(1000)?;
+            let latency_us = now_us.saturating_sub(created_us).max(0) as u64;
+            latency.saturating_record(latency_us);
+            Some(Duration::from_micros(latency_us))
+        });
+        self.metrics.record_decision_latencies(latencies);
     }
 
     /// Where an assigned partition starts: its local position, or the changelog's when

@@ -124,7 +124,7 @@ pub fn system_key(action: &str, system: &str) -> u16 {
 impl SystemSizes {
     /// Asks the CPU for the entries' cache lines (see [`crate::state::Warm`]).
     pub fn warm(&self) {
-        crate::state::warm_lines(self.entries.as_slice());
+        crate::prefetch::lines(self.entries.as_slice());
     }
 
     /// Where the pair `key` stands against the agent as a whole, whose residuals have
