@@ -13,26 +13,15 @@ use super::decode::{RawEvent, RawTime, Text};
 
 /// Scans `text`, or returns `None` to ask for the general decoder.
 pub(super) fn scan_flat(text: &str) -> Option<RawEvent<'_>> {
-    let mut cursor = Cursor {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut cursor = Cursor::object(text)?;
     let mut raw = RawEvent::default();
     let mut seen: u32 = 0;
-    cursor.skip_ws();
-    cursor.expect(b'{')?;
-    cursor.skip_ws();
     if cursor.peek()? == b'}' {
         cursor.pos += 1;
         return cursor.at_end().then_some(raw);
     }
     loop {
-        let key = cursor.string()?;
-        cursor.skip_ws();
-        cursor.expect(b':')?;
-        cursor.skip_ws();
-        let value = cursor.value()?;
+        let (key, value) = cursor.field()?;
         let bit = match key {
             "schema_version" => 0,
             "event_id" => 1,
@@ -106,20 +95,9 @@ pub(super) fn scan_flat(text: &str) -> Option<RawEvent<'_>> {
 /// The `time` field of a flat object, read without the fields after it. `None` where
 /// the object is not flat and plain up to it, or has none (the caller decodes it whole).
 pub(super) fn scan_time(text: &str) -> Option<RawTime<'_>> {
-    let mut cursor = Cursor {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
-    cursor.skip_ws();
-    cursor.expect(b'{')?;
-    cursor.skip_ws();
+    let mut cursor = Cursor::object(text)?;
     loop {
-        let key = cursor.string()?;
-        cursor.skip_ws();
-        cursor.expect(b':')?;
-        cursor.skip_ws();
-        let value = cursor.value()?;
+        let (key, value) = cursor.field()?;
         if key == "time" {
             return match value {
                 Value::Null => None,
@@ -167,6 +145,28 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor past the opening brace of the object `text` holds (and any space).
+    fn object(text: &'a str) -> Option<Self> {
+        let mut cursor = Cursor {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        };
+        cursor.skip_ws();
+        cursor.expect(b'{')?;
+        cursor.skip_ws();
+        Some(cursor)
+    }
+
+    /// The next `"key": value` pair.
+    fn field(&mut self) -> Option<(&'a str, Value<'a>)> {
+        let key = self.string()?;
+        self.skip_ws();
+        self.expect(b':')?;
+        self.skip_ws();
+        Some((key, self.value()?))
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }

@@ -133,7 +133,7 @@ const WARM_AHEAD: [(usize, Warm); 4] = [
 /// Fewest agents in memory for which asking for states ahead pays. A few hundred
 /// agents' states fit in a core's second-level cache, and there the asking costs more
 /// than it saves (5% of replay's speed on the simulator's 200 agents); on flat loads of
-/// 1,000, 3,000 and 10,000 agents it gained 8%, 19% and 50%.
+/// 1,000, 3,000 and 10,000 agents it gained 6–8%, 19% and 60–85%.
 const WARM_MIN_AGENTS: usize = 512;
 
 impl Engine {

@@ -80,7 +80,7 @@ mod tests {
             state.warm(stage);
         }
         assert_eq!(state, before);
-        // A block larger than the cap is asked for in part, an empty one not at all.
+        // Blocks larger than the cap and empty ones are asked for without reading past them.
         lines(&[0u8; 4 * crate::prefetch::MAX_BYTES][..]);
         lines::<[u64]>(&[]);
     }
