@@ -84,8 +84,8 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
 /// confined to the fleet patterns' systems: members consume side by side, each at its
 /// own pace, and on a backlog one can judge a first use or a failure before another
 /// member's sightings of the same pattern reach it (the README's limit of fleet
-/// context in a group). Measured here: 1 to 3 extra alerts of 58, all on the rolled-out
-/// or the failing system; none elsewhere.
+/// context in a group). Measured here: 1 to 3 extra alerts of 58, all `new_system` or
+/// `denied_burst` alerts on the rolled-out or the failing system; none elsewhere.
 #[test]
 fn a_group_around_a_rollout_and_an_outage_loses_nothing_and_adds_only_fleet_pattern_alerts() {
     let scenario: agentwatch::sim::Scenario = "strong,rollout,outage".parse().unwrap();
@@ -104,13 +104,24 @@ fn a_group_around_a_rollout_and_an_outage_loses_nothing_and_adds_only_fleet_patt
     assert_eq!(changed.len(), 2, "a rolled-out and a failing system");
     let (expected, published) = killed_and_replaced(&simulation.events().collect::<Vec<_>>());
     let extra = nothing_missing(&expected, &published);
+    // A first use of the rolled-out system, a burst of failures on the failing one, or
+    // the fleet alert of either: what a member judges before another member's sightings
+    // reach it. Anything else, or more than a handful, is not that limit.
     let elsewhere: Vec<&&String> = extra
         .iter()
-        .filter(|what| !changed.iter().any(|system| what.contains(system.as_str())))
+        .filter(|what| {
+            let pattern_kind = what.starts_with("new_system ") || what.starts_with("denied_burst ");
+            !(pattern_kind && changed.iter().any(|system| what.contains(system.as_str())))
+        })
         .collect();
     assert!(
         elsewhere.is_empty(),
         "extra alerts away from the fleet patterns on {changed:?}: {elsewhere:?}"
+    );
+    assert!(
+        extra.len() <= 5,
+        "{} extra alerts around the fleet patterns (at most 3 measured): {extra:?}",
+        extra.len()
     );
 }
 

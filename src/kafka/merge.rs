@@ -82,8 +82,8 @@ impl<T> Merge<T> {
         self.at_end.insert(partition);
     }
 
-    /// The latest event time held for `partition`, if any (the time a record that does
-    /// not decode takes, so that it leaves in its partition's order).
+    /// The latest event time held for `partition`, if any (the time a record without a
+    /// readable time takes, so that it leaves in its partition's order).
     pub fn latest(&self, partition: i32) -> Option<i64> {
         self.queues
             .get(&partition)?

@@ -388,8 +388,9 @@ fn consume(
                 Polled::Record { partition, record } => {
                     // Only the time is read here (the batch decodes the record in
                     // full, borrowing the copy it makes). A record without a valid time
-                    // keeps its partition's order; the engine sets it aside with the
-                    // decoder's code.
+                    // takes its partition's latest; one with a valid time and a fault
+                    // elsewhere takes its own. Either way it stays in its partition's
+                    // order, and the engine sets it aside with the decoder's code.
                     let time_ms = event_time(record.payload(), feed.limits)
                         .or_else(|| merge.latest(partition))
                         .unwrap_or(i64::MIN);
