@@ -237,7 +237,14 @@ impl<'a> Cursor<'a> {
         }
         let digits = self.pos - start;
         let leading_zero = digits > 1 && self.bytes[start] == b'0';
-        if digits == 0 || leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+        // `-0` is a float to serde_json (it keeps the sign), which an integer field
+        // refuses: the general decoder answers for it.
+        let negative_zero = negative && value == 0;
+        if digits == 0
+            || leading_zero
+            || negative_zero
+            || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+        {
             return None;
         }
         Some(if negative { -value } else { value })
@@ -308,6 +315,7 @@ mod tests {
             r#"{"bytes_in":1.5}"#,
             r#"{"bytes_in":-1}"#,
             r#"{"bytes_in":007}"#,
+            r#"{"bytes_in":-0}"#,
             r#"{"event_id":"a","event_id":"b"}"#,
             r#"{"event_id":"a"} trailing"#,
             r#"{"flag":true}"#,
@@ -351,6 +359,7 @@ mod tests {
             (-5i64..2_000_000_000_000).prop_map(|n| n.to_string()),
             Just("null".to_owned()),
             Just("1e3".to_owned()),
+            Just("-0".to_owned()),
             Just("{\"k\":\"v\"}".to_owned()),
             Just("true".to_owned()),
         ]
