@@ -700,3 +700,58 @@ fn instances_sharing_first_uses_class_a_peers_systems_as_one_instance_does() {
         }
     }
 }
+
+/// With 512 or more agents in memory the engine asks the CPU for the next events'
+/// states ahead of them (`state::Warm`). That must change no decision and no state:
+/// the same events judged one per batch (nothing ahead to ask for) give the same
+/// alerts and the same stored agents.
+#[test]
+fn asking_for_agents_states_ahead_changes_no_decision() {
+    let agents = 600;
+    let mut events = Vec::new();
+    for round in 0..4u64 {
+        for agent in 0..agents {
+            let id = round * agents + agent;
+            let time = common::monday() + 9 * 3_600_000 + (id as i64) * 1_000;
+            // Every seventh agent deletes once: a policy alert outside warm-up.
+            let action = if round == 3 && agent % 7 == 0 {
+                "delete"
+            } else {
+                "read"
+            };
+            let system = ["crm", "mail", "wiki"][(id % 3) as usize];
+            events.push(common::event(
+                id,
+                &format!("agent-{agent}"),
+                time,
+                action,
+                system,
+                1_000 + id * 37,
+            ));
+        }
+    }
+    let ahead_dir = tempfile::tempdir().unwrap();
+    let mut ahead = common::engine(ahead_dir.path());
+    let batched = common::run(&mut ahead, &events);
+    ahead.commit(&[]).unwrap();
+
+    let one_dir = tempfile::tempdir().unwrap();
+    let mut one = common::engine(one_dir.path());
+    let mut single = agentwatch::pipeline::Outputs::default();
+    for event in &events {
+        let out = common::run(&mut one, std::slice::from_ref(event));
+        single.alerts.extend(out.alerts);
+    }
+    one.commit(&[]).unwrap();
+
+    let ids = |out: &agentwatch::pipeline::Outputs| -> Vec<String> {
+        out.alerts.iter().map(|a| a.alert_id.clone()).collect()
+    };
+    assert!(
+        batched.alerts.len() >= 80,
+        "the deletes alert: {}",
+        batched.alerts.len()
+    );
+    assert_eq!(ids(&batched), ids(&single));
+    assert_eq!(all_states(&ahead), all_states(&one));
+}

@@ -55,33 +55,3 @@ impl AgentState {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::detect::Detector;
-
-    #[test]
-    fn warming_reads_a_state_and_changes_nothing() {
-        let mut state = AgentState::default();
-        for (i, system) in ["crm", "mail", "s3://exports"].iter().enumerate() {
-            state.baseline.systems.record(system, i as i64, 64);
-            state.baseline.actions.record("read", i as i64, 64);
-        }
-        let kinds = [
-            crate::detect::kinds::rate::Rate::new(Default::default()).new_state(),
-            crate::detect::kinds::volume::Volume::new(Default::default()).new_state(),
-        ];
-        for (key, kind) in kinds.into_iter().enumerate() {
-            crate::state::DetectorSlot::insert(&mut state.slots, key as u32, kind, key);
-        }
-        let before = state.clone();
-        for stage in [Warm::Record, Warm::Parts, Warm::Kinds, Warm::Deep] {
-            state.warm(stage);
-        }
-        assert_eq!(state, before);
-        // Blocks larger than the cap and empty ones are asked for without reading past them.
-        lines(&[0u8; 4 * crate::prefetch::MAX_BYTES][..]);
-        lines::<[u64]>(&[]);
-    }
-}
