@@ -80,14 +80,15 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
     );
 }
 
-/// Around a rollout and an outage the group loses nothing either. What it may add is
+/// Around a rollout and an outage the group loses no agent's alert. What differs is
 /// confined to the fleet patterns' systems: members consume side by side, each at its
 /// own pace, and on a backlog one can judge a first use or a failure before another
 /// member's sightings of the same pattern reach it (the README's limit of fleet
 /// context in a group). Measured here: 1 to 3 extra alerts of 58, all `new_system` or
-/// `denied_burst` alerts on the rolled-out or the failing system; none elsewhere.
+/// `denied_burst` alerts on the rolled-out or the failing system, and in two runs on a
+/// cold machine the outage's fleet alert announced under another episode's id.
 #[test]
-fn a_group_around_a_rollout_and_an_outage_loses_nothing_and_adds_only_fleet_pattern_alerts() {
+fn a_group_around_a_rollout_and_an_outage_loses_no_agent_alert_and_differs_only_on_the_patterns() {
     let scenario: agentwatch::sim::Scenario = "strong,rollout,outage".parse().unwrap();
     let simulation = agentwatch::sim::Simulation::new(agentwatch::sim::SimConfig {
         agents: 80,
@@ -103,7 +104,33 @@ fn a_group_around_a_rollout_and_an_outage_loses_nothing_and_adds_only_fleet_patt
         .collect();
     assert_eq!(changed.len(), 2, "a rolled-out and a failing system");
     let (expected, published) = killed_and_replaced(&simulation.events().collect::<Vec<_>>());
-    let extra = nothing_missing(&expected, &published);
+    // No agent's alert is lost. A fleet alert may be: a member that lacked the
+    // episode's first sighting announces the same pattern under another episode's
+    // name (the README's limit), and then the group must have announced that pattern
+    // on that system itself.
+    let fleet = |what: &str| what.contains("one fleet-wide change");
+    let lost: Vec<&String> = only_in(&expected, &published)
+        .into_iter()
+        .filter(|what| {
+            let detector = what.split(' ').next().unwrap_or_default();
+            let announced_again = changed.iter().any(|system| {
+                what.contains(system.as_str())
+                    && published.values().any(|other| {
+                        fleet(other)
+                            && other.starts_with(&format!("{detector} "))
+                            && other.contains(system.as_str())
+                    })
+            });
+            !(fleet(what) && announced_again)
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} alerts missing: {lost:?}",
+        lost.len(),
+        expected.len()
+    );
+    let extra = only_in(&published, &expected);
     // A first use of the rolled-out system, a burst of failures on the failing one, or
     // the fleet alert of either: what a member judges before another member's sightings
     // reach it. Anything else, or more than a handful, is not that limit.
@@ -131,20 +158,25 @@ fn nothing_missing<'a>(
     expected: &'a BTreeMap<String, String>,
     published: &'a BTreeMap<String, String>,
 ) -> Vec<&'a String> {
-    let only = |one: &'a BTreeMap<String, String>, other: &BTreeMap<String, String>| {
-        one.iter()
-            .filter(|(id, _)| !other.contains_key(*id))
-            .map(|(_, what)| what)
-            .collect::<Vec<_>>()
-    };
-    let missing = only(expected, published);
+    let missing = only_in(expected, published);
     assert!(
         missing.is_empty(),
         "{} of {} alerts missing: {missing:?}",
         missing.len(),
         expected.len()
     );
-    only(published, expected)
+    only_in(published, expected)
+}
+
+/// The alerts of `one` that `other` does not hold.
+fn only_in<'a>(
+    one: &'a BTreeMap<String, String>,
+    other: &BTreeMap<String, String>,
+) -> Vec<&'a String> {
+    one.iter()
+        .filter(|(id, _)| !other.contains_key(*id))
+        .map(|(_, what)| what)
+        .collect()
 }
 
 /// Two members consume 70% of `events`, one is killed mid-way through the rest and
