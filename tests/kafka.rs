@@ -517,7 +517,21 @@ fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_secs(2));
+    // Nor may the group stay behind the store while the member runs: with nothing left
+    // to consume no later commit would close the gap (a member killed between its state
+    // write and its group commit leaves one), and the group would show the whole stream
+    // as pending.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while broker.committed("graceful", EVENTS, 2) < events.len() as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group's offsets stayed at {} of {}, behind the store the member resumed from:\n{}",
+            broker.committed("graceful", EVENTS, 2),
+            events.len(),
+            second.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     second.signal(libc::SIGTERM);
     assert!(
         second.wait(Duration::from_secs(30)).success(),

@@ -344,7 +344,35 @@ impl KafkaSource {
         }
         let forwarded = driver.engine().forwarded(&source)?;
         self.forwarded.load(partition, forwarded);
+        if let Some(next) = start.offset {
+            // Where the store resumes is durable (in RocksDB, or in the changelog it was
+            // restored from), and the group may be behind it: a member killed between
+            // its state write and its group commit leaves that gap. With nothing left to
+            // consume, no later commit would close it, and the group would show the
+            // processed records as pending for good.
+            self.positions.insert(partition, next);
+            self.hand_to_group(vec![((self.events.clone(), partition), next)]);
+        }
         Ok(start.offset)
+    }
+
+    /// Leaves `offsets` for the consumer thread's next group commit, together with any
+    /// it has not taken yet (the later offset of a partition wins: a slower write's
+    /// snapshot may predate a partition's start).
+    fn hand_to_group(&self, offsets: Vec<(Partition, u64)>) {
+        let Ok(mut slot) = self.channels.landed.lock() else {
+            return;
+        };
+        let Some(pending) = slot.as_mut() else {
+            *slot = Some(offsets);
+            return;
+        };
+        for (partition, next) in offsets {
+            match pending.iter_mut().find(|(held, _)| *held == partition) {
+                Some((_, held)) => *held = (*held).max(next),
+                None => pending.push((partition, next)),
+            }
+        }
     }
 
     fn log_progress<K: Sink<DecodedRecords>>(&mut self, driver: &Driver<'_, K>) {
@@ -500,9 +528,7 @@ impl Source for KafkaSource {
     fn checkpoint<K: Sink<DecodedRecords>>(&mut self, driver: &mut Driver<'_, K>) -> Result<()> {
         match self.commit(driver, SETTLE_SLICE.min(self.settle_budget), false) {
             Ok(offsets) if !offsets.is_empty() => {
-                if let Ok(mut slot) = self.channels.landed.lock() {
-                    *slot = Some(offsets);
-                }
+                self.hand_to_group(offsets);
                 Ok(())
             }
             Ok(_) => Ok(()),
