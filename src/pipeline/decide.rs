@@ -272,8 +272,10 @@ pub(super) struct FleetReport<'a> {
     pub agents: usize,
     pub sample: &'a [String],
     pub window_ms: i64,
-    /// The name of the pattern's episode (the alert's id carries it).
+    /// The name of the pattern's episode (the alert's id carries its slot).
     pub episode_ms: i64,
+    /// The pattern's quiet time before it is announced again (the slots' length).
+    pub hold_ms: i64,
 }
 
 /// The one alert for a fleet-wide pattern: no commands, no risk to any agent; the
@@ -305,7 +307,13 @@ pub(super) fn fleet_alert(
         .insert("baseline".into(), "fleet event".into());
     Alert {
         schema_version: SCHEMA_VERSION,
-        alert_id: fleet_alert_id(&instance.id, pattern, &event.system, report.episode_ms),
+        alert_id: fleet_alert_id(
+            &instance.id,
+            pattern,
+            &event.system,
+            report.episode_ms,
+            report.hold_ms,
+        ),
         time: Timestamp::from_millis(event.time_ms),
         agent_id: event.agent_id.to_string(),
         owner: None,

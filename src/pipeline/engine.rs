@@ -549,6 +549,7 @@ impl Engine {
                                 window_ms,
                                 announce,
                                 episode_ms,
+                                hold_ms,
                                 agents,
                                 sample,
                             },
@@ -560,6 +561,7 @@ impl Engine {
                                     sample: &sample,
                                     window_ms,
                                     episode_ms,
+                                    hold_ms,
                                 };
                                 let risk_now = risk.at(now, self.options.policy.risk_half_life_ms);
                                 out.alerts

@@ -98,6 +98,11 @@ pub enum FleetVerdict {
         /// system, so instances of a group that announce one episode at different
         /// events, having learnt of each other's sightings late, publish one id.
         episode_ms: i64,
+        /// How long the pattern must go without a fleet-wide sighting before it is
+        /// announced again, which also keeps its episodes' names at least this far
+        /// apart: the fleet alert's id counts the episode in slots of it (see
+        /// [`crate::pipeline::ids::fleet_alert_id`]).
+        hold_ms: i64,
         /// Distinct agents showing the pattern within the window.
         agents: usize,
         /// Up to five of them, earliest first.
@@ -453,6 +458,7 @@ impl FleetContext {
             window_ms: window,
             announce,
             episode_ms,
+            hold_ms: hold,
             agents,
             sample,
         }
@@ -697,6 +703,57 @@ mod tests {
         assert_eq!(named(&late), Some(at(0)), "{late:?}");
     }
 
+    /// The id of the fleet alert a verdict announces, if it announces one.
+    fn announced_id(verdict: &FleetVerdict) -> Option<String> {
+        match verdict {
+            FleetVerdict::Fleet {
+                announce: true,
+                episode_ms,
+                hold_ms,
+                ..
+            } => Some(crate::pipeline::ids::fleet_alert_id(
+                "denied_burst",
+                "failures",
+                "crm",
+                *episode_ms,
+                *hold_ms,
+            )),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_member_that_never_learnt_of_the_first_sightings_publishes_the_single_instance_s_id() {
+        // An outage ten minutes into an hour: `a` and `b` fail on a member killed
+        // before it published their sightings; `c`, `d` and `e` on the other member.
+        let t = 1_000 * HOUR_MS + 10 * MINUTE_MS;
+        let sightings = [("a", 0), ("b", 1), ("c", 3), ("d", 4), ("e", 6)];
+        let judge = |sightings: &[(&str, i64)]| {
+            let mut fleet = FleetContext::new(FleetParams::default());
+            sightings
+                .iter()
+                .map(|&(agent, minute)| {
+                    fleet.observe(
+                        FleetScope::Failures,
+                        "crm",
+                        agent,
+                        t + minute * MINUTE_MS,
+                        10,
+                    )
+                })
+                .filter(|verdict| announced_id(verdict).is_some())
+                .collect::<Vec<_>>()
+        };
+        let (alone, survivor) = (judge(&sightings), judge(&sightings[2..]));
+        assert_eq!(alone.len(), 1, "{alone:?}");
+        assert_eq!(survivor.len(), 1, "{survivor:?}");
+        // They name the episode by different agents' first sightings...
+        assert_eq!(named(&alone[0]), Some(t));
+        assert_eq!(named(&survivor[0]), Some(t + 3 * MINUTE_MS));
+        // ...in one slot, so they publish one id.
+        assert_eq!(announced_id(&alone[0]), announced_id(&survivor[0]));
+    }
+
     #[test]
     fn a_pattern_quiet_for_two_windows_returns_as_a_new_episode() {
         // Failures count within 30 minutes; a return 50 minutes after the last burst
@@ -704,6 +761,7 @@ mod tests {
         let t = 1_000 * HOUR_MS;
         let mut fleet = FleetContext::new(FleetParams::default());
         let mut announced = Vec::new();
+        let mut ids = Vec::new();
         let bursts = [
             ("a", 0),
             ("b", 1),
@@ -717,15 +775,12 @@ mod tests {
         ];
         for (agent, minute) in bursts {
             let at = t + minute * MINUTE_MS;
-            announced.extend(named(&fleet.observe(
-                FleetScope::Failures,
-                "crm",
-                agent,
-                at,
-                10,
-            )));
+            let verdict = fleet.observe(FleetScope::Failures, "crm", agent, at, 10);
+            announced.extend(named(&verdict));
+            ids.extend(announced_id(&verdict));
         }
         assert_eq!(announced, vec![t, t + 200 * MINUTE_MS]);
+        assert_ne!(ids[0], ids[1], "two episodes, two ids");
     }
 
     #[test]
