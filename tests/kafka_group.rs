@@ -104,6 +104,15 @@ fn a_group_around_a_rollout_and_an_outage_loses_no_agent_alert_and_differs_only_
         .collect();
     assert_eq!(changed.len(), 2, "a rolled-out and a failing system");
     let (expected, published) = killed_and_replaced(&simulation.events().collect::<Vec<_>>());
+    // For the record (the README's limit quotes these counts).
+    eprintln!(
+        "group against one instance: {} alerts, {} missing {:?}, {} extra {:?}",
+        expected.len(),
+        only_in(&expected, &published).len(),
+        only_in(&expected, &published),
+        only_in(&published, &expected).len(),
+        only_in(&published, &expected)
+    );
     // No agent's alert is lost. A fleet alert may be: a member that lacked the
     // episode's first sighting announces the same pattern under another episode's
     // name (the README's limit), and then the group must have announced that pattern
