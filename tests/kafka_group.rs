@@ -104,21 +104,23 @@ fn a_group_around_a_rollout_and_an_outage_loses_no_agent_alert_and_differs_only_
         .collect();
     assert_eq!(changed.len(), 2, "a rolled-out and a failing system");
     let (expected, published) = killed_and_replaced(&simulation.events().collect::<Vec<_>>());
+    let (missing, extra) = (
+        only_in(&expected, &published),
+        only_in(&published, &expected),
+    );
     // For the record (the README's limit quotes these counts).
     eprintln!(
-        "group against one instance: {} alerts, {} missing {:?}, {} extra {:?}",
+        "group against one instance: {} alerts, {} missing {missing:?}, {} extra {extra:?}",
         expected.len(),
-        only_in(&expected, &published).len(),
-        only_in(&expected, &published),
-        only_in(&published, &expected).len(),
-        only_in(&published, &expected)
+        missing.len(),
+        extra.len()
     );
     // No agent's alert is lost. A fleet alert may be: a member that lacked the
     // episode's first sighting announces the same pattern under another episode's
     // name (the README's limit), and then the group must have announced that pattern
     // on that system itself.
     let fleet = |what: &str| what.contains("one fleet-wide change");
-    let lost: Vec<&String> = only_in(&expected, &published)
+    let lost: Vec<&String> = missing
         .into_iter()
         .filter(|what| {
             let detector = what.split(' ').next().unwrap_or_default();
@@ -139,7 +141,6 @@ fn a_group_around_a_rollout_and_an_outage_loses_no_agent_alert_and_differs_only_
         lost.len(),
         expected.len()
     );
-    let extra = only_in(&published, &expected);
     // A first use of the rolled-out system, a burst of failures on the failing one, or
     // the fleet alert of either: what a member judges before another member's sightings
     // reach it. Anything else, or more than a handful, is not that limit.
