@@ -557,6 +557,64 @@ fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
     );
 }
 
+/// The group's offsets never pass states the changelog has not acknowledged. Here the
+/// producer holds each record back for seconds (`linger.ms`), and the member is killed
+/// as soon as the group holds every offset. A member used to hand a write's offsets to
+/// the group once the write had landed in RocksDB, before its changelog records were
+/// acknowledged, whenever no earlier write was in flight (its first commit, or one
+/// after an idle spell). Killed then, it left the changelog without those states, and a
+/// replacement with an empty disk, finding no position there, started at the group's
+/// offset: the events before it were in no state anywhere.
+#[test]
+fn a_member_killed_once_the_group_has_its_offsets_leaves_every_state_in_the_changelog() {
+    let broker = Broker::start();
+    broker.create_topics(&[EVENTS], 1);
+    let (_simulation, events) = simulation(6, 2, 11);
+    stream(&broker, &events);
+    let dir = tempfile::tempdir().unwrap();
+    let lingering = |state: &str| {
+        service_config(&broker, &dir.path().join(state), "lingering", "").replacen(
+            "[kafka.options]\n",
+            "[kafka.options]\n\"linger.ms\" = \"4000\"\n",
+            1,
+        )
+    };
+
+    let mut first = ServiceProcess::start(dir.path(), "first", &lingering("first"));
+    wait_committed(&broker, "lingering", 1, events.len(), &first);
+    first.signal(libc::SIGKILL);
+    first.wait(Duration::from_secs(10));
+
+    kafka_support::outlive_killed_session();
+    let mut second = ServiceProcess::start(dir.path(), "second", &lingering("second"));
+    second.wait_for_metric(
+        "agentwatch_changelog_restore_seconds_count",
+        1.0,
+        Duration::from_secs(60),
+    );
+    second.signal(libc::SIGTERM);
+    assert!(
+        second.wait(Duration::from_secs(30)).success(),
+        "{}",
+        second.log()
+    );
+
+    let (_ref_dir, engine, _expected) = reference(&events);
+    let store = StateStore::open(&dir.path().join("second")).unwrap();
+    let agents: BTreeSet<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
+    for agent in agents {
+        let restored = store.load_agent(agent).unwrap().map(|s| s.baseline.events);
+        let replayed = engine.agent(agent).unwrap().map(|s| s.baseline.events);
+        assert_eq!(
+            restored,
+            replayed,
+            "{agent}: the replacement holds every event the group's offsets passed; logs:\n{}\n{}",
+            first.log(),
+            second.log()
+        );
+    }
+}
+
 #[test]
 fn a_restart_judges_event_times_against_the_watermark_it_committed() {
     let log = late_event_after_a_restart(Disk::Same);

@@ -327,6 +327,16 @@ impl<'e, K> Driver<'e, K> {
         self.engine
     }
 
+    /// Waits (for at most `budget`) until everything the sink was handed is
+    /// acknowledged: outputs, and what a source sent through it while committing (a
+    /// changelog's states and positions).
+    pub fn settle<R: ?Sized>(&mut self, budget: Duration) -> Result<()>
+    where
+        K: Sink<R>,
+    {
+        self.sink.settle(budget)
+    }
+
     /// The limits records are decoded under.
     pub fn limits(&self) -> &Limits {
         &self.options.limits
