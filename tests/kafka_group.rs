@@ -84,9 +84,10 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
 /// confined to the fleet patterns' systems: members consume side by side, each at its
 /// own pace, and on a backlog one can judge a first use or a failure before another
 /// member's sightings of the same pattern reach it (the README's limit of fleet
-/// context in a group). Measured here: 1 to 3 extra alerts of 58, all `new_system` or
-/// `denied_burst` alerts on the rolled-out or the failing system, and in two runs on a
-/// cold machine the outage's fleet alert announced under another episode's id.
+/// context in a group). Measured here: 0 to 5 extra alerts of 58, all `new_system` or
+/// `denied_burst` alerts on the rolled-out or the failing system, and in a few runs on
+/// a cold or loaded machine the outage's fleet alert announced under another
+/// episode's id.
 #[test]
 fn a_group_around_a_rollout_and_an_outage_loses_no_agent_alert_and_differs_only_on_the_patterns() {
     let scenario: agentwatch::sim::Scenario = "strong,rollout,outage".parse().unwrap();
@@ -156,8 +157,8 @@ fn a_group_around_a_rollout_and_an_outage_loses_no_agent_alert_and_differs_only_
         "extra alerts away from the fleet patterns on {changed:?}: {elsewhere:?}"
     );
     assert!(
-        extra.len() <= 5,
-        "{} extra alerts around the fleet patterns (at most 3 measured): {extra:?}",
+        extra.len() <= 8,
+        "{} extra alerts around the fleet patterns (at most 5 measured, with two busy loops beside the test): {extra:?}",
         extra.len()
     );
 }

@@ -168,6 +168,25 @@ impl Pattern {
         now_ms < self.announced.until_ms || (from < now_ms && now_ms < until)
     }
 
+    /// Whether every shared cover live at `now_ms` names its episode in a later slot of
+    /// `hold_ms` than `episode_ms` (see [`crate::pipeline::ids::fleet_alert_id`]).
+    ///
+    /// Then the instance that announced it had not yet learnt of the sightings that
+    /// began the episode, which this one knows: its fleet alert carries an id that a
+    /// single instance, knowing them all, would not publish. This one announces the
+    /// episode under the single instance's id too: a group that published only the
+    /// late id would miss the single instance's alert, where one more id is a
+    /// duplicate a consumer sees once.
+    fn covered_only_later(&self, now_ms: i64, episode_ms: i64, hold_ms: i64) -> bool {
+        let slot = |ms: i64| ms.div_euclid(hold_ms.max(1));
+        let mut live = self
+            .shared_episodes
+            .iter()
+            .filter(|e| e.from_ms < now_ms && now_ms < e.until_ms)
+            .peekable();
+        live.peek().is_some() && live.all(|e| slot(e.episode_ms) > slot(episode_ms))
+    }
+
     /// Covers the pattern from `now_ms` for `hold_ms`, extending a live cover or
     /// starting one for the episode named `episode_ms`.
     fn announce(&mut self, now_ms: i64, hold_ms: i64, episode_ms: i64) {
@@ -422,15 +441,18 @@ impl FleetContext {
         // One alert per episode: a pattern that keeps going stays covered, and is
         // announced again only after it went quiet for `quiet_windows`.
         let hold = window * self.params.quiet_windows;
-        let announce = fleet_wide && !pattern.covers(now_ms);
         // A live cover of this engine's own names its episode; otherwise (an announcement,
         // or the first fleet-wide event here under another instance's cover) the
         // sightings and covers known do.
-        let episode_ms = match (fleet_wide, pattern.announced.until_ms > now_ms) {
+        let own_cover = pattern.announced.until_ms > now_ms;
+        let episode_ms = match (fleet_wide, own_cover) {
             (false, _) => 0,
             (true, true) => pattern.announced.episode_ms,
             (true, false) => pattern.episode_of(now_ms, window, hold, needed),
         };
+        let announce = fleet_wide
+            && (!pattern.covers(now_ms)
+                || (!own_cover && pattern.covered_only_later(now_ms, episode_ms, hold)));
         let sample = present()
             .take(SAMPLE)
             .map(|s| s.agent.to_string())
@@ -752,6 +774,58 @@ mod tests {
         assert_eq!(named(&survivor[0]), Some(t + 3 * MINUTE_MS));
         // ...in one slot, so they publish one id.
         assert_eq!(announced_id(&alone[0]), announced_id(&survivor[0]));
+    }
+
+    #[test]
+    fn a_member_that_knows_an_earlier_start_than_another_s_announcement_publishes_the_single_instance_s_id(
+    ) {
+        // An outage ten minutes before the hour: `a` and `b` fail on member one, `c`,
+        // `d` and `e` on member two after the hour, and `f` on member one again.
+        let t = 1_000 * HOUR_MS - 10 * MINUTE_MS;
+        let at = |minute: i64| t + minute * MINUTE_MS;
+        let sightings = [
+            ("a", 0),
+            ("b", 1),
+            ("c", 12),
+            ("d", 13),
+            ("e", 14),
+            ("f", 20),
+        ];
+        let mut alone = FleetContext::new(FleetParams::default());
+        let single: Vec<String> = sightings
+            .iter()
+            .filter_map(|&(agent, minute)| {
+                announced_id(&alone.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
+            })
+            .collect();
+        assert_eq!(single.len(), 1, "{single:?}");
+
+        // Member two decides `c`, `d` and `e` before it learns of `a` and `b`: it
+        // announces at `e`, naming the outage after the hour.
+        let mut one = FleetContext::new(FleetParams::default());
+        let mut two = FleetContext::new(FleetParams::default());
+        one.share();
+        two.share();
+        one.observe(FleetScope::Failures, "crm", "a", at(0), 10);
+        one.observe(FleetScope::Failures, "crm", "b", at(1), 10);
+        let late: Vec<String> = [("c", 12), ("d", 13), ("e", 14)]
+            .iter()
+            .filter_map(|&(agent, minute)| {
+                announced_id(&two.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
+            })
+            .collect();
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert_ne!(late, single, "two's id is not the single instance's");
+        // Member one learns of two's sightings and announcement, and at `f` knows the
+        // outage began before the hour: it publishes the single instance's id.
+        for record in two.take_unshared() {
+            one.merge_sighting(&record);
+        }
+        let at_f = one.observe(FleetScope::Failures, "crm", "f", at(20), 10);
+        assert_eq!(announced_id(&at_f), single.first().cloned(), "{at_f:?}");
+        // Once: its own cover now names the episode.
+        let again = one.observe(FleetScope::Failures, "crm", "a", at(22), 10);
+        assert_eq!(announced_id(&again), None, "{again:?}");
     }
 
     #[test]
