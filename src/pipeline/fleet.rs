@@ -588,10 +588,7 @@ mod tests {
     #[test]
     fn instances_that_share_sightings_count_the_fleet_and_announce_once() {
         let t = 1_000 * HOUR_MS;
-        let mut one = FleetContext::new(FleetParams::default());
-        let mut two = FleetContext::new(FleetParams::default());
-        one.share();
-        two.share();
+        let (mut one, mut two) = sharing_pair();
         // Two agents on instance one, then a third on instance two: alone, neither
         // instance reaches three agents.
         one.observe(FleetScope::Failures, "crm", "a", t, 10);
@@ -704,10 +701,7 @@ mod tests {
         // In a group, `c` is on instance two, which decides it before it learns of
         // `a` and `b`: alone there, the burst is no fleet pattern yet. Instance one
         // decides `d` before it learns of `c`, and announces.
-        let mut one = FleetContext::new(FleetParams::default());
-        let mut two = FleetContext::new(FleetParams::default());
-        one.share();
-        two.share();
+        let (mut one, mut two) = sharing_pair();
         one.observe(FleetScope::Failures, "crm", "a", at(0), 10);
         one.observe(FleetScope::Failures, "crm", "b", at(1), 10);
         let third = two.observe(FleetScope::Failures, "crm", "c", at(2), 10);
@@ -776,6 +770,32 @@ mod tests {
         assert_eq!(announced_id(&alone[0]), announced_id(&survivor[0]));
     }
 
+    /// Two members of a group, each sharing what it sees.
+    fn sharing_pair() -> (FleetContext, FleetContext) {
+        let (mut one, mut two) = (
+            FleetContext::new(FleetParams::default()),
+            FleetContext::new(FleetParams::default()),
+        );
+        one.share();
+        two.share();
+        (one, two)
+    }
+
+    /// The ids of the fleet alerts `fleet` announces for failures on `crm` by each
+    /// (agent, minute) of `sightings`, in a fleet of ten.
+    fn failures_announced(
+        fleet: &mut FleetContext,
+        sightings: &[(&str, i64)],
+        at: impl Fn(i64) -> i64,
+    ) -> Vec<String> {
+        sightings
+            .iter()
+            .filter_map(|&(agent, minute)| {
+                announced_id(&fleet.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
+            })
+            .collect()
+    }
+
     #[test]
     fn a_member_that_knows_an_earlier_start_than_another_s_announcement_publishes_the_single_instance_s_id(
     ) {
@@ -792,28 +812,14 @@ mod tests {
             ("f", 20),
         ];
         let mut alone = FleetContext::new(FleetParams::default());
-        let single: Vec<String> = sightings
-            .iter()
-            .filter_map(|&(agent, minute)| {
-                announced_id(&alone.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
-            })
-            .collect();
+        let single = failures_announced(&mut alone, &sightings, at);
         assert_eq!(single.len(), 1, "{single:?}");
 
         // Member two decides `c`, `d` and `e` before it learns of `a` and `b`: it
         // announces at `e`, naming the outage after the hour.
-        let mut one = FleetContext::new(FleetParams::default());
-        let mut two = FleetContext::new(FleetParams::default());
-        one.share();
-        two.share();
-        one.observe(FleetScope::Failures, "crm", "a", at(0), 10);
-        one.observe(FleetScope::Failures, "crm", "b", at(1), 10);
-        let late: Vec<String> = [("c", 12), ("d", 13), ("e", 14)]
-            .iter()
-            .filter_map(|&(agent, minute)| {
-                announced_id(&two.observe(FleetScope::Failures, "crm", agent, at(minute), 10))
-            })
-            .collect();
+        let (mut one, mut two) = sharing_pair();
+        assert!(failures_announced(&mut one, &sightings[..2], at).is_empty());
+        let late = failures_announced(&mut two, &sightings[2..5], at);
         assert_eq!(late.len(), 1, "{late:?}");
         assert_ne!(late, single, "two's id is not the single instance's");
         // Member one learns of two's sightings and announcement, and at `f` knows the
