@@ -592,12 +592,7 @@ fn a_member_killed_once_the_group_has_its_offsets_leaves_every_state_in_the_chan
         1.0,
         Duration::from_secs(60),
     );
-    second.signal(libc::SIGTERM);
-    assert!(
-        second.wait(Duration::from_secs(30)).success(),
-        "{}",
-        second.log()
-    );
+    second.stop();
 
     let (_ref_dir, engine, _expected) = reference(&events);
     let store = StateStore::open(&dir.path().join("second")).unwrap();

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::detect::FleetScope;
 use crate::model::time::{HOUR_MS, MINUTE_MS};
 use crate::outbox::Outbox;
+use crate::pipeline::ids::episode_slot;
 
 /// When a pattern counts as fleet-wide.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,7 +179,7 @@ impl Pattern {
     /// late id would miss the single instance's alert, where one more id is a
     /// duplicate a consumer sees once.
     fn covered_only_later(&self, now_ms: i64, episode_ms: i64, hold_ms: i64) -> bool {
-        let slot = |ms: i64| ms.div_euclid(hold_ms.max(1));
+        let slot = |ms: i64| episode_slot(ms, hold_ms);
         let mut live = self
             .shared_episodes
             .iter()

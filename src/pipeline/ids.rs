@@ -21,6 +21,12 @@ pub fn alert_id(detector_id: &str, agent_id: &str, event_id: &str) -> String {
     hash_fields("agentwatch.alert.v1", &[detector_id, agent_id, event_id])
 }
 
+/// The slot of length `hold_ms`, counted from the Unix epoch, that an episode named
+/// `episode_ms` falls in: what a fleet alert's id carries (see [`fleet_alert_id`]).
+pub fn episode_slot(episode_ms: i64, hold_ms: i64) -> i64 {
+    episode_ms.div_euclid(hold_ms.max(1))
+}
+
 /// The id of the fleet alert `detector_id` raises for one episode of a fleet
 /// `pattern` on `system`.
 ///
@@ -41,7 +47,7 @@ pub fn fleet_alert_id(
     episode_ms: i64,
     hold_ms: i64,
 ) -> String {
-    let slot = episode_ms.div_euclid(hold_ms.max(1));
+    let slot = episode_slot(episode_ms, hold_ms);
     hash_fields(
         "agentwatch.fleet_alert.v2",
         &[detector_id, pattern, system, &slot.to_string()],

@@ -246,15 +246,12 @@ impl KafkaSource {
         // still report the last offsets for the group commit.
         let settle = wait || (landed.is_none() && self.in_flight.is_some());
         if settle {
-            if !wait {
-                // That write's changelog records (its states, then the positions that
-                // close them) were sent after the sink last settled. Offsets handed to
-                // the group before they are acknowledged could pass states the
-                // changelog never got: a member killed then left a replacement with an
-                // empty disk starting at the group's offset, with those events in no
-                // state anywhere. A waiting commit has settled them already.
-                driver.settle::<DecodedRecords>(settle_budget)?;
-            }
+            // That write's changelog records (its states, then the positions that close
+            // them) may have been sent after the sink last settled. Offsets handed to
+            // the group before they are acknowledged could pass states the changelog
+            // never got: a member killed then left a replacement with an empty disk
+            // starting at the group's offset, with those events in no state anywhere.
+            driver.settle::<DecodedRecords>(settle_budget)?;
             if driver.engine().wait_for_commit()? {
                 landed = self.in_flight.take();
             }
