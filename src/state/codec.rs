@@ -40,8 +40,10 @@ use crate::error::{Error, Result};
 /// spread of each system's sizes and its moments in single precision (the format 11
 /// state carries over, each system starting with the agent's spread). Version 13
 /// appends `denied_burst`'s state with the failures of routine calls counted apart (the
-/// format 12 state carries over whole). Versions 1 to 12 are still read.
-pub const FORMAT_VERSION: u8 = 13;
+/// format 12 state carries over whole). Version 14 appends `volume`'s state with each
+/// system's open run of transfers (the format 13 state carries over whole, no run
+/// open). Versions 1 to 13 are still read.
+pub const FORMAT_VERSION: u8 = 14;
 
 /// The last format whose records decode as [`AgentState`] without migration.
 const SAME_SHAPE_SINCE: u8 = 5;

@@ -12,6 +12,7 @@ pub mod retired;
 pub mod scope_violation;
 mod shadow;
 mod sliding;
+mod system_runs;
 mod system_sizes;
 pub mod unregistered_agent;
 pub mod volume;
@@ -106,10 +107,13 @@ pub enum KindState {
     /// `volume` state of state format 11 (before each system's sizes kept their
     /// spread). It carries over: see [`volume::State`]'s `From<VolumeV11>`.
     RetiredVolumeV11(Box<retired::VolumeV11>),
-    /// See [`volume`].
-    Volume(Box<volume::State>),
+    /// `volume` state of state formats 12 and 13 (before each system kept its run of
+    /// transfers). It carries over: see [`volume::State`]'s `From<VolumeV13>`.
+    RetiredVolumeV13(Box<retired::VolumeV13>),
     /// See [`denied_burst`].
     DeniedBurst(Box<denied_burst::State>),
+    /// See [`volume`].
+    Volume(Box<volume::State>),
 }
 
 impl KindState {
@@ -215,7 +219,8 @@ boxed_kind_state_of!(
     volume::State,
     upgrades RetiredVolumeV6,
     RetiredVolumeV10,
-    RetiredVolumeV11
+    RetiredVolumeV11,
+    RetiredVolumeV13
 );
 boxed_kind_state_of!(Rate, rate::State, upgrades RetiredRateV7, RetiredRateV9);
 boxed_kind_state_of!(HighRiskAction, crate::approvals::Ledger);
@@ -513,6 +518,20 @@ mod tests {
     }
 
     #[test]
+    fn a_format_13_volume_state_carries_over_whole() {
+        let (sizes, transfers) = some_transfer_sizes();
+        let episode = crate::stats::CompactStats::default();
+        let old = KindState::RetiredVolumeV13(Box::new(retired::VolumeV13 {
+            transfers: transfers.into(),
+            sizes,
+            window_peak: 7.0,
+            episode: Some(episode),
+            ..Default::default()
+        }));
+        assert_eq!(upgraded_volume(&old).episode, Some(episode));
+    }
+
+    #[test]
     fn a_format_7_rate_state_carries_over() {
         let mut tails: [crate::stats::CountDistribution; 3] = Default::default();
         tails[1].record(12, 2_000);
@@ -602,7 +621,8 @@ mod tests {
         // Postcard stores a variant by its index: a stored agent decodes only if each
         // kind's state keeps the index its format wrote, a retired shape taking over
         // its predecessor's (format 12 wrote `denied_burst` at 13, which
-        // `RetiredDeniedBurstV12` holds now) and new shapes going to the end.
+        // `RetiredDeniedBurstV12` holds now; format 13 wrote `volume` at 16, which
+        // `RetiredVolumeV13` holds now) and new shapes going to the end.
         let variants = [
             (KindState::Stateless, 3),
             (KindState::RetiredVolumeV6(Box::default()), 5),
@@ -616,8 +636,9 @@ mod tests {
             (KindState::RetiredDeniedBurstV12(Box::default()), 13),
             (rate::State::default().wrap(), 14),
             (KindState::RetiredVolumeV11(Box::default()), 15),
-            (volume::State::default().wrap(), 16),
+            (KindState::RetiredVolumeV13(Box::default()), 16),
             (denied_burst::State::default().wrap(), 17),
+            (volume::State::default().wrap(), 18),
         ];
         for (state, index) in variants {
             let bytes = postcard::to_stdvec(&state).unwrap();

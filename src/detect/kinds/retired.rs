@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::system_sizes::SystemSizesV11;
+use super::system_sizes::{SystemSizes, SystemSizesV11};
 use super::{Shadow, SlidingCount, TumblingWindow};
 use crate::stats::{CompactStats, CountDistribution, Cusum, EwStats, LogHistogram, Runs};
 
@@ -234,4 +234,28 @@ impl From<VolumeV10> for VolumeV11 {
             episode: None,
         }
     }
+}
+
+/// `volume` of state formats 12 and 13 (before each system kept its run of transfers).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeV13 {
+    /// Distribution of `ln(1 + bytes)` per transfer.
+    pub transfers: CompactStats,
+    /// Distribution of `ln(1 + bytes)` per active window.
+    pub windows: CompactStats,
+    /// The open window.
+    pub window: TumblingWindow,
+    /// Empirical distribution of transfer sizes.
+    pub sizes: LogHistogram,
+    /// Sequential test of transfer-size surprise.
+    pub cusum: Cusum,
+    /// Flagged transfers since the episode began.
+    #[serde(with = "super::shadow::stored_if_live")]
+    pub pending: Shadow,
+    /// Typical size and spread per system.
+    pub systems: SystemSizes,
+    /// The largest transfer of the open window (bytes).
+    pub window_peak: f32,
+    /// Every transfer's residual since the pending episode began.
+    pub episode: Option<CompactStats>,
 }

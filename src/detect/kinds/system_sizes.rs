@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::system_runs::PairSizes;
+
 /// Actions on systems whose typical size is kept per agent. An agent moves data in a
 /// dozen or so (action, system) pairs; measured on independent fleets, sixteen cover
 /// nine in ten of a busy agent's transfers, and one beyond them is judged by the
@@ -183,8 +185,10 @@ impl SystemSizes {
     }
 
     /// Folds one ordinary transfer of `ln_bytes` to the system `key` into its mean,
-    /// making room by forgetting the least used system if needed.
-    pub fn learn(&mut self, key: u16, ln_bytes: f64) {
+    /// making room by forgetting the least used system if needed. Returns the slot
+    /// of a system forgotten so (its place now holds `key`).
+    pub fn learn(&mut self, key: u16, ln_bytes: f64) -> Option<u8> {
+        let mut replaced = None;
         let index = match self.entries.iter().position(|e| e.key == key) {
             Some(index) => index,
             None if self.entries.len() < CAP => {
@@ -195,13 +199,12 @@ impl SystemSizes {
                 self.entries.len() - 1
             }
             None => {
-                let Some(index) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].n) else {
-                    return;
-                };
+                let index = (0..self.entries.len()).min_by_key(|&i| self.entries[i].n)?;
                 self.entries[index] = SystemMean {
                     key,
                     ..SystemMean::default()
                 };
+                replaced = Some(index as u8);
                 index
             }
         };
@@ -213,6 +216,19 @@ impl SystemSizes {
         entry.set_mean(next);
         let var = entry.var();
         entry.var = to_units(var + ((ln_bytes - mean) * (ln_bytes - next) - var) / n);
+        replaced
+    }
+
+    /// The pair `key`'s own typical size and spread (unshrunk), if it has an entry:
+    /// its slot in the table, the transfers behind them, and the sizes.
+    pub fn own(&self, key: u16, sd_floor: f64) -> Option<(u8, u8, PairSizes)> {
+        let slot = self.entries.iter().position(|e| e.key == key)?;
+        let entry = &self.entries[slot];
+        let sizes = PairSizes {
+            mean: entry.mean(),
+            sd: entry.var().sqrt().max(sd_floor),
+        };
+        Some((slot as u8, entry.n, sizes))
     }
 
     /// How many actions on systems have a typical size of their own.

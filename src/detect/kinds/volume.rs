@@ -14,7 +14,7 @@
 //! size a far rarer residual than a pair whose sizes vary a hundredfold does. Only a successful
 //! call moves data: a failed or denied one counts as no transfer ([`moved`]), so an
 //! agent's error payloads never set the spread its transfers are judged by. Each event is tested
-//! three ways, and the smallest p-value, times three (Bonferroni), is reported:
+//! four ways, and the smallest p-value, times four (Bonferroni), is reported:
 //!
 //! - **one transfer**: `t = (r − mean) / sd` against a Student-t on `n − 1` degrees of
 //!   freedom (a single 200 MB transfer from an agent that moves kilobytes needs no
@@ -44,7 +44,22 @@
 //!   after its promotion, its CUSUM sitting at its threshold, and credentials of
 //!   healthy agents were revoked; recorded, `volume`'s false alerts there fell from
 //!   125 to 98. An attack's own transfers are a few among the thousands the
-//!   distribution holds.
+//!   distribution holds;
+//! - **one system's run**: the transfers of one action on one system within the open
+//!   window, each as its deviation from that pair's own mean in the pair's own
+//!   spread, clipped at 2.5 deviations, summed ([`SystemRuns`]), against a Student-t
+//!   on the pair's transfers. The sum of `k` deviations has variance `k (1 + k / n)`
+//!   under the pair's sizes, the second term being the uncertainty of a mean learnt
+//!   from `n` transfers. This is the test
+//!   for an exfiltration that interleaves with the agent's other work: a dozen emails
+//!   at three times their usual size among twice as many ordinary reads are each
+//!   unremarkable, and the reads pull the CUSUM down nearly as fast as the
+//!   emails push it up, but as a run on their own system they are beyond doubt. On
+//!   independently generated fleets it caught exfiltrations through one busy pair
+//!   (38 updates of a database at 2.7 deviations each among 100 other calls) that
+//!   no other test saw, while false alerts did not rise. The clip keeps one huge transfer
+//!   (the first test's to judge) from making a run, so a run is many transfers that
+//!   are each somewhat large. Only pairs known from twenty transfers have runs.
 //!
 //! There are no floors in bytes or ratios: whether a deviation alerts is decided by the
 //! instance's false-alarm budget against the agent's own test rate (see
@@ -65,6 +80,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::shadow::PROMOTE_SAMPLES;
+use super::system_runs::{self, SystemRuns};
 use super::system_sizes::{system_key, SystemSizes};
 use super::{format_bytes, format_p, DurationParam, Positive, Shadow, TumblingWindow};
 use crate::baseline::HourOfWeek;
@@ -85,6 +101,7 @@ pub const SPEC: KindSpec = KindSpec {
 const STAT_TRANSFER: &str = "t(log bytes per transfer)";
 const STAT_WINDOW: &str = "t(log bytes per window)";
 const STAT_CUSUM: &str = "cusum of transfer-size surprise";
+const STAT_RUN: &str = "t(run of one system's transfer sizes)";
 
 /// Pseudo-transfers behind the prior scale of the size distribution's tail beyond its
 /// 99th percentile (`sd_floor`, the resolution of sizes), which is also the least scale
@@ -96,8 +113,8 @@ const STAT_CUSUM: &str = "cusum of transfer-size surprise";
 /// very regular sizes from a tail narrower than the resolution of sizes.
 const PRIOR_TRANSFERS: f64 = 5.0;
 
-/// Tests per event: one transfer, one window, the sequential test.
-const TESTS: f64 = 3.0;
+/// Tests per event: one transfer, one window, the sequential test, one system's run.
+const TESTS: f64 = 4.0;
 
 /// `[params]` of a `volume` instance.
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +172,8 @@ pub struct State {
     /// went on to send, and `volume` fell silent for that agent for good. `None` (one
     /// stored byte) while no episode is live.
     pub episode: Option<CompactStats>,
+    /// Each system's run of transfers in the open run window.
+    pub runs: SystemRuns,
     /// The latest transfer's place, from its score to its learning, which takes it:
     /// placing shrinks the pair's size towards the agent's, and a state at rest holds
     /// none, in memory as in storage.
@@ -218,6 +237,7 @@ impl From<super::retired::VolumeV6> for State {
             systems: SystemSizes::default(),
             window_peak: 0.0,
             episode: None,
+            runs: SystemRuns::default(),
             latest: None,
         }
     }
@@ -247,6 +267,26 @@ impl From<super::retired::VolumeV11> for State {
             systems: SystemSizes::from_v11(&old.systems, old.transfers.var),
             window_peak: old.window_peak,
             episode: old.episode,
+            runs: SystemRuns::default(),
+            latest: None,
+        }
+    }
+}
+
+/// A format 13 state carries over whole, no system with a run open.
+impl From<super::retired::VolumeV13> for State {
+    fn from(old: super::retired::VolumeV13) -> Self {
+        State {
+            transfers: old.transfers,
+            windows: old.windows,
+            window: old.window,
+            sizes: old.sizes,
+            cusum: old.cusum,
+            pending: old.pending,
+            systems: old.systems,
+            window_peak: old.window_peak,
+            episode: old.episode,
+            runs: SystemRuns::default(),
             latest: None,
         }
     }
@@ -324,6 +364,36 @@ impl Volume {
         ))
     }
 
+    /// The run test: adds this transfer to its pair's run (see [`SystemRuns`]) and
+    /// judges the run, once the pair is known from [`system_runs::MIN_TRANSFERS`].
+    /// Under the pair's own sizes the sum of `k` deviations has variance
+    /// `k (1 + k / n)`, the second term the uncertainty of a mean learnt from `n`
+    /// transfers; the t on `n − 1` degrees of freedom adds that of its spread.
+    fn run(&self, key: u16, ln_bytes: f64, state: &mut State) -> Option<Finding> {
+        let (slot, n, pair) = state.systems.own(key, self.params.sd_floor.0)?;
+        if n < system_runs::MIN_TRANSFERS {
+            return None;
+        }
+        let run = state.runs.add(slot, ln_bytes, pair);
+        if run.count < 2 {
+            return None;
+        }
+        let (k, n) = (f64::from(run.count), f64::from(n));
+        let t = run.sum / (k * (1.0 + k / n)).sqrt();
+        // Within three deviations the tail is a few per mille at the least.
+        if t < 3.0 {
+            return None;
+        }
+        Some(finding(
+            student_t_sf(t, n - 1.0),
+            ln_bytes.exp_m1(),
+            pair.mean.exp_m1().max(1.0),
+            STAT_RUN,
+            t,
+            n as u32,
+        ))
+    }
+
     /// p-value of a transfer under the pending model, when it is mature: two-sided, as
     /// the question is whether the transfer looks like the new behaviour.
     fn pending_p(
@@ -354,6 +424,7 @@ impl Volume {
         windows.mean += shift;
         state.windows = windows.into();
         state.cusum.reset();
+        state.runs.clear();
         state.pending.clear();
     }
 }
@@ -422,6 +493,7 @@ impl Detector for Volume {
         }
         if state.window.start_ms != open_since {
             state.window_peak = 0.0;
+            state.runs.clear();
         }
         let ln_bytes = bytes.ln_1p();
         let key = system_key(&obs.event.action, &obs.event.system);
@@ -470,11 +542,16 @@ impl Detector for Volume {
             None
         };
         let sustained = self.sequential(bytes, standardized, offset, state);
+        let run = if bytes > 0.0 {
+            self.run(key, ln_bytes, state)
+        } else {
+            None
+        };
         // The pending model knows transfer sizes, not how many come at once: until its
         // episode is established it may explain a transfer, but not a burst that the
         // baseline finds improbable.
         let burst_p = burst.as_ref().map(|many| (many.p_value * TESTS).min(1.0));
-        let mut best = [single, burst, sustained]
+        let mut best = [single, burst, sustained, run]
             .into_iter()
             .flatten()
             .min_by(|a, b| a.p_value.total_cmp(&b.p_value))?;
@@ -507,7 +584,9 @@ impl Detector for Volume {
                     } = state.placed(latest, key, ln_bytes, self.params.sd_floor.0);
                     state.transfers.update(residual, self.params.horizon);
                     state.sizes.record_ln(standardized);
-                    state.systems.learn(key, ln_bytes);
+                    if let Some(forgotten) = state.systems.learn(key, ln_bytes) {
+                        state.runs.forget(forgotten);
+                    }
                     if state.pending.live(now, &obs.baseline.hours) {
                         if let Some(episode) = state.episode.as_mut() {
                             episode.update(residual, self.params.horizon);
@@ -587,6 +666,19 @@ impl Detector for Volume {
                 format_bytes(finding.observed),
                 obs.event.system,
                 format_bytes(finding.expected),
+                format_p(finding.p_value)
+            );
+        }
+        if finding.statistic == STAT_RUN {
+            return format!(
+                "{} moved {} with {} {} against that call's typical {}, one of a run of larger than usual {} calls within {}; {}",
+                obs.event.agent_id,
+                format_bytes(finding.observed),
+                obs.event.action,
+                obs.event.system,
+                format_bytes(finding.expected),
+                obs.event.action,
+                format_duration(self.params.window.0),
                 format_p(finding.p_value)
             );
         }
@@ -685,9 +777,60 @@ mod tests {
         // (judged agent-wide, p was 8e-4).
         let tight = run_at_ten_times("write", "hr", 8_000.0, 6);
         assert!(tight < 1e-8, "six writes at ten times: p = {tight}");
-        // Ten times the usual read is within the reads' own tail.
+        // Ten times the usual read is within the reads' own tail: six in a row are
+        // some evidence (their run, about 6e-5), short of this agent's alert
+        // threshold (a budget of 0.002 over its 200 calls a day: 1e-5).
         let wide = run_at_ten_times("read", "docs", 20_000.0, 6);
-        assert!(wide > 1e-4, "six reads at ten times: p = {wide}");
+        assert!(wide > 1e-5, "six reads at ten times: p = {wide}");
+    }
+
+    /// The smallest p-value `volume` gives over ten minutes of an agent two thirds of
+    /// whose calls read `docs` (×/÷ e around 20 KB) and one third send `email` (×/÷ e
+    /// around 5 KB), one call every 15 s, after 3,000 such calls; within those ten
+    /// minutes each email is `email_factor` times its usual size.
+    fn interleaved_emails_at(email_factor: f64) -> f64 {
+        let detector = Volume::new(Params::default());
+        let mut state = detector.new_state();
+        let start = 20_000 * DAY_MS;
+        let line = |i: u64, at: i64, factor: f64| {
+            if i % 3 == 0 {
+                call_line(
+                    at,
+                    "send",
+                    "email",
+                    log_normal(i, 5_000.0 * factor, 1.0),
+                    "success",
+                )
+            } else {
+                call_line(at, "read", "docs", log_normal(i, 20_000.0, 1.0), "success")
+            }
+        };
+        for i in 0..3_000u64 {
+            let at = start + i as i64 * 15_000;
+            score_and_learn(&detector, &mut state, &line(i, at, 1.0), Verdict::Normal);
+        }
+        let later = start + 3_000 * 15_000;
+        (0..40)
+            .filter_map(|i| {
+                let at = later + i as i64 * 15_000;
+                let line = line(3_000 + i, at, email_factor);
+                score_and_learn(&detector, &mut state, &line, Verdict::Normal)
+            })
+            .fold(1.0, f64::min)
+    }
+
+    #[test]
+    fn a_run_of_moderately_large_transfers_on_one_system_stands_out_among_ordinary_ones() {
+        // Thirteen emails at three times their usual size (each about 1.1 of their
+        // own deviations up) among twice as many ordinary reads: no transfer or window
+        // stands out, and the reads pull the agent-wide CUSUM down nearly as fast as
+        // the emails push it up (without the run test the smallest p-value is about
+        // 3e-4). As a run on their own system they stand out, at about 2e-6.
+        let run = interleaved_emails_at(3.0);
+        assert!(run < 1e-5, "a run of emails at three times: p = {run}");
+        // The same ten minutes at the usual sizes are unremarkable.
+        let ordinary = interleaved_emails_at(1.0);
+        assert!(ordinary > 1e-3, "ordinary emails: p = {ordinary}");
     }
 
     #[test]
