@@ -172,7 +172,7 @@ pub struct State {
     /// went on to send, and `volume` fell silent for that agent for good. `None` (one
     /// stored byte) while no episode is live.
     pub episode: Option<CompactStats>,
-    /// Each system's run of transfers in the open run window.
+    /// Each system's run of transfers in the open window.
     pub runs: SystemRuns,
     /// The latest transfer's place, from its score to its learning, which takes it:
     /// placing shrinks the pair's size towards the agent's, and a state at rest holds
