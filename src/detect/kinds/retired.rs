@@ -259,3 +259,39 @@ pub struct VolumeV13 {
     /// Every transfer's residual since the pending episode began.
     pub episode: Option<CompactStats>,
 }
+
+/// A format 6 state is a format 13 one whose sizes are judged agent-wide (no system
+/// has sizes of its own yet) with no episode counted.
+impl From<VolumeV6> for VolumeV13 {
+    fn from(old: VolumeV6) -> Self {
+        VolumeV13 {
+            transfers: old.transfers.into(),
+            windows: old.windows.into(),
+            window: old.window,
+            sizes: old.sizes,
+            cusum: old.cusum,
+            pending: old.pending,
+            systems: SystemSizes::default(),
+            window_peak: 0.0,
+            episode: None,
+        }
+    }
+}
+
+/// A format 11 state is a format 13 one whose systems start with the agent's own
+/// spread (see [`SystemSizes::from_v11`]).
+impl From<VolumeV11> for VolumeV13 {
+    fn from(old: VolumeV11) -> Self {
+        VolumeV13 {
+            transfers: old.transfers.into(),
+            windows: old.windows.into(),
+            window: old.window,
+            sizes: old.sizes,
+            cusum: old.cusum,
+            pending: old.pending,
+            systems: SystemSizes::from_v11(&old.systems, old.transfers.var),
+            window_peak: old.window_peak,
+            episode: old.episode,
+        }
+    }
+}

@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::system_sizes::PairSizes;
+
 /// The most one transfer adds to a run, in its pair's standard deviations. One huge
 /// transfer is the single-transfer test's to judge; a run is many transfers that are
 /// each somewhat large, and a clipped sum is insensitive to a pair's heavy tail.
@@ -69,15 +71,6 @@ pub struct Run {
     pub sum: f64,
     /// Transfers in the run.
     pub count: u8,
-}
-
-/// What a run is measured against: the pair's typical size and spread.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PairSizes {
-    /// Mean `ln(1 + bytes)`.
-    pub mean: f64,
-    /// Standard deviation of `ln(1 + bytes)`, floored at the resolution of sizes.
-    pub sd: f64,
 }
 
 impl SystemRuns {

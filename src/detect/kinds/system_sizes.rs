@@ -13,8 +13,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::system_runs::PairSizes;
-
 /// Actions on systems whose typical size is kept per agent. An agent moves data in a
 /// dozen or so (action, system) pairs; measured on independent fleets, sixteen cover
 /// nine in ten of a busy agent's transfers, and one beyond them is judged by the
@@ -96,6 +94,16 @@ fn to_units(value: f64) -> u16 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SystemSizes {
     entries: Vec<SystemMean>,
+}
+
+/// A pair's own typical size and spread (see [`SystemSizes::own`]): what its run of
+/// transfers is measured against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairSizes {
+    /// Mean `ln(1 + bytes)`.
+    pub mean: f64,
+    /// Standard deviation of `ln(1 + bytes)`, floored at the resolution of sizes.
+    pub sd: f64,
 }
 
 /// How one pair's sizes stand against the agent's (see [`SystemSizes::relative`]).

@@ -227,19 +227,7 @@ struct Placed {
 /// what an agent with no per-system sizes yet is judged by.
 impl From<super::retired::VolumeV6> for State {
     fn from(old: super::retired::VolumeV6) -> Self {
-        State {
-            transfers: old.transfers.into(),
-            windows: old.windows.into(),
-            window: old.window,
-            sizes: old.sizes,
-            cusum: old.cusum,
-            pending: old.pending,
-            systems: SystemSizes::default(),
-            window_peak: 0.0,
-            episode: None,
-            runs: SystemRuns::default(),
-            latest: None,
-        }
+        State::from(super::retired::VolumeV13::from(old))
     }
 }
 
@@ -257,19 +245,7 @@ impl From<super::retired::VolumeV10> for State {
 /// transfers show how widely its sizes vary.
 impl From<super::retired::VolumeV11> for State {
     fn from(old: super::retired::VolumeV11) -> Self {
-        State {
-            transfers: old.transfers.into(),
-            windows: old.windows.into(),
-            window: old.window,
-            sizes: old.sizes,
-            cusum: old.cusum,
-            pending: old.pending,
-            systems: SystemSizes::from_v11(&old.systems, old.transfers.var),
-            window_peak: old.window_peak,
-            episode: old.episode,
-            runs: SystemRuns::default(),
-            latest: None,
-        }
+        State::from(super::retired::VolumeV13::from(old))
     }
 }
 
