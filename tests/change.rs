@@ -359,6 +359,81 @@ fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_aler
 }
 
 #[test]
+fn a_group_member_holding_an_outage_s_first_failures_announces_it_on_merging_a_late_announcement() {
+    // Agents 0 and 1 break before 10:00, agents 6, 3 and 7 after: one instance names
+    // the outage after agent 0's first failures, in the hour before 10:00.
+    let warm = fleet(12, 11, 120);
+    let breaks = [(0, -6), (1, -4), (6, 4), (3, 6), (7, 8)];
+    let day = office_day_breaking(&breaks, Outcome::Failure);
+    let fleet_ids = |alerts: &[agentwatch::model::Alert]| -> BTreeMap<String, String> {
+        alerts
+            .iter()
+            .filter(|a| a.fleet.is_some())
+            .map(|a| (a.alert_id.clone(), a.agent_id.clone()))
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut alone = engine(&dir.path().join("alone"));
+    run(&mut alone, &warm);
+    let expected = fleet_ids(&run(&mut alone, &day).alerts);
+    assert_eq!(
+        expected.len(),
+        3,
+        "one per system the agents call: {expected:?}"
+    );
+
+    // In a group, the second instance holds agents 6, 3 and 7 and judges its day before
+    // it learns of 0 and 1: it announces the outage after the hour, under other ids.
+    // The first judges its day before it learns of that, and alone its two agents
+    // are no fleet pattern.
+    let on_second =
+        |e: &AgentEventV1| ["office-6", "office-3", "office-7"].contains(&e.agent_id.as_str());
+    let part = |events: &[AgentEventV1], second: bool| -> Vec<AgentEventV1> {
+        events
+            .iter()
+            .filter(|e| on_second(e) == second)
+            .cloned()
+            .collect()
+    };
+    let mut one = engine(&dir.path().join("one"));
+    let mut two = engine(&dir.path().join("two"));
+    one.share_fleet();
+    two.share_fleet();
+    run(&mut one, &part(&warm, false));
+    run(&mut two, &part(&warm, true));
+    let late = fleet_ids(&run(&mut two, &part(&day, true)).alerts);
+    assert_eq!(late.len(), 3, "{late:?}");
+    assert!(late.keys().all(|id| !expected.contains_key(id)), "{late:?}");
+    assert!(fleet_ids(&run(&mut one, &part(&day, false)).alerts).is_empty());
+    assert!(
+        one.take_late_fleet_alerts().is_empty(),
+        "nothing merged yet"
+    );
+
+    // On merging the second's sightings, the first publishes the single instance's
+    // ids, carried by agent 0's first failures, which name the outage; once.
+    for record in two.take_fleet_records() {
+        one.merge_fleet_record(&record);
+    }
+    let owed = one.take_late_fleet_alerts();
+    assert_eq!(
+        fleet_ids(&owed),
+        expected
+            .keys()
+            .map(|id| (id.clone(), "office-0".to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        "{owed:#?}"
+    );
+    assert!(owed
+        .iter()
+        .all(|a| a.commands.is_empty() && a.summary.contains("within 0.5h")));
+    for record in two.take_fleet_records() {
+        one.merge_fleet_record(&record);
+    }
+    assert!(one.take_late_fleet_alerts().is_empty(), "owed once");
+}
+
+#[test]
 fn routine_calls_failing_for_one_agent_raise_nothing_and_for_many_fleet_alerts_only() {
     // Every call of one agent fails: the other side erring says nothing about the
     // agent.

@@ -84,10 +84,12 @@ fn a_member_killed_and_replaced_with_an_empty_disk_publishes_what_one_instance_d
 /// confined to the fleet patterns' systems: members consume side by side, each at its
 /// own pace, and on a backlog one can judge a first use or a failure before another
 /// member's sightings of the same pattern reach it (the README's limit of fleet
-/// context in a group). Measured here: 0 to 5 extra alerts of 58, all `new_system` or
-/// `denied_burst` alerts on the rolled-out or the failing system, and in a few runs on
-/// a cold or loaded machine the outage's fleet alert announced under another
-/// episode's id.
+/// context in a group). Measured here: 0 to 5 extra alerts of 57 or 58, all
+/// `new_system` or `denied_burst` alerts on the rolled-out or the failing system.
+/// Before session 34, in a few runs on a cold or loaded machine, the outage's fleet
+/// alert was announced only under another episode's id; a member holding the
+/// episode's first sightings now announces it on merging that late announcement
+/// (`FleetContext::announce_late`), unless that member is the one killed.
 #[test]
 fn a_group_around_a_rollout_and_an_outage_loses_no_agent_alert_and_differs_only_on_the_patterns() {
     let scenario: agentwatch::sim::Scenario = "strong,rollout,outage".parse().unwrap();

@@ -153,7 +153,9 @@ pub struct Alert {
     pub suppressed: u64,
     /// Set on a fleet alert: the same deviation on many agents at once (a rollout, an
     /// outage), reported once instead of once per agent and never answered with
-    /// commands. `agent_id` is then the agent whose finding announced it.
+    /// commands. `agent_id` is then the agent whose finding announced it (or, for an
+    /// episode a group member announces on learning of another member's late
+    /// announcement, the agent whose sighting began it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetScopeEvidence>,
 }

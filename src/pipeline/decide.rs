@@ -269,6 +269,8 @@ pub(super) fn decide(
 /// What a fleet alert reports (see [`crate::pipeline::fleet`]).
 pub(super) struct FleetReport<'a> {
     pub scope: FleetScope,
+    /// The system the pattern is on.
+    pub system: &'a str,
     pub agents: usize,
     pub sample: &'a [String],
     pub window_ms: i64,
@@ -288,32 +290,28 @@ pub(super) fn fleet_alert(
     risk: f64,
     report: FleetReport<'_>,
 ) -> Alert {
+    let mut alert = fleet_carrier(instance, obs, finding, risk);
+    announce_fleet(&mut alert, report);
+    alert
+}
+
+/// What a fleet alert says of the finding that carries it, before the pattern's facts
+/// are known: kept for a sighting that may name an episode the group announces late
+/// (see [`crate::pipeline::FleetContext::carry`]), and completed by [`announce_fleet`].
+pub(super) fn fleet_carrier(
+    instance: &Instance,
+    obs: &Observation<'_>,
+    finding: &Finding,
+    risk: f64,
+) -> Alert {
     let event = obs.event;
-    let (pattern, what) = match report.scope {
-        FleetScope::Novelty => ("first_use", "started using"),
-        FleetScope::Failures => ("failures", "had bursts of failures on"),
-    };
-    let hours = report.window_ms as f64 / HOUR_MS as f64;
-    let summary = format!(
-        "{} agents {what} {} within {hours:.1}h (first: {}): one fleet-wide change, such as a rollout or an outage, not {} agent anomalies; no commands issued",
-        report.agents,
-        event.system,
-        report.sample.join(", "),
-        report.agents
-    );
     let mut evidence = evidence(instance, obs, finding);
     evidence
         .context
         .insert("baseline".into(), "fleet event".into());
     Alert {
         schema_version: SCHEMA_VERSION,
-        alert_id: fleet_alert_id(
-            &instance.id,
-            pattern,
-            &event.system,
-            report.episode_ms,
-            report.hold_ms,
-        ),
+        alert_id: String::new(),
         time: Timestamp::from_millis(event.time_ms),
         agent_id: event.agent_id.to_string(),
         owner: None,
@@ -325,20 +323,45 @@ pub(super) fn fleet_alert(
         score: round(finding.score(), 4),
         risk: round(risk, 3),
         anomaly: finding.anomaly,
-        summary,
+        summary: String::new(),
         evidence,
         event_ids: vec![event.event_id.to_string()],
         credential_id: None,
         commands: Vec::new(),
         suppressed: 0,
-        fleet: Some(FleetScopeEvidence {
-            pattern: pattern.into(),
-            system: event.system.to_string(),
-            agents: report.agents as u64,
-            sample_agents: report.sample.to_vec(),
-            window_hours: round(hours, 2),
-        }),
+        fleet: None,
     }
+}
+
+/// Completes a [`fleet_carrier`] with the pattern's facts: its id (the episode's),
+/// its summary and its fleet evidence.
+pub(super) fn announce_fleet(alert: &mut Alert, report: FleetReport<'_>) {
+    let (pattern, what) = match report.scope {
+        FleetScope::Novelty => ("first_use", "started using"),
+        FleetScope::Failures => ("failures", "had bursts of failures on"),
+    };
+    let system = report.system;
+    let hours = report.window_ms as f64 / HOUR_MS as f64;
+    alert.summary = format!(
+        "{} agents {what} {system} within {hours:.1}h (first: {}): one fleet-wide change, such as a rollout or an outage, not {} agent anomalies; no commands issued",
+        report.agents,
+        report.sample.join(", "),
+        report.agents
+    );
+    alert.alert_id = fleet_alert_id(
+        &alert.detector.id,
+        pattern,
+        system,
+        report.episode_ms,
+        report.hold_ms,
+    );
+    alert.fleet = Some(FleetScopeEvidence {
+        pattern: pattern.into(),
+        system: system.to_owned(),
+        agents: report.agents as u64,
+        sample_agents: report.sample.to_vec(),
+        window_hours: round(hours, 2),
+    });
 }
 
 struct Issue<'a> {

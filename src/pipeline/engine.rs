@@ -8,7 +8,9 @@ use std::time::Instant;
 use compact_str::CompactString;
 
 use super::credentials::{CredentialLedger, CredentialUse};
-use super::decide::{decide, fleet_alert, AgentDecisionState, FleetReport, Policy};
+use super::decide::{
+    announce_fleet, decide, fleet_alert, fleet_carrier, AgentDecisionState, FleetReport, Policy,
+};
 use super::fleet::{FleetContext, FleetParams, FleetRecord, FleetVerdict};
 use super::roster::FleetRoster;
 use super::writer::StateWriter;
@@ -516,16 +518,26 @@ impl Engine {
                     // learned; many agents showing it at once is a fleet event. Only
                     // the rest is this agent's own anomaly.
                     let being_learned = finding.pending_p.is_some_and(|p| p > gate);
-                    let fleet = match finding.fleet.or(instance.fleet) {
-                        Some(scope) if !being_learned => self.fleet.observe(
+                    let scope = finding.fleet.or(instance.fleet).filter(|_| !being_learned);
+                    let fleet = match scope {
+                        Some(scope) => self.fleet.observe(
                             scope,
                             &event.system,
                             &event.agent_id,
                             now,
                             self.roster.size_at(now),
                         ),
-                        _ => FleetVerdict::Individual,
+                        None => FleetVerdict::Individual,
                     };
+                    if let Some(scope) = scope {
+                        if !matches!(fleet, FleetVerdict::Fleet { announce: true, .. }) {
+                            let risk_now = risk.at(now, self.options.policy.risk_half_life_ms);
+                            self.fleet
+                                .carry(scope, &event.system, &event.agent_id, now, || {
+                                    fleet_carrier(instance, &obs, &finding, risk_now)
+                                });
+                        }
+                    }
                     let absorbed = match (being_learned, &fleet) {
                         (true, _) => Some(Absorbed::BeingLearned),
                         (false, FleetVerdict::Fleet { .. }) => Some(Absorbed::Fleet),
@@ -557,6 +569,7 @@ impl Engine {
                             if announce {
                                 let report = FleetReport {
                                     scope,
+                                    system: &event.system,
                                     agents,
                                     sample: &sample,
                                     window_ms,
@@ -703,6 +716,32 @@ impl Engine {
                 .map(FleetRecord::Joined),
         );
         records
+    }
+
+    /// The fleet alerts this engine owes the group after merging other instances'
+    /// sightings (see [`FleetContext::announce_late`]): publish them like a batch's.
+    pub fn take_late_fleet_alerts(&mut self) -> Vec<Alert> {
+        let roster = &mut self.roster;
+        self.fleet
+            .announce_late(|at_ms| roster.size_at(at_ms))
+            .into_iter()
+            .map(|late| {
+                let mut alert = *late.carrier;
+                announce_fleet(
+                    &mut alert,
+                    FleetReport {
+                        scope: late.scope,
+                        system: &late.system,
+                        agents: late.agents,
+                        sample: &late.sample,
+                        window_ms: late.window_ms,
+                        episode_ms: late.episode_ms,
+                        hold_ms: late.hold_ms,
+                    },
+                );
+                alert
+            })
+            .collect()
     }
 
     /// Merges what another instance learned about the fleet.

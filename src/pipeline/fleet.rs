@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::FleetScope;
 use crate::model::time::{HOUR_MS, MINUTE_MS};
+use crate::model::Alert;
 use crate::outbox::Outbox;
 use crate::pipeline::ids::episode_slot;
 
@@ -69,6 +70,16 @@ impl Default for FleetParams {
 }
 
 impl FleetParams {
+    /// Fewest agents that make a `scope` pattern fleet-wide in a fleet of `fleet_size`.
+    fn needed(&self, scope: FleetScope, fleet_size: usize) -> usize {
+        match scope {
+            FleetScope::Novelty => self
+                .min_agents
+                .max((self.novelty_min_share * fleet_size as f64).ceil() as usize),
+            FleetScope::Failures => self.min_agents,
+        }
+    }
+
     /// How close in time the agents of a `scope` pattern must be.
     fn window_ms(&self, scope: FleetScope) -> i64 {
         match scope {
@@ -159,6 +170,10 @@ struct Shown {
     agent: CompactString,
     first_ms: i64,
     last_ms: i64,
+    /// For an agent of this instance's own partitions, the fleet alert its stretch's
+    /// first sighting would carry (see [`FleetContext::carry`]): the alert this
+    /// instance owes the group if the episode turns out to be named by it.
+    carrier: Option<Box<Alert>>,
 }
 
 impl Pattern {
@@ -179,13 +194,62 @@ impl Pattern {
     /// late id would miss the single instance's alert, where one more id is a
     /// duplicate a consumer sees once.
     fn covered_only_later(&self, now_ms: i64, episode_ms: i64, hold_ms: i64) -> bool {
+        self.live_covers_name_later(
+            |e| e.from_ms < now_ms && now_ms < e.until_ms,
+            episode_ms,
+            hold_ms,
+        )
+    }
+
+    /// Whether some shared cover is `live` and every live one names its episode in a
+    /// later slot of `hold_ms` than `episode_ms`.
+    fn live_covers_name_later(
+        &self,
+        live: impl Fn(&Episode) -> bool,
+        episode_ms: i64,
+        hold_ms: i64,
+    ) -> bool {
         let slot = |ms: i64| episode_slot(ms, hold_ms);
-        let mut live = self
-            .shared_episodes
-            .iter()
-            .filter(|e| e.from_ms < now_ms && now_ms < e.until_ms)
-            .peekable();
+        let mut live = self.shared_episodes.iter().filter(|e| live(e)).peekable();
         live.peek().is_some() && live.all(|e| slot(e.episode_ms) > slot(episode_ms))
+    }
+
+    /// The episode this instance owes the group an alert for at `at_ms`, just after
+    /// another instance announced the pattern there, and which of the pattern's agents
+    /// names it: the pattern is fleet-wide at `at_ms`, the episode is named by the
+    /// first sighting of one of this instance's own agents that carries an alert,
+    /// every cover live then names a later slot, and no cover of this instance's own
+    /// is live (its own announcement stands, as at an event).
+    fn owed(
+        &self,
+        at_ms: i64,
+        window_ms: i64,
+        hold_ms: i64,
+        needed: usize,
+    ) -> Option<(i64, usize)> {
+        if self.announced.from_ms <= at_ms && at_ms < self.announced.until_ms {
+            return None;
+        }
+        let present = self
+            .agents
+            .iter()
+            .filter(|s| s.first_ms <= at_ms && at_ms - s.last_ms <= window_ms)
+            .count();
+        if present < needed {
+            return None;
+        }
+        let episode_ms = self.episode_of(at_ms, window_ms, hold_ms, needed);
+        // Live from its start on: an instance that restarts meets the cover it
+        // announced late in its previous run starting exactly there.
+        let live = |e: &Episode| e.from_ms <= at_ms && at_ms < e.until_ms;
+        if !self.live_covers_name_later(live, episode_ms, hold_ms) {
+            return None;
+        }
+        let carrier = self
+            .agents
+            .iter()
+            .position(|s| s.first_ms == episode_ms && s.carrier.is_some())?;
+        Some((episode_ms, carrier))
     }
 
     /// Covers the pattern from `now_ms` for `hold_ms`, extending a live cover or
@@ -235,6 +299,7 @@ impl Pattern {
         match self.agents.iter_mut().find(|s| s.agent == agent) {
             Some(shown) if time_ms > shown.last_ms + window_ms => {
                 (shown.first_ms, shown.last_ms) = (time_ms, time_ms);
+                shown.carrier = None;
             }
             Some(shown) => {
                 shown.first_ms = shown.first_ms.min(time_ms);
@@ -248,6 +313,7 @@ impl Pattern {
                     agent: CompactString::new(agent),
                     first_ms: time_ms,
                     last_ms: time_ms,
+                    carrier: None,
                 });
             }
         }
@@ -355,6 +421,31 @@ pub struct FleetContext {
     observations: u64,
     /// Sightings made here and not yet handed out for sharing.
     unshared: Outbox<FleetSighting>,
+    /// Patterns another instance announced since [`FleetContext::announce_late`] last
+    /// looked, with the moment each announcement starts.
+    announced_elsewhere: Vec<(FleetScope, CompactString, i64)>,
+}
+
+/// A fleet alert this instance announces on merging another instance's announcement,
+/// rather than at one of its own events (see [`FleetContext::announce_late`]).
+#[derive(Debug)]
+pub struct LateAnnouncement {
+    /// The alert the naming sighting would have carried, without the pattern's facts.
+    pub carrier: Box<Alert>,
+    /// The pattern.
+    pub scope: FleetScope,
+    /// The system it is on.
+    pub system: CompactString,
+    /// The window the agents fell in.
+    pub window_ms: i64,
+    /// The episode's name (see [`FleetVerdict::Fleet`]).
+    pub episode_ms: i64,
+    /// The pattern's quiet time before it is announced again.
+    pub hold_ms: i64,
+    /// Distinct agents showing the pattern when the other instance announced it.
+    pub agents: usize,
+    /// Up to five of them, earliest first.
+    pub sample: Vec<String>,
 }
 
 /// What instances share about the fleet.
@@ -412,13 +503,7 @@ impl FleetContext {
         fleet_size: usize,
     ) -> FleetVerdict {
         let window = self.params.window_ms(scope);
-        let needed = match scope {
-            FleetScope::Novelty => self
-                .params
-                .min_agents
-                .max((self.params.novelty_min_share * fleet_size as f64).ceil() as usize),
-            FleetScope::Failures => self.params.min_agents,
-        };
+        let needed = self.params.needed(scope, fleet_size);
         self.observations += 1;
         if self.observations % 4_096 == 0 {
             self.forget_before(now_ms);
@@ -515,12 +600,119 @@ impl FleetContext {
         };
         if cover.announced() {
             pattern.merge_cover(cover);
+            let key = (
+                sighting.scope,
+                CompactString::new(&sighting.system),
+                cover.from_ms,
+            );
+            if !self.announced_elsewhere.contains(&key) {
+                self.announced_elsewhere.push(key);
+            }
         }
         pattern.show(
             &sighting.agent_id,
             sighting.time_ms,
             self.params.window_ms(sighting.scope),
         );
+    }
+
+    /// Keeps `carrier` (built only if needed) as the alert that `agent`'s sighting of
+    /// `scope` on `system` at `now_ms` would carry, if that sighting begins the agent's
+    /// stretch: such a sighting may name an episode (see [`Pattern::episode_of`]).
+    ///
+    /// Called for this instance's own agents after [`FleetContext::observe`] did not
+    /// announce: in a group, the member whose sighting begins an episode may decide it
+    /// before it learns of the other members' agents, and the member that makes the
+    /// pattern fleet-wide may decide its own before it learns of that one. The second
+    /// then announces under a later name than a single instance would, and the first
+    /// may see no further event of the pattern to announce it at. With the carrier
+    /// kept, the first announces on merging the late announcement
+    /// ([`FleetContext::announce_late`]).
+    pub fn carry(
+        &mut self,
+        scope: FleetScope,
+        system: &str,
+        agent: &str,
+        now_ms: i64,
+        carrier: impl FnOnce() -> Alert,
+    ) {
+        let Some(pattern) = self.patterns.get_mut(&(scope, CompactString::new(system))) else {
+            return;
+        };
+        // Under this instance's own cover the episode is named already.
+        if pattern.announced.until_ms > now_ms {
+            return;
+        }
+        if let Some(shown) = pattern
+            .agents
+            .iter_mut()
+            .find(|s| s.agent == agent && s.first_ms == now_ms && s.carrier.is_none())
+        {
+            shown.carrier = Some(Box::new(carrier()));
+        }
+    }
+
+    /// The fleet alerts this instance owes the group after merging other instances'
+    /// sightings: for each announcement merged since the last call, whether this
+    /// instance knows an earlier start of the episode, named by one of its own agents'
+    /// sightings, than every announcement live then (see [`Pattern::owed`]). Then the
+    /// other instances published an id a single instance would not have, and this one
+    /// publishes the single instance's, carried by that sighting's alert, and covers
+    /// the pattern as if it had announced at that moment (shared with its next
+    /// sightings). `fleet_size_at` gives the fleet's size at a moment (a rollout's
+    /// share is of it).
+    pub fn announce_late(
+        &mut self,
+        mut fleet_size_at: impl FnMut(i64) -> usize,
+    ) -> Vec<LateAnnouncement> {
+        let mut owed = Vec::new();
+        for (scope, system, from_ms) in std::mem::take(&mut self.announced_elsewhere) {
+            let window = self.params.window_ms(scope);
+            let hold = window * self.params.quiet_windows;
+            let needed = self.params.needed(scope, fleet_size_at(from_ms));
+            let Some(pattern) = self.patterns.get_mut(&(scope, system.clone())) else {
+                continue;
+            };
+            // Just after the other instance's announcing event: that event is its to
+            // name, and a replay meets it again.
+            let at_ms = from_ms + 1;
+            let Some((episode_ms, naming)) = pattern.owed(at_ms, window, hold, needed) else {
+                continue;
+            };
+            let sample = pattern
+                .agents
+                .iter()
+                .filter(|s| s.first_ms <= at_ms && at_ms - s.last_ms <= window)
+                .map(|s| s.agent.to_string())
+                .collect::<Vec<_>>();
+            let shown = &mut pattern.agents[naming];
+            let Some(carrier) = shown.carrier.take() else {
+                continue;
+            };
+            let (agent, last_ms) = (shown.agent.to_string(), shown.last_ms);
+            pattern.announce(at_ms, hold, episode_ms);
+            let announced = pattern.announced;
+            self.unshared.queue(|| FleetSighting {
+                scope,
+                system: system.to_string(),
+                agent_id: agent,
+                time_ms: last_ms,
+                announced_from_ms: announced.from_ms,
+                announced_until_ms: announced.until_ms,
+                announced_episode_ms: Some(announced.episode_ms),
+            });
+            owed.push(LateAnnouncement {
+                carrier,
+                scope,
+                system,
+                window_ms: window,
+                episode_ms,
+                hold_ms: hold,
+                agents: sample.len(),
+                sample: sample.into_iter().take(SAMPLE).collect(),
+            });
+        }
+        owed
     }
 
     /// Drops patterns that neither cover `now_ms` nor remember an agent then, so the map
@@ -833,6 +1025,184 @@ mod tests {
         // Once: its own cover now names the episode.
         let again = one.observe(FleetScope::Failures, "crm", "a", at(22), 10);
         assert_eq!(announced_id(&again), None, "{again:?}");
+    }
+
+    /// The alert `agent`'s sighting would carry (the detector and agent are what the
+    /// tests read).
+    fn carrier(agent: &str) -> crate::model::Alert {
+        use crate::model::time::Timestamp;
+        use crate::model::{Alert, Anomaly, DetectorRef, Evidence, Severity};
+        Alert {
+            schema_version: crate::model::SCHEMA_VERSION,
+            alert_id: String::new(),
+            time: Timestamp::from_millis(0),
+            agent_id: agent.to_owned(),
+            owner: None,
+            detector: DetectorRef {
+                id: "denied_burst".into(),
+                kind: "denied_burst".into(),
+            },
+            severity: Severity::Low,
+            score: 0.5,
+            risk: 0.0,
+            anomaly: Anomaly::Probing,
+            summary: String::new(),
+            evidence: Evidence {
+                observed: 0.0,
+                expected: 0.0,
+                unit: String::new(),
+                statistic: String::new(),
+                statistic_value: 0.0,
+                p_value: 1.0,
+                baseline_size: 0,
+                baseline_age_hours: 0.0,
+                context: std::collections::BTreeMap::new(),
+            },
+            event_ids: vec![format!("{agent}-event")],
+            credential_id: None,
+            commands: Vec::new(),
+            suppressed: 0,
+            fleet: None,
+        }
+    }
+
+    /// As [`failures_announced`], keeping the alert each sighting would carry, as the
+    /// engine does for its own agents.
+    fn failures_announced_carrying(
+        fleet: &mut FleetContext,
+        sightings: &[(&str, i64)],
+        at: impl Fn(i64) -> i64,
+    ) -> Vec<String> {
+        let mut ids = Vec::new();
+        for &(agent, minute) in sightings {
+            let verdict = fleet.observe(FleetScope::Failures, "crm", agent, at(minute), 10);
+            match announced_id(&verdict) {
+                Some(id) => ids.push(id),
+                None => fleet.carry(FleetScope::Failures, "crm", agent, at(minute), || {
+                    carrier(agent)
+                }),
+            }
+        }
+        ids
+    }
+
+    /// The ids of the alerts `fleet` owes after its merges.
+    fn owed_ids(fleet: &mut FleetContext) -> Vec<(String, String)> {
+        fleet
+            .announce_late(|_| 10)
+            .into_iter()
+            .map(|late| {
+                let id = crate::pipeline::ids::fleet_alert_id(
+                    &late.carrier.detector.id,
+                    "failures",
+                    &late.system,
+                    late.episode_ms,
+                    late.hold_ms,
+                );
+                (id, late.carrier.agent_id.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_member_holding_an_episode_s_first_sightings_announces_it_on_merging_a_late_announcement() {
+        // The outage of the test above, without `f`: member one sees no failure of it
+        // after it learns of member two's late announcement.
+        let t = 1_000 * HOUR_MS - 10 * MINUTE_MS;
+        let at = |minute: i64| t + minute * MINUTE_MS;
+        let sightings = [("a", 0), ("b", 1), ("c", 12), ("d", 13), ("e", 14)];
+        let mut alone = FleetContext::new(FleetParams::default());
+        let single = failures_announced(&mut alone, &sightings, at);
+        assert_eq!(single.len(), 1, "{single:?}");
+
+        let (mut one, mut two) = sharing_pair();
+        assert!(failures_announced_carrying(&mut one, &sightings[..2], at).is_empty());
+        let late = failures_announced_carrying(&mut two, &sightings[2..], at);
+        assert_ne!(late, single, "two's id is not the single instance's");
+        assert!(owed_ids(&mut one).is_empty(), "nothing merged yet");
+        let _ = one.take_unshared();
+        for record in two.take_unshared() {
+            one.merge_sighting(&record);
+        }
+        // One publishes the single instance's id, carried by `a`'s sighting, which
+        // names the episode.
+        let owed = owed_ids(&mut one);
+        assert_eq!(owed, vec![(single[0].clone(), "a".to_owned())]);
+        // Once, and the other members learn that one covers the episode under that name.
+        let shared = one.take_unshared();
+        assert!(
+            shared.iter().any(|s| s.announced_episode_ms == Some(at(0))),
+            "{shared:?}"
+        );
+        for record in two.take_unshared() {
+            one.merge_sighting(&record);
+        }
+        let again = one.observe(FleetScope::Failures, "crm", "b", at(15), 10);
+        assert_eq!(announced_id(&again), None, "{again:?}");
+        assert!(owed_ids(&mut one).is_empty());
+        // Member two owes nothing: its own agents do not name the episode.
+        for record in shared {
+            two.merge_sighting(&record);
+        }
+        assert!(owed_ids(&mut two).is_empty());
+    }
+
+    #[test]
+    fn a_late_announcement_in_the_single_instance_s_slot_or_without_a_carrier_is_owed_nothing() {
+        // The outage starts after the hour: two's late name falls in the same slot as
+        // the single instance's, so its id is the single instance's already.
+        let t = 1_000 * HOUR_MS + 5 * MINUTE_MS;
+        let at = |minute: i64| t + minute * MINUTE_MS;
+        let sightings = [("a", 0), ("b", 1), ("c", 12), ("d", 13), ("e", 14)];
+        let (mut one, mut two) = sharing_pair();
+        failures_announced_carrying(&mut one, &sightings[..2], at);
+        failures_announced_carrying(&mut two, &sightings[2..], at);
+        for record in two.take_unshared() {
+            one.merge_sighting(&record);
+        }
+        assert!(owed_ids(&mut one).is_empty());
+
+        // Before the hour, but member one kept no carriers (a restarted instance that
+        // has merged its previous run's sightings without deciding them again).
+        let t = 2_000 * HOUR_MS - 10 * MINUTE_MS;
+        let at = |minute: i64| t + minute * MINUTE_MS;
+        let (mut one, mut two) = sharing_pair();
+        failures_announced(&mut one, &sightings[..2], at);
+        failures_announced_carrying(&mut two, &sightings[2..], at);
+        for record in two.take_unshared() {
+            one.merge_sighting(&record);
+        }
+        assert!(owed_ids(&mut one).is_empty());
+    }
+
+    #[test]
+    fn a_member_restarted_after_announcing_late_does_not_announce_again() {
+        let t = 1_000 * HOUR_MS - 10 * MINUTE_MS;
+        let at = |minute: i64| t + minute * MINUTE_MS;
+        let sightings = [("a", 0), ("b", 1), ("c", 12), ("d", 13), ("e", 14)];
+        let (mut one, mut two) = sharing_pair();
+        failures_announced_carrying(&mut one, &sightings[..2], at);
+        failures_announced_carrying(&mut two, &sightings[2..], at);
+        let from_two = two.take_unshared();
+        for record in &from_two {
+            one.merge_sighting(record);
+        }
+        assert_eq!(owed_ids(&mut one).len(), 1);
+        let from_one = one.take_unshared();
+
+        // The restarted member merges what the topic holds, decides `a` and `b` again
+        // (carrying their alerts), then meets two's announcement once more.
+        let mut restarted = FleetContext::new(FleetParams::default());
+        restarted.share();
+        for record in from_one.iter().chain(&from_two) {
+            restarted.merge_sighting(record);
+        }
+        assert!(owed_ids(&mut restarted).is_empty());
+        assert!(failures_announced_carrying(&mut restarted, &sightings[..2], at).is_empty());
+        for record in &from_two {
+            restarted.merge_sighting(record);
+        }
+        assert!(owed_ids(&mut restarted).is_empty());
     }
 
     #[test]

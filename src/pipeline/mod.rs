@@ -24,6 +24,8 @@ mod writer;
 pub use credentials::{CredentialLedger, CredentialUse};
 pub use decide::Policy;
 pub use engine::{Engine, EngineOptions, Outputs, ScoreRow};
-pub use fleet::{FleetContext, FleetParams, FleetRecord, FleetSighting, FleetVerdict};
+pub use fleet::{
+    FleetContext, FleetParams, FleetRecord, FleetSighting, FleetVerdict, LateAnnouncement,
+};
 pub use ids::{alert_id, command_id};
 pub use roster::{AgentJoined, FleetRoster};

@@ -13,11 +13,13 @@ use std::thread::JoinHandle;
 use crate::config::ServiceConfig;
 use crate::error::Result;
 use crate::kafka::compacted::Arrival;
-use crate::kafka::producer::OutputProducer;
+use crate::kafka::producer::{Output, OutputProducer};
 use crate::kafka::shared_topic::{encode, follow, SharedRecord};
 use crate::kafka::topics::{create_compacted_topic, topic_exists};
 use crate::pipeline::{CredentialUse, Engine, FleetRecord};
 use crate::telemetry::Metrics;
+
+use super::sink::publish;
 
 /// How a shared fact meets the engine.
 pub(super) trait EngineShared: SharedRecord {
@@ -63,6 +65,8 @@ pub(super) struct SharedFeed<T> {
 pub(super) struct SharedFeeds {
     pub credentials: Option<SharedFeed<CredentialUse>>,
     pub fleet: Option<SharedFeed<FleetRecord>>,
+    /// Where the fleet alerts owed after a merge go (the alerts topic).
+    pub alerts_topic: String,
 }
 
 /// The shared feeds and their reader threads.
@@ -91,6 +95,7 @@ pub(super) fn open_shared(
             readers.push(reader);
             feed
         }),
+        alerts_topic: topics.alerts.clone(),
     };
     Ok(OpenedShared { feeds, readers })
 }
@@ -184,7 +189,38 @@ impl SharedFeeds {
         }
         if let Some(feed) = &self.fleet {
             feed.exchange(engine, producer)?;
+            self.publish_late_fleet_alerts(engine, producer)?;
         }
         Ok(())
+    }
+
+    /// Publishes the fleet alerts the engine owes the group after the merge (see
+    /// [`Engine::take_late_fleet_alerts`]): they settle with the outputs at the next
+    /// commit, like a batch's. They answer no consumed record, so a crash before that
+    /// loses them unless the restarted member decides the naming sighting again (it
+    /// then owes the alert again, under the same id).
+    fn publish_late_fleet_alerts(
+        &self,
+        engine: &mut Engine,
+        producer: &OutputProducer,
+    ) -> Result<()> {
+        let alerts = engine.take_late_fleet_alerts();
+        for alert in &alerts {
+            let fleet = alert.fleet.as_ref();
+            tracing::info!(
+                alert_id = %alert.alert_id,
+                pattern = fleet.map_or("", |f| f.pattern.as_str()),
+                system = fleet.map_or("", |f| f.system.as_str()),
+                agents = fleet.map_or(0, |f| f.agents),
+                "fleet alert announced on merging another instance's late announcement"
+            );
+        }
+        publish(
+            producer,
+            &mut Vec::new(),
+            Output::Alert,
+            &self.alerts_topic,
+            alerts.iter().map(|a| (a.agent_id.as_str(), a)),
+        )
     }
 }

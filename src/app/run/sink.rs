@@ -84,7 +84,7 @@ impl Sink<DecodedRecords> for KafkaSink {
 }
 
 /// Produces JSON records keyed by agent id, reusing one encoding buffer.
-fn publish<'a, T: serde::Serialize + 'a>(
+pub(super) fn publish<'a, T: serde::Serialize + 'a>(
     producer: &OutputProducer,
     scratch: &mut Vec<u8>,
     output: Output,
