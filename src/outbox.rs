@@ -35,6 +35,11 @@ impl<T> Outbox<T> {
         }
     }
 
+    /// Whether sharing is on (the outbox keeps what it is given).
+    pub fn is_open(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Everything queued since the last call, to publish.
     pub fn take(&mut self) -> Vec<T> {
         self.0.as_mut().map(std::mem::take).unwrap_or_default()
@@ -50,7 +55,9 @@ mod tests {
         let mut outbox = Outbox::default();
         outbox.queue(|| 1);
         assert!(outbox.take().is_empty());
+        assert!(!outbox.is_open());
         outbox.open();
+        assert!(outbox.is_open());
         outbox.queue(|| 2);
         outbox.queue(|| 3);
         assert_eq!(outbox.take(), [2, 3]);

@@ -4,10 +4,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use agentwatch::model::time::{DAY_MS, HOUR_MS, MINUTE_MS};
-use agentwatch::model::{AgentEventV1, CommandAction, Outcome};
-use agentwatch::pipeline::Outputs;
+use agentwatch::model::{AgentEventV1, Alert, CommandAction, Outcome};
+use agentwatch::pipeline::{Engine, Outputs};
 use common::{by_detector, calls, engine, event, monday, office_agent, run};
 
 /// Events of `agents` office agents (`office-0`, ...) over `days` days, merged in time
@@ -285,6 +286,44 @@ fn office_day_breaking(breaks: &[(usize, i64)], outcome: Outcome) -> Vec<AgentEv
     day
 }
 
+/// Fleet alerts by id, each with the agent that carried it.
+fn fleet_ids(alerts: &[Alert]) -> BTreeMap<String, String> {
+    alerts
+        .iter()
+        .filter(|a| a.fleet.is_some())
+        .map(|a| (a.alert_id.clone(), a.agent_id.clone()))
+        .collect()
+}
+
+/// The events of `events` whose agent is on the second instance (`second`) or not.
+fn split(
+    events: &[AgentEventV1],
+    on_second: &dyn Fn(&AgentEventV1) -> bool,
+    second: bool,
+) -> Vec<AgentEventV1> {
+    events
+        .iter()
+        .filter(|e| on_second(e) == second)
+        .cloned()
+        .collect()
+}
+
+/// Two instances of a group that share what they learn about the fleet, each warmed
+/// with its agents' part of `warm`.
+fn warmed_pair(
+    dir: &Path,
+    warm: &[AgentEventV1],
+    on_second: &dyn Fn(&AgentEventV1) -> bool,
+) -> (Engine, Engine) {
+    let mut one = engine(&dir.join("one"));
+    let mut two = engine(&dir.join("two"));
+    one.share_fleet();
+    two.share_fleet();
+    run(&mut one, &split(warm, on_second, false));
+    run(&mut two, &split(warm, on_second, true));
+    (one, two)
+}
+
 #[test]
 fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_alert_id() {
     // Agents 0, 1, 6 and 3 break two minutes apart: one instance sees 0, 1 and 6 make
@@ -293,19 +332,12 @@ fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_aler
     let day = office_day_breaking(&[(0, 0), (1, 2), (6, 4), (3, 6)], Outcome::Failure);
     // One fleet alert per system the agents call (crm, mail, docs), with the agent
     // that announced it.
-    let fleet_ids = |out: &Outputs| -> BTreeMap<String, String> {
-        out.alerts
-            .iter()
-            .filter(|a| a.fleet.is_some())
-            .map(|a| (a.alert_id.clone(), a.agent_id.clone()))
-            .collect()
-    };
     let announcers =
         |ids: &BTreeMap<String, String>| -> BTreeSet<String> { ids.values().cloned().collect() };
     let dir = tempfile::tempdir().unwrap();
     let mut alone = engine(&dir.path().join("alone"));
     run(&mut alone, &warm);
-    let expected = fleet_ids(&run(&mut alone, &day));
+    let expected = fleet_ids(&run(&mut alone, &day).alerts);
     assert_eq!(expected.len(), 3, "{expected:?}");
     assert_eq!(
         announcers(&expected),
@@ -318,26 +350,19 @@ fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_aler
     // instance judges 3's before it learns of 6, and announces there. Then the second
     // learns what the first shared and judges the rest of the outage.
     let second = |e: &AgentEventV1| e.agent_id == "office-6";
-    let part = |events: &[AgentEventV1], on_second: bool| -> Vec<AgentEventV1> {
-        events
-            .iter()
-            .filter(|e| second(e) == on_second)
-            .cloned()
-            .collect()
-    };
-    let mut one = engine(&dir.path().join("one"));
-    let mut two = engine(&dir.path().join("two"));
-    one.share_fleet();
-    two.share_fleet();
-    run(&mut one, &part(&warm, false));
-    run(&mut two, &part(&warm, true));
+    let part = |events: &[AgentEventV1], on_second: bool| split(events, &second, on_second);
+    let (mut one, mut two) = warmed_pair(dir.path(), &warm, &second);
     let cut = monday() + 14 * DAY_MS + 10 * HOUR_MS + 10 * MINUTE_MS;
     let (early, late): (Vec<AgentEventV1>, Vec<AgentEventV1>) = part(&day, true)
         .into_iter()
         .partition(|e| event_ms(e) < cut);
     let from_two = run(&mut two, &early);
-    assert!(fleet_ids(&from_two).is_empty(), "{:#?}", from_two.alerts);
-    let from_one = fleet_ids(&run(&mut one, &part(&day, false)));
+    assert!(
+        fleet_ids(&from_two.alerts).is_empty(),
+        "{:#?}",
+        from_two.alerts
+    );
+    let from_one = fleet_ids(&run(&mut one, &part(&day, false)).alerts);
     assert_eq!(
         announcers(&from_one),
         BTreeSet::from(["office-3".to_owned()]),
@@ -351,7 +376,7 @@ fn a_group_member_announcing_an_outage_late_publishes_the_single_instance_s_aler
     for record in one.take_fleet_records() {
         two.merge_fleet_record(&record);
     }
-    let from_two = fleet_ids(&run(&mut two, &late));
+    let from_two = fleet_ids(&run(&mut two, &late).alerts);
     assert!(
         from_two.keys().all(|id| expected.contains_key(id)),
         "the rest of the outage adds no episode: {from_two:?}"
@@ -365,13 +390,6 @@ fn a_group_member_holding_an_outage_s_first_failures_announces_it_on_merging_a_l
     let warm = fleet(12, 11, 120);
     let breaks = [(0, -6), (1, -4), (6, 4), (3, 6), (7, 8)];
     let day = office_day_breaking(&breaks, Outcome::Failure);
-    let fleet_ids = |alerts: &[agentwatch::model::Alert]| -> BTreeMap<String, String> {
-        alerts
-            .iter()
-            .filter(|a| a.fleet.is_some())
-            .map(|a| (a.alert_id.clone(), a.agent_id.clone()))
-            .collect()
-    };
     let dir = tempfile::tempdir().unwrap();
     let mut alone = engine(&dir.path().join("alone"));
     run(&mut alone, &warm);
@@ -388,19 +406,8 @@ fn a_group_member_holding_an_outage_s_first_failures_announces_it_on_merging_a_l
     // are no fleet pattern.
     let on_second =
         |e: &AgentEventV1| ["office-6", "office-3", "office-7"].contains(&e.agent_id.as_str());
-    let part = |events: &[AgentEventV1], second: bool| -> Vec<AgentEventV1> {
-        events
-            .iter()
-            .filter(|e| on_second(e) == second)
-            .cloned()
-            .collect()
-    };
-    let mut one = engine(&dir.path().join("one"));
-    let mut two = engine(&dir.path().join("two"));
-    one.share_fleet();
-    two.share_fleet();
-    run(&mut one, &part(&warm, false));
-    run(&mut two, &part(&warm, true));
+    let part = |events: &[AgentEventV1], second: bool| split(events, &on_second, second);
+    let (mut one, mut two) = warmed_pair(dir.path(), &warm, &on_second);
     let late = fleet_ids(&run(&mut two, &part(&day, true)).alerts);
     assert_eq!(late.len(), 3, "{late:?}");
     assert!(late.keys().all(|id| !expected.contains_key(id)), "{late:?}");

@@ -531,10 +531,10 @@ impl Engine {
                     };
                     if let Some(scope) = scope {
                         if !matches!(fleet, FleetVerdict::Fleet { announce: true, .. }) {
-                            let risk_now = risk.at(now, self.options.policy.risk_half_life_ms);
+                            let half_life = self.options.policy.risk_half_life_ms;
                             self.fleet
                                 .carry(scope, &event.system, &event.agent_id, now, || {
-                                    fleet_carrier(instance, &obs, &finding, risk_now)
+                                    fleet_carrier(instance, &obs, &finding, risk.at(now, half_life))
                                 });
                         }
                     }

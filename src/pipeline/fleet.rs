@@ -636,6 +636,10 @@ impl FleetContext {
         now_ms: i64,
         carrier: impl FnOnce() -> Alert,
     ) {
+        // A context that shares with nobody (`replay`, `demo`) merges no announcement.
+        if !self.unshared.is_open() {
+            return;
+        }
         let Some(pattern) = self.patterns.get_mut(&(scope, CompactString::new(system))) else {
             return;
         };
@@ -1169,10 +1173,19 @@ mod tests {
         let (mut one, mut two) = sharing_pair();
         failures_announced(&mut one, &sightings[..2], at);
         failures_announced_carrying(&mut two, &sightings[2..], at);
-        for record in two.take_unshared() {
-            one.merge_sighting(&record);
+        let from_two = two.take_unshared();
+        for record in &from_two {
+            one.merge_sighting(record);
         }
         assert!(owed_ids(&mut one).is_empty());
+
+        // A context that shares with nobody (`replay`) keeps no carriers at all.
+        let mut alone = FleetContext::new(FleetParams::default());
+        failures_announced_carrying(&mut alone, &sightings[..2], at);
+        for record in &from_two {
+            alone.merge_sighting(record);
+        }
+        assert!(owed_ids(&mut alone).is_empty());
     }
 
     #[test]
