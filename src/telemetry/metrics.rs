@@ -309,14 +309,19 @@ impl Metrics {
         self.events
             .with_label_values(&[EventResult::Processed.as_str()])
             .inc_by(events);
-        for alert in alerts {
-            self.alerts
-                .with_label_values(&[alert.severity.as_str()])
-                .inc();
-        }
+        self.record_alerts(alerts);
         for command in commands {
             self.commands
                 .with_label_values(&[command.action.as_str()])
+                .inc();
+        }
+    }
+
+    /// Counts alerts emitted outside a batch (a fleet alert owed after a merge).
+    pub fn record_alerts(&self, alerts: &[Alert]) {
+        for alert in alerts {
+            self.alerts
+                .with_label_values(&[alert.severity.as_str()])
                 .inc();
         }
     }

@@ -67,6 +67,8 @@ pub(super) struct SharedFeeds {
     pub fleet: Option<SharedFeed<FleetRecord>>,
     /// Where the fleet alerts owed after a merge go (the alerts topic).
     pub alerts_topic: String,
+    /// Counts those alerts with the batches'.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The shared feeds and their reader threads.
@@ -96,6 +98,7 @@ pub(super) fn open_shared(
             feed
         }),
         alerts_topic: topics.alerts.clone(),
+        metrics: Arc::clone(metrics),
     };
     Ok(OpenedShared { feeds, readers })
 }
@@ -221,6 +224,8 @@ impl SharedFeeds {
             Output::Alert,
             &self.alerts_topic,
             alerts.iter().map(|a| (a.agent_id.as_str(), a)),
-        )
+        )?;
+        self.metrics.record_alerts(&alerts);
+        Ok(())
     }
 }
