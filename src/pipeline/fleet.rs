@@ -176,7 +176,22 @@ struct Shown {
     carrier: Option<Box<Alert>>,
 }
 
+impl Shown {
+    /// Whether the agent counts towards the pattern at `at_ms`: from its stretch's
+    /// first sighting until a window after its latest.
+    fn counts_at(&self, at_ms: i64, window_ms: i64) -> bool {
+        self.first_ms <= at_ms && at_ms <= self.last_ms + window_ms
+    }
+}
+
 impl Pattern {
+    /// The agents that count towards the pattern at `at_ms`, earliest first.
+    fn present(&self, at_ms: i64, window_ms: i64) -> impl Iterator<Item = &Shown> {
+        self.agents
+            .iter()
+            .filter(move |s| s.counts_at(at_ms, window_ms))
+    }
+
     fn covers(&self, now_ms: i64) -> bool {
         // A shared cover starts after its announcing event, which a replay announces
         // again (with the same alert id).
@@ -230,12 +245,7 @@ impl Pattern {
         if self.announced.from_ms <= at_ms && at_ms < self.announced.until_ms {
             return None;
         }
-        let present = self
-            .agents
-            .iter()
-            .filter(|s| s.first_ms <= at_ms && at_ms - s.last_ms <= window_ms)
-            .count();
-        if present < needed {
+        if self.present(at_ms, window_ms).count() < needed {
             return None;
         }
         let episode_ms = self.episode_of(at_ms, window_ms, hold_ms, needed);
@@ -340,7 +350,6 @@ impl Pattern {
         if let Some(announced_here) = covers.clone().find(|e| e.from_ms == now_ms) {
             return announced_here.episode_ms;
         }
-        let counted = |s: &&Shown, at: i64| s.first_ms <= at && at <= s.last_ms + window_ms;
         // (time, order, change in count, cover): at one moment covers come first, then
         // departures, arrivals and latest sightings (no change). An agent counts from
         // its stretch's first sighting until a window after its latest, as in
@@ -381,7 +390,7 @@ impl Pattern {
                     let first = self
                         .agents
                         .iter()
-                        .filter(|s| counted(s, time) && s.first_ms >= previous)
+                        .filter(|s| s.counts_at(time, window_ms) && s.first_ms >= previous)
                         .map(|s| s.first_ms)
                         .min()
                         .unwrap_or(time);
@@ -516,13 +525,7 @@ impl FleetContext {
             .agents
             .retain(|s| now_ms - s.last_ms <= MEMORY_WINDOWS * window);
         pattern.show(agent, now_ms, window);
-        let present = || {
-            pattern
-                .agents
-                .iter()
-                .filter(|s| s.first_ms <= now_ms && now_ms - s.last_ms <= window)
-        };
-        let agents = present().count();
+        let agents = pattern.present(now_ms, window).count();
         let fleet_wide = agents >= needed;
         // One alert per episode: a pattern that keeps going stays covered, and is
         // announced again only after it went quiet for `quiet_windows`.
@@ -539,7 +542,8 @@ impl FleetContext {
         let announce = fleet_wide
             && (!pattern.covers(now_ms)
                 || (!own_cover && pattern.covered_only_later(now_ms, episode_ms, hold)));
-        let sample = present()
+        let sample = pattern
+            .present(now_ms, window)
             .take(SAMPLE)
             .map(|s| s.agent.to_string())
             .collect();
@@ -684,9 +688,7 @@ impl FleetContext {
                 continue;
             };
             let sample = pattern
-                .agents
-                .iter()
-                .filter(|s| s.first_ms <= at_ms && at_ms - s.last_ms <= window)
+                .present(at_ms, window)
                 .map(|s| s.agent.to_string())
                 .collect::<Vec<_>>();
             let shown = &mut pattern.agents[naming];

@@ -635,18 +635,16 @@ impl Detector for Volume {
 
     fn summarize(&self, obs: &Observation<'_>, finding: &Finding) -> String {
         let ratio = finding.observed / finding.expected.max(1.0);
-        if finding.statistic == STAT_CUSUM {
-            return format!(
+        match finding.statistic {
+            STAT_CUSUM => format!(
                 "{} keeps moving more data than usual: {} to {} now, against its typical {}, part of a run of large transfers no single one of which stands out; {}",
                 obs.event.agent_id,
                 format_bytes(finding.observed),
                 obs.event.system,
                 format_bytes(finding.expected),
                 format_p(finding.p_value)
-            );
-        }
-        if finding.statistic == STAT_RUN {
-            return format!(
+            ),
+            STAT_RUN => format!(
                 "{} moved {} with {} {} against that call's typical {}, one of a run of larger than usual {} calls within {}; {}",
                 obs.event.agent_id,
                 format_bytes(finding.observed),
@@ -656,10 +654,8 @@ impl Detector for Volume {
                 obs.event.action,
                 format_duration(self.params.window.0),
                 format_p(finding.p_value)
-            );
-        }
-        if finding.statistic == STAT_WINDOW {
-            format!(
+            ),
+            STAT_WINDOW => format!(
                 "{} moved {} within {} ({ratio:.0}× its typical {} per window), latest to {}; {}",
                 obs.event.agent_id,
                 format_bytes(finding.observed),
@@ -667,16 +663,15 @@ impl Detector for Volume {
                 format_bytes(finding.expected),
                 obs.event.system,
                 format_p(finding.p_value)
-            )
-        } else {
-            format!(
+            ),
+            _ => format!(
                 "{} moved {} in one transfer with {} ({ratio:.0}× its typical {}); {}",
                 obs.event.agent_id,
                 format_bytes(finding.observed),
                 obs.event.system,
                 format_bytes(finding.expected),
                 format_p(finding.p_value)
-            )
+            ),
         }
     }
 }
