@@ -2,7 +2,7 @@
 """fleetscore: score agentwatch alerts against fleetgen labels.
 
     fleetscore.py ALERTS.jsonl LABELS.json [--events N | --events-file EVENTS.jsonl]
-                  [--agents A --days D] [--agent-days X]
+                  [--agents A --days D] [--agent-days X] [--summary FILE]
 
 ALERTS.jsonl may mix alert objects (`alert_id`, `agent_id`, `time`, `detector`...) and
 command objects (`command_id`, `action`, `agent_id`, `time`). An alert on an incident's
@@ -106,6 +106,8 @@ def main():
     p.add_argument("--agents", type=int, help="agents (for agent-days, without an events file)")
     p.add_argument("--days", type=float, help="days (for agent-days, without an events file)")
     p.add_argument("--agent-days", type=float, help="agent-days, overriding any estimate")
+    p.add_argument("--summary", metavar="FILE",
+                   help="also write the figures as one JSON object to FILE (scripts/heldout.sh reads it)")
     args = p.parse_args()
 
     with open(args.labels) as f:
@@ -216,6 +218,22 @@ def main():
     for i in sorted(missed, key=lambda i: (i["kind"], i["s"])):
         note = f"  [{i.get('strength', '')}] {i.get('note', '')}" if i.get("note") else ""
         print(f"  {i['kind']:18s} {i['agent_id']:24s} {fmt_ms(i['s'])} .. {fmt_ms(i['e'])}{note}")
+    if args.summary:
+        summary = {
+            "events": n_events,
+            "incidents": len(incidents),
+            "detected": sum(1 for i in incidents if i["hits"]),
+            "recall_by_kind": {k: [sum(1 for i in v if i["hits"]), len(v)] for k, v in sorted(groups.items())},
+            "false_alerts": len(false),
+            "false_by_detector": dict(Counter(a["detector"] for a in false).most_common()),
+            "healthy_revoked_or_suspended": len(healthy_hard),
+            "healthy_require_approval": len(healthy_soft),
+            "missed": [{"kind": i["kind"], "agent_id": i["agent_id"], "start": fmt_ms(i["s"])}
+                       for i in sorted(missed, key=lambda i: (i["kind"], i["s"]))],
+        }
+        with open(args.summary, "w") as f:
+            json.dump(summary, f)
+            f.write("\n")
     sys.exit(0)
 
 
