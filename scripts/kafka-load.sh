@@ -9,6 +9,9 @@
 #
 #   scripts/kafka-load.sh [RECORDS=2000000] [LATENCY_RECORDS=600000]
 #
+# QUIX=1 also runs the same per-agent baseline job on Quix Streams against the same
+# topic (scripts/quix_baseline.py; installs quixstreams into a virtualenv under
+# ~/.cache/agentwatch the first time): the peer comparison.
 # LATENCY_RECORDS=0 measures throughput only (scripts/bench.sh does, for its guard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +35,9 @@ target="${CARGO_TARGET_DIR:-target}/release"
 bin="$target/agentwatch"
 deploy/local-broker.sh start "$port" >/dev/null
 tansu="$(deploy/local-broker.sh path)"
-"$tansu" topic create --broker "tcp://$brokers" --partitions 2 load-events >/dev/null
+# retention.ms is set explicitly because Tansu describes only the configs a topic was
+# created with, and Quix Streams (QUIX=1) reads it to configure its changelog topics.
+"$tansu" topic create --broker "tcp://$brokers" --partitions 2 --config retention.ms=-1 load-events >/dev/null
 "$tansu" topic create --broker "tcp://$brokers" --partitions 2 latency-events >/dev/null
 "$tansu" topic create --broker "tcp://$brokers" --partitions 2 raw-latency-events >/dev/null
 
@@ -67,6 +72,20 @@ tail -1 "$work/run.log" | tee "$work/service.txt"
 raw=$(sed -E 's/.* = ([0-9]+) records\/s.*/\1/' "$work/raw.txt")
 service=$(sed -E 's/.*s \(([0-9]+)\/s\).*/\1/' "$work/service.txt")
 python3 -c "print(f'throughput ratio: service {int($service)}/s vs bare consumer {int($raw)}/s = {$service/$raw:.3f}')"
+if [ "${QUIX:-0}" = 1 ]; then
+  # The peer: the naive per-agent job on Quix Streams (scripts/quix_baseline.py), same
+  # topic, its own consumer group, RocksDB state and changelog topics.
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/agentwatch/quix-venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import quixstreams' 2>/dev/null; then
+    echo "== installing quixstreams into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "quixstreams==3.28.1"
+  fi
+  echo "== quix streams" >&2
+  timeout --kill-after=10 600 "$venv/bin/python" scripts/quix_baseline.py "$brokers" load-events "$records" "$work/state-quix" | tee "$work/quix.txt"
+  quix=$(sed -E 's/.*= ([0-9]+) records\/s.*/\1/' "$work/quix.txt")
+  python3 -c "print(f'quix ratio: quix streams {int($quix)}/s vs bare consumer {int($raw)}/s = {$quix/$raw:.3f}; service / quix streams = {$service/$quix:.2f}')"
+fi
 [ "$latency_records" -gt 0 ] || exit 0
 
 echo "== bare consumer latency at 20000 events/s ($latency_records events)" >&2
