@@ -508,15 +508,7 @@ fn sigterm_commits_everything_and_a_restart_reprocesses_nothing() {
     broker.rewind_group("graceful", EVENTS, 2, 0);
     assert_eq!(broker.committed("graceful", EVENTS, 2), 0);
     let mut second = ServiceProcess::start(dir.path(), "second", &config);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while second.get("/readyz").0 != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never ready:\n{}",
-            second.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    second.wait_ready();
     // Nor may the group stay behind the store while the member runs: with nothing left
     // to consume no later commit would close the gap (a member killed between its state
     // write and its group commit leaves one), and the group would show the whole stream

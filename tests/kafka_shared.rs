@@ -44,20 +44,6 @@ fn uses(agent: &str, hour: i64, count: u32) -> Vec<TestRecord> {
         .collect()
 }
 
-/// Waits until `service` owns its partition (`/readyz`), so nothing it is sent waits
-/// for a group to form.
-fn wait_ready(service: &ServiceProcess) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while service.get("/readyz").0 != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not ready; log:\n{}",
-            service.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn wait_committed(broker: &Broker, name: &str, total: i64, service: &ServiceProcess) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while broker.committed(name, &format!("{name}-events"), 1) < total {
@@ -135,8 +121,8 @@ fn a_credential_first_used_on_one_instance_is_known_to_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let mut one = instance(&broker, dir.path(), "one");
     let mut two = instance(&broker, dir.path(), "two");
-    wait_ready(&one);
-    wait_ready(&two);
+    one.wait_ready();
+    two.wait_ready();
 
     // Agent alpha, on instance one, is the first to use the credential.
     broker.produce("one-events", &uses("alpha", 0, 3));
@@ -166,7 +152,7 @@ fn a_credential_first_used_on_one_instance_is_known_to_the_others() {
 
     // An instance started later, with an empty state directory, loads the ledger.
     let mut three = instance(&broker, dir.path(), "three");
-    wait_ready(&three);
+    three.wait_ready();
     broker.produce("three-events", &uses("gamma", 2, 1));
     wait_committed(&broker, "three", 1, &three);
     assert_eq!(
@@ -194,7 +180,7 @@ fn an_outage_seen_one_agent_per_instance_is_one_fleet_event() {
         .map(|name| instance(&broker, dir.path(), name))
         .collect();
     for service in &services {
-        wait_ready(service);
+        service.wait_ready();
     }
     // The outage reaches one agent on each instance, a minute apart; each instance
     // has seen the others' sightings before its own agent fails.

@@ -490,6 +490,20 @@ impl ServiceProcess {
         );
     }
 
+    /// Waits until the service owns partitions (`/readyz`): records sent after that are
+    /// consumed by it or a member it shares the group with, not by a group still forming.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.get("/readyz").0 != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "never ready; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Sends `signal` to the service.
     pub fn signal(&self, signal: i32) {
         let pid = self.child.as_ref().expect("service running").id() as i32;
