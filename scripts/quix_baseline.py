@@ -18,31 +18,22 @@ Needs `pip install quixstreams` (kafka-load.sh makes a virtualenv for it).
 import math
 import sys
 import time
-from datetime import datetime
 
 from quixstreams import Application, State
 
-
-def event_ms(value):
-    if isinstance(value, int):
-        return value
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+from zscore_naive import Running, event_ms
 
 
-def z(stats, x):
-    n, mean, m2 = stats
-    if n < 30:
-        return 0.0
-    sd = math.sqrt(m2 / (n - 1)) or 1e-9
-    return (x - mean) / sd
+def running(triple):
+    """The Running statistics held in the agent's state as [n, mean, m2]."""
+    stats = Running()
+    stats.n, stats.mean, stats.m2 = triple
+    return stats
 
 
-def add(stats, x):
-    n, mean, m2 = stats
-    n += 1
-    delta = x - mean
-    mean += delta / n
-    return [n, mean, m2 + delta * (x - mean)]
+def stored(stats):
+    """The state form of Running statistics."""
+    return [stats.n, stats.mean, stats.m2]
 
 
 def main(brokers, topic_name, records, state_dir):
@@ -69,16 +60,18 @@ def main(brokers, topic_name, records, state_dir):
             "bytes": [0, 0.0, 0.0], "rate": [0, 0.0, 0.0],
             "systems": [], "minute": None, "calls": 0, "events": 0,
         }
-        alert = z(agent["bytes"], size) > 4.0
+        sizes, rate = running(agent["bytes"]), running(agent["rate"])
+        alert = sizes.z(size) > 4.0
         if agent["minute"] != minute:
             if agent["minute"] is not None:
-                agent["rate"] = add(agent["rate"], agent["calls"])
+                rate.add(agent["calls"])
             agent["minute"], agent["calls"] = minute, 0
         agent["calls"] += 1
-        alert |= z(agent["rate"], agent["calls"]) > 4.0
+        alert |= rate.z(agent["calls"]) > 4.0
         system = event["system"]
         alert |= agent["events"] >= 100 and system not in agent["systems"]
-        agent["bytes"] = add(agent["bytes"], size)
+        sizes.add(size)
+        agent["bytes"], agent["rate"] = stored(sizes), stored(rate)
         if system not in agent["systems"]:
             agent["systems"].append(system)
         agent["events"] += 1

@@ -317,7 +317,8 @@ impl Metrics {
         }
     }
 
-    /// Counts alerts emitted outside a batch (a fleet alert owed after a merge).
+    /// Counts alerts by severity: a batch's, and the fleet alerts owed after a merge,
+    /// which answer no batch.
     pub fn record_alerts(&self, alerts: &[Alert]) {
         for alert in alerts {
             self.alerts
