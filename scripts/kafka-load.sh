@@ -12,6 +12,7 @@
 # QUIX=1 also runs the same per-agent baseline job on Quix Streams against the same
 # topic (scripts/quix_baseline.py; installs quixstreams into a virtualenv under
 # ~/.cache/agentwatch the first time): the peer comparison.
+#
 # LATENCY_RECORDS=0 measures throughput only (scripts/bench.sh does, for its guard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
